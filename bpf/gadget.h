@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Shared kernel-side contract of every gadget: ring buffer, lost counter, container filter.
+ * The daemon's runtime (daemon/src/bpf) relies on these exact map and variable names. */
+#ifndef __GADGET_H
+#define __GADGET_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+/* Keeps the record struct in BTF so bpf/gen-layout.mjs can derive the decoder from it. */
+#define GADGET_EVENT(type) const volatile struct type *__gadget_event_##type __attribute__((unused))
+
+/* Sized by the loader (bpf_map__set_max_entries) before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 24);
+} events SEC(".maps");
+
+/* Records that could not be reserved; read and summed per CPU by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} gadget_lost SEC(".maps");
+
+/* Per-run set of mount namespaces (the container filter), kept current by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, __u8);
+} gadget_mntns_filter SEC(".maps");
+
+/* Daemon-wide maps owned by bpf/container_tracker.bpf.c; the loader reuses their fds. */
+/* Every mount namespace user space has classified (container or host). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u8);
+} gadget_mntns_known SEC(".maps");
+
+/* A mount namespace created inside a container -> the container's own mntns. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} gadget_mntns_alias SEC(".maps");
+
+#define GADGET_FILTER_NONE 0
+#define GADGET_FILTER_INCLUDE 1 /* only mntns in gadget_mntns_filter (+ not-yet-known ones) */
+#define GADGET_FILTER_EXCLUDE 2 /* everything but mntns in gadget_mntns_filter (--host) */
+
+const volatile __u8 gadget_filter_mode = GADGET_FILTER_NONE;
+/* The tracer's own process, never traced. */
+const volatile __u32 gadget_self_tgid = 0;
+
+static __always_inline __u64 gadget_task_mntns(struct task_struct *task)
+{
+	__u64 mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	__u64 *root = bpf_map_lookup_elem(&gadget_mntns_alias, &mntns);
+	return root ? *root : mntns;
+}
+
+static __always_inline __u64 gadget_current_mntns(void)
+{
+	return gadget_task_mntns((struct task_struct *)bpf_get_current_task());
+}
+
+/* True when an event of this mntns must not reach user space. */
+static __always_inline bool gadget_filtered_out(__u64 mntns)
+{
+	if (gadget_filter_mode == GADGET_FILTER_NONE)
+		return false;
+	bool in_set = bpf_map_lookup_elem(&gadget_mntns_filter, &mntns) != NULL;
+	if (gadget_filter_mode == GADGET_FILTER_EXCLUDE)
+		return in_set;
+	if (in_set)
+		return false;
+	/* Not yet classified (e.g. a container's entrypoint): let user space decide. */
+	return bpf_map_lookup_elem(&gadget_mntns_known, &mntns) != NULL;
+}
+
+static __always_inline bool gadget_is_self(void)
+{
+	return gadget_self_tgid && (bpf_get_current_pid_tgid() >> 32) == gadget_self_tgid;
+}
+
+static __always_inline void gadget_count_lost(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&gadget_lost, &zero);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+#endif

@@ -1,0 +1,44 @@
+// A container on this host, as the daemon's registry knows it.
+
+export interface K8sIdentity {
+  namespace: string;
+  pod: string;
+  container: string;
+  podUid: string;
+  /** filled from the pod informer when known */
+  labels: Record<string, string>;
+  ownerKind: string;
+  ownerName: string;
+  podIp: string;
+  hostNetwork: boolean;
+}
+
+export interface ContainerInfo {
+  runtime: 'podman' | 'containerd' | 'cri-o' | 'docker' | 'unknown';
+  /** full container id (64 hex) */
+  id: string;
+  /** runtime-level container name (podman name; for CRI the k8s container name) */
+  name: string;
+  /** host pid of the container's init process (0 once exited) */
+  pid: number;
+  /** mount namespace inode of the container's init process */
+  mntnsId: number;
+  /**
+   * Never reused while the daemon runs: distinguishes two containers that got the same mntns
+   * inode one after the other.
+   */
+  generation: number;
+  state: 'running' | 'exited';
+  /** unix ms */
+  startedAt: number;
+  exitedAt?: number;
+  image: string;
+  /** OCI bundle annotations (io.kubernetes.cri.*, io.podman.*) */
+  annotations: Record<string, string>;
+  k8s?: K8sIdentity;
+}
+
+export interface ContainerRegistryEvents {
+  added: (c: ContainerInfo) => void;
+  removed: (c: ContainerInfo) => void;
+}

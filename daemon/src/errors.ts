@@ -1,0 +1,24 @@
+// Errors the user can act on, as opposed to bugs. The gRPC server maps `code` to a status and
+// the CLI prints `message` (and `hint`) as one line.
+
+export type RunErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'NOT_FOUND'
+  | 'FAILED_PRECONDITION'
+  | 'PERMISSION_DENIED'
+  | 'UNAVAILABLE';
+
+export class RunError extends Error {
+  constructor(
+    readonly code: RunErrorCode,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'RunError';
+  }
+}
+
+export function isRunError(e: unknown): e is RunError {
+  return e instanceof Error && e.name === 'RunError' && 'code' in e;
+}

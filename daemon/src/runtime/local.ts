@@ -1,0 +1,309 @@
+// LocalRuntime runs gadgets in this process: used by the daemon behind gRPC and by `--local`.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname, release } from 'node:os';
+import { getGadget, listGadgets } from '../../../gadgets/framework/registry.js';
+import { bpfObjectPath, gadgetLayoutPath, gadgetObjectPath } from '../../../gadgets/framework/paths.js';
+import type { RecordLayout } from '../../../gadgets/framework/types.js';
+import { RunError } from '../errors.js';
+import type { ContainerInfo } from '../containers/types.js';
+import type {
+  ContainerFilter,
+  GadgetRuntime,
+  NodeInfo,
+  RunMessage,
+  RunRequest,
+} from './types.js';
+import { resolveParams } from './params.js';
+import { AsyncQueue } from './queue.js';
+import { SharedState } from './shared.js';
+import { version } from './version.js';
+
+export interface LocalRuntimeOptions {
+  node?: string;
+  /** the container registry's /proc poll interval */
+  pollMs?: number;
+  /** run filter semantics: in Kubernetes mode, only pod processes unless --host */
+  kubernetes?: boolean;
+}
+
+const FILTER_NONE = 0;
+const FILTER_INCLUDE = 1;
+const FILTER_EXCLUDE = 2;
+
+/** Batches queued for a slow consumer before whole batches are dropped (and reported). */
+const MAX_QUEUED_BATCHES = 512;
+
+export function preflight(): void {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new RunError(
+      'FAILED_PRECONDITION',
+      'loading eBPF programs needs root',
+      'run with sudo, or use --remote to reach a running daemon',
+    );
+  }
+  const btf = process.env.KGADGET_BTF_PATH ?? '/sys/kernel/btf/vmlinux';
+  if (!existsSync(btf)) {
+    throw new RunError(
+      'FAILED_PRECONDITION',
+      `this kernel has no BTF (${btf} is missing)`,
+      'kubectl-gadget needs a kernel built with CONFIG_DEBUG_INFO_BTF=y',
+    );
+  }
+}
+
+export class LocalRuntime implements GadgetRuntime {
+  private shared: SharedState | undefined;
+  readonly node: string;
+
+  constructor(private readonly opts: LocalRuntimeOptions = {}) {
+    this.node = opts.node ?? hostname();
+  }
+
+  private state(): SharedState {
+    if (!this.shared) {
+      preflight();
+      this.shared = new SharedState({ pollMs: this.opts.pollMs ?? 1000 });
+    }
+    return this.shared;
+  }
+
+  async info(): Promise<NodeInfo> {
+    const gadgets = await listGadgets();
+    return {
+      node: this.node,
+      kernel: release(),
+      version,
+      gadgets: gadgets.map((g) => ({ name: g.name, command: g.command, description: g.description })),
+    };
+  }
+
+  async listContainers(): Promise<ContainerInfo[]> {
+    const st = this.state();
+    await st.ready();
+    return st.registry.list();
+  }
+
+  async *run(req: RunRequest, signal: AbortSignal): AsyncIterable<RunMessage> {
+    const g = await getGadget(req.gadget).catch((e: Error) => {
+      throw new RunError('NOT_FOUND', e.message);
+    });
+    const params = resolveParams(g, req.params);
+    const st = this.state();
+    await st.ready();
+    const registry = st.registry;
+
+    const config = g.configure(params, { selfPid: process.pid });
+    const mode = filterMode(req.filter, this.opts.kubernetes ?? false);
+    const matches = (c: ContainerInfo): boolean => registry.matches(req.filter, c);
+    // include: the set is the matching containers; exclude (--host): every container
+    const inSet = mode === FILTER_EXCLUDE ? () => true : matches;
+
+    const layout = JSON.parse(readFileSync(gadgetLayoutPath(g.name), 'utf8')) as RecordLayout;
+    const mntnsField = layout.fields.find((f) => f.name === 'mntns_id');
+    const pidField = layout.fields.find((f) => f.name === 'pid');
+    if (!mntnsField || !pidField) throw new Error(`layout ${g.name}: no mntns_id/pid field`);
+    const mntnsOff = mntnsField.offset;
+    const pidOff = pidField.offset;
+
+    const spec = st.bpf.ObjectSpec.open(gadgetObjectPath(g.name));
+    let coll: InstanceType<typeof st.bpf.ObjectSpec> extends never ? never : ReturnType<typeof spec.load> | undefined;
+    const queue = new AsyncQueue<RunMessage>();
+    const cleanups: Array<() => void> = [];
+    try {
+      for (const [k, v] of Object.entries(config.rodata)) spec.setGlobal(k, v);
+      spec.setGlobal('gadget_filter_mode', mode);
+      spec.setGlobal('gadget_self_tgid', process.pid);
+      spec.setMapMaxEntries('events', ringBytes(params));
+      st.shareMaps(spec);
+      coll = spec.load();
+      const filterMap = coll.map('gadget_mntns_filter');
+      for (const [mapName, entries] of Object.entries(config.maps ?? {})) {
+        const m = coll.map(mapName);
+        for (const [k, v] of entries) m.update(Buffer.from(k), Buffer.from(v));
+      }
+
+      // Per-mntns decision for records from namespaces not yet decided: keep or drop.
+      const decided = new Map<number, boolean>();
+      const keyBuf = Buffer.alloc(8);
+      const one = Buffer.from([1]);
+      const pending: ContainerInfo[] = [];
+      const admit = (c: ContainerInfo): void => {
+        if (mode !== FILTER_NONE && inSet(c)) {
+          keyBuf.writeBigUInt64LE(BigInt(c.mntnsId));
+          filterMap.update(keyBuf, one);
+        }
+        if (mode === FILTER_EXCLUDE || matches(c) || mode === FILTER_NONE) pending.push(c);
+        decided.set(c.mntnsId, mode === FILTER_EXCLUDE ? false : mode === FILTER_NONE || matches(c));
+      };
+      for (const c of registry.list()) if (c.state === 'running') admit(c);
+      const flushContainers = (): void => {
+        if (pending.length) queue.push({ kind: 'containers', containers: pending.splice(0) });
+      };
+      const onAdded = (c: ContainerInfo): void => {
+        admit(c);
+        flushContainers();
+      };
+      const onRemoved = (c: ContainerInfo): void => {
+        decided.delete(c.mntnsId);
+        if (mode !== FILTER_NONE) {
+          keyBuf.writeBigUInt64LE(BigInt(c.mntnsId));
+          filterMap.delete(keyBuf);
+        }
+      };
+      registry.on('added', onAdded);
+      registry.on('removed', onRemoved);
+      cleanups.push(() => {
+        registry.off('added', onAdded);
+        registry.off('removed', onRemoved);
+      });
+
+      const decide = (mntns: number, pid: number): boolean => {
+        const known = decided.get(mntns);
+        if (known !== undefined) return known;
+        const c = registry.byMntns(mntns) ?? registry.resolvePid(pid);
+        if (c && c.mntnsId === mntns) {
+          admit(c);
+          return decided.get(mntns) ?? false;
+        }
+        // a host process (or one gone before it could be classified)
+        const keep = mode !== FILTER_INCLUDE;
+        decided.set(mntns, keep);
+        return keep;
+      };
+
+      queue.push({
+        kind: 'header',
+        header: { gadget: g.name, node: this.node, layout, bootToWallNs: st.bpf.clockOffsetNs() },
+      });
+      flushContainers();
+
+      let events = 0;
+      let dropped = 0;
+      const reader = coll.reader('events', (batch: Buffer, count: number) => {
+        events += count;
+        const kept = filterBatch(batch, count, mntnsOff, pidOff, decide);
+        flushContainers();
+        if (kept.count === 0) return;
+        if (queue.length > MAX_QUEUED_BATCHES) {
+          dropped += kept.count;
+          return;
+        }
+        queue.push({ kind: 'batch', records: kept.records, count: kept.count });
+      });
+      cleanups.push(() => reader.stop());
+      coll.attach();
+
+      let lastDropped = 0;
+      const lostMap = coll.map('gadget_lost');
+      const zero = Buffer.alloc(4);
+      const pushStats = (): void => {
+        queue.push({ kind: 'stats', stats: { events, lost: lostMap.perCpuSum(zero) + dropped } });
+        if (dropped > lastDropped) {
+          queue.push({
+            kind: 'log',
+            level: 'warn',
+            message: `${dropped - lastDropped} events dropped in user space: output too slow`,
+          });
+          lastDropped = dropped;
+        }
+      };
+      const statsTimer = setInterval(pushStats, 1000);
+      cleanups.push(() => clearInterval(statsTimer));
+
+      const finish = (reason: string): void => {
+        reader.stop(); // flushes what the kernel already produced
+        pushStats();
+        queue.push({ kind: 'done', reason });
+        queue.end();
+      };
+      if (req.timeoutSeconds > 0) {
+        const t = setTimeout(() => finish('timeout'), req.timeoutSeconds * 1000);
+        cleanups.push(() => clearTimeout(t));
+      }
+      if (signal.aborted) finish('cancelled');
+      const onAbort = (): void => finish('cancelled');
+      signal.addEventListener('abort', onAbort, { once: true });
+      cleanups.push(() => signal.removeEventListener('abort', onAbort));
+
+      for await (const m of queue) {
+        yield m;
+      }
+    } finally {
+      for (const c of cleanups.reverse()) {
+        try {
+          c();
+        } catch {
+          /* keep closing the rest */
+        }
+      }
+      coll?.close();
+      spec.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.shared?.close();
+    this.shared = undefined;
+  }
+}
+
+function filterMode(f: ContainerFilter, kubernetes: boolean): number {
+  const selects =
+    f.containerNames.length > 0 ||
+    f.containerIds.length > 0 ||
+    f.namespaces.length > 0 ||
+    f.pods.length > 0 ||
+    f.labelSelector !== '';
+  if (selects) return FILTER_INCLUDE;
+  if (kubernetes || f.podsOnly) return f.host ? FILTER_NONE : FILTER_INCLUDE;
+  return f.host ? FILTER_EXCLUDE : FILTER_NONE;
+}
+
+function ringBytes(params: Record<string, string>): number {
+  const mb = Number(params['ring-buffer-mb'] ?? '16');
+  let n = 1 << 20;
+  while (n < mb * (1 << 20)) n *= 2;
+  return n;
+}
+
+/**
+ * Drops records whose mount namespace the run must not see (namespaces the kernel passed
+ * because user space had not classified them yet). Returns the batch untouched when nothing
+ * is dropped, which is the common case.
+ */
+export function filterBatch(
+  batch: Buffer,
+  count: number,
+  mntnsOff: number,
+  pidOff: number,
+  keep: (mntns: number, pid: number) => boolean,
+): { records: Buffer; count: number } {
+  let off = 0;
+  let lastMntns = -1;
+  let lastKeep = true;
+  let drops: number[] | undefined;
+  for (let i = 0; i < count; i++) {
+    const len = batch.readUInt32LE(off);
+    const rec = off + 4;
+    const mntns = batch.readUInt32LE(rec + mntnsOff) + batch.readUInt32LE(rec + mntnsOff + 4) * 4294967296;
+    if (mntns !== lastMntns) {
+      lastKeep = keep(mntns, batch.readUInt32LE(rec + pidOff));
+      lastMntns = mntns;
+    }
+    const next = off + ((4 + len + 7) & ~7);
+    if (!lastKeep) (drops ??= []).push(off, next);
+    off = next;
+  }
+  if (!drops) return { records: batch, count };
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (let i = 0; i < drops.length; i += 2) {
+    parts.push(batch.subarray(from, drops[i]));
+    from = drops[i + 1]!;
+  }
+  parts.push(batch.subarray(from));
+  return { records: Buffer.concat(parts), count: count - drops.length / 2 };
+}
+
+export { bpfObjectPath };

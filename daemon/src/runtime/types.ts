@@ -1,0 +1,75 @@
+// The runtime interface: one local (in-process) and one remote (gRPC) implementation.
+// Messages mirror proto/gadget/v1/gadget.proto RunResponse so the remote side is a thin mapping.
+
+import type { RecordLayout } from '../../../gadgets/framework/types.js';
+import type { ContainerInfo } from '../containers/types.js';
+
+export interface RunRequest {
+  /** canonical gadget name, e.g. 'trace_exec' */
+  gadget: string;
+  params: Record<string, string>;
+  filter: ContainerFilter;
+  /** seconds; 0 = until cancelled */
+  timeoutSeconds: number;
+}
+
+export interface ContainerFilter {
+  /** container names (podman name or k8s container name) */
+  containerNames: string[];
+  /** full or prefix container ids */
+  containerIds: string[];
+  /** only processes outside containers */
+  host: boolean;
+  /** Kubernetes: namespaces ([] = all), pod names, label selector string */
+  namespaces: string[];
+  pods: string[];
+  labelSelector: string;
+  /** Kubernetes mode: only pod processes unless host is set */
+  podsOnly: boolean;
+}
+
+export interface RunHeader {
+  gadget: string;
+  node: string;
+  layout: RecordLayout;
+  /** add to a kernel boot-clock ns timestamp to get unix-epoch ns */
+  bootToWallNs: bigint;
+}
+
+export interface RunStats {
+  /** records read from the ring buffer since start */
+  events: number;
+  /** records the kernel could not reserve (per-CPU counter, summed) */
+  lost: number;
+}
+
+export type RunMessage =
+  | { kind: 'header'; header: RunHeader }
+  /** containers (by mntns) that later batches may reference; sent before the first such batch */
+  | { kind: 'containers'; containers: ContainerInfo[] }
+  /** concatenated records, each: u32 length (LE), payload, zero padding to 8 bytes */
+  | { kind: 'batch'; records: Buffer; count: number }
+  | { kind: 'stats'; stats: RunStats }
+  | { kind: 'log'; level: 'info' | 'warn' | 'error'; message: string }
+  | { kind: 'done'; reason: string };
+
+export interface GadgetInfo {
+  name: string;
+  command: string[];
+  description: string;
+}
+
+export interface NodeInfo {
+  node: string;
+  kernel: string;
+  version: string;
+  gadgets: GadgetInfo[];
+}
+
+export interface GadgetRuntime {
+  info(): Promise<NodeInfo>;
+  listContainers(): Promise<ContainerInfo[]>;
+  /** Streams until done, timeout or abort; aborting detaches and closes everything. */
+  run(req: RunRequest, signal: AbortSignal): AsyncIterable<RunMessage>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,101 @@
+// The contract every gadget folder fulfils. Generic code (daemon runtime, CLI output, gRPC)
+// only ever talks to these types, so adding a gadget touches only its own folder.
+
+/** One field of a kernel record, derived from the object's BTF at build time (bpf/gen-layout.mjs). */
+export type FieldKind =
+  | 'u8'
+  | 's8'
+  | 'u16'
+  | 's16'
+  | 'u32'
+  | 's32'
+  | 'u64'
+  | 's64'
+  | 'bool'
+  /** char[N]: NUL-terminated string, invalid UTF-8 escaped. */
+  | 'cstring'
+  /** flexible array member at the end of the record: raw bytes (length from `<name>_size` if present). */
+  | 'bytes'
+  /** fixed array of integers */
+  | 'array';
+
+export interface FieldLayout {
+  name: string;
+  kind: FieldKind;
+  offset: number;
+  size: number;
+  /** element kind and count for `array` */
+  elem?: FieldKind;
+  count?: number;
+}
+
+/** The record layout of one gadget's ring-buffer struct, generated from BTF. */
+export interface RecordLayout {
+  struct: string;
+  size: number;
+  fields: FieldLayout[];
+}
+
+/** A decoded kernel record: field name -> value. u64 `timestamp` is a bigint, other ints numbers. */
+export type RawRecord = Record<string, number | bigint | boolean | string | Uint8Array | number[]>;
+
+export type ParamType = 'bool' | 'int' | 'string' | 'string[]';
+
+export interface ParamSpec {
+  /** CLI flag name (kebab-case) and key in RunRequest.params */
+  name: string;
+  type: ParamType;
+  description: string;
+  default?: string;
+  /** short flag, e.g. 'x' */
+  char?: string;
+  /** `const volatile` global this param sets before load (bool/int only) */
+  rodata?: string;
+  /** Validate and normalise a string value; throw UserError-like Error with a hint on bad input. */
+  validate?: (value: string) => void;
+}
+
+export interface ColumnSpec {
+  /** key in the output event object (snake_case) */
+  name: string;
+  /** header text; defaults to name upper-cased */
+  header?: string;
+  /** minimum width; columns auto-size beyond it */
+  width?: number;
+  /** the column grows to fill, and is the last one truncated on a TTY */
+  flex?: boolean;
+  hidden?: boolean;
+  align?: 'left' | 'right';
+}
+
+/** Output event: snake_case fields, as printed by -o json. */
+export type GadgetEvent = Record<string, unknown>;
+
+/** Values set on a loaded object before attach, derived from params by the gadget. */
+export interface GadgetConfig {
+  /** `const volatile` globals: name -> value (number | boolean | bigint) or raw bytes */
+  rodata: Record<string, number | boolean | bigint | Uint8Array>;
+  /** extra map entries to insert after load: map name -> list of [key, value] */
+  maps?: Record<string, Array<[Uint8Array, Uint8Array]>>;
+}
+
+export interface GadgetDescriptor {
+  /** CLI words, e.g. ['trace', 'exec'] */
+  command: string[];
+  /** canonical name, e.g. 'trace_exec' (folder name, object name) */
+  name: string;
+  description: string;
+  /** markdown docs shown in README / `list-gadgets --docs` */
+  docs?: string;
+  params: ParamSpec[];
+  /** columns of the final event, in display order; common columns (node, namespace, ...) included */
+  columns: ColumnSpec[];
+  /** Turn gadget params into kernel configuration (runs in the daemon, or in-process with --local). */
+  configure(params: Record<string, string>, ctx: { selfPid: number }): GadgetConfig;
+  /**
+   * Turn one decoded kernel record into the gadget's own event fields (runs where output is made:
+   * in the CLI). Must be cheap: it runs per event. Common fields (timestamp, pid, comm, ...) are
+   * added by the generic pipeline; return only gadget-specific ones, or null to drop the event.
+   */
+  transform(raw: RawRecord, params: Record<string, string>): GadgetEvent | null;
+}

@@ -1,0 +1,56 @@
+// trace exec: every successful and failed execve/execveat on the node.
+
+import { splitNulStrings } from '../framework/decode.js';
+import { COMMON_HIDDEN_COLUMNS, COMMON_LEADING_COLUMNS } from '../framework/columns.js';
+import { errnoName } from '../framework/linux.js';
+import type { GadgetDescriptor, RawRecord } from '../framework/types.js';
+
+export const descriptor: GadgetDescriptor = {
+  command: ['trace', 'exec'],
+  name: 'trace_exec',
+  description: 'Trace new processes: every execve/execveat, successful or failed',
+  docs: `Successful execs come from tp_btf/sched_process_exec, with argv read from the new
+process image (complete, up to 16 KiB / 128 arguments); failed ones from the syscall's exit.
+Covers execve and execveat, including fileless exec (a memfd with AT_EMPTY_PATH) and exec
+from a non-leader thread (\`tid\` is the thread that called exec; after it, that process's
+pid is its only thread).`,
+  params: [
+    {
+      name: 'ignore-failed',
+      type: 'bool',
+      default: 'false',
+      description: 'Drop failed execs (in the kernel)',
+      rodata: 'ignore_failed',
+    },
+  ],
+  columns: [
+    ...COMMON_LEADING_COLUMNS,
+    { name: 'pid', width: 7, align: 'right' },
+    { name: 'ppid', width: 7, align: 'right' },
+    { name: 'comm', width: 16 },
+    { name: 'pcomm', width: 16 },
+    { name: 'ret', width: 3, align: 'right' },
+    { name: 'args', width: 24, flex: true },
+    ...COMMON_HIDDEN_COLUMNS,
+    { name: 'error', width: 7, hidden: true },
+    { name: 'args_truncated', width: 5, hidden: true },
+    { name: 'cwd', width: 16, hidden: true },
+    { name: 'exepath', width: 16, hidden: true },
+  ],
+  configure(params) {
+    return { rodata: { ignore_failed: params['ignore-failed'] === 'true' } };
+  },
+  transform(raw: RawRecord) {
+    const ret = raw.ret as number;
+    return {
+      ppid: raw.ppid,
+      pcomm: raw.pcomm,
+      ret,
+      error: errnoName(ret),
+      args: splitNulStrings(raw.args as Buffer),
+      args_truncated: Boolean(raw.args_truncated),
+      cwd: raw.cwd,
+      exepath: raw.exepath,
+    };
+  },
+};

@@ -1,0 +1,87 @@
+// trace open: every open, openat, openat2 and creat on the node, with its result.
+
+import { COMMON_HIDDEN_COLUMNS, COMMON_LEADING_COLUMNS } from '../framework/columns.js';
+import { errnoName, modeString, O_CREAT, O_TMPFILE, openFlagNames } from '../framework/linux.js';
+import type { GadgetDescriptor, RawRecord } from '../framework/types.js';
+import { listParam } from '../framework/params.js';
+
+export const MAX_PREFIXES = 8;
+export const MAX_PREFIX_LEN = 64;
+
+export const descriptor: GadgetDescriptor = {
+  command: ['trace', 'open'],
+  name: 'trace_open',
+  description: 'Trace files being opened: open, openat, openat2 and creat, with their result',
+  docs: `Opens done through io_uring (IORING_OP_OPENAT) do not go through these syscalls and are
+not seen. \`--prefix\` filters in the kernel on the path as passed (not the resolved one).`,
+  params: [
+    {
+      name: 'failed',
+      type: 'bool',
+      default: 'false',
+      description: 'Show only failed opens',
+      rodata: 'failed_only',
+    },
+    {
+      name: 'prefix',
+      type: 'string[]',
+      description: `Only paths starting with this prefix (repeatable, up to ${MAX_PREFIXES}, filtered in the kernel)`,
+      validate(v) {
+        const list = v.startsWith('[') ? (JSON.parse(v) as string[]) : [v];
+        if (list.length > MAX_PREFIXES) throw new Error(`at most ${MAX_PREFIXES} prefixes`);
+        for (const p of list) {
+          if (!p) throw new Error('empty prefix');
+          if (Buffer.byteLength(p) >= MAX_PREFIX_LEN)
+            throw new Error(`prefix longer than ${MAX_PREFIX_LEN - 1} bytes`);
+        }
+      },
+    },
+    {
+      name: 'full-path',
+      type: 'bool',
+      default: 'false',
+      description: 'Resolve full_path against the cwd or dirfd (in the kernel; costs a path walk)',
+      rodata: 'full_path',
+    },
+  ],
+  columns: [
+    ...COMMON_LEADING_COLUMNS,
+    { name: 'pid', width: 7, align: 'right' },
+    { name: 'comm', width: 16 },
+    { name: 'fd', width: 3, align: 'right' },
+    { name: 'error', header: 'ERR', width: 3 },
+    { name: 'path', width: 24, flex: true },
+    ...COMMON_HIDDEN_COLUMNS,
+    { name: 'ret', width: 4, hidden: true, align: 'right' },
+    { name: 'flags', width: 12, hidden: true },
+    { name: 'mode', width: 5, hidden: true },
+    { name: 'full_path', width: 24, hidden: true },
+  ],
+  configure(params) {
+    const prefixes = listParam(params, 'prefix');
+    const buf = Buffer.alloc(MAX_PREFIXES * MAX_PREFIX_LEN);
+    prefixes.forEach((p, i) => buf.write(p, i * MAX_PREFIX_LEN));
+    return {
+      rodata: {
+        failed_only: params.failed === 'true',
+        full_path: params['full-path'] === 'true',
+        prefix_count: prefixes.length,
+        prefixes: buf,
+      },
+    };
+  },
+  transform(raw: RawRecord) {
+    const ret = raw.ret as number;
+    const flags = raw.flags as number;
+    const withMode = (flags & O_CREAT) !== 0 || (flags & O_TMPFILE) === O_TMPFILE;
+    return {
+      fd: ret >= 0 ? ret : -1,
+      ret,
+      error: errnoName(ret),
+      flags: openFlagNames(flags),
+      mode: withMode ? modeString(raw.mode as number) : '',
+      path: raw.path,
+      full_path: raw.full_path ?? '',
+    };
+  },
+};

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# npm run build: eBPF objects + their layouts, the libbpf addon, generated proto code, TypeScript.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash bpf/build.sh
+bash daemon/native/build.sh
+bash scripts/gen-proto.sh
+npx tsc -p tsconfig.json
+chmod +x bin/run.js
