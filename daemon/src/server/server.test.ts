@@ -1,0 +1,166 @@
+// The gRPC server's socket handling and status mapping, with the daemon in a child process
+// where the scenario needs a real process (stale socket after SIGKILL).
+
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import * as pb from '../../../proto/gen/gadget/v1/gadget.js';
+import { RunError } from '../errors.js';
+import { startServer, toStatus } from './server.js';
+import { startScriptedDaemon } from './test-support/child.js';
+import { ScriptedRuntime } from './test-support/scripted-runtime.js';
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'kg-srv-'));
+}
+
+describe('startServer on a unix socket', () => {
+  test('creates the parent dir 0700 and the socket 0600; close() removes the socket', async () => {
+    const dir = await tempDir();
+    const sock = join(dir, 'kubectl-gadget', 'gadget.sock');
+    try {
+      const { child, address } = await startScriptedDaemon(`unix://${sock}`);
+      try {
+        assert.equal(address, `unix://${sock}`);
+        const s = await stat(sock);
+        assert.ok(s.isSocket());
+        assert.equal(s.mode & 0o777, 0o600);
+        assert.equal((await stat(join(dir, 'kubectl-gadget'))).mode & 0o777, 0o700);
+      } finally {
+        await child.stop();
+      }
+      assert.equal(existsSync(sock), false, 'socket removed on shutdown');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('replaces a stale socket left by a killed daemon, refuses a live one', async () => {
+    const dir = await tempDir();
+    const listen = `unix://${dir}/gadget.sock`;
+    try {
+      const first = await startScriptedDaemon(listen);
+      first.child.proc.kill('SIGKILL');
+      await first.child.exited;
+      assert.ok(existsSync(join(dir, 'gadget.sock')), 'a SIGKILLed daemon leaves its socket');
+
+      const second = await startScriptedDaemon(listen);
+      try {
+        await assert.rejects(
+          startScriptedDaemon(listen),
+          /another daemon is already listening there/,
+        );
+      } finally {
+        await second.child.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('refuses to replace a file that is not a socket', async () => {
+    const dir = await tempDir();
+    try {
+      await writeFile(join(dir, 'gadget.sock'), 'not a socket');
+      await assert.rejects(
+        startServer(new ScriptedRuntime(), `unix://${dir}/gadget.sock`),
+        /exists and is not a socket/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('rejects a malformed listen address', async () => {
+    await assert.rejects(startServer(new ScriptedRuntime(), 'unix://relative.sock'), {
+      message:
+        'invalid daemon address "unix://relative.sock": the socket path must be absolute, e.g. unix:///run/kubectl-gadget/gadget.sock',
+    });
+  });
+});
+
+describe('startServer on TCP', () => {
+  test('port 0 reports the bound port; traceloop RPCs answer UNIMPLEMENTED', async () => {
+    const server = await startServer(new ScriptedRuntime(), 'tcp://127.0.0.1:0');
+    try {
+      const m = /^tcp:\/\/127\.0\.0\.1:(\d+)$/.exec(server.address);
+      assert.ok(m, server.address);
+      assert.ok(Number(m[1]) > 0);
+
+      const client = new grpc.Client(`127.0.0.1:${m[1]}`, grpc.credentials.createInsecure());
+      const def = pb.GadgetServiceDefinition.traceloopList;
+      const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+        client.makeUnaryRequest(
+          def.path,
+          def.requestSerialize,
+          def.responseDeserialize,
+          { sessionId: '' },
+          (e) => resolve(e),
+        ),
+      );
+      assert.equal(err?.code, grpc.status.UNIMPLEMENTED);
+      assert.equal(err?.details, 'TraceloopList is not implemented by this daemon');
+      client.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('close() aborts active runs', async () => {
+    const reports: string[] = [];
+    const server = await startServer(
+      new ScriptedRuntime((r) => reports.push(`${r.event}:${r.tag}`)),
+      'tcp://127.0.0.1:0',
+    );
+    const port = server.address.split(':').pop()!;
+    const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const def = pb.GadgetServiceDefinition.runGadget;
+    const call = client.makeServerStreamRequest(
+      def.path,
+      def.requestSerialize,
+      def.responseDeserialize,
+      {
+        gadget: 'endless',
+        params: { tag: 'shutdown' },
+        filter: null,
+        timeoutSeconds: 0,
+      },
+    );
+    const status = new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
+    await new Promise<void>((resolve) => call.once('data', () => resolve()));
+    assert.equal(server.activeRuns(), 1);
+    await server.close();
+    assert.ok(reports.includes('run-abort:shutdown'), reports.join(','));
+    assert.ok(reports.includes('run-end:shutdown'));
+    assert.equal(server.activeRuns(), 0);
+    const err = await status;
+    assert.equal(err.code, grpc.status.UNAVAILABLE);
+    assert.equal(err.details, 'the daemon is shutting down');
+    client.close();
+  });
+});
+
+describe('toStatus', () => {
+  test('maps user errors to their status with the message intact', () => {
+    const s = toStatus(
+      new RunError('FAILED_PRECONDITION', 'BPF LSM not enabled', 'boot with lsm=bpf'),
+    );
+    assert.equal(s.code, grpc.status.FAILED_PRECONDITION);
+    assert.equal(s.details, 'BPF LSM not enabled');
+    assert.equal(s.metadata?.get('gadget-hint-bin')[0]?.toString(), 'boot with lsm=bpf');
+    assert.equal(
+      toStatus(new RunError('INVALID_ARGUMENT', 'x')).code,
+      grpc.status.INVALID_ARGUMENT,
+    );
+    assert.equal(toStatus(new RunError('NOT_FOUND', 'x')).code, grpc.status.NOT_FOUND);
+    const unknown = Object.assign(new Error('unknown gadget "foo"'), { code: 'UNKNOWN_GADGET' });
+    assert.equal(toStatus(unknown).code, grpc.status.NOT_FOUND);
+    const bug = toStatus(new TypeError('x is undefined'));
+    assert.equal(bug.code, grpc.status.INTERNAL);
+    assert.equal(bug.details, 'x is undefined');
+  });
+});

@@ -1,0 +1,292 @@
+// GadgetRuntime over gRPC: the CLI side of daemon/src/server/server.ts. Yields the same
+// RunMessage objects as the in-process LocalRuntime, so callers cannot tell them apart, except
+// that a slow reader may see a `log` warning "N messages dropped" (the daemon drops whole
+// batches rather than buffering without bound).
+
+import * as grpc from '@grpc/grpc-js';
+import * as pb from '../../../proto/gen/gadget/v1/gadget.js';
+import type { ContainerInfo } from '../../../daemon/src/containers/types.js';
+import { RunError } from '../../../daemon/src/errors.js';
+import {
+  HINT_TRAILER,
+  containerFromPb,
+  descriptorFromPb,
+  infoFromPb,
+  runMessageFromPb,
+  runRequestToPb,
+  type GadgetSummary,
+} from '../../../daemon/src/server/convert.js';
+import type {
+  GadgetRuntime,
+  NodeInfo,
+  RunMessage,
+  RunRequest,
+} from '../../../daemon/src/runtime/types.js';
+import { formatAddress, grpcTarget, parseAddress } from './address.js';
+
+export interface RemoteRuntimeOptions {
+  /**
+   * Name of the daemon in error messages; default the canonical address. Kubernetes mode can
+   * say e.g. "node worker-1 (pod gadget-x7k2p)" while dialing a local bridge socket.
+   */
+  label?: string;
+  /** Dial this gRPC target instead of the one derived from the address. */
+  target?: string;
+  /** Use an already-built channel (grpc.Client `channelOverride`), e.g. over a port-forward. */
+  channelOverride?: grpc.Channel;
+  /** How long to wait for the connection before failing; default 3000 ms. */
+  connectTimeoutMs?: number;
+  /** Deadline for unary calls (info, lists); default 30000 ms. */
+  callTimeoutMs?: number;
+  /** Client keepalive ping interval / timeout during calls; default 5000 / 5000 ms. */
+  keepaliveTimeMs?: number;
+  keepaliveTimeoutMs?: number;
+  /** Appended to "cannot reach daemon" errors; default "is `kubectl-gadget daemon` running?". */
+  unreachableHint?: string;
+}
+
+const DEFAULT_HINT = 'is `kubectl-gadget daemon` running?';
+
+export class RemoteRuntime implements GadgetRuntime {
+  /** canonical address (unix:///… or tcp://…) */
+  readonly address: string;
+  private readonly label: string;
+  private readonly client: grpc.Client;
+  private readonly connectTimeoutMs: number;
+  private readonly callTimeoutMs: number;
+  private readonly hint: string;
+
+  /** @throws AddressError for a malformed address (one line, lists the accepted forms) */
+  constructor(address: string, opts: RemoteRuntimeOptions = {}) {
+    const addr = parseAddress(address);
+    this.address = formatAddress(addr);
+    this.label = opts.label ?? this.address;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 3000;
+    this.callTimeoutMs = opts.callTimeoutMs ?? 30000;
+    this.hint = opts.unreachableHint ?? DEFAULT_HINT;
+    const options: grpc.ClientOptions = {
+      'grpc.keepalive_time_ms': opts.keepaliveTimeMs ?? 5000,
+      'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs ?? 5000,
+      'grpc.keepalive_permit_without_calls': 0,
+      'grpc.max_receive_message_length': 256 << 20,
+      // a new attempt after a failure should not wait for a long backoff
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 2000,
+    };
+    if (opts.channelOverride) options.channelOverride = opts.channelOverride;
+    this.client = new grpc.Client(
+      opts.target ?? grpcTarget(addr),
+      grpc.credentials.createInsecure(),
+      options,
+    );
+  }
+
+  async info(): Promise<NodeInfo> {
+    return infoFromPb(await this.unary(pb.GadgetServiceDefinition.getInfo, {}));
+  }
+
+  async listContainers(): Promise<ContainerInfo[]> {
+    const res = await this.unary(pb.GadgetServiceDefinition.listContainers, {});
+    return res.containers.map(containerFromPb);
+  }
+
+  /** Gadget descriptors as the daemon knows them (params and columns, no functions). */
+  async listGadgets(): Promise<GadgetSummary[]> {
+    const res = await this.unary(pb.GadgetServiceDefinition.listGadgets, {});
+    return res.gadgets.map(descriptorFromPb);
+  }
+
+  async *run(req: RunRequest, signal: AbortSignal): AsyncGenerator<RunMessage> {
+    if (signal.aborted) return;
+    const m = pb.GadgetServiceDefinition.runGadget;
+    const call = this.client.makeServerStreamRequest(
+      m.path,
+      m.requestSerialize,
+      m.responseDeserialize,
+      runRequestToPb(req),
+      new grpc.Metadata(),
+      {},
+    );
+    let received = false;
+    let timedOut = false;
+    const stopWatch = this.watchConnect(() => {
+      if (received) return;
+      timedOut = true;
+      call.cancel();
+    });
+    const onAbort = (): void => call.cancel();
+    signal.addEventListener('abort', onAbort, { once: true });
+
+    let lastSeq = 0n;
+    let seenDropped = 0n;
+    let seenDroppedRecords = 0;
+    try {
+      for await (const r of call as AsyncIterable<pb.RunResponse>) {
+        received = true;
+        const d = runMessageFromPb(r);
+        if (!d) continue; // a message kind from a newer daemon
+        if (d.seq !== undefined) {
+          const gap = d.seq - lastSeq - 1n;
+          if (gap > 0n) {
+            seenDropped += gap;
+            seenDroppedRecords += d.droppedRecords ?? 0;
+            yield droppedWarning(gap, d.droppedRecords ?? 0);
+          }
+          lastSeq = d.seq;
+        }
+        if (d.done) {
+          const total = BigInt(d.done.droppedBatches);
+          if (total > seenDropped) {
+            // drops after the last delivered batch leave no gap to see
+            const records = Number(d.done.droppedRecords) - seenDroppedRecords;
+            yield droppedWarning(total - seenDropped, records);
+            seenDropped = total;
+          }
+        }
+        yield d.message;
+      }
+    } catch (e) {
+      if (signal.aborted && isStatus(e, grpc.status.CANCELLED)) return;
+      throw this.translate(e, received, timedOut);
+    } finally {
+      stopWatch();
+      signal.removeEventListener('abort', onAbort);
+      // the consumer stopped early (break/return/throw): stop the daemon-side run too
+      call.cancel();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+
+  private unary<Req, Res>(m: pb.UnaryMethod<Req, Res>, req: Req): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      let timedOut = false;
+      const call = this.client.makeUnaryRequest(
+        m.path,
+        m.requestSerialize,
+        m.responseDeserialize,
+        req,
+        new grpc.Metadata(),
+        { deadline: Date.now() + this.callTimeoutMs },
+        (err, res) => {
+          stopWatch();
+          if (err) reject(this.translate(err, false, timedOut));
+          else if (res === undefined) reject(new Error(`daemon at ${this.label}: empty response`));
+          else resolve(res);
+        },
+      );
+      const stopWatch = this.watchConnect(() => {
+        timedOut = true;
+        call.cancel();
+      });
+    });
+  }
+
+  /** Calls onTimeout if the channel is not connected within connectTimeoutMs. */
+  private watchConnect(onTimeout: () => void): () => void {
+    const channel = this.client.getChannel();
+    if (channel.getConnectivityState(false) === grpc.connectivityState.READY) return () => {};
+    const timer = setTimeout(() => {
+      if (channel.getConnectivityState(false) !== grpc.connectivityState.READY) onTimeout();
+    }, this.connectTimeoutMs);
+    return () => clearTimeout(timer);
+  }
+
+  /** A gRPC failure as a one-line error the CLI can print as is. */
+  private translate(e: unknown, received: boolean, timedOut: boolean): Error {
+    if (!isServiceError(e)) return e instanceof Error ? e : new Error(String(e));
+    if (timedOut) {
+      return new RunError(
+        'UNAVAILABLE',
+        `cannot reach daemon at ${this.label}: no connection within ${Math.round(this.connectTimeoutMs / 1000)} s (${this.hint})`,
+      );
+    }
+    const hintValue = e.metadata?.get(HINT_TRAILER)[0];
+    const hint =
+      hintValue === undefined
+        ? undefined
+        : Buffer.isBuffer(hintValue)
+          ? hintValue.toString('utf8')
+          : hintValue;
+    switch (e.code) {
+      case grpc.status.INVALID_ARGUMENT:
+        return new RunError('INVALID_ARGUMENT', e.details, hint);
+      case grpc.status.NOT_FOUND:
+        return new RunError('NOT_FOUND', e.details, hint);
+      case grpc.status.FAILED_PRECONDITION:
+        return new RunError('FAILED_PRECONDITION', e.details, hint);
+      case grpc.status.PERMISSION_DENIED:
+        return new RunError('PERMISSION_DENIED', e.details, hint);
+      case grpc.status.UNAVAILABLE:
+        if (received) {
+          return new RunError(
+            'UNAVAILABLE',
+            `lost connection to daemon at ${this.label}: ${connectReason(e.details)}`,
+          );
+        }
+        if (isConnectFailure(e.details)) {
+          return new RunError(
+            'UNAVAILABLE',
+            `cannot reach daemon at ${this.label}: ${connectReason(e.details)} (${this.hint})`,
+          );
+        }
+        return new RunError('UNAVAILABLE', e.details, hint);
+      case grpc.status.DEADLINE_EXCEEDED:
+        return new RunError(
+          'UNAVAILABLE',
+          `daemon at ${this.label} did not answer within ${Math.round(this.callTimeoutMs / 1000)} s`,
+        );
+      case grpc.status.UNIMPLEMENTED:
+        return new RunError(
+          'FAILED_PRECONDITION',
+          `daemon at ${this.label}: ${e.details}`,
+          'the daemon is older than this CLI: upgrade it',
+        );
+      default:
+        return new Error(`daemon at ${this.label}: ${e.details || grpc.status[e.code]}`);
+    }
+  }
+}
+
+function droppedWarning(batches: bigint, records: number): RunMessage {
+  return {
+    kind: 'log',
+    level: 'warn',
+    message: `${batches} messages dropped (${records} records): output could not keep up with the daemon`,
+  };
+}
+
+function isServiceError(e: unknown): e is grpc.ServiceError {
+  return e instanceof Error && typeof (e as { code?: unknown }).code === 'number' && 'details' in e;
+}
+
+function isStatus(e: unknown, code: grpc.status): boolean {
+  return isServiceError(e) && e.code === code;
+}
+
+function isConnectFailure(details: string): boolean {
+  return /No connection established|Connection dropped|connect E[A-Z]+|getaddrinfo|Name resolution failed|ECONNRESET|Failed to connect/i.test(
+    details,
+  );
+}
+
+/**
+ * The useful part of a grpc-js connection error, e.g.
+ * "No connection established. Last error: Error: connect ENOENT /x.sock (...)" -> "connect ENOENT".
+ */
+export function connectReason(details: string): string {
+  const connect = /connect (E[A-Z]+)/.exec(details);
+  if (connect) return `connect ${connect[1]}`;
+  const dns = /getaddrinfo (E[A-Z]+)/.exec(details);
+  if (dns) return `cannot resolve host (${dns[1]})`;
+  if (/Name resolution failed/.test(details)) return 'cannot resolve host name';
+  const sys = /\b(E[A-Z]{3,})\b/.exec(details);
+  if (sys) return sys[1]!;
+  return details
+    .replace(/^No connection established\. Last error: /, '')
+    .replace(/^Error: /, '')
+    .replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)$/, '')
+    .split('\n')[0]!;
+}
