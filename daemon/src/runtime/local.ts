@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { getGadget, listGadgets } from '../../../gadgets/framework/registry.js';
-import { bpfObjectPath, gadgetLayoutPath, gadgetObjectPath } from '../../../gadgets/framework/paths.js';
+import { gadgetLayoutPath, gadgetObjectPath } from '../../../gadgets/framework/paths.js';
 import type { RecordLayout } from '../../../gadgets/framework/types.js';
 import { RunError } from '../errors.js';
 import type { ContainerInfo } from '../containers/types.js';
@@ -17,6 +17,7 @@ import type {
 import { resolveParams } from './params.js';
 import { AsyncQueue } from './queue.js';
 import { SharedState } from './shared.js';
+import type { Collection } from '../bpf/index.js';
 import { version } from './version.js';
 
 export interface LocalRuntimeOptions {
@@ -107,7 +108,7 @@ export class LocalRuntime implements GadgetRuntime {
     const pidOff = pidField.offset;
 
     const spec = st.bpf.ObjectSpec.open(gadgetObjectPath(g.name));
-    let coll: InstanceType<typeof st.bpf.ObjectSpec> extends never ? never : ReturnType<typeof spec.load> | undefined;
+    let coll: Collection | undefined;
     const queue = new AsyncQueue<RunMessage>();
     const cleanups: Array<() => void> = [];
     try {
@@ -129,9 +130,11 @@ export class LocalRuntime implements GadgetRuntime {
       const one = Buffer.from([1]);
       const pending: ContainerInfo[] = [];
       const admit = (c: ContainerInfo): void => {
-        if (mode !== FILTER_NONE && inSet(c)) {
+        if (mode !== FILTER_NONE) {
           keyBuf.writeBigUInt64LE(BigInt(c.mntnsId));
-          filterMap.update(keyBuf, one);
+          // a reused inode may have belonged to a container of the set before
+          if (inSet(c)) filterMap.update(keyBuf, one);
+          else filterMap.delete(keyBuf);
         }
         if (mode === FILTER_EXCLUDE || matches(c) || mode === FILTER_NONE) pending.push(c);
         decided.set(c.mntnsId, mode === FILTER_EXCLUDE ? false : mode === FILTER_NONE || matches(c));
@@ -151,11 +154,16 @@ export class LocalRuntime implements GadgetRuntime {
           filterMap.delete(keyBuf);
         }
       };
+      const onMntnsRemoved = (mntns: number): void => {
+        decided.delete(mntns);
+      };
       registry.on('added', onAdded);
       registry.on('removed', onRemoved);
+      registry.on('mntns-removed', onMntnsRemoved);
       cleanups.push(() => {
         registry.off('added', onAdded);
         registry.off('removed', onRemoved);
+        registry.off('mntns-removed', onMntnsRemoved);
       });
 
       const decide = (mntns: number, pid: number): boolean => {
@@ -191,14 +199,13 @@ export class LocalRuntime implements GadgetRuntime {
         }
         queue.push({ kind: 'batch', records: kept.records, count: kept.count });
       });
-      cleanups.push(() => reader.stop());
+      cleanups.push(() => void reader.stop());
       coll.attach();
 
       let lastDropped = 0;
       const lostMap = coll.map('gadget_lost');
-      const zero = Buffer.alloc(4);
       const pushStats = (): void => {
-        queue.push({ kind: 'stats', stats: { events, lost: lostMap.perCpuSum(zero) + dropped } });
+        queue.push({ kind: 'stats', stats: { events, lost: lostMap.perCpuSum(0) + dropped } });
         if (dropped > lastDropped) {
           queue.push({
             kind: 'log',
@@ -211,11 +218,16 @@ export class LocalRuntime implements GadgetRuntime {
       const statsTimer = setInterval(pushStats, 1000);
       cleanups.push(() => clearInterval(statsTimer));
 
+      let finishing = false;
       const finish = (reason: string): void => {
-        reader.stop(); // flushes what the kernel already produced
-        pushStats();
-        queue.push({ kind: 'done', reason });
-        queue.end();
+        if (finishing) return;
+        finishing = true;
+        // the reader drains what the kernel already produced before it ends
+        void reader.stop().then(() => {
+          pushStats();
+          queue.push({ kind: 'done', reason });
+          queue.end();
+        });
       };
       if (req.timeoutSeconds > 0) {
         const t = setTimeout(() => finish('timeout'), req.timeoutSeconds * 1000);
@@ -306,4 +318,3 @@ export function filterBatch(
   return { records: Buffer.concat(parts), count: count - drops.length / 2 };
 }
 
-export { bpfObjectPath };
