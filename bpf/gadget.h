@@ -34,22 +34,8 @@ struct {
 	__type(value, __u8);
 } gadget_mntns_filter SEC(".maps");
 
-/* Daemon-wide maps owned by bpf/container_tracker.bpf.c; the loader reuses their fds. */
-/* Every mount namespace user space has classified (container or host). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, __u8);
-} gadget_mntns_known SEC(".maps");
-
-/* A mount namespace created inside a container -> the container's own mntns. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, __u64);
-} gadget_mntns_alias SEC(".maps");
+/* Daemon-wide gadget_mntns_known and gadget_mntns_alias, shared with the container tracker. */
+#include "mntns_maps.h"
 
 #define GADGET_FILTER_NONE 0
 #define GADGET_FILTER_INCLUDE 1 /* only mntns in gadget_mntns_filter (+ not-yet-known ones) */
@@ -83,6 +69,72 @@ static __always_inline bool gadget_filtered_out(__u64 mntns)
 		return false;
 	/* Not yet classified (e.g. a container's entrypoint): let user space decide. */
 	return bpf_map_lookup_elem(&gadget_mntns_known, &mntns) != NULL;
+}
+
+/*
+ * Fast variants: direct BTF loads instead of probe-read helper calls, which are measurable on a
+ * per-syscall hot path. task must be a BTF pointer (bpf_get_current_task_btf() or a tp_btf
+ * argument), not bpf_get_current_task(). Raw mount namespace, before alias resolution.
+ */
+static __always_inline __u64 gadget_task_mntns_raw(struct task_struct *task)
+{
+	return task->nsproxy->mnt_ns->ns.inum;
+}
+
+/*
+ * Same decision as gadget_filtered_out(gadget_task_mntns(task)) with fewer lookups on the hot
+ * path: a filtered-out container costs two (filter miss, known hit), not three. The alias is
+ * only consulted for a namespace user space has not classified, or to report a passing event's
+ * container namespace. On return *mntns is alias-resolved.
+ */
+static __always_inline bool gadget_filter_raw_mntns(__u64 *mntns)
+{
+	__u64 *root;
+
+	if (gadget_filter_mode == GADGET_FILTER_INCLUDE &&
+	    !bpf_map_lookup_elem(&gadget_mntns_filter, mntns)) {
+		if (bpf_map_lookup_elem(&gadget_mntns_known, mntns))
+			return true;
+		root = bpf_map_lookup_elem(&gadget_mntns_alias, mntns);
+		if (!root)
+			return false; /* not yet classified: user space decides */
+		*mntns = *root;
+		return gadget_filtered_out(*mntns);
+	}
+	if (gadget_filter_mode == GADGET_FILTER_EXCLUDE &&
+	    bpf_map_lookup_elem(&gadget_mntns_filter, mntns))
+		return true;
+	root = bpf_map_lookup_elem(&gadget_mntns_alias, mntns);
+	if (!root)
+		return false;
+	*mntns = *root;
+	return gadget_filter_mode == GADGET_FILTER_EXCLUDE && gadget_filtered_out(*mntns);
+}
+
+/* bpf_get_current_comm() for a BTF task; dst: 16 bytes, 8-byte aligned. */
+static __always_inline void gadget_task_comm(struct task_struct *task, char *dst)
+{
+	const __u64 *src = (const __u64 *)task->comm;
+
+	((__u64 *)dst)[0] = src[0];
+	((__u64 *)dst)[1] = src[1];
+}
+
+/* bpf_get_current_uid_gid() for a BTF task: real ids, host view. */
+static __always_inline void gadget_task_uid_gid(struct task_struct *task, __u32 *uid, __u32 *gid)
+{
+	const struct cred *cred = task->cred;
+
+	*uid = cred->uid.val;
+	*gid = cred->gid.val;
+}
+
+/* sys_enter/sys_exit hooks see ia32 syscalls too, whose numbers and registers differ: skip them. */
+#define GADGET_TS_COMPAT 0x0002 /* arch/x86/include/asm/thread_info.h */
+
+static __always_inline bool gadget_in_compat_syscall(struct task_struct *task)
+{
+	return task->thread_info.status & GADGET_TS_COMPAT;
 }
 
 static __always_inline bool gadget_is_self(void)

@@ -10,7 +10,7 @@ export const descriptor: GadgetDescriptor = {
   name: 'trace_exec',
   description: 'Trace new processes: every execve/execveat, successful or failed',
   docs: `Successful execs come from tp_btf/sched_process_exec, with argv read from the new
-process image (complete, up to 16 KiB / 128 arguments); failed ones from the syscall's exit.
+process image (complete, up to 16 KiB in total; failed execs also keep at most 1024 arguments); failed ones from the syscall's exit.
 Covers execve and execveat, including fileless exec (a memfd with AT_EMPTY_PATH) and exec
 from a non-leader thread (\`tid\` is the thread that called exec; after it, that process's
 pid is its only thread).`,

@@ -1,5 +1,6 @@
 // trace open: every open, openat, openat2 and creat on the node, with its result.
 
+import { splitNulStrings } from '../framework/decode.js';
 import { COMMON_HIDDEN_COLUMNS, COMMON_LEADING_COLUMNS } from '../framework/columns.js';
 import { errnoName, modeString, O_CREAT, O_TMPFILE, openFlagNames } from '../framework/linux.js';
 import type { GadgetDescriptor, RawRecord } from '../framework/types.js';
@@ -13,7 +14,11 @@ export const descriptor: GadgetDescriptor = {
   name: 'trace_open',
   description: 'Trace files being opened: open, openat, openat2 and creat, with their result',
   docs: `Opens done through io_uring (IORING_OP_OPENAT) do not go through these syscalls and are
-not seen. \`--prefix\` filters in the kernel on the path as passed (not the resolved one).`,
+not seen. \`--prefix\` filters in the kernel on the path as passed, or with \`--full-path\` also on
+the resolved path. \`full_path\` of a successful open is the opened file's real path (symlinks
+resolved, relative to the process's root, so a container sees its own paths); of a failed one,
+the dirfd's or cwd's path joined with the relative path as passed. 32-bit (ia32) syscalls are
+not reported.`,
   params: [
     {
       name: 'failed',
@@ -74,14 +79,16 @@ not seen. \`--prefix\` filters in the kernel on the path as passed (not the reso
     const ret = raw.ret as number;
     const flags = raw.flags as number;
     const withMode = (flags & O_CREAT) !== 0 || (flags & O_TMPFILE) === O_TMPFILE;
+    // path[] holds the path as passed, then (with --full-path) the resolved one
+    const paths = splitNulStrings(raw.path as Buffer);
     return {
       fd: ret >= 0 ? ret : -1,
       ret,
       error: errnoName(ret),
       flags: openFlagNames(flags),
       mode: withMode ? modeString(raw.mode as number) : '',
-      path: raw.path,
-      full_path: raw.full_path ?? '',
+      path: paths[0] ?? '',
+      full_path: (raw.full_path_len as number) > 0 ? (paths[1] ?? '') : '',
     };
   },
 };
