@@ -1,5 +1,8 @@
 // The node daemon: one LocalRuntime behind the gRPC server, until SIGINT/SIGTERM.
 
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ContainerRegistryOptions } from './containers/registry.js';
 import { LocalRuntime, preflight } from './runtime/local.js';
 import { startServer } from './server/server.js';
 
@@ -18,7 +21,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<void> {
     process.once('SIGTERM', () => resolve());
   });
   preflight();
-  const runtime = new LocalRuntime({ node: opts.node, kubernetes: opts.kubernetes });
+  const runtime = new LocalRuntime({
+    node: opts.node,
+    kubernetes: opts.kubernetes,
+    registry: hostRootRegistryOptions(process.env.HOST_ROOT),
+  });
   // load the container tracker now so a broken kernel fails at start, not at the first run
   await runtime.listContainers();
   const log = (level: string, message: string): void => {
@@ -30,4 +37,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<void> {
   await stopped;
   await server.close();
   await runtime.close();
+}
+
+/**
+ * In a pod, the host's runtime state is mounted under HOST_ROOT (e.g. /host/run), because the
+ * image's own /run must stay writable for the service-account token.
+ */
+export function hostRootRegistryOptions(root: string | undefined): ContainerRegistryOptions {
+  if (!root || root === '/') return {};
+  const at = (p: string): string => join(root, p);
+  return {
+    procRoot: existsSync(at('/proc/self')) ? at('/proc') : '/proc',
+    containerdStateDirs: [at('/run/containerd')],
+    containersStorageRoots: [at('/var/lib/containers/storage'), at('/run/containers/storage')],
+    runcRoots: [at('/run/runc'), at('/run/containerd/runc/k8s.io')],
+    dockerRoot: at('/var/lib/docker'),
+  };
 }

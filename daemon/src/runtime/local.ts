@@ -7,6 +7,7 @@ import { gadgetLayoutPath, gadgetObjectPath } from '../../../gadgets/framework/p
 import type { RecordLayout } from '../../../gadgets/framework/types.js';
 import { RunError } from '../errors.js';
 import type { ContainerInfo } from '../containers/types.js';
+import type { ContainerRegistryOptions } from '../containers/registry.js';
 import type {
   ContainerFilter,
   GadgetRuntime,
@@ -22,8 +23,8 @@ import { version } from './version.js';
 
 export interface LocalRuntimeOptions {
   node?: string;
-  /** the container registry's /proc poll interval */
-  pollMs?: number;
+  /** container registry settings (poll interval, state dirs under a host root, ...) */
+  registry?: ContainerRegistryOptions;
   /** run filter semantics: in Kubernetes mode, only pod processes unless --host */
   kubernetes?: boolean;
 }
@@ -64,7 +65,7 @@ export class LocalRuntime implements GadgetRuntime {
   private state(): SharedState {
     if (!this.shared) {
       preflight();
-      this.shared = new SharedState({ pollMs: this.opts.pollMs ?? 1000 });
+      this.shared = new SharedState({ pollMs: 1000, ...this.opts.registry });
     }
     return this.shared;
   }
@@ -204,7 +205,10 @@ export class LocalRuntime implements GadgetRuntime {
 
       let lastDropped = 0;
       const lostMap = coll.map('gadget_lost');
+      const loaded = coll;
       const pushStats = (): void => {
+        // the consumer may have gone (cancelled stream) and the collection closed meanwhile
+        if (loaded.closed) return;
         queue.push({ kind: 'stats', stats: { events, lost: lostMap.perCpuSum(0) + dropped } });
         if (dropped > lastDropped) {
           queue.push({

@@ -3,7 +3,7 @@
 
 import { bpfObjectPath } from '../../../gadgets/framework/paths.js';
 import * as bpf from '../bpf/index.js';
-import { ContainerRegistry } from '../containers/registry.js';
+import { ContainerRegistry, type ContainerRegistryOptions } from '../containers/registry.js';
 import type { ContainerInfo } from '../containers/types.js';
 
 const SHARED_MAPS = ['gadget_mntns_known', 'gadget_mntns_alias', 'gadget_mntns_container'];
@@ -14,7 +14,7 @@ export class SharedState {
   private tracker: bpf.Collection;
   private started: Promise<void>;
 
-  constructor(opts: { pollMs: number }) {
+  constructor(opts: ContainerRegistryOptions) {
     const spec = bpf.ObjectSpec.open(bpfObjectPath('container_tracker'));
     try {
       this.tracker = spec.load();
@@ -32,7 +32,7 @@ export class SharedState {
       return b;
     };
     const one = Buffer.from([1]);
-    this.registry = new ContainerRegistry({ pollMs: opts.pollMs });
+    this.registry = new ContainerRegistry(opts);
     this.registry.on('mntns-added', (n: number) => known.update(key(n), one));
     this.registry.on('mntns-removed', (n: number) => {
       known.delete(key(n));

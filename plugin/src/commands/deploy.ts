@@ -1,0 +1,59 @@
+import { Command, Flags } from '@oclif/core';
+import { debugFlag, kubernetesFlags, parseTimeout } from '../flags.js';
+import { DEFAULT_IMAGE_REPOSITORY, IMAGE_PULL_POLICIES } from '../services/k8s/constants.js';
+
+export default class Deploy extends Command {
+  static override summary =
+    'Deploy the kubectl-gadget DaemonSet (and its namespace and RBAC) to the cluster';
+  static override description =
+    'Applies namespace gadget, its ServiceAccount, a least-privilege ClusterRole and binding, and the ' +
+    'gadget DaemonSet with server-side apply: running it again upgrades in place.';
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --wait',
+    '<%= config.bin %> <%= command.id %> --image localhost/kubectl-gadget:dev --image-pull-policy Never',
+    '<%= config.bin %> <%= command.id %> --node-selector kubernetes.io/arch=amd64 --print-only > gadget.yaml',
+  ];
+  static override flags = {
+    image: Flags.string({
+      description: `Container image of the daemon [default: ${DEFAULT_IMAGE_REPOSITORY}:<version>].`,
+      helpValue: 'IMAGE',
+    }),
+    'image-pull-policy': Flags.string({
+      description: `Image pull policy: ${IMAGE_PULL_POLICIES.join(', ')} [default: IfNotPresent].`,
+      helpValue: 'POLICY',
+    }),
+    'node-selector': Flags.string({
+      description: 'Only nodes with these labels: key=value[,key=value].',
+      helpValue: 'LABELS',
+    }),
+    'print-only': Flags.boolean({
+      description: 'Print the manifests as YAML and contact nothing.',
+    }),
+    wait: Flags.boolean({ description: 'Wait until the gadget pod is ready on every node.' }),
+    timeout: Flags.custom<number>({
+      description: 'Seconds --wait waits (0 = no limit).',
+      helpValue: 'SECONDS',
+      default: 120,
+      parse: async (input: string) => parseTimeout(input),
+    })(),
+    kubeconfig: kubernetesFlags.kubeconfig,
+    context: kubernetesFlags.context,
+    ...debugFlag,
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Deploy);
+    const { deploy } = await import('../services/k8s/deploy.js');
+    await deploy({
+      version: this.config.version,
+      image: flags.image,
+      imagePullPolicy: flags['image-pull-policy'],
+      nodeSelector: flags['node-selector'],
+      printOnly: flags['print-only'],
+      wait: flags.wait,
+      timeout: flags.timeout,
+      kubeconfig: flags.kubeconfig,
+      context: flags.context,
+    });
+  }
+}

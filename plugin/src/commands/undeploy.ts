@@ -1,0 +1,33 @@
+import { Command, Flags } from '@oclif/core';
+import { debugFlag, kubernetesFlags, parseTimeout } from '../flags.js';
+
+export default class Undeploy extends Command {
+  static override summary = 'Remove everything deploy created from the cluster';
+  static override description =
+    'Deletes the gadget ClusterRoleBinding and ClusterRole and namespace gadget (with its ' +
+    'ServiceAccount and DaemonSet): every object labelled app.kubernetes.io/managed-by=kubectl-gadget.';
+  static override examples = ['<%= config.bin %> <%= command.id %> --wait'];
+  static override flags = {
+    wait: Flags.boolean({ description: 'Wait until the objects, namespace included, are gone.' }),
+    timeout: Flags.custom<number>({
+      description: 'Seconds --wait waits (0 = no limit).',
+      helpValue: 'SECONDS',
+      default: 120,
+      parse: async (input: string) => parseTimeout(input),
+    })(),
+    kubeconfig: kubernetesFlags.kubeconfig,
+    context: kubernetesFlags.context,
+    ...debugFlag,
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Undeploy);
+    const { undeploy } = await import('../services/k8s/deploy.js');
+    await undeploy({
+      wait: flags.wait,
+      timeout: flags.timeout,
+      kubeconfig: flags.kubeconfig,
+      context: flags.context,
+    });
+  }
+}
