@@ -43,6 +43,16 @@ export interface RemoteRuntimeOptions {
   keepaliveTimeoutMs?: number;
   /** Appended to "cannot reach daemon" errors; default "is `kubectl-gadget daemon` running?". */
   unreachableHint?: string;
+  /**
+   * Call metadata for each call, e.g. the caller's Kubernetes identity (Kubernetes mode,
+   * plugin/src/services/k8s/identity.ts). Made fresh per call: it may hold one-time proofs.
+   */
+  metadata?: () => Promise<Record<string, string>>;
+  /**
+   * Explains a connection failure better than gRPC can, e.g. what the port-forward to the pod
+   * answered; appended to "cannot reach"/"lost connection" errors when it returns something.
+   */
+  explainUnreachable?: () => string | undefined;
 }
 
 const DEFAULT_HINT = 'is `kubectl-gadget daemon` running?';
@@ -55,6 +65,8 @@ export class RemoteRuntime implements GadgetRuntime {
   private readonly connectTimeoutMs: number;
   private readonly callTimeoutMs: number;
   private readonly hint: string;
+  private readonly metadataFn: RemoteRuntimeOptions['metadata'];
+  private readonly explain: RemoteRuntimeOptions['explainUnreachable'];
 
   /** @throws AddressError for a malformed address (one line, lists the accepted forms) */
   constructor(address: string, opts: RemoteRuntimeOptions = {}) {
@@ -64,6 +76,8 @@ export class RemoteRuntime implements GadgetRuntime {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 3000;
     this.callTimeoutMs = opts.callTimeoutMs ?? 30000;
     this.hint = opts.unreachableHint ?? DEFAULT_HINT;
+    this.metadataFn = opts.metadata;
+    this.explain = opts.explainUnreachable;
     const options: grpc.ClientOptions = {
       'grpc.keepalive_time_ms': opts.keepaliveTimeMs ?? 5000,
       'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs ?? 5000,
@@ -99,12 +113,14 @@ export class RemoteRuntime implements GadgetRuntime {
   async *run(req: RunRequest, signal: AbortSignal): AsyncGenerator<RunMessage> {
     if (signal.aborted) return;
     const m = pb.GadgetServiceDefinition.runGadget;
+    const md = await this.callMetadata();
+    if (signal.aborted) return;
     const call = this.client.makeServerStreamRequest(
       m.path,
       m.requestSerialize,
       m.responseDeserialize,
       runRequestToPb(req),
-      new grpc.Metadata(),
+      md,
       {},
     );
     let received = false;
@@ -160,7 +176,14 @@ export class RemoteRuntime implements GadgetRuntime {
     this.client.close();
   }
 
-  private unary<Req, Res>(m: pb.UnaryMethod<Req, Res>, req: Req): Promise<Res> {
+  private async callMetadata(): Promise<grpc.Metadata> {
+    const md = new grpc.Metadata();
+    if (this.metadataFn) for (const [k, v] of Object.entries(await this.metadataFn())) md.set(k, v);
+    return md;
+  }
+
+  private async unary<Req, Res>(m: pb.UnaryMethod<Req, Res>, req: Req): Promise<Res> {
+    const md = await this.callMetadata();
     return new Promise<Res>((resolve, reject) => {
       let timedOut = false;
       const call = this.client.makeUnaryRequest(
@@ -168,7 +191,7 @@ export class RemoteRuntime implements GadgetRuntime {
         m.requestSerialize,
         m.responseDeserialize,
         req,
-        new grpc.Metadata(),
+        md,
         { deadline: Date.now() + this.callTimeoutMs },
         (err, res) => {
           stopWatch();
@@ -197,6 +220,13 @@ export class RemoteRuntime implements GadgetRuntime {
   /** A gRPC failure as a one-line error the CLI can print as is. */
   private translate(e: unknown, received: boolean, timedOut: boolean): Error {
     if (!isServiceError(e)) return e instanceof Error ? e : new Error(String(e));
+    const why = this.explain?.();
+    if (why && (timedOut || e.code === grpc.status.UNAVAILABLE)) {
+      return new RunError(
+        'UNAVAILABLE',
+        `${received ? 'lost connection to' : 'cannot reach'} daemon at ${this.label}: ${why}`,
+      );
+    }
     if (timedOut) {
       return new RunError(
         'UNAVAILABLE',

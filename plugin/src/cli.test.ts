@@ -1,0 +1,76 @@
+// The built CLI, end to end up to the point where a runtime would be needed.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'run.js');
+
+function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 20_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function oneErrorLine(r: { stderr: string }): string {
+  const lines = r.stderr.split('\n').filter(Boolean);
+  assert.equal(lines.length, 1, `one line on stderr, got:\n${r.stderr}`);
+  assert.match(lines[0]!, /^Error: /);
+  return lines[0]!;
+}
+
+test('an unknown flag: non-zero exit, one line', () => {
+  const r = cli('trace', 'exec', '--bogus');
+  assert.notEqual(r.status, 0);
+  assert.equal(r.stdout, '');
+  assert.match(oneErrorLine(r), /--bogus/);
+});
+
+test('without --local/--remote: Kubernetes mode is not there yet', () => {
+  const r = cli('trace', 'exec');
+  assert.equal(r.status, 1);
+  assert.equal(
+    oneErrorLine(r),
+    'Error: Kubernetes mode is not available yet: use --local or --remote ADDR',
+  );
+});
+
+test('bad -o, unknown column, bad --timeout, exclusive flags: one line each, exit 1', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['-o', 'xml'], /invalid --output "xml"/],
+    [
+      ['-o', 'columns=pid,nope'],
+      /unknown column "nope" in --output: valid columns are node, namespace, pod, container, pid/,
+    ],
+    [['--timeout', 'abc'], /invalid --timeout "abc"/],
+    [['--local', '--remote', 'tcp://127.0.0.1:1'], /--remote/],
+    [['-c', 'web', '--host'], /--host|--containername/],
+    [['extra-arg'], /Unexpected argument: extra-arg/],
+  ];
+  for (const [args, re] of cases) {
+    const r = cli('trace', 'exec', '--remote', 'unix:///nonexistent.sock', ...args);
+    assert.equal(r.status, 1, args.join(' ') + ': ' + r.stderr);
+    assert.match(oneErrorLine(r), re);
+  }
+});
+
+test('version and list-gadgets', () => {
+  const v = cli('version');
+  assert.equal(v.status, 0, v.stderr);
+  assert.match(v.stdout, /^Client version: v\d+\.\d+\.\d+/);
+  const g = cli('list-gadgets');
+  assert.equal(g.status, 0, g.stderr);
+  assert.match(g.stdout, /^COMMAND +DESCRIPTION\n/);
+  assert.match(g.stdout, /\ntrace exec +Trace/);
+  assert.match(g.stdout, /\ntrace open +Trace/);
+  const j = cli('list-gadgets', '-o', 'json');
+  const list = JSON.parse(j.stdout) as Array<{ name: string }>;
+  assert.ok(list.some((x) => x.name === 'trace_open'));
+});
+
+test('an unreachable daemon is a user error, not a bug', () => {
+  const r = cli('trace', 'exec', '--remote', 'unix:///nonexistent/kgadget.sock', '--timeout', '2');
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^Error: /);
+});

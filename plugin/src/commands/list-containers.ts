@@ -1,0 +1,24 @@
+import { Command } from '@oclif/core';
+import { containerFlags, debugFlag, kubernetesFlags, modeFlags, outputFlag } from '../flags.js';
+import { CONTAINER_COLUMNS, listContainers } from '../services/lists.js';
+
+export default class ListContainers extends Command {
+  static override summary = 'List the containers the runtime knows on the node';
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --local',
+    '<%= config.bin %> <%= command.id %> --remote unix:///run/kubectl-gadget/gadget.sock -o json',
+  ];
+  static override flags = {
+    ...modeFlags,
+    ...kubernetesFlags,
+    containername: containerFlags.containername,
+    'container-id': containerFlags['container-id'],
+    output: outputFlag(CONTAINER_COLUMNS),
+    ...debugFlag,
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(ListContainers);
+    await listContainers(flags);
+  }
+}

@@ -1,0 +1,226 @@
+// Flags shared by every command, defined once, plus the gadget-specific flags generated from a
+// descriptor's params, so a gadget folder declares its options in one place.
+
+import { Flags } from '@oclif/core';
+import type { Interfaces } from '@oclif/core';
+import type { ColumnSpec, GadgetDescriptor, ParamSpec } from '../../gadgets/framework/types.js';
+import { UserError } from './errors.js';
+import { OUTPUT_HELP, parseOutputSpec } from './output/spec.js';
+import type { OutputSpec } from './output/spec.js';
+
+type FlagChar = NonNullable<Parameters<typeof Flags.boolean>[0]>['char'];
+
+export const modeFlags = {
+  local: Flags.boolean({
+    description: 'Run the gadget in this process (needs root).',
+    exclusive: ['remote'],
+    helpGroup: 'MODE',
+  }),
+  remote: Flags.string({
+    description: 'Address of a kubectl-gadget daemon: unix:///path/to.sock or tcp://host:port.',
+    helpValue: 'ADDR',
+    helpGroup: 'MODE',
+  }),
+};
+
+export const kubernetesFlags = {
+  kubeconfig: Flags.string({
+    description: 'Path to the kubeconfig file.',
+    helpGroup: 'KUBERNETES',
+  }),
+  context: Flags.string({ description: 'Kubeconfig context to use.', helpGroup: 'KUBERNETES' }),
+  namespace: Flags.string({
+    char: 'n',
+    description: 'Only pods in this namespace (comma-separated for several).',
+    exclusive: ['all-namespaces'],
+    helpGroup: 'KUBERNETES',
+  }),
+  'all-namespaces': Flags.boolean({
+    char: 'A',
+    description: 'Pods in all namespaces.',
+    helpGroup: 'KUBERNETES',
+  }),
+  selector: Flags.string({
+    char: 'l',
+    description: 'Label selector, e.g. app=web,tier!=db.',
+    helpGroup: 'KUBERNETES',
+  }),
+  podname: Flags.string({ char: 'p', description: 'Only this pod.', helpGroup: 'KUBERNETES' }),
+  node: Flags.string({ description: 'Only this node.', helpGroup: 'KUBERNETES' }),
+};
+
+export const containerFlags = {
+  containername: Flags.string({
+    char: 'c',
+    description: 'Only containers with this name (repeatable).',
+    multiple: true,
+    helpGroup: 'FILTER',
+  }),
+  'container-id': Flags.string({
+    description: 'Only the container with this id or id prefix (repeatable).',
+    multiple: true,
+    helpGroup: 'FILTER',
+  }),
+  host: Flags.boolean({
+    description: 'Only processes outside containers.',
+    exclusive: ['containername', 'container-id'],
+    helpGroup: 'FILTER',
+  }),
+};
+
+export const debugFlag = {
+  debug: Flags.boolean({
+    description: 'Print debug details (stack traces, run end reason).',
+    helpGroup: 'OUTPUT',
+  }),
+};
+
+/** `--timeout SECONDS`: a whole number of seconds, 0 = until interrupted. */
+export function parseTimeout(input: string): number {
+  const v = input.trim();
+  if (!/^\d+$/.test(v)) {
+    throw new UserError(
+      `invalid --timeout "${input}": expected a whole number of seconds, e.g. --timeout 10`,
+    );
+  }
+  return Number(v);
+}
+
+/** -o/--output, validated against `columns` when given (names of `columns=a,b`). */
+export function outputFlag(columns?: readonly ColumnSpec[]) {
+  return Flags.custom<OutputSpec>({
+    char: 'o',
+    description: `Output format: ${OUTPUT_HELP}.`,
+    helpValue: 'FORMAT',
+    helpGroup: 'OUTPUT',
+    parse: async (input: string) => parseOutputSpec(input, columns),
+  })();
+}
+
+export function outputFlags(columns?: readonly ColumnSpec[]) {
+  return {
+    output: outputFlag(columns),
+    timeout: Flags.custom<number>({
+      description: 'Stop after this many seconds.',
+      helpValue: 'SECONDS',
+      helpGroup: 'OUTPUT',
+      parse: async (input: string) => parseTimeout(input),
+    })(),
+    ...debugFlag,
+  };
+}
+
+const COMMON_NAMES = new Set<string>([
+  ...Object.keys(modeFlags),
+  ...Object.keys(kubernetesFlags),
+  ...Object.keys(containerFlags),
+  'output',
+  'timeout',
+  'debug',
+  'help',
+]);
+const COMMON_CHARS = new Set(['n', 'A', 'l', 'p', 'c', 'o', 'h']);
+
+/** Flags for a gadget's params: bool -> boolean, int -> integer, string -> option, string[] -> repeatable. */
+// The generated flags are untyped (Interfaces.FlagInput): their values are read by paramValues().
+export function paramFlags(params: readonly ParamSpec[]): Interfaces.FlagInput {
+  const out: Interfaces.FlagInput = {};
+  for (const p of params) {
+    if (COMMON_NAMES.has(p.name))
+      throw new Error(`gadget param --${p.name} collides with a common flag`);
+    if (p.char && COMMON_CHARS.has(p.char)) {
+      throw new Error(
+        `gadget param --${p.name}: short flag -${p.char} collides with a common flag`,
+      );
+    }
+    // no help group: the gadget's own flags come first in --help, as plain FLAGS
+    const base = { description: p.description, char: p.char as FlagChar };
+    switch (p.type) {
+      case 'bool':
+        out[p.name] = Flags.boolean({
+          ...base,
+          allowNo: p.default === 'true',
+          default: p.default === 'true',
+        });
+        break;
+      case 'int':
+        out[p.name] = Flags.integer({
+          ...base,
+          ...(p.default !== undefined ? { default: Number(p.default) } : {}),
+        });
+        break;
+      case 'string':
+        out[p.name] = Flags.string({
+          ...base,
+          ...(p.default !== undefined ? { default: p.default } : {}),
+        });
+        break;
+      case 'string[]':
+        out[p.name] = Flags.string({ ...base, multiple: true });
+        break;
+    }
+  }
+  return out;
+}
+
+/** Everything a gadget command takes. */
+export function gadgetFlags(descriptor: Pick<GadgetDescriptor, 'params' | 'columns'>) {
+  return {
+    ...modeFlags,
+    ...kubernetesFlags,
+    ...containerFlags,
+    ...outputFlags(descriptor.columns),
+    ...paramFlags(descriptor.params),
+  };
+}
+
+/** A descriptor's docs as a help description: hard-wrapped lines joined, paragraphs kept. */
+export function helpDescription(d: Pick<GadgetDescriptor, 'description' | 'docs'>): string {
+  if (!d.docs) return d.description;
+  return d.docs
+    .split(/\n\s*\n/)
+    .map((p) => p.replace(/\s*\n\s*/g, ' ').trim())
+    .join('\n\n');
+}
+
+/** Parsed values of the common flags (what services read). */
+export interface CommonFlagValues {
+  local?: boolean;
+  remote?: string;
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  'all-namespaces'?: boolean;
+  selector?: string;
+  podname?: string;
+  node?: string;
+  containername?: string[];
+  'container-id'?: string[];
+  host?: boolean;
+  output?: OutputSpec;
+  timeout?: number;
+  debug?: boolean;
+}
+
+/**
+ * Gadget param values from parsed flags, as RunRequest.params strings: bool 'true'/'false',
+ * int decimal, string[] as a JSON array (daemon/src/runtime/params.ts listParam). Only flags the
+ * user gave, or whose flag carries a default, are included; the daemon fills the rest.
+ */
+export function paramValues(
+  params: readonly ParamSpec[],
+  flags: Record<string, unknown>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of params) {
+    const v = flags[p.name];
+    if (v === undefined || v === null) continue;
+    if (p.type === 'string[]') {
+      const list = (Array.isArray(v) ? v : [v]).map(String);
+      if (list.length > 0) out[p.name] = JSON.stringify(list);
+    } else {
+      out[p.name] = String(v);
+    }
+  }
+  return out;
+}

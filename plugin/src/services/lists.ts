@@ -1,0 +1,174 @@
+// list-containers, list-gadgets and version: ask the runtime (or the local registry), print.
+
+import type { Writable } from 'node:stream';
+import type { ContainerInfo } from '../../../daemon/src/containers/types.js';
+import type { GadgetInfo } from '../../../daemon/src/runtime/types.js';
+import type { ColumnSpec } from '../../../gadgets/framework/types.js';
+import type { CommonFlagValues } from '../flags.js';
+import { printList } from '../output/list.js';
+import type { OutputSpec } from '../output/spec.js';
+import { toPrettyJson } from '../output/json.js';
+import { loadYamlStringify } from '../output/yaml.js';
+import { writeChunk, drained } from '../output/write.js';
+import { runtimeMode, withRuntime } from './runtime.js';
+
+type Out = Writable & { isTTY?: boolean; columns?: number };
+
+// ---- list-containers
+
+export const CONTAINER_COLUMNS: ColumnSpec[] = [
+  { name: 'runtime' },
+  { name: 'id', width: 12 },
+  { name: 'name' },
+  { name: 'pid', align: 'right' },
+  { name: 'mntns', align: 'right' },
+  { name: 'state' },
+  { name: 'namespace' },
+  { name: 'pod' },
+  { name: 'container' },
+  { name: 'image', hidden: true },
+  { name: 'generation', hidden: true, align: 'right' },
+  { name: 'started', hidden: true },
+];
+
+const K8S_CONTAINER_COLUMNS = new Set(['namespace', 'pod', 'container']);
+
+export function matchesFilter(c: ContainerInfo, flags: CommonFlagValues): boolean {
+  const names = flags.containername ?? [];
+  if (names.length > 0 && !names.includes(c.name) && !names.includes(c.k8s?.container ?? ''))
+    return false;
+  const ids = flags['container-id'] ?? [];
+  if (ids.length > 0 && !ids.some((id) => c.id.startsWith(id))) return false;
+  if (!flags['all-namespaces'] && flags.namespace) {
+    const nss = flags.namespace.split(',').map((s) => s.trim());
+    if (!nss.includes(c.k8s?.namespace ?? '')) return false;
+  }
+  if (flags.podname && c.k8s?.pod !== flags.podname) return false;
+  return true;
+}
+
+export function containerRow(c: ContainerInfo, shortId: boolean): Record<string, unknown> {
+  return {
+    runtime: c.runtime,
+    id: shortId ? c.id.slice(0, 12) : c.id,
+    name: c.name,
+    pid: c.pid,
+    mntns: c.mntnsId,
+    state: c.state,
+    namespace: c.k8s?.namespace ?? '',
+    pod: c.k8s?.pod ?? '',
+    container: c.k8s?.container ?? '',
+    image: c.image,
+    generation: c.generation,
+    started: c.startedAt ? new Date(c.startedAt).toISOString() : '',
+  };
+}
+
+/** Columns shown by default: the Kubernetes ones only when some container has them. */
+export function containerColumns(list: readonly ContainerInfo[]): ColumnSpec[] {
+  const k8s = list.some((c) => c.k8s);
+  return CONTAINER_COLUMNS.map((c) =>
+    K8S_CONTAINER_COLUMNS.has(c.name) && !k8s ? { ...c, hidden: true } : c,
+  );
+}
+
+export function sortContainers(list: ContainerInfo[]): ContainerInfo[] {
+  return list.sort(
+    (a, b) =>
+      a.runtime.localeCompare(b.runtime) ||
+      a.name.localeCompare(b.name) ||
+      a.id.localeCompare(b.id),
+  );
+}
+
+export async function listContainers(flags: CommonFlagValues, stdout?: Out): Promise<void> {
+  const list = await withRuntime(flags, (rt) => rt.listContainers());
+  const shown = sortContainers(list.filter((c) => matchesFilter(c, flags)));
+  const output: OutputSpec = flags.output ?? { format: 'columns' };
+  const shortId = output.format === 'columns' && !output.columns?.includes('id');
+  await printList(
+    containerColumns(shown),
+    shown.map((c) => containerRow(c, shortId)),
+    { output, stdout },
+    shown,
+  );
+}
+
+// ---- list-gadgets
+
+export const GADGET_COLUMNS: ColumnSpec[] = [
+  { name: 'command' },
+  { name: 'name', hidden: true },
+  { name: 'description', flex: true },
+];
+
+export async function listGadgetInfos(flags: CommonFlagValues): Promise<GadgetInfo[]> {
+  if (runtimeMode(flags) === 'remote') return (await withRuntime(flags, (rt) => rt.info())).gadgets;
+  const { listGadgets } = await import('../../../gadgets/framework/registry.js');
+  return (await listGadgets()).map((g) => ({
+    name: g.name,
+    command: g.command,
+    description: g.description,
+  }));
+}
+
+export async function listGadgetsCommand(flags: CommonFlagValues, stdout?: Out): Promise<void> {
+  const gadgets = (await listGadgetInfos(flags)).sort((a, b) => a.name.localeCompare(b.name));
+  const rows = gadgets.map((g) => ({
+    command: g.command.join(' '),
+    name: g.name,
+    description: g.description,
+  }));
+  await printList(
+    GADGET_COLUMNS,
+    rows,
+    { output: flags.output ?? { format: 'columns' }, stdout },
+    gadgets,
+  );
+}
+
+// ---- version
+
+export interface VersionInfo {
+  clientVersion: string;
+  server?: { version: string; node: string; kernel: string; address: string };
+}
+
+export async function versionInfo(
+  clientVersion: string,
+  flags: CommonFlagValues,
+): Promise<VersionInfo> {
+  const v: VersionInfo = { clientVersion };
+  if (runtimeMode(flags) === 'remote') {
+    const info = await withRuntime(flags, (rt) => rt.info());
+    v.server = {
+      version: info.version,
+      node: info.node,
+      kernel: info.kernel,
+      address: flags.remote!,
+    };
+  }
+  return v;
+}
+
+export function versionText(v: VersionInfo): string {
+  let s = `Client version: v${v.clientVersion}\n`;
+  if (v.server)
+    s += `Server version: v${v.server.version} (node ${v.server.node}, kernel ${v.server.kernel})\n`;
+  return s;
+}
+
+export async function showVersion(
+  clientVersion: string,
+  flags: CommonFlagValues,
+  stdout: Out = process.stdout,
+): Promise<void> {
+  const v = await versionInfo(clientVersion, flags);
+  const format = flags.output?.format ?? 'columns';
+  let text: string;
+  if (format === 'json') text = toPrettyJson(v) + '\n';
+  else if (format === 'yaml') text = (await loadYamlStringify())(v, { lineWidth: 0 });
+  else text = versionText(v);
+  await writeChunk(stdout, text);
+  await drained(stdout);
+}

@@ -1,0 +1,51 @@
+// Chooses where a gadget runs: in this process (--local), on a daemon (--remote ADDR) or, later,
+// on the cluster's nodes. Implementations are imported only when chosen: startup stays light.
+
+import type { GadgetRuntime } from '../../../daemon/src/runtime/types.js';
+import { UserError } from '../errors.js';
+import type { CommonFlagValues } from '../flags.js';
+
+export const KUBERNETES_NOT_AVAILABLE =
+  'Kubernetes mode is not available yet: use --local or --remote ADDR';
+
+export type RuntimeFlags = Pick<CommonFlagValues, 'local' | 'remote' | 'node'>;
+
+export function runtimeMode(flags: RuntimeFlags): 'local' | 'remote' | 'kubernetes' {
+  if (flags.local) return 'local';
+  if (flags.remote !== undefined) return 'remote';
+  return 'kubernetes';
+}
+
+export async function openRuntime(flags: RuntimeFlags): Promise<GadgetRuntime> {
+  switch (runtimeMode(flags)) {
+    case 'local': {
+      if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+        throw new UserError('--local needs root (eBPF): run with sudo');
+      }
+      const { LocalRuntime } = await import('../../../daemon/src/runtime/local.js');
+      return new LocalRuntime({ node: flags.node });
+    }
+    case 'remote': {
+      const address = flags.remote!.trim();
+      if (!address)
+        throw new UserError('--remote needs an address: unix:///path/to.sock or tcp://host:port');
+      const { RemoteRuntime } = await import('./remote-runtime.js');
+      return new RemoteRuntime(address);
+    }
+    case 'kubernetes':
+      throw new UserError(KUBERNETES_NOT_AVAILABLE);
+  }
+}
+
+/** Open a runtime, use it, always close it. */
+export async function withRuntime<T>(
+  flags: RuntimeFlags,
+  fn: (rt: GadgetRuntime) => Promise<T>,
+): Promise<T> {
+  const rt = await openRuntime(flags);
+  try {
+    return await fn(rt);
+  } finally {
+    await rt.close().catch(() => undefined);
+  }
+}
