@@ -4,9 +4,29 @@
 
 import { flush, run } from '@oclif/core';
 
+/**
+ * oclif's flush() waits for 'drain', which a stdout whose reader is gone (EPIPE) never emits:
+ * with nothing else in the event loop, node would end with exit code 13 (unsettled top-level
+ * await). Node "undestroys" stdio after an error, so each write fails again with 'error' and
+ * 'close': those end the wait too.
+ */
+function flushStdout() {
+  return new Promise((resolve) => {
+    const out = process.stdout;
+    const done = () => {
+      out.off('close', done);
+      out.off('error', done);
+      resolve();
+    };
+    out.once('close', done);
+    out.once('error', done);
+    flush().then(done, done);
+  });
+}
+
 try {
   await run(process.argv.slice(2), import.meta.url);
-  await flush();
+  await flushStdout();
 } catch (err) {
   const { reportError } = await import('../dist/plugin/src/errors.js');
   reportError(err);

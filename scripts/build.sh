@@ -5,5 +5,6 @@ cd "$(dirname "$0")/.."
 bash bpf/build.sh
 bash daemon/native/build.sh
 bash scripts/gen-proto.sh
+bash e2e/workloads/build.sh
 npx tsc -p tsconfig.json
 chmod +x bin/run.js

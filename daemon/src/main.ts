@@ -1,16 +1,19 @@
 // The node daemon: one LocalRuntime behind the gRPC server, until SIGINT/SIGTERM.
 
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import type { ContainerRegistryOptions } from './containers/registry.js';
+import { hostname } from 'node:os';
 import { LocalRuntime, preflight } from './runtime/local.js';
 import { startServer } from './server/server.js';
 
 export interface DaemonOptions {
   listen: string;
   node?: string;
-  /** Kubernetes mode: runs without filters see only pod processes unless --host */
+  /**
+   * Kubernetes mode: runs without filters see only pod processes unless --host; a pod watch
+   * (in-cluster config, or KGADGET_KUBECONFIG) adds labels and owners; callers are authorized.
+   */
   kubernetes?: boolean;
+  /** Kubernetes mode: 'kubernetes' (default) checks each caller's rights; 'none' does not */
+  authorization?: 'kubernetes' | 'none';
   verbose?: boolean;
 }
 
@@ -21,36 +24,34 @@ export async function startDaemon(opts: DaemonOptions): Promise<void> {
     process.once('SIGTERM', () => resolve());
   });
   preflight();
-  const runtime = new LocalRuntime({
-    node: opts.node,
-    kubernetes: opts.kubernetes,
-    registry: hostRootRegistryOptions(process.env.HOST_ROOT),
-  });
+  const node = opts.node || hostname();
+  const runtime = new LocalRuntime({ node, kubernetes: opts.kubernetes });
   // load the container tracker now so a broken kernel fails at start, not at the first run
   await runtime.listContainers();
+  // traceloop recordings pinned by a daemon before this one: keep recording into them
+  try {
+    runtime.traceloop().resume();
+  } catch (e) {
+    process.stderr.write(`warning: traceloop: cannot resume: ${(e as Error).message}\n`);
+  }
   const log = (level: string, message: string): void => {
     if (opts.verbose || level !== 'info') process.stderr.write(`${level}: ${message}\n`);
   };
-  const server = await startServer(runtime, opts.listen, { log });
+  let k8s: import('./k8s/index.js').KubernetesMode | undefined;
+  if (opts.kubernetes) {
+    const { startKubernetesMode } = await import('./k8s/index.js');
+    k8s = await startKubernetesMode({
+      node,
+      registry: await runtime.containerRegistry(),
+      authorization: opts.authorization,
+      log,
+    });
+  }
+  const server = await startServer(runtime, opts.listen, { log, authorizer: k8s?.authorizer });
   process.stderr.write(`kubectl-gadget daemon listening on ${server.address}\n`);
 
   await stopped;
   await server.close();
+  await k8s?.close();
   await runtime.close();
-}
-
-/**
- * In a pod, the host's runtime state is mounted under HOST_ROOT (e.g. /host/run), because the
- * image's own /run must stay writable for the service-account token.
- */
-export function hostRootRegistryOptions(root: string | undefined): ContainerRegistryOptions {
-  if (!root || root === '/') return {};
-  const at = (p: string): string => join(root, p);
-  return {
-    procRoot: existsSync(at('/proc/self')) ? at('/proc') : '/proc',
-    containerdStateDirs: [at('/run/containerd')],
-    containersStorageRoots: [at('/var/lib/containers/storage'), at('/run/containers/storage')],
-    runcRoots: [at('/run/runc'), at('/run/containerd/runc/k8s.io')],
-    dockerRoot: at('/var/lib/docker'),
-  };
 }

@@ -27,12 +27,12 @@ test('an unknown flag: non-zero exit, one line', () => {
   assert.match(oneErrorLine(r), /--bogus/);
 });
 
-test('without --local/--remote: Kubernetes mode is not there yet', () => {
-  const r = cli('trace', 'exec');
+test('without --local/--remote: Kubernetes mode, which needs a kubeconfig', () => {
+  const r = cli('trace', 'exec', '--kubeconfig', '/nonexistent/kubeconfig');
   assert.equal(r.status, 1);
   assert.equal(
     oneErrorLine(r),
-    'Error: Kubernetes mode is not available yet: use --local or --remote ADDR',
+    'Error: kubeconfig "/nonexistent/kubeconfig" not found (--kubeconfig)',
   );
 });
 

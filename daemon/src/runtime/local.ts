@@ -8,18 +8,14 @@ import type { RecordLayout } from '../../../gadgets/framework/types.js';
 import { RunError } from '../errors.js';
 import type { ContainerInfo } from '../containers/types.js';
 import type { ContainerRegistryOptions } from '../containers/registry.js';
-import type {
-  ContainerFilter,
-  GadgetRuntime,
-  NodeInfo,
-  RunMessage,
-  RunRequest,
-} from './types.js';
+import type { ContainerFilter, GadgetRuntime, NodeInfo, RunMessage, RunRequest } from './types.js';
 import { resolveParams } from './params.js';
+import { parseLabelSelector } from '../containers/labels.js';
 import { AsyncQueue } from './queue.js';
-import { SharedState } from './shared.js';
+import { bpfDenied, SharedState } from './shared.js';
 import type { Collection } from '../bpf/index.js';
 import { version } from './version.js';
+import { TraceloopRecorder } from '../traceloop/recorder.js';
 
 export interface LocalRuntimeOptions {
   node?: string;
@@ -40,22 +36,21 @@ export function preflight(): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new RunError(
       'FAILED_PRECONDITION',
-      'loading eBPF programs needs root',
-      'run with sudo, or use --remote to reach a running daemon',
+      'loading eBPF programs needs root: run with sudo, or use --remote to reach a running daemon',
     );
   }
   const btf = process.env.KGADGET_BTF_PATH ?? '/sys/kernel/btf/vmlinux';
   if (!existsSync(btf)) {
     throw new RunError(
       'FAILED_PRECONDITION',
-      `this kernel has no BTF (${btf} is missing)`,
-      'kubectl-gadget needs a kernel built with CONFIG_DEBUG_INFO_BTF=y',
+      `this kernel has no BTF (${btf} is missing): kubectl-gadget needs a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
     );
   }
 }
 
 export class LocalRuntime implements GadgetRuntime {
   private shared: SharedState | undefined;
+  private recorder: TraceloopRecorder | undefined;
   readonly node: string;
 
   constructor(private readonly opts: LocalRuntimeOptions = {}) {
@@ -70,13 +65,27 @@ export class LocalRuntime implements GadgetRuntime {
     return this.shared;
   }
 
+  /**
+   * The container registry (starts the shared state: needs root). Kubernetes mode feeds pod
+   * labels and owners into it (daemon/src/k8s/pods.ts).
+   */
+  async containerRegistry(): Promise<SharedState['registry']> {
+    const st = this.state();
+    await st.ready();
+    return st.registry;
+  }
+
   async info(): Promise<NodeInfo> {
     const gadgets = await listGadgets();
     return {
       node: this.node,
       kernel: release(),
       version,
-      gadgets: gadgets.map((g) => ({ name: g.name, command: g.command, description: g.description })),
+      gadgets: gadgets.map((g) => ({
+        name: g.name,
+        command: g.command,
+        description: g.description,
+      })),
     };
   }
 
@@ -91,6 +100,13 @@ export class LocalRuntime implements GadgetRuntime {
       throw new RunError('NOT_FOUND', e.message);
     });
     const params = resolveParams(g, req.params);
+    if (req.filter.labelSelector.trim() !== '') {
+      try {
+        parseLabelSelector(req.filter.labelSelector);
+      } catch (e) {
+        throw new RunError('INVALID_ARGUMENT', (e as Error).message);
+      }
+    }
     const st = this.state();
     await st.ready();
     const registry = st.registry;
@@ -118,7 +134,11 @@ export class LocalRuntime implements GadgetRuntime {
       spec.setGlobal('gadget_self_tgid', process.pid);
       spec.setMapMaxEntries('events', ringBytes(params));
       st.shareMaps(spec);
-      coll = spec.load();
+      try {
+        coll = spec.load();
+      } catch (e) {
+        throw bpfDenied(e) ?? e;
+      }
       const filterMap = coll.map('gadget_mntns_filter');
       for (const [mapName, entries] of Object.entries(config.maps ?? {})) {
         const m = coll.map(mapName);
@@ -138,7 +158,10 @@ export class LocalRuntime implements GadgetRuntime {
           else filterMap.delete(keyBuf);
         }
         if (mode === FILTER_EXCLUDE || matches(c) || mode === FILTER_NONE) pending.push(c);
-        decided.set(c.mntnsId, mode === FILTER_EXCLUDE ? false : mode === FILTER_NONE || matches(c));
+        decided.set(
+          c.mntnsId,
+          mode === FILTER_EXCLUDE ? false : mode === FILTER_NONE || matches(c),
+        );
       };
       for (const c of registry.list()) if (c.state === 'running') admit(c);
       const flushContainers = (): void => {
@@ -158,10 +181,19 @@ export class LocalRuntime implements GadgetRuntime {
       const onMntnsRemoved = (mntns: number): void => {
         decided.delete(mntns);
       };
+      // pod labels and owners arrive from the pod watch, possibly after the container: a label
+      // selector may start (or stop) matching, and the client gets the completed identity
+      const onUpdated = (c: ContainerInfo): void => {
+        if (c.state !== 'running') return;
+        admit(c);
+        flushContainers();
+      };
+      registry.on('updated', onUpdated);
       registry.on('added', onAdded);
       registry.on('removed', onRemoved);
       registry.on('mntns-removed', onMntnsRemoved);
       cleanups.push(() => {
+        registry.off('updated', onUpdated);
         registry.off('added', onAdded);
         registry.off('removed', onRemoved);
         registry.off('mntns-removed', onMntnsRemoved);
@@ -258,7 +290,23 @@ export class LocalRuntime implements GadgetRuntime {
     }
   }
 
+  /** The daemon-wide traceloop recorder (created on first use). */
+  traceloop(): TraceloopRecorder {
+    if (!this.recorder) {
+      const st = this.state();
+      this.recorder = new TraceloopRecorder({
+        registry: st.registry,
+        node: this.node,
+        shareMaps: (spec) => st.shareMaps(spec),
+      });
+    }
+    return this.recorder;
+  }
+
   async close(): Promise<void> {
+    // traceloop keeps its pins: the next daemon resumes the recordings
+    this.recorder?.close();
+    this.recorder = undefined;
     this.shared?.close();
     this.shared = undefined;
   }
@@ -302,7 +350,8 @@ export function filterBatch(
   for (let i = 0; i < count; i++) {
     const len = batch.readUInt32LE(off);
     const rec = off + 4;
-    const mntns = batch.readUInt32LE(rec + mntnsOff) + batch.readUInt32LE(rec + mntnsOff + 4) * 4294967296;
+    const mntns =
+      batch.readUInt32LE(rec + mntnsOff) + batch.readUInt32LE(rec + mntnsOff + 4) * 4294967296;
     if (mntns !== lastMntns) {
       lastKeep = keep(mntns, batch.readUInt32LE(rec + pidOff));
       lastMntns = mntns;
@@ -321,4 +370,3 @@ export function filterBatch(
   parts.push(batch.subarray(from));
   return { records: Buffer.concat(parts), count: count - drops.length / 2 };
 }
-

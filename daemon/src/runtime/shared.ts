@@ -5,8 +5,23 @@ import { bpfObjectPath } from '../../../gadgets/framework/paths.js';
 import * as bpf from '../bpf/index.js';
 import { ContainerRegistry, type ContainerRegistryOptions } from '../containers/registry.js';
 import type { ContainerInfo } from '../containers/types.js';
+import { RunError } from '../errors.js';
 
 const SHARED_MAPS = ['gadget_mntns_known', 'gadget_mntns_alias', 'gadget_mntns_container'];
+
+/**
+ * A load that bpf() refused for lack of privilege (EPERM/EACCES: no CAP_BPF/CAP_PERFMON/
+ * CAP_SYS_ADMIN, seccomp, lockdown) as an error the user can act on; undefined for others.
+ */
+export function bpfDenied(e: unknown): RunError | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code !== 'EPERM' && code !== 'EACCES') return undefined;
+  return new RunError(
+    'PERMISSION_DENIED',
+    `bpf() denied (${(e as Error).message}): run as root with CAP_BPF and CAP_PERFMON ` +
+      '(or CAP_SYS_ADMIN), outside a seccomp or LSM policy that blocks bpf()',
+  );
+}
 
 export class SharedState {
   readonly bpf = bpf;
@@ -21,7 +36,7 @@ export class SharedState {
       this.tracker.attach();
     } catch (e) {
       spec.close();
-      throw e;
+      throw bpfDenied(e) ?? e;
     }
     const known = this.tracker.map('gadget_mntns_known');
     const alias = this.tracker.map('gadget_mntns_alias');

@@ -3,6 +3,7 @@
 
 import type { RecordLayout } from '../../../gadgets/framework/types.js';
 import type { ContainerInfo } from '../containers/types.js';
+import type { TraceloopApi } from '../traceloop/types.js';
 
 export interface RunRequest {
   /** canonical gadget name, e.g. 'trace_exec' */
@@ -43,12 +44,17 @@ export interface RunStats {
   lost: number;
 }
 
+/**
+ * A run's messages. A fan-in over several nodes (Kubernetes mode, plugin/src/services/k8s/
+ * runtime.ts) sends one header per node and stamps `node` on containers and batches, naming the
+ * header they belong to; without `node` they belong to the last header.
+ */
 export type RunMessage =
   | { kind: 'header'; header: RunHeader }
   /** containers (by mntns) that later batches may reference; sent before the first such batch */
-  | { kind: 'containers'; containers: ContainerInfo[] }
+  | { kind: 'containers'; containers: ContainerInfo[]; node?: string }
   /** concatenated records, each: u32 length (LE), payload, zero padding to 8 bytes */
-  | { kind: 'batch'; records: Buffer; count: number }
+  | { kind: 'batch'; records: Buffer; count: number; node?: string }
   | { kind: 'stats'; stats: RunStats }
   | { kind: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   | { kind: 'done'; reason: string };
@@ -71,5 +77,7 @@ export interface GadgetRuntime {
   listContainers(): Promise<ContainerInfo[]>;
   /** Streams until done, timeout or abort; aborting detaches and closes everything. */
   run(req: RunRequest, signal: AbortSignal): AsyncIterable<RunMessage>;
+  /** The node's traceloop recorder (daemon/src/traceloop); absent where there is none. */
+  traceloop?(): TraceloopApi;
   close(): Promise<void>;
 }

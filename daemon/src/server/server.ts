@@ -15,6 +15,7 @@ import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as pb from '../../../proto/gen/gadget/v1/gadget.js';
 import type { GadgetRuntime, RunMessage } from '../runtime/types.js';
+import type { Authorizer, CallMetadata } from '../k8s/authz.js';
 import { isRunError, type RunErrorCode } from '../errors.js';
 import {
   DEFAULT_ADDRESS,
@@ -33,6 +34,7 @@ import {
   runRequestFromPb,
   type GadgetSummary,
 } from './convert.js';
+import { traceloopHandlers } from './traceloop.js';
 
 export interface ServerOptions {
   /** Full gadget descriptors for ListGadgets; default: the gadget registry of this install. */
@@ -49,6 +51,22 @@ export interface ServerOptions {
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
   /** Called when a run starts and when it has finished (tests, metrics). */
   onRunEvent?: (e: RunEvent) => void;
+  /**
+   * Kubernetes mode (daemon/src/k8s/authz.ts): RunGadget is authorized with the caller's identity
+   * from the call metadata before anything runs, and ListContainers shows only what it may see.
+   * GetInfo and ListGadgets stay open (the readiness probe asks GetInfo).
+   */
+  authorizer?: Authorizer;
+}
+
+/** grpc.Metadata as the authorizer reads it. */
+export function callMetadata(md: grpc.Metadata): CallMetadata {
+  return {
+    get: (key) => {
+      const v = md.get(key)[0];
+      return v === undefined ? undefined : typeof v === 'string' ? v : v.toString('utf8');
+    },
+  };
 }
 
 export type RunEvent =
@@ -123,13 +141,6 @@ export async function startServer(
         (e: unknown) => callback(toStatus(e)),
       );
     };
-  const unimplementedStatus =
-    <Req, Res>(name: string): grpc.handleUnaryCall<Req, Res> =>
-    (_call, callback) =>
-      callback({
-        code: grpc.status.UNIMPLEMENTED,
-        details: `${name} is not implemented by this daemon`,
-      });
 
   const listGadgets =
     opts.listGadgets ??
@@ -138,9 +149,18 @@ export async function startServer(
   const handlers: pb.GadgetServiceHandlers = {
     getInfo: unary(async () => infoToPb(await runtime.info())),
     listGadgets: unary(async () => ({ gadgets: (await listGadgets()).map(descriptorToPb) })),
-    listContainers: unary(async () => ({
-      containers: (await runtime.listContainers()).map(containerToPb),
-    })),
+    listContainers: (call, callback) => {
+      void (async () => {
+        let list = await runtime.listContainers();
+        if (opts.authorizer) {
+          list = await opts.authorizer.visibleContainers(callMetadata(call.metadata), list);
+        }
+        return { containers: list.map(containerToPb) };
+      })().then(
+        (res) => callback(null, res),
+        (e: unknown) => callback(toStatus(e)),
+      );
+    },
     runGadget: (call) => {
       if (closing) {
         call.emit('error', {
@@ -150,20 +170,11 @@ export async function startServer(
         return;
       }
       const id = nextRunId++;
-      const run = streamRun(id, runtime, call, limits, log, opts.onRunEvent);
+      const run = streamRun(id, runtime, call, limits, log, opts.onRunEvent, opts.authorizer);
       runs.add(run);
       void run.finished.finally(() => runs.delete(run));
     },
-    traceloopStart: unimplementedStatus('TraceloopStart'),
-    traceloopStop: unimplementedStatus('TraceloopStop'),
-    traceloopList: unimplementedStatus('TraceloopList'),
-    traceloopShow: (call) => {
-      call.emit('error', {
-        code: grpc.status.UNIMPLEMENTED,
-        details: 'TraceloopShow is not implemented by this daemon',
-      });
-    },
-    traceloopDelete: unimplementedStatus('TraceloopDelete'),
+    ...traceloopHandlers(runtime, opts.authorizer, toStatus),
   };
 
   const server = new grpc.Server({
@@ -272,6 +283,7 @@ function streamRun(
   limits: { bytes: number; batches: number },
   log: NonNullable<ServerOptions['log']>,
   onRunEvent: ServerOptions['onRunEvent'],
+  authorizer?: Authorizer,
 ): ActiveRun {
   const ac = new AbortController();
   let outcome: 'done' | 'cancelled' | 'error' | 'shutdown' | undefined;
@@ -296,6 +308,7 @@ function streamRun(
     let sentDone = false;
     try {
       const req = runRequestFromPb(call.request);
+      if (authorizer) await authorizer.authorizeRun(callMetadata(call.metadata), req);
       onRunEvent?.({ type: 'start', id, gadget: req.gadget, peer: call.getPeer() });
       log('info', `run ${id}: ${req.gadget} for ${call.getPeer()}`);
       let seq = 0;

@@ -4,9 +4,7 @@ import type { GadgetDescriptor } from '../../../gadgets/framework/types.js';
 import type { CommonFlagValues } from '../flags.js';
 import { buildRunRequest } from './request.js';
 import type { RunSummary } from './run.js';
-import { runtimeMode, withRuntime } from './runtime.js';
-import { UserError } from '../errors.js';
-import { KUBERNETES_NOT_AVAILABLE } from './runtime.js';
+import { withRuntime } from './runtime.js';
 
 export async function runGadgetCommand(
   descriptor: GadgetDescriptor,
@@ -14,7 +12,6 @@ export async function runGadgetCommand(
 ): Promise<RunSummary> {
   // validate everything before starting anything
   const { request, params } = buildRunRequest(descriptor, flags);
-  if (runtimeMode(flags) === 'kubernetes') throw new UserError(KUBERNETES_NOT_AVAILABLE);
   const { runGadget } = await import('./run.js');
   return withRuntime(flags, (runtime) =>
     runGadget(runtime, {

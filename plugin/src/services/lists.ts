@@ -131,7 +131,12 @@ export async function listGadgetsCommand(flags: CommonFlagValues, stdout?: Out):
 
 export interface VersionInfo {
   clientVersion: string;
+  /** --remote: the daemon's */
   server?: { version: string; node: string; kernel: string; address: string };
+  /** Kubernetes mode: every node's daemon (or why it did not answer) */
+  nodes?: Array<{ node: string; pod: string; version?: string; kernel?: string; error?: string }>;
+  /** Kubernetes mode: why no daemon could be asked (no kubeconfig, not deployed, ...) */
+  serverError?: string;
 }
 
 export async function versionInfo(
@@ -147,6 +152,23 @@ export async function versionInfo(
       kernel: info.kernel,
       address: flags.remote!,
     };
+  } else if (runtimeMode(flags) === 'kubernetes') {
+    const { KubernetesRuntime } = await import('./k8s/runtime.js');
+    let rt: InstanceType<typeof KubernetesRuntime> | undefined;
+    try {
+      rt = await KubernetesRuntime.open(flags);
+      v.nodes = (await rt.nodeVersions()).map((n) => ({
+        node: n.node,
+        pod: n.pod,
+        ...(n.info ? { version: n.info.version, kernel: n.info.kernel } : {}),
+        ...(n.error ? { error: n.error } : {}),
+      }));
+    } catch (e) {
+      const err = e as Error & { reason?: string };
+      v.serverError = err.reason ?? err.message;
+    } finally {
+      await rt?.close().catch(() => undefined);
+    }
   }
   return v;
 }
@@ -155,6 +177,12 @@ export function versionText(v: VersionInfo): string {
   let s = `Client version: v${v.clientVersion}\n`;
   if (v.server)
     s += `Server version: v${v.server.version} (node ${v.server.node}, kernel ${v.server.kernel})\n`;
+  for (const n of v.nodes ?? []) {
+    s += n.error
+      ? `Server version: node ${n.node}: ${n.error}\n`
+      : `Server version: v${n.version} (node ${n.node}, kernel ${n.kernel})\n`;
+  }
+  if (v.serverError !== undefined) s += `Server version: unknown (${v.serverError})\n`;
   return s;
 }
 

@@ -154,7 +154,10 @@ export class EventPipeline {
 
   private batch(msg: BatchMessage): void | Promise<void> {
     const st = msg.node === undefined ? this.state : this.states.get(msg.node);
-    if (!st) throw new Error(`protocol error: batch before header${msg.node ? ` of node ${msg.node}` : ''}`);
+    if (!st)
+      throw new Error(
+        `protocol error: batch before header${msg.node ? ` of node ${msg.node}` : ''}`,
+      );
     this.checkSeq(msg.seq);
     const buf = msg.records;
     const end = buf.length;

@@ -22,6 +22,12 @@ import type {
   RunMessage,
   RunRequest,
 } from '../../../daemon/src/runtime/types.js';
+import {
+  entryFromPb,
+  sessionFromPb,
+  startOptionsToPb,
+} from '../../../daemon/src/server/traceloop.js';
+import type { TraceloopApi } from '../../../daemon/src/traceloop/types.js';
 import { formatAddress, grpcTarget, parseAddress } from './address.js';
 
 export interface RemoteRuntimeOptions {
@@ -172,6 +178,64 @@ export class RemoteRuntime implements GadgetRuntime {
     }
   }
 
+  /** The daemon's traceloop recorder, over the Traceloop RPCs. */
+  traceloop(): TraceloopApi {
+    const D = pb.GadgetServiceDefinition;
+    return {
+      start: async (o) =>
+        sessionFromPb(await this.unary(D.traceloopStart, startOptionsToPb(o)), ''),
+      stop: async (sessionId) => void (await this.unary(D.traceloopStop, { sessionId })),
+      list: async (sessionId) =>
+        (await this.unary(D.traceloopList, { sessionId })).entries.map(entryFromPb),
+      delete: async (sessionId, container) =>
+        (await this.unary(D.traceloopDelete, { sessionId, container })).deleted,
+      show: (req, signal) =>
+        this.showStream(
+          { sessionId: req.sessionId, container: req.container, instance: String(req.instance) },
+          signal,
+        ),
+    };
+  }
+
+  private async *showStream(
+    req: pb.TraceloopShowRequest,
+    signal: AbortSignal,
+  ): AsyncGenerator<RunMessage> {
+    const m = pb.GadgetServiceDefinition.traceloopShow;
+    const md = await this.callMetadata();
+    const call = this.client.makeServerStreamRequest(
+      m.path,
+      m.requestSerialize,
+      m.responseDeserialize,
+      req,
+      md,
+      {},
+    );
+    let received = false;
+    let timedOut = false;
+    const stopWatch = this.watchConnect(() => {
+      if (received) return;
+      timedOut = true;
+      call.cancel();
+    });
+    const onAbort = (): void => call.cancel();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      for await (const r of call as AsyncIterable<pb.RunResponse>) {
+        received = true;
+        const d = runMessageFromPb(r);
+        if (d) yield d.message;
+      }
+    } catch (e) {
+      if (signal.aborted && isStatus(e, grpc.status.CANCELLED)) return;
+      throw this.translate(e, received, timedOut);
+    } finally {
+      stopWatch();
+      signal.removeEventListener('abort', onAbort);
+      call.cancel();
+    }
+  }
+
   async close(): Promise<void> {
     this.client.close();
   }
@@ -222,6 +286,8 @@ export class RemoteRuntime implements GadgetRuntime {
     if (!isServiceError(e)) return e instanceof Error ? e : new Error(String(e));
     const why = this.explain?.();
     if (why && (timedOut || e.code === grpc.status.UNAVAILABLE)) {
+      // the transport was refused by the cluster: that is the error, whichever daemon it was
+      if (/^permission denied: /.test(why)) return new RunError('PERMISSION_DENIED', why);
       return new RunError(
         'UNAVAILABLE',
         `${received ? 'lost connection to' : 'cannot reach'} daemon at ${this.label}: ${why}`,

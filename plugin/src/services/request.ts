@@ -3,6 +3,7 @@
 
 import type { ContainerFilter, RunRequest } from '../../../daemon/src/runtime/types.js';
 import { resolveParams } from '../../../daemon/src/runtime/params.js';
+import { parseLabelSelector } from '../../../daemon/src/containers/labels.js';
 import type { GadgetDescriptor } from '../../../gadgets/framework/types.js';
 import { UserError } from '../errors.js';
 import { paramValues } from '../flags.js';
@@ -46,11 +47,22 @@ export function buildRunRequest(
     const err = e as Error & { hint?: string };
     throw new UserError(err.message, err.hint);
   }
+  const filter = containerFilter(flags);
+  if (filter.labelSelector.trim() !== '') {
+    try {
+      parseLabelSelector(filter.labelSelector);
+    } catch (e) {
+      throw new UserError(
+        (e as Error).message,
+        "e.g. -l app=web, -l 'tier in (web,api),env!=dev', -l '!canary'",
+      );
+    }
+  }
   return {
     request: {
       gadget: descriptor.name,
       params: given,
-      filter: containerFilter(flags),
+      filter,
       timeoutSeconds: flags.timeout ?? 0,
     },
     params,

@@ -1,14 +1,19 @@
-// Chooses where a gadget runs: in this process (--local), on a daemon (--remote ADDR) or, later,
-// on the cluster's nodes. Implementations are imported only when chosen: startup stays light.
+// Chooses where a gadget runs: in this process (--local), on a daemon (--remote ADDR) or, by
+// default, on the cluster's nodes (Kubernetes mode, services/k8s/runtime.ts). Implementations are
+// imported only when chosen: startup stays light.
 
 import type { GadgetRuntime } from '../../../daemon/src/runtime/types.js';
 import { UserError } from '../errors.js';
 import type { CommonFlagValues } from '../flags.js';
 
+/** For commands that have no Kubernetes mode yet. */
 export const KUBERNETES_NOT_AVAILABLE =
   'Kubernetes mode is not available yet: use --local or --remote ADDR';
 
-export type RuntimeFlags = Pick<CommonFlagValues, 'local' | 'remote' | 'node'>;
+export type RuntimeFlags = Pick<
+  CommonFlagValues,
+  'local' | 'remote' | 'node' | 'kubeconfig' | 'context' | 'namespace' | 'all-namespaces' | 'host'
+>;
 
 export function runtimeMode(flags: RuntimeFlags): 'local' | 'remote' | 'kubernetes' {
   if (flags.local) return 'local';
@@ -32,8 +37,10 @@ export async function openRuntime(flags: RuntimeFlags): Promise<GadgetRuntime> {
       const { RemoteRuntime } = await import('./remote-runtime.js');
       return new RemoteRuntime(address);
     }
-    case 'kubernetes':
-      throw new UserError(KUBERNETES_NOT_AVAILABLE);
+    case 'kubernetes': {
+      const { KubernetesRuntime } = await import('./k8s/runtime.js');
+      return KubernetesRuntime.open(flags);
+    }
   }
 }
 

@@ -9,11 +9,7 @@
 
 import { randomBytes, sign } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
-import {
-  CERT_HEADER,
-  PROOF_HEADER,
-  proofPayload,
-} from '../../../../daemon/src/k8s/authz.js';
+import { CERT_HEADER, PROOF_HEADER, proofPayload } from '../../../../daemon/src/k8s/authz.js';
 
 export interface CallerIdentity {
   kind: 'token' | 'x509' | 'none';
@@ -48,7 +44,10 @@ export function x509Identity(certPem: string, keyPem: string): CallerIdentity {
         // Ed25519/Ed448 keys sign without a separate digest
         sig = sign(null, payload, keyPem);
       }
-      return { [CERT_HEADER]: cert, [PROOF_HEADER]: `v1.${time}.${nonce}.${sig.toString('base64url')}` };
+      return {
+        [CERT_HEADER]: cert,
+        [PROOF_HEADER]: `v1.${time}.${nonce}.${sig.toString('base64url')}`,
+      };
     },
   };
 }

@@ -1,0 +1,68 @@
+// The traceloop API of a node: a syscall flight recorder per container that lives in the daemon
+// (its recordings outlive any CLI process, and the daemon too: see recorder.ts). Implemented
+// in-process by TraceloopRecorder and over gRPC by the CLI's RemoteRuntime; both look the same.
+
+import type { ContainerInfo } from '../containers/types.js';
+import type { ContainerFilter, RunMessage } from '../runtime/types.js';
+
+export interface TraceloopStartOptions {
+  /** which containers to record; an empty filter records every container */
+  filter: ContainerFilter;
+  /** syscalls kept per container (rounded up to a power of two); default 2048, at most 65536 */
+  syscallsPerContainer?: number;
+  /** global memory cap of the recordings in MiB; default 64 */
+  maxMemoryMib?: number;
+  /** syscall names to record; empty = all */
+  syscalls: string[];
+}
+
+export interface TraceloopSession {
+  sessionId: string;
+  node: string;
+  /** 'recording' | 'stopped' (stopped: programs detached, recordings still readable) */
+  state: 'recording' | 'stopped';
+  syscallsPerContainer: number;
+  /** number of per-container buffers (the memory cap / one buffer's size) */
+  buffers: number;
+  memoryBytes: number;
+  startedAt: number;
+}
+
+export type TraceloopStatus = 'recording' | 'stopped' | 'container-exited' | 'evicted';
+
+export interface TraceloopEntry {
+  sessionId: string;
+  /** the recorded container; `generation` is the recording's instance number (kernel-assigned) */
+  container: ContainerInfo;
+  status: TraceloopStatus;
+  /** records held now */
+  records: number;
+  /** records overwritten (the buffer wrapped) */
+  lost: number;
+  /** the instance (generation) of this recording; also container.generation */
+  instance: number;
+  /** wait(2) status of the container's init when the kernel saw it exit */
+  exitStatus?: number;
+}
+
+export interface TraceloopShowRequest {
+  sessionId: string;
+  /** container id (or prefix), container name, pod, pod/container or namespace/pod/container */
+  container: string;
+  /** an instance (generation) of a restarted container; 0 = the newest */
+  instance: number;
+}
+
+export interface TraceloopApi {
+  start(o: TraceloopStartOptions): Promise<TraceloopSession>;
+  /** Detaches the programs and removes the bpffs pins; recordings stay readable until delete. */
+  stop(sessionId: string): Promise<void>;
+  list(sessionId: string): Promise<TraceloopEntry[]>;
+  /**
+   * One recording as a RunMessage stream: header (layout of struct tl_slot), containers (the
+   * recorded one), log lines (other instances), batches of raw slots in time order, stats, done.
+   */
+  show(req: TraceloopShowRequest, signal: AbortSignal): AsyncIterable<RunMessage>;
+  /** Deletes one container's recordings, or everything (container ''), stopping first. */
+  delete(sessionId: string, container: string): Promise<number>;
+}

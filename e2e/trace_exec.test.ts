@@ -1,0 +1,417 @@
+// trace exec --local on the real kernel: the workload (e2e/workloads/kg-workload.c) execs known
+// programs and prints ground truth; each test asserts the exact events of the workload's pid,
+// every field, and that no other event of that pid appeared.
+
+import assert from 'node:assert/strict';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Cli, marker, readyExec, sleep } from './helpers/cli.js';
+import type { Ev } from './helpers/cli.js';
+import {
+  assertFields,
+  assertKeys,
+  assertOrdered,
+  assertTimestamp,
+  byPid,
+  describe as show,
+  escaped,
+  EXEC_KEYS,
+} from './helpers/events.js';
+import { abandonAll, finishTraced, startTraced } from './helpers/trace.js';
+import type { Traced } from './helpers/trace.js';
+import {
+  hexBytes,
+  hostMntns,
+  NODE_NAME,
+  runWorkload,
+  selfComm,
+  truth,
+  WORKLOAD,
+  workloadBuilt,
+} from './helpers/workload.js';
+import type { WorkloadRun } from './helpers/workload.js';
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const SETPRIV = '/usr/bin/setpriv';
+
+/** Waits for `n` events of `pid`, lets late ones arrive, and asserts there are exactly `n`. */
+async function eventsOf(cli: Cli, pid: number, n: number, timeoutMs = 10_000): Promise<Ev[]> {
+  await cli.waitUntil(
+    () => byPid(cli.events, pid).length >= n,
+    timeoutMs,
+    `${n} event(s) of pid ${pid}`,
+  );
+  await sleep(300);
+  const evs = byPid(cli.events, pid);
+  assert.equal(evs.length, n, `events of pid ${pid}:\n${show(evs)}`);
+  return evs;
+}
+
+/** Fields every host event has (no container, this node, the host's mount namespace). */
+function onHost(): Record<string, unknown> {
+  return {
+    node: NODE_NAME,
+    namespace: '',
+    pod: '',
+    container: '',
+    container_id: '',
+    runtime: '',
+    mntns_id: hostMntns(),
+  };
+}
+
+/** The exec by which this test process (node) started `run`: argv as spawned. */
+function spawnExec(run: WorkloadRun, argv: string[], cwd: string, exepath: string, comm: string) {
+  return {
+    ...onHost(),
+    pid: run.pid,
+    tid: run.pid,
+    uid: 0,
+    gid: 0,
+    comm,
+    ppid: process.pid,
+    pcomm: selfComm(),
+    ret: 0,
+    error: '',
+    args: argv,
+    args_truncated: false,
+    cwd,
+    exepath,
+  };
+}
+
+/** Fields of an exec that the exec'd workload's `whoami` line vouches for. */
+function fromWhoami(who: Record<string, unknown>) {
+  return {
+    pid: who.pid,
+    uid: who.uid,
+    gid: who.gid,
+    comm: escaped(hexBytes(who.comm)),
+    ppid: who.ppid,
+    pcomm: escaped(hexBytes(who.pcomm)),
+    cwd: escaped(hexBytes(who.cwd)),
+    exepath: escaped(hexBytes(who.exe)),
+  };
+}
+
+function checkAll(evs: Ev[], run: WorkloadRun): void {
+  for (const e of evs) {
+    assertKeys(e, EXEC_KEYS);
+    assertTimestamp(e, run.startMs, run.endMs);
+  }
+  assertOrdered(evs);
+}
+
+describe('trace exec --local', { skip: !isRoot && 'needs root', concurrency: 1 }, () => {
+  let dir: string;
+  let wl: string;
+  let t: Traced | undefined;
+
+  before(async () => {
+    assert.ok(workloadBuilt(), `${WORKLOAD} missing: run npm run build`);
+    wl = realpathSync(WORKLOAD);
+    dir = realpathSync(mkdtempSync('/tmp/kgtest-exec-'));
+    t = await startTraced(['trace', 'exec', '--local', '-o', 'json'], (cli) => readyExec(cli));
+  });
+
+  after(async () => {
+    await abandonAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a successful exec: argv[0], empty and spaced args, comm, ppid, pcomm, cwd, exepath', async () => {
+    const argv = ['kg-argv0', 'whoami', 'one', '', 'two words'];
+    const run = await runWorkload(['exec', wl, ...argv], { cwd: dir });
+    assert.equal(run.code, 0, run.stderr);
+    const who = truth(run, 'whoami');
+    assert.equal(who.pid, run.pid);
+    const evs = await eventsOf(t!.cli, run.pid, 2);
+    checkAll(evs, run);
+    assertFields(
+      evs[0]!,
+      spawnExec(run, [wl, 'exec', wl, ...argv], dir, wl, 'kg-workload'),
+      'the spawn',
+    );
+    assertFields(
+      evs[1]!,
+      {
+        ...onHost(),
+        ...fromWhoami(who),
+        tid: run.pid,
+        ret: 0,
+        error: '',
+        args: argv,
+        args_truncated: false,
+      },
+      'the exec',
+    );
+    // the ground truth itself, so the comparison above is not vacuous
+    assert.equal(evs[1]!.comm, 'kg-workload');
+    assert.equal(evs[1]!.ppid, process.pid);
+    assert.equal(evs[1]!.cwd, dir);
+    assert.equal(evs[1]!.exepath, wl);
+  });
+
+  test('failed execs (ENOENT, EACCES) are reported with the caller as comm', async () => {
+    const missing = `/nonexistent-${marker('dir')}/prog`;
+    const noexec = join(dir, 'not-executable.sh');
+    writeFileSync(noexec, '#!/bin/sh\nexit 0\n', { mode: 0o644 });
+    for (const [path, ret, error] of [
+      [missing, -2, 'ENOENT'],
+      [noexec, -13, 'EACCES'],
+    ] as const) {
+      const run = await runWorkload(['exec-fail', path], { cwd: dir });
+      assert.equal(truth(run, 'exec-fail').ret, ret, 'the workload saw the exec fail');
+      const evs = await eventsOf(t!.cli, run.pid, 2);
+      checkAll(evs, run);
+      assertFields(evs[0]!, spawnExec(run, [wl, 'exec-fail', path], dir, wl, 'kg-workload'));
+      assertFields(
+        evs[1]!,
+        {
+          ...onHost(),
+          pid: run.pid,
+          tid: run.pid,
+          uid: 0,
+          gid: 0,
+          comm: 'kg-workload',
+          ppid: process.pid,
+          pcomm: selfComm(),
+          ret,
+          error,
+          args: [path, 'arg1'],
+          args_truncated: false,
+          cwd: dir,
+          exepath: path,
+        },
+        `failed exec ${error}`,
+      );
+    }
+  });
+
+  test('a failed exec keeps 100 arguments', async () => {
+    const missing = `/nonexistent-${marker('dir')}/prog`;
+    const argv = Array.from({ length: 100 }, (_, i) => `arg-${i}`);
+    const run = await runWorkload(['exec', missing, ...argv], { cwd: dir });
+    assert.equal(truth(run, 'exec-error').ret, -2);
+    const evs = await eventsOf(t!.cli, run.pid, 2);
+    checkAll(evs, run);
+    assertFields(evs[1]!, {
+      pid: run.pid,
+      tid: run.pid,
+      comm: 'kg-workload',
+      ret: -2,
+      error: 'ENOENT',
+      args: argv,
+      args_truncated: false,
+      exepath: missing,
+    });
+  });
+
+  test('fileless exec: execveat(memfd, "", AT_EMPTY_PATH)', async () => {
+    const run = await runWorkload(['memfd-exec', wl, 'kg-memfd-argv0', 'whoami'], { cwd: dir });
+    assert.equal(run.code, 0, run.stderr);
+    const who = truth(run, 'whoami');
+    assert.equal(who.pid, run.pid);
+    assert.ok(
+      hexBytes(who.exe).toString().startsWith('/memfd:kg-fileless'),
+      hexBytes(who.exe).toString(),
+    );
+    const evs = await eventsOf(t!.cli, run.pid, 2);
+    checkAll(evs, run);
+    assertFields(
+      evs[0]!,
+      spawnExec(run, [wl, 'memfd-exec', wl, 'kg-memfd-argv0', 'whoami'], dir, wl, 'kg-workload'),
+    );
+    const { exepath: _exe, ...who2 } = fromWhoami(who);
+    assertFields(evs[1]!, {
+      ...onHost(),
+      ...who2,
+      tid: run.pid,
+      ret: 0,
+      error: '',
+      args: ['kg-memfd-argv0', 'whoami'],
+      args_truncated: false,
+      // /proc/self/exe says "/memfd:kg-fileless (deleted)": the tracer leaves out the suffix
+      exepath: '/memfd:kg-fileless',
+    });
+  });
+
+  test('exec from a thread that is not the leader: pid stays, tid is the calling thread', async () => {
+    const run = await runWorkload(['thread-exec', wl, 'whoami'], { cwd: dir });
+    assert.equal(run.code, 0, run.stderr);
+    const th = truth(run, 'thread-exec');
+    const who = truth(run, 'whoami');
+    assert.equal(th.pid, run.pid);
+    assert.notEqual(th.tid, run.pid, 'the exec came from another thread');
+    assert.equal(who.pid, run.pid);
+    assert.equal(who.tid, run.pid, 'after the exec the process has one thread');
+    const evs = await eventsOf(t!.cli, run.pid, 2);
+    checkAll(evs, run);
+    assertFields(
+      evs[0]!,
+      spawnExec(run, [wl, 'thread-exec', wl, 'whoami'], dir, wl, 'kg-workload'),
+    );
+    assertFields(evs[1]!, {
+      ...onHost(),
+      ...fromWhoami(who),
+      tid: th.tid,
+      ret: 0,
+      error: '',
+      args: [wl, 'whoami'],
+      args_truncated: false,
+    });
+  });
+
+  test('100 arguments, and 2000 one-byte arguments, are kept whole', async () => {
+    for (const argv of [
+      ['/bin/true', ...Array.from({ length: 99 }, (_, i) => `a${i}`)],
+      ['/bin/true', ...Array.from({ length: 1999 }, () => 'x')],
+    ]) {
+      const run = await runWorkload(argv.slice(1), { program: '/bin/true', cwd: dir });
+      assert.equal(run.code, 0);
+      const [e] = await eventsOf(t!.cli, run.pid, 1);
+      checkAll([e!], run);
+      assertFields(
+        e!,
+        spawnExec(run, argv, dir, realpathSync('/bin/true'), 'true'),
+        `${argv.length} args`,
+      );
+    }
+  });
+
+  test('argv over 16 KiB: args_truncated, and at least 64 arguments / 16 KiB kept', async () => {
+    // 120 arguments of 200 bytes (NUL included): 24000 bytes
+    const argv = [
+      '/bin/true',
+      ...Array.from({ length: 119 }, (_, i) => `${String(i).padStart(3, '0')}-${'y'.repeat(195)}`),
+    ];
+    const run = await runWorkload(argv.slice(1), { program: '/bin/true', cwd: dir });
+    const [e] = await eventsOf(t!.cli, run.pid, 1);
+    checkAll([e!], run);
+    const {
+      args: _a,
+      args_truncated: _t,
+      ...rest
+    } = spawnExec(run, argv, dir, realpathSync('/bin/true'), 'true');
+    assertFields(e!, rest);
+    assert.equal(e!.args_truncated, true);
+    const args = e!.args as string[];
+    assert.ok(args.length >= 64, `kept ${args.length} arguments`);
+    assert.ok(args.length < argv.length, `kept ${args.length} of ${argv.length}`);
+    // every kept argument is the one passed; only the last one may be cut short
+    args.slice(0, -1).forEach((a, i) => assert.equal(a, argv[i], `argument ${i}`));
+    const last = args.length - 1;
+    assert.ok(argv[last]!.startsWith(args[last]!), `last kept argument ${last}: ${args[last]}`);
+    const bytes = args.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0);
+    assert.ok(bytes >= 16 * 1024, `kept ${bytes} bytes of argv (NULs included)`);
+  });
+
+  test('bytes that are not UTF-8 in args, comm, cwd and exepath are escaped as \\xNN', async () => {
+    const sub = Buffer.concat([Buffer.from(dir + '/cwd-'), Buffer.from([0xff])]);
+    mkdirSync(sub);
+    const bin = Buffer.concat([sub, Buffer.from('/kg-'), Buffer.from([0xfe]), Buffer.from('-bin')]);
+    copyFileSync(wl, bin);
+    chmodSync(bin, 0o755);
+    const run = await runWorkload(['exec-badutf8', dir], { cwd: dir });
+    assert.equal(run.code, 0, run.stderr);
+    const who = truth(run, 'whoami');
+    const evs = await eventsOf(t!.cli, run.pid, 2);
+    checkAll(evs, run);
+    assertFields(evs[0]!, spawnExec(run, [wl, 'exec-badutf8', dir], dir, wl, 'kg-workload'));
+    assertFields(evs[1]!, {
+      ...onHost(),
+      ...fromWhoami(who),
+      tid: run.pid,
+      ret: 0,
+      args: ['kg-\\xfe-bin', 'whoami', 'bad-\\xff\\xfe-arg', 'café'],
+      args_truncated: false,
+    });
+    // the oracle agrees with the literal expectation
+    assert.equal(evs[1]!.comm, 'kg-\\xfe-bin');
+    assert.equal(evs[1]!.cwd, `${dir}/cwd-\\xff`);
+    assert.equal(evs[1]!.exepath, `${dir}/cwd-\\xff/kg-\\xfe-bin`);
+  });
+
+  test('uid and gid are the real ids (setpriv to 65534; real-only change)', async () => {
+    for (const [wrapper, euid] of [
+      [[SETPRIV, '--reuid', '65534', '--regid', '65534', '--clear-groups'], 65534],
+      [[SETPRIV, '--ruid', '65534', '--rgid', '65534', '--keep-groups'], 0],
+    ] as const) {
+      const run = await runWorkload(['whoami'], { wrapper: [...wrapper], cwd: dir });
+      assert.equal(run.code, 0, run.stderr);
+      const who = truth(run, 'whoami');
+      assert.equal(who.uid, 65534);
+      assert.equal(who.euid, euid);
+      const evs = await eventsOf(t!.cli, run.pid, 2);
+      checkAll(evs, run);
+      assertFields(
+        evs[0]!,
+        spawnExec(run, [...wrapper, wl, 'whoami'], dir, realpathSync(SETPRIV), 'setpriv'),
+        'setpriv',
+      );
+      assertFields(evs[1]!, {
+        ...onHost(),
+        ...fromWhoami(who),
+        tid: run.pid,
+        uid: 65534,
+        gid: 65534,
+        ret: 0,
+        args: [wl, 'whoami'],
+      });
+    }
+  });
+
+  test('stops on SIGINT with exit 0 and leaves nothing loaded', async () => {
+    const x = await finishTraced(t!);
+    assert.equal(x.code, 0);
+  });
+});
+
+describe('trace exec --local --ignore-failed', { skip: !isRoot && 'needs root' }, () => {
+  let t: Traced | undefined;
+  let dir: string;
+  before(() => {
+    dir = realpathSync(mkdtempSync('/tmp/kgtest-exec-'));
+  });
+  after(async () => {
+    await abandonAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('drops failed execs, keeps successful ones', async () => {
+    const wl = realpathSync(WORKLOAD);
+    t = await startTraced(['trace', 'exec', '--local', '-o', 'json', '--ignore-failed'], (cli) =>
+      readyExec(cli),
+    );
+    const noexec = join(dir, 'not-executable.sh');
+    writeFileSync(noexec, '#!/bin/sh\n', { mode: 0o644 });
+    const missing = `/nonexistent-${marker('dir')}/prog`;
+    for (const [path, ret] of [
+      [missing, -2],
+      [noexec, -13],
+    ] as const) {
+      const run = await runWorkload(['exec-fail', path], { cwd: dir });
+      assert.equal(truth(run, 'exec-fail').ret, ret);
+      const evs = await eventsOf(t.cli, run.pid, 1);
+      assertFields(evs[0]!, spawnExec(run, [wl, 'exec-fail', path], dir, wl, 'kg-workload'));
+    }
+    const ok = await runWorkload(['exec', wl, 'kg-ok', 'whoami'], { cwd: dir });
+    const evs = await eventsOf(t.cli, ok.pid, 2);
+    assert.deepEqual(evs[1]!.args, ['kg-ok', 'whoami']);
+    assert.equal(
+      t.cli.events.filter((e) => e.ret !== 0).length,
+      0,
+      `no failed exec at all:\n${show(t.cli.events.filter((e) => e.ret !== 0))}`,
+    );
+    await finishTraced(t);
+  });
+});

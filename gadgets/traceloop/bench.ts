@@ -1,0 +1,351 @@
+// traceloop benchmark (node dist/gadgets/traceloop/bench.js; root, podman, strace):
+//   - slowdown of a syscall-heavy workload in a container while traceloop records it, against
+//     the same workload untraced, under an empty program on the same hooks (the floor: tp_btf
+//     sys_enter + sys_exit), and under `strace -f`;
+//   - the cost of one `show` of a full recording (read from the kernel + decode + format);
+//   - memory per container.
+// Two workloads: `getppid` (one cheap syscall per iteration: the worst case for any per-syscall
+// hook) and `openclose` (openat + read + close of a small file: strings and buffers copied).
+// The workload runs pinned to one CPU inside a podman container (`podman exec`), timing itself.
+// Env: TL_BENCH_ROUNDS (5), TL_BENCH_N (getppid iterations, 2000000). Writes
+// build/bench/traceloop.json and prints a markdown table.
+
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ObjectSpec, type Collection } from '../../daemon/src/bpf/index.js';
+import { ContainerRegistry } from '../../daemon/src/containers/registry.js';
+import { bytesPerContainer, TraceloopRecorder } from '../../daemon/src/traceloop/recorder.js';
+import type { RunMessage } from '../../daemon/src/runtime/types.js';
+import { packageRoot } from '../framework/paths.js';
+import { assemble, parseSlot, recordObject, formatParams, type Slot } from './format.js';
+import { buildFloor, buildLoop } from './testdata/build.js';
+
+const ROUNDS = Number(process.env.TL_BENCH_ROUNDS ?? 5);
+const N_GETPPID = Number(process.env.TL_BENCH_N ?? 2_000_000);
+const N_OPENCLOSE = Math.round(N_GETPPID / 6);
+const CPU = String(cpus().length - 1);
+const PODMAN = ['--runtime', 'runc', '--cgroup-manager', 'cgroupfs'];
+
+const log = (m: string): void => void process.stderr.write(`traceloop bench: ${m}\n`);
+
+interface LoopOut {
+  ns_per_iteration: number;
+  syscalls_per_iteration: number;
+}
+
+export interface WorkloadFigures {
+  workload: string;
+  syscalls_per_iteration: number;
+  /** ns per iteration, medians */
+  untraced_ns: number;
+  floor_ns: number;
+  traceloop_ns: number;
+  host_untraced_ns: number;
+  strace_ns: number;
+  /** slowdowns (traced / untraced) */
+  floor_slowdown: number;
+  traceloop_slowdown: number;
+  strace_slowdown: number;
+  /** traceloop's slowdown / the floor's (target <= 1.5) */
+  traceloop_vs_floor: number;
+  /** added ns per syscall */
+  floor_ns_per_syscall: number;
+  traceloop_ns_per_syscall: number;
+}
+
+export interface TraceloopBenchResults {
+  cpu: string;
+  kernel: string;
+  rounds: number;
+  workloads: WorkloadFigures[];
+  show: Array<{ syscalls_per_container: number; records: number; read_ms: number; decode_ms: number; total_ms: number }>;
+  memory: Array<{ syscalls_per_container: number; bytes_per_container: number; kernel_memlock_per_container: number }>;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function podman(args: string[]): string {
+  return execFileSync('podman', [...PODMAN, ...args], { encoding: 'utf8', maxBuffer: 16 << 20 });
+}
+
+class Bench {
+  readonly dir: string;
+  readonly name = `kgtest-tlbench-${process.pid}`;
+  readonly loop: string;
+
+  constructor() {
+    this.loop = buildLoop();
+    this.dir = mkdtempSync(join(tmpdir(), 'tlbench-'));
+    copyFileSync(this.loop, join(this.dir, 'loop'));
+    writeFileSync(join(this.dir, 'small'), 'a small file\n');
+  }
+
+  startContainer(): void {
+    const rootfs = join(packageRoot(), 'build', 'rootfs', 'busybox');
+    execFileSync('bash', [join(packageRoot(), 'e2e', 'fixtures', 'build-rootfs.sh'), rootfs], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    podman(['rm', '-f', '-t', '0', this.name]);
+    podman([
+      'run', '-d', '--name', this.name,
+      '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024',
+      '--cpuset-cpus', CPU, '-v', `${this.dir}:/w:ro`, '--rootfs', rootfs, 'sleep', '1000000',
+    ]);
+  }
+
+  inContainer(n: number, mode: string): LoopOut {
+    return JSON.parse(podman(['exec', this.name, '/w/loop', String(n), mode, '/w/small'])) as LoopOut;
+  }
+
+  onHost(n: number, mode: string, strace: boolean): LoopOut {
+    const cmd = ['taskset', '-c', CPU, join(this.dir, 'loop'), String(n), mode, join(this.dir, 'small')];
+    const argv = strace ? ['strace', '-f', '-qq', '-o', '/dev/null', ...cmd] : cmd;
+    return JSON.parse(execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8' })) as LoopOut;
+  }
+
+  cleanup(): void {
+    try {
+      podman(['rm', '-f', '-t', '0', this.name]);
+    } catch {
+      /* gone */
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function loadFloor(): Collection {
+  const spec = ObjectSpec.open(buildFloor());
+  const c = spec.load();
+  c.attach();
+  return c;
+}
+
+/** Rounds interleaved so that drift hits every variant alike. */
+async function measure(
+  b: Bench,
+  mode: string,
+  n: number,
+  variant: (name: string) => Promise<() => Promise<void>>,
+): Promise<Record<string, number[]>> {
+  const out: Record<string, number[]> = {};
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const v of ['untraced', 'floor', 'traceloop', 'host_untraced', 'strace']) {
+      const undo = await variant(v);
+      try {
+        const res =
+          v === 'host_untraced' || v === 'strace'
+            ? b.onHost(n, mode, v === 'strace')
+            : b.inContainer(n, mode);
+        (out[v] ??= []).push(res.ns_per_iteration);
+      } finally {
+        await undo();
+      }
+    }
+  }
+  return out;
+}
+
+async function showCost(
+  rec: TraceloopRecorder,
+  container: string,
+  nslots: number,
+): Promise<TraceloopBenchResults['show'][number]> {
+  const t0 = process.hrtime.bigint();
+  const slots: Slot[] = [];
+  let boot = 0n;
+  const msgs: RunMessage[] = [];
+  for await (const m of rec.show({ sessionId: '', container, instance: 0 }, new AbortController().signal)) {
+    msgs.push(m);
+  }
+  const t1 = process.hrtime.bigint();
+  for (const m of msgs) {
+    if (m.kind === 'header') boot = m.header.bootToWallNs;
+    if (m.kind !== 'batch') continue;
+    let off = 0;
+    for (let i = 0; i < m.count; i++) {
+      const len = m.records.readUInt32LE(off);
+      const s = parseSlot(m.records, off + 4, len);
+      if (s) slots.push(s);
+      off += (4 + len + 7) & ~7;
+    }
+  }
+  const records = assemble(slots);
+  let chars = 0;
+  for (const r of records) chars += JSON.stringify(recordObject(r, boot), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)).length + formatParams(r).length;
+  const t2 = process.hrtime.bigint();
+  if (chars === 0 && records.length) throw new Error('nothing formatted');
+  return {
+    syscalls_per_container: nslots,
+    records: records.length,
+    read_ms: Number(t1 - t0) / 1e6,
+    decode_ms: Number(t2 - t1) / 1e6,
+    total_ms: Number(t2 - t0) / 1e6,
+  };
+}
+
+/** memlock of this process's traceloop maps, from /proc/self/fdinfo. */
+function traceloopMemlock(): number {
+  let total = 0;
+  for (const fd of readdirSync('/proc/self/fdinfo')) {
+    let link = '';
+    try {
+      link = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (link !== 'anon_inode:bpf-map') continue;
+    const info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+    const name = /map_name:\s*(\S+)/.exec(info)?.[1] ?? '';
+    if (!/^tl_(slots|meta|ident|info)$/.test(name)) continue;
+    total += Number(/memlock:\s*(\d+)/.exec(info)?.[1] ?? 0);
+  }
+  return total;
+}
+
+export async function runTraceloopBench(): Promise<TraceloopBenchResults> {
+  const b = new Bench();
+  const registry = new ContainerRegistry({ pollMs: 500 });
+  const pinDir = `/sys/fs/bpf/kgtest-tlbench-${process.pid}`;
+  let rec: TraceloopRecorder | undefined;
+  try {
+    b.startContainer();
+    await registry.start();
+    const results: TraceloopBenchResults = {
+      cpu: cpus()[0]?.model ?? '',
+      kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(),
+      rounds: ROUNDS,
+      workloads: [],
+      show: [],
+      memory: [],
+    };
+    const newRecorder = (): TraceloopRecorder =>
+      new TraceloopRecorder({
+        registry,
+        node: 'bench',
+        pinDir,
+        syncMs: 0,
+        ...(process.env.TL_BENCH_DEBUG ? { log: (l: string, m: string) => log(`${l}: ${m}`) } : {}),
+      });
+    for (const [mode, n] of [
+      ['getppid', N_GETPPID],
+      ['openclose', N_OPENCLOSE],
+    ] as const) {
+      log(`${mode}: ${ROUNDS} rounds of ${n} iterations on CPU ${CPU}`);
+      const variant = async (v: string): Promise<() => Promise<void>> => {
+        if (v === 'floor') {
+          const c = loadFloor();
+          return async () => c.close();
+        }
+        if (v === 'traceloop') {
+          // recording every container (the workload's included), as a node daemon does
+          const r = newRecorder();
+          rec = r;
+          await r.start({ filter: emptyFilter(), syscalls: [] });
+          return async () => {
+            await r.delete('', '');
+            rec = undefined;
+          };
+        }
+        return async () => {};
+      };
+      const m = await measure(b, mode, n, variant);
+      const calls = mode === 'openclose' ? 3 : 1;
+      const u = median(m.untraced!);
+      const f = median(m.floor!);
+      const t = median(m.traceloop!);
+      const hu = median(m.host_untraced!);
+      const s = median(m.strace!);
+      results.workloads.push({
+        workload: mode,
+        syscalls_per_iteration: calls,
+        untraced_ns: u,
+        floor_ns: f,
+        traceloop_ns: t,
+        host_untraced_ns: hu,
+        strace_ns: s,
+        floor_slowdown: f / u,
+        traceloop_slowdown: t / u,
+        strace_slowdown: s / hu,
+        traceloop_vs_floor: t / u / (f / u),
+        floor_ns_per_syscall: (f - u) / calls,
+        traceloop_ns_per_syscall: (t - u) / calls,
+      });
+    }
+
+    for (const nslots of [2048, 65536]) {
+      rec = newRecorder();
+      await rec.start({
+        filter: { ...emptyFilter(), containerNames: [b.name] },
+        syscalls: [],
+        syscallsPerContainer: nslots,
+        maxMemoryMib: Math.ceil((bytesPerContainer(nslots) * 4) / 1048576),
+      });
+      const memBefore = rec.session();
+      b.inContainer(Math.max(nslots, 100_000), 'openclose');
+      rec.sync();
+      if (process.env.TL_BENCH_DEBUG) log(JSON.stringify({ list: await rec.list(''), counters: rec.counters() }));
+      results.show.push(await showCost(rec, b.name, nslots));
+      results.memory.push({
+        syscalls_per_container: nslots,
+        bytes_per_container: bytesPerContainer(nslots),
+        kernel_memlock_per_container: Math.round(traceloopMemlock() / memBefore.buffers),
+      });
+      await rec.delete('', '');
+      rec = undefined;
+    }
+    return results;
+  } finally {
+    if (rec) await rec.delete('', '').catch(() => undefined);
+    registry.close();
+    b.cleanup();
+  }
+}
+
+function emptyFilter() {
+  return {
+    containerNames: [] as string[],
+    containerIds: [] as string[],
+    host: false,
+    namespaces: [] as string[],
+    pods: [] as string[],
+    labelSelector: '',
+    podsOnly: false,
+  };
+}
+
+export function renderMarkdown(r: TraceloopBenchResults): string {
+  const f1 = (x: number): string => x.toFixed(2);
+  let s = `traceloop, ${r.kernel}, ${r.cpu}, median of ${r.rounds} rounds\n\n`;
+  s +=
+    '| workload | untraced ns/iter | floor (empty tp_btf enter+exit) | traceloop | strace -f | traceloop slowdown / floor slowdown |\n|---|---|---|---|---|---|\n';
+  for (const w of r.workloads) {
+    s += `| ${w.workload} (${w.syscalls_per_iteration} syscall${w.syscalls_per_iteration > 1 ? 's' : ''}) | ${w.untraced_ns.toFixed(0)} | ${w.floor_ns.toFixed(0)} (${f1(w.floor_slowdown)}x, +${w.floor_ns_per_syscall.toFixed(0)} ns/syscall) | ${w.traceloop_ns.toFixed(0)} (${f1(w.traceloop_slowdown)}x, +${w.traceloop_ns_per_syscall.toFixed(0)} ns/syscall) | ${w.strace_ns.toFixed(0)} (${f1(w.strace_slowdown)}x vs host ${w.host_untraced_ns.toFixed(0)}) | ${f1(w.traceloop_vs_floor)} |\n`;
+  }
+  s += '\n| syscalls per container | records shown | read from kernel | decode + format | memory per container (computed) | kernel memlock per container |\n|---|---|---|---|---|---|\n';
+  r.show.forEach((sh, i) => {
+    const m = r.memory[i]!;
+    s += `| ${sh.syscalls_per_container} | ${sh.records} | ${sh.read_ms.toFixed(1)} ms | ${sh.decode_ms.toFixed(1)} ms | ${(m.bytes_per_container / 1024).toFixed(0)} KiB | ${(m.kernel_memlock_per_container / 1024).toFixed(0)} KiB |\n`;
+  });
+  return s;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  runTraceloopBench().then(
+    (r) => {
+      const out = join(packageRoot(), 'build', 'bench');
+      mkdirSync(out, { recursive: true });
+      writeFileSync(join(out, 'traceloop.json'), JSON.stringify(r, null, 2) + '\n');
+      process.stdout.write(renderMarkdown(r));
+    },
+    (e: unknown) => {
+      process.stderr.write(`traceloop bench failed: ${(e as Error).stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,206 @@
+#!/usr/bin/env node
+// Generates gadgets/traceloop/syscalls.ts: the x86-64 syscall table (number, name, arguments with
+// a display kind), from the kernel headers (asm/unistd_64.h: numbers) and the running kernel's
+// syscall tracepoint formats (/sys/kernel/tracing/events/syscalls/sys_enter_*/format: argument
+// names and C types). Run once per kernel-ABI update; the output is checked in.
+//
+//   node gadgets/traceloop/gen-syscalls.mjs > gadgets/traceloop/syscalls.ts
+import { existsSync, readFileSync } from 'node:fs';
+
+const UNISTD = process.env.UNISTD ?? '/usr/include/x86_64-linux-gnu/asm/unistd_64.h';
+const TRACEFS = process.env.TRACEFS ?? '/sys/kernel/tracing/events/syscalls';
+
+const numbers = [];
+for (const line of readFileSync(UNISTD, 'utf8').split('\n')) {
+  const m = /^#define __NR_(\w+)\s+(\d+)/.exec(line);
+  if (m) numbers.push([Number(m[2]), m[1]]);
+}
+// Newer than many distributions' headers (x86-64 numbers, arch/x86/entry/syscalls/syscall_64.tbl);
+// kept only when the running kernel has the syscall's tracepoint.
+const NEWER = [
+  [451, 'cachestat'],
+  [452, 'fchmodat2'],
+  [453, 'map_shadow_stack'],
+  [454, 'futex_wake'],
+  [455, 'futex_wait'],
+  [456, 'futex_requeue'],
+  [457, 'statmount'],
+  [458, 'listmount'],
+  [459, 'lsm_get_self_attr'],
+  [460, 'lsm_set_self_attr'],
+  [461, 'lsm_list_modules'],
+  [462, 'mseal'],
+  [463, 'setxattrat'],
+  [464, 'getxattrat'],
+  [465, 'listxattrat'],
+  [466, 'removexattrat'],
+  [467, 'open_tree_attr'],
+  [468, 'file_getattr'],
+  [469, 'file_setattr'],
+];
+for (const [nr, name] of NEWER) {
+  if (!numbers.some(([n]) => n === nr) && existsSync(`${TRACEFS}/sys_enter_${name}`)) {
+    numbers.push([nr, name]);
+  }
+}
+numbers.sort((a, b) => a[0] - b[0]);
+
+// tracepoint names that differ from the syscall names
+const TP_ALIAS = {
+  stat: 'newstat',
+  fstat: 'newfstat',
+  lstat: 'newlstat',
+  uname: 'newuname',
+  umount2: 'umount',
+  sendfile: 'sendfile64',
+  newfstatat: 'newfstatat',
+};
+
+// Syscalls with no tracepoint metadata (arch-specific entry points): written by hand.
+const MANUAL = {
+  rt_sigreturn: [],
+  fork: [],
+  vfork: [],
+  arch_prctl: [
+    ['option', 'int'],
+    ['addr', 'unsigned long'],
+  ],
+  clone: [
+    ['flags', 'unsigned long'],
+    ['newsp', 'unsigned long'],
+    ['parent_tidptr', 'int *'],
+    ['child_tidptr', 'int *'],
+    ['tls', 'unsigned long'],
+  ],
+  iopl: [['level', 'unsigned int']],
+  modify_ldt: [
+    ['func', 'int'],
+    ['ptr', 'void *'],
+    ['bytecount', 'unsigned long'],
+  ],
+  mmap: [
+    ['addr', 'unsigned long'],
+    ['len', 'unsigned long'],
+    ['prot', 'unsigned long'],
+    ['flags', 'unsigned long'],
+    ['fd', 'unsigned long'],
+    ['off', 'unsigned long'],
+  ],
+};
+
+// data buffers: argument index, and the index of its length argument (-1: the return value)
+const BUFFERS = {
+  read: [1, -1],
+  pread64: [1, -1],
+  write: [1, 2],
+  pwrite64: [1, 2],
+  readlink: [1, -1],
+  readlinkat: [2, -1],
+  getcwd: [0, -1],
+  recvfrom: [1, -1],
+  sendto: [1, 2],
+};
+
+const DIRFD = new Set(['dfd', 'olddfd', 'newdfd', 'dirfd', 'fromdfd', 'todfd']);
+const FD = new Set([
+  'fd',
+  'oldfd',
+  'newfd',
+  'epfd',
+  'fd_in',
+  'fd_out',
+  'in_fd',
+  'out_fd',
+  'pidfd',
+  'fdin',
+  'fdout',
+  'ufd',
+]);
+const AT_FLAGS = new Set([
+  'newfstatat',
+  'unlinkat',
+  'faccessat2',
+  'fchownat',
+  'fchmodat2',
+  'linkat',
+  'utimensat',
+  'statx',
+  'execveat',
+  'name_to_handle_at',
+  'open_tree',
+  'move_mount',
+]);
+
+function kindOf(sys, name, type) {
+  const t = type.replace(/__user\s*/g, '').trim();
+  if (DIRFD.has(name)) return 'dirfd';
+  if (FD.has(name) && !t.includes('*')) return 'fd';
+  if (t === 'const char *const *' || t === 'const char * const *')
+    return name === 'argv' ? 'argv' : 'ptr';
+  if (/^const char \*$/.test(t) && !/buf/.test(name)) return 'str';
+  if (t === 'umode_t' || (name === 'mode' && /^(int|unsigned int)$/.test(t))) return 'mode';
+  if (name === 'flags' && ['open', 'openat'].includes(sys)) return 'oflags';
+  if ((name === 'flags' || name === 'flag') && AT_FLAGS.has(sys)) return 'atflags';
+  if (name === 'prot' && ['mmap', 'mprotect', 'pkey_mprotect'].includes(sys)) return 'prot';
+  if (name === 'flags' && sys === 'mmap') return 'mmapflags';
+  if ((name === 'sig' || name === 'signum') && !t.includes('*')) return 'signal';
+  if (name === 'whence' && sys === 'lseek') return 'whence';
+  if (name === 'cmd' && sys === 'fcntl') return 'fcntl';
+  if (t.includes('*')) return 'ptr';
+  // 64-bit values: registers are read whole; 32-bit ones keep only their low half
+  if (/^(unsigned long|size_t|u64|__u64|aio_context_t)$/.test(t)) return 'ulong';
+  if (/^(long|loff_t|off_t|ssize_t|__s64|s64)$/.test(t)) return 'long';
+  if (/^(unsigned|u32|__u32|const __u32|const u32|uid_t|gid_t|qid_t)/.test(t)) return 'uint';
+  return 'int';
+}
+
+function argsFromTracefs(sys) {
+  const tp = TP_ALIAS[sys] ?? sys;
+  const f = `${TRACEFS}/sys_enter_${tp}/format`;
+  if (!existsSync(f)) return undefined;
+  const out = [];
+  for (const line of readFileSync(f, 'utf8').split('\n')) {
+    const m = /field:(.*?);\s*offset:(\d+)/.exec(line);
+    if (!m) continue;
+    const decl = m[1].trim();
+    if (/common_|__syscall_nr/.test(decl)) continue;
+    const dm = /^(.*?)\s*(\w+)$/.exec(decl);
+    if (!dm) continue;
+    out.push([dm[2], dm[1].trim()]);
+  }
+  return out;
+}
+
+const rows = [];
+const missing = [];
+for (const [nr, name] of numbers) {
+  let args = argsFromTracefs(name);
+  if (!args) {
+    args = MANUAL[name];
+    if (!args) {
+      missing.push(name);
+      args = undefined;
+    }
+  }
+  const defs = args ? args.map(([n, t]) => [n, kindOf(name, n, t)]) : null;
+  const buf = BUFFERS[name];
+  if (buf && defs) defs[buf[0]][1] = 'buf';
+  rows.push({ nr, name, args: defs, buf });
+}
+
+let out = '';
+out += '// Code generated by gadgets/traceloop/gen-syscalls.mjs from asm/unistd_64.h and the kernel\'s\n';
+out += '// syscall tracepoint formats. DO NOT EDIT (edit the generator and run it again).\n';
+out += '//\n';
+out += '// [nr, name, args | null (unknown: shown raw), buffer [argIndex, lengthArgIndex | -1 = ret]?]\n';
+out += '// arg: [name, kind]; kinds are decoded by gadgets/traceloop/format.ts.\n\n';
+out += "export type ArgKind =\n  | 'int'\n  | 'uint'\n  | 'long'\n  | 'ulong'\n  | 'fd'\n  | 'dirfd'\n  | 'str'\n  | 'buf'\n  | 'argv'\n  | 'ptr'\n  | 'mode'\n  | 'oflags'\n  | 'atflags'\n  | 'prot'\n  | 'mmapflags'\n  | 'signal'\n  | 'whence'\n  | 'fcntl';\n\n";
+out += 'export type SyscallRow = readonly [\n  nr: number,\n  name: string,\n  args: ReadonlyArray<readonly [string, ArgKind]> | null,\n  buffer?: readonly [number, number],\n];\n\n';
+out += 'export const SYSCALL_ROWS: readonly SyscallRow[] = [\n';
+for (const r of rows) {
+  const a = r.args === null ? 'null' : `[${r.args.map(([n, k]) => `['${n}', '${k}']`).join(', ')}]`;
+  out += `  [${r.nr}, '${r.name}', ${a}${r.buf ? `, [${r.buf[0]}, ${r.buf[1]}]` : ''}],\n`;
+}
+out += '];\n';
+process.stdout.write(out);
+if (missing.length) process.stderr.write(`no argument metadata (shown raw): ${missing.join(' ')}\n`);

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Syscall-heavy workload for gadgets/traceloop/bench.ts: N iterations of one syscall mix, then
+ * prints the ns per iteration as JSON.
+ *   loop N getppid     one cheap syscall per iteration (worst case for a per-syscall hook)
+ *   loop N openclose   openat(path) + read + close of a small file (strings read at exit)
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+	long n = argc > 1 ? atol(argv[1]) : 1000000;
+	const char *mode = argc > 2 ? argv[2] : "getppid";
+	const char *file = argc > 3 ? argv[3] : "/etc/hostname";
+	char buf[64];
+	long long t0 = now_ns();
+	int calls = 1;
+
+	if (strcmp(mode, "openclose") == 0) {
+		calls = 3;
+		for (long i = 0; i < n; i++) {
+			int fd = open(file, O_RDONLY);
+			if (fd >= 0) {
+				(void)read(fd, buf, sizeof(buf));
+				close(fd);
+			}
+		}
+	} else {
+		for (long i = 0; i < n; i++)
+			syscall(SYS_getppid);
+	}
+	long long dt = now_ns() - t0;
+	printf("{\"iterations\":%ld,\"syscalls_per_iteration\":%d,\"ns_per_iteration\":%.1f}\n", n, calls,
+	       (double)dt / n);
+	return 0;
+}

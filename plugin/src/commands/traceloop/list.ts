@@ -1,0 +1,23 @@
+import { Command } from '@oclif/core';
+import { debugFlag, kubernetesFlags, modeFlags, outputFlag } from '../../flags.js';
+import { LIST_COLUMNS, sessionFlag, traceloopList } from '../../services/traceloop.js';
+
+export default class TraceloopList extends Command {
+  static override summary = 'List the recordings: running and exited containers, records held';
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --remote unix:///run/kubectl-gadget/gadget.sock',
+    '<%= config.bin %> <%= command.id %> -A -o json',
+  ];
+  static override flags = {
+    ...modeFlags,
+    ...kubernetesFlags,
+    ...sessionFlag,
+    output: outputFlag(LIST_COLUMNS),
+    ...debugFlag,
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(TraceloopList);
+    await traceloopList(flags);
+  }
+}

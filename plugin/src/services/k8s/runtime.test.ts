@@ -1,0 +1,326 @@
+// KubernetesRuntime's fan-in with in-memory node runtimes (no cluster): node stamping, one
+// header per node, summed stats, per-node failures, the filter defaults of Kubernetes mode; and
+// the event pipeline on the merged stream (two nodes using the same mount namespace number).
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { ContainerInfo } from '../../../../daemon/src/containers/types.js';
+import { RunError } from '../../../../daemon/src/errors.js';
+import type {
+  ContainerFilter,
+  GadgetRuntime,
+  NodeInfo,
+  RunMessage,
+  RunRequest,
+} from '../../../../daemon/src/runtime/types.js';
+import type { GadgetEvent, RawRecord, RecordLayout } from '../../../../gadgets/framework/types.js';
+import type { ObjectSink, Reporter } from '../../output/types.js';
+import { EventPipeline } from '../pipeline.js';
+import { KubernetesRuntime, kubernetesRequest, pickPods, type NodeTarget } from './runtime.js';
+import type { GadgetPod } from './transport.js';
+
+const layout: RecordLayout = {
+  struct: 'event',
+  size: 16,
+  fields: [
+    { name: 'timestamp', kind: 'u64', offset: 0, size: 8 },
+    { name: 'mntns_id', kind: 'u64', offset: 8, size: 8 },
+  ],
+};
+
+const MNTNS = 4026532100;
+
+function framed(ts: bigint, mntns: number): Buffer {
+  const b = Buffer.alloc(4 + 16 + 4);
+  b.writeUInt32LE(16, 0);
+  b.writeBigUInt64LE(ts, 4);
+  b.writeBigUInt64LE(BigInt(mntns), 12);
+  return b;
+}
+
+function containerOn(node: string): ContainerInfo {
+  return {
+    runtime: 'containerd',
+    id: node.padEnd(64, '0'),
+    name: 'app',
+    pid: 1,
+    mntnsId: MNTNS,
+    generation: 1,
+    state: 'running',
+    startedAt: 0,
+    image: '',
+    annotations: {},
+    k8s: {
+      namespace: 'shop',
+      pod: `pod-on-${node}`,
+      container: 'app',
+      podUid: node,
+      labels: {},
+      ownerKind: '',
+      ownerName: '',
+      podIp: '',
+      hostNetwork: false,
+    },
+  };
+}
+
+const filter = (f: Partial<ContainerFilter> = {}): ContainerFilter => ({
+  containerNames: [],
+  containerIds: [],
+  host: false,
+  namespaces: [],
+  pods: [],
+  labelSelector: '',
+  podsOnly: false,
+  ...f,
+});
+
+const request = (f: Partial<ContainerFilter> = {}): RunRequest => ({
+  gadget: 'trace_exec',
+  params: {},
+  filter: filter(f),
+  timeoutSeconds: 0,
+});
+
+/** A node daemon in memory: a fixed script, or an error after `failAfter` messages. */
+class FakeNode implements GadgetRuntime {
+  seen: RunRequest[] = [];
+  aborted = false;
+  constructor(
+    readonly node: string,
+    private readonly script: RunMessage[],
+    private readonly fail?: { after: number; error: Error },
+  ) {}
+  async info(): Promise<NodeInfo> {
+    if (this.fail) throw this.fail.error;
+    return { node: this.node, kernel: '6.1', version: `0.1.0-${this.node}`, gadgets: [] };
+  }
+  async listContainers(): Promise<ContainerInfo[]> {
+    if (this.fail) throw this.fail.error;
+    return [containerOn(this.node)];
+  }
+  async *run(req: RunRequest, signal: AbortSignal): AsyncGenerator<RunMessage> {
+    this.seen.push(req);
+    signal.addEventListener('abort', () => (this.aborted = true));
+    let n = 0;
+    for (const m of this.script) {
+      if (this.fail && n === this.fail.after) throw this.fail.error;
+      n++;
+      await new Promise((r) => setImmediate(r));
+      yield m;
+    }
+    if (this.fail && n === this.fail.after) throw this.fail.error;
+  }
+  async close(): Promise<void> {}
+}
+
+function script(node: string, bootToWallNs: bigint): RunMessage[] {
+  return [
+    {
+      kind: 'header',
+      header: { gadget: 'trace_exec', node: 'whatever-the-daemon-says', layout, bootToWallNs },
+    },
+    { kind: 'containers', containers: [containerOn(node)] },
+    { kind: 'batch', records: framed(1_000n, MNTNS), count: 1 },
+    { kind: 'stats', stats: { events: 10, lost: 1 } },
+    { kind: 'log', level: 'warn', message: 'slow' },
+    { kind: 'done', reason: 'timeout' },
+  ];
+}
+
+const pod = (node: string, extra: Partial<GadgetPod> = {}): GadgetPod => ({
+  name: `gadget-${node}`,
+  namespace: 'gadget',
+  node,
+  phase: 'Running',
+  ready: true,
+  ...extra,
+});
+
+function runtime(nodes: FakeNode[], warn?: (m: string) => void): KubernetesRuntime {
+  const targets: NodeTarget[] = nodes.map((n) => ({ node: n.node, pod: pod(n.node), runtime: n }));
+  return new KubernetesRuntime(targets, { defaultNamespace: 'shop', warn });
+}
+
+async function collect(rt: GadgetRuntime, req: RunRequest): Promise<RunMessage[]> {
+  const out: RunMessage[] = [];
+  for await (const m of rt.run(req, new AbortController().signal)) out.push(m);
+  return out;
+}
+
+describe('KubernetesRuntime fan-in', () => {
+  test('one header per node, node-stamped containers and batches, summed stats, one done', async () => {
+    const a = new FakeNode('node-a', script('node-a', 0n));
+    const b = new FakeNode('node-b', script('node-b', 5n));
+    const msgs = await collect(runtime([a, b]), request({ namespaces: ['shop'] }));
+    const headers = msgs.filter((m) => m.kind === 'header');
+    assert.deepEqual(headers.map((h) => h.kind === 'header' && h.header.node).sort(), [
+      'node-a',
+      'node-b',
+    ]);
+    for (const m of msgs) {
+      if (m.kind === 'containers') assert.equal(m.containers[0]!.k8s!.pod, `pod-on-${m.node}`);
+      if (m.kind === 'batch') assert.ok(m.node === 'node-a' || m.node === 'node-b');
+    }
+    // each node's header comes before its containers and batches
+    for (const node of ['node-a', 'node-b']) {
+      const h = msgs.findIndex((m) => m.kind === 'header' && m.header.node === node);
+      const c = msgs.findIndex((m) => m.kind === 'containers' && m.node === node);
+      const bt = msgs.findIndex((m) => m.kind === 'batch' && m.node === node);
+      assert.ok(h >= 0 && h < c && c < bt, `order on ${node}`);
+    }
+    const stats = msgs.filter((m) => m.kind === 'stats');
+    assert.deepEqual(stats.at(-1), { kind: 'stats', stats: { events: 20, lost: 2 } });
+    const logs = msgs.filter((m) => m.kind === 'log').map((m) => m.kind === 'log' && m.message);
+    assert.deepEqual(logs.sort(), ['node node-a: slow', 'node node-b: slow']);
+    assert.deepEqual(msgs.at(-1), { kind: 'done', reason: 'timeout' });
+    assert.equal(msgs.filter((m) => m.kind === 'done').length, 1);
+  });
+
+  test('the pipeline keeps the nodes apart (same mntns number, different pods and clocks)', async () => {
+    const a = new FakeNode('node-a', script('node-a', 0n));
+    const b = new FakeNode('node-b', script('node-b', 1_000_000_000n));
+    const events: GadgetEvent[] = [];
+    const sink: ObjectSink = {
+      kind: 'objects',
+      write: (e) => void events.push(...e),
+      end: async () => {},
+    };
+    const rep: Reporter = { warn: () => {}, log: () => {} };
+    const p = new EventPipeline({
+      descriptor: { name: 'trace_exec', transform: (_r: RawRecord) => ({}) },
+      params: {},
+      sink,
+      reporter: rep,
+    });
+    for (const m of await collect(runtime([a, b]), request())) await p.handle(m);
+    const byNode = Object.fromEntries(events.map((e) => [e.node as string, e]));
+    assert.equal(byNode['node-a']!.pod, 'pod-on-node-a');
+    assert.equal(byNode['node-b']!.pod, 'pod-on-node-b');
+    assert.notEqual(
+      byNode['node-a']!.timestamp,
+      byNode['node-b']!.timestamp,
+      'each node its own clock offset',
+    );
+  });
+
+  test('a failing node is a warning naming it; the others go on', async () => {
+    const a = new FakeNode('node-a', script('node-a', 0n));
+    const b = new FakeNode('node-b', script('node-b', 0n), {
+      after: 0,
+      error: new RunError(
+        'UNAVAILABLE',
+        'cannot reach daemon at node "node-b": connect ECONNREFUSED',
+      ),
+    });
+    const msgs = await collect(runtime([a, b]), request());
+    const warn = msgs.find((m) => m.kind === 'log' && m.message.startsWith('node node-b:'));
+    assert.ok(
+      warn && warn.kind === 'log' && warn.level === 'warn',
+      JSON.stringify(msgs.filter((m) => m.kind === 'log')),
+    );
+    assert.ok(msgs.some((m) => m.kind === 'batch' && m.node === 'node-a'));
+    assert.deepEqual(msgs.at(-1), { kind: 'done', reason: 'timeout' });
+  });
+
+  test('every node failing the same way: that error, once', async () => {
+    const denied = new RunError(
+      'PERMISSION_DENIED',
+      'permission denied: user "bob" cannot create pods/exec in namespace "shop"',
+    );
+    const nodes = ['a', 'b', 'c'].map((n) => new FakeNode(n, [], { after: 0, error: denied }));
+    await assert.rejects(collect(runtime(nodes), request()), (e: Error) => {
+      assert.equal(e, denied);
+      return true;
+    });
+  });
+
+  test('every node failing differently: one error naming each node', async () => {
+    const a = new FakeNode('a', [], { after: 0, error: new Error('one') });
+    const b = new FakeNode('b', [], { after: 0, error: new Error('two') });
+    await assert.rejects(
+      collect(runtime([a, b]), request()),
+      /every node failed: node a: one; node b: two$/,
+    );
+  });
+
+  test('filter defaults: -n is the context namespace, -A all, pods only unless --host', async () => {
+    const a = new FakeNode('node-a', script('node-a', 0n));
+    await collect(runtime([a]), request());
+    assert.deepEqual(a.seen[0]!.filter, filter({ namespaces: ['shop'], podsOnly: true }));
+    assert.deepEqual(
+      kubernetesRequest(request(), { defaultNamespace: 'x', allNamespaces: true }).filter,
+      filter({ podsOnly: true }),
+    );
+    assert.deepEqual(
+      kubernetesRequest(request({ namespaces: ['a', 'b'] }), { defaultNamespace: 'x' }).filter,
+      filter({ namespaces: ['a', 'b'], podsOnly: true }),
+    );
+    assert.deepEqual(
+      kubernetesRequest(request({ host: true }), { defaultNamespace: 'x' }).filter,
+      filter({ host: true }),
+    );
+  });
+
+  test('abort stops every node stream', async () => {
+    const endless: RunMessage[] = [
+      { kind: 'header', header: { gadget: 'g', node: 'n', layout, bootToWallNs: 0n } },
+    ];
+    for (let i = 0; i < 100_000; i++)
+      endless.push({ kind: 'batch', records: framed(BigInt(i), MNTNS), count: 1 });
+    const a = new FakeNode('a', endless);
+    const b = new FakeNode('b', endless);
+    const ac = new AbortController();
+    let n = 0;
+    for await (const m of runtime([a, b]).run(request(), ac.signal)) {
+      if (m.kind === 'batch' && ++n === 50) ac.abort();
+    }
+    assert.ok(a.aborted && b.aborted);
+  });
+
+  test('listContainers merges nodes; a failing node is a warning', async () => {
+    const warnings: string[] = [];
+    const a = new FakeNode('a', []);
+    const b = new FakeNode('b', [], { after: 0, error: new Error('gone') });
+    const list = await runtime([a, b], (m) => warnings.push(m)).listContainers();
+    assert.deepEqual(
+      list.map((c) => c.k8s!.pod),
+      ['pod-on-a'],
+    );
+    assert.deepEqual(warnings, ['node b: gone']);
+  });
+
+  test('nodeVersions: every node, or why it did not answer', async () => {
+    const a = new FakeNode('a', []);
+    const b = new FakeNode('b', [], { after: 0, error: new Error('gone') });
+    const v = await runtime([a, b]).nodeVersions();
+    assert.deepEqual(
+      v.map((x) => [x.node, x.info?.version, x.error]),
+      [
+        ['a', '0.1.0-a', undefined],
+        ['b', undefined, 'gone'],
+      ],
+    );
+  });
+
+  test('pickPods: one per node, running and ready first, newest first; unscheduled skipped', () => {
+    const created = new Map([
+      ['old', 1],
+      ['new', 2],
+    ]);
+    const picked = pickPods(
+      [
+        pod('n1', { name: 'old' }),
+        pod('n1', { name: 'new' }),
+        pod('n2', { name: 'pending', phase: 'Pending', ready: false }),
+        pod('n2', { name: 'running' }),
+        pod('', { name: 'unscheduled' }),
+      ],
+      created,
+    );
+    assert.deepEqual(
+      picked.map((p) => `${p.node}/${p.name}`),
+      ['n1/new', 'n2/running'],
+    );
+  });
+});

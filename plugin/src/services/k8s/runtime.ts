@@ -1,0 +1,438 @@
+// Kubernetes mode of the CLI: one GadgetRuntime over the gadget daemons of the cluster's nodes.
+//
+// - finds the gadget pods (namespace gadget, label k8s-app=gadget) through the API server, one
+//   per node, or only the one of --node;
+// - reaches each through the transport (transport.ts: pods/portforward bridged to a private unix
+//   socket) with a RemoteRuntime that presents the caller's identity (identity.ts), which the
+//   daemons authorize per namespace;
+// - fans the nodes' streams into one: a header per node, containers and batches stamped with
+//   their node (the pipeline keeps per-node decoding state, timestamps and containers), stats
+//   summed, daemon logs prefixed with the node, one `done` at the end;
+// - a node that fails is reported as a warning naming it, and the others go on; only when every
+//   node fails does the run fail, with the nodes' error (one line when they agree);
+// - maps the filter like kubectl: -n defaults to the context's namespace, -A is every namespace,
+//   and only pod processes are traced unless --host.
+
+import type { ContainerInfo } from '../../../../daemon/src/containers/types.js';
+import type {
+  GadgetRuntime,
+  NodeInfo,
+  RunMessage,
+  RunRequest,
+  RunStats,
+} from '../../../../daemon/src/runtime/types.js';
+import { UserError } from '../../errors.js';
+import { RemoteRuntime } from '../remote-runtime.js';
+import { connect, type Cluster } from './client.js';
+import { GADGET_NAME, GADGET_NAMESPACE, POD_SELECTOR } from './constants.js';
+import { callerIdentity, type CallerIdentity } from './identity.js';
+import type { KubeFlags } from './kubeconfig.js';
+import { defaultTransport, type GadgetPod, type GadgetTransport } from './transport.js';
+
+export interface KubernetesFlags extends KubeFlags {
+  namespace?: string;
+  'all-namespaces'?: boolean;
+  node?: string;
+  host?: boolean;
+}
+
+/** One node's daemon. */
+export interface NodeTarget {
+  node: string;
+  pod: GadgetPod;
+  runtime: GadgetRuntime;
+}
+
+export interface NodeVersion {
+  node: string;
+  pod: string;
+  info?: NodeInfo;
+  error?: string;
+}
+
+export interface KubernetesRuntimeOptions {
+  /** -n default: the kubeconfig context's namespace */
+  defaultNamespace: string;
+  allNamespaces?: boolean;
+  /** where warnings of calls without a message stream go (listContainers) */
+  warn?: (message: string) => void;
+  /** messages a slow consumer may have waiting before node streams are paused */
+  maxQueued?: number;
+  /** closed with the runtime */
+  transport?: GadgetTransport;
+}
+
+/** Picks the gadget pod of each node: running before not, ready before not, newest first. */
+export function pickPods(pods: GadgetPod[], created: Map<string, number> = new Map()): GadgetPod[] {
+  const byNode = new Map<string, GadgetPod>();
+  const rank = (p: GadgetPod): number => (p.phase === 'Running' ? 2 : 0) + (p.ready ? 1 : 0);
+  for (const p of pods) {
+    if (!p.node) continue; // not scheduled yet
+    const cur = byNode.get(p.node);
+    if (
+      !cur ||
+      rank(p) > rank(cur) ||
+      (rank(p) === rank(cur) && (created.get(p.name) ?? 0) > (created.get(cur.name) ?? 0))
+    ) {
+      byNode.set(p.node, p);
+    }
+  }
+  return [...byNode.values()].sort((a, b) => a.node.localeCompare(b.node));
+}
+
+/** The filter as Kubernetes mode means it (see the header comment). */
+export function kubernetesRequest(
+  req: RunRequest,
+  opts: { defaultNamespace: string; allNamespaces?: boolean },
+): RunRequest {
+  const f = { ...req.filter };
+  if (!opts.allNamespaces && f.namespaces.length === 0 && !f.host)
+    f.namespaces = [opts.defaultNamespace];
+  f.podsOnly = !f.host;
+  return { ...req, filter: f };
+}
+
+const errText = (e: unknown): string =>
+  e instanceof Error ? ((e as { reason?: string }).reason ?? e.message) : String(e);
+
+/** A merge of several producers into one async stream, with a bound on what waits. */
+class Merge<T> implements AsyncIterable<T> {
+  private items: T[] = [];
+  private waiter: (() => void) | undefined;
+  private spaceWaiters: Array<() => void> = [];
+  private ended = false;
+
+  constructor(private readonly max: number) {}
+
+  push(item: T): void {
+    if (this.ended) return;
+    this.items.push(item);
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  /** Resolves when there is room (producers await it between messages). */
+  space(): Promise<void> {
+    if (this.items.length < this.max || this.ended) return Promise.resolve();
+    return new Promise((r) => this.spaceWaiters.push(r));
+  }
+
+  end(): void {
+    this.ended = true;
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+    this.releaseSpace();
+  }
+
+  private releaseSpace(): void {
+    const ws = this.spaceWaiters;
+    this.spaceWaiters = [];
+    for (const w of ws) w();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (;;) {
+      if (this.items.length > 0) {
+        const batch = this.items;
+        this.items = [];
+        this.releaseSpace();
+        for (const it of batch) yield it;
+        continue;
+      }
+      if (this.ended) return;
+      await new Promise<void>((r) => (this.waiter = r));
+    }
+  }
+}
+
+export class KubernetesRuntime implements GadgetRuntime {
+  private readonly warn: (message: string) => void;
+
+  constructor(
+    readonly nodes: NodeTarget[],
+    private readonly opts: KubernetesRuntimeOptions,
+  ) {
+    this.warn = opts.warn ?? ((m) => process.stderr.write(`warning: ${m}\n`));
+  }
+
+  /** Connects to the cluster of the kubeconfig and to the gadget daemons of the chosen nodes. */
+  static async open(flags: KubernetesFlags): Promise<KubernetesRuntime> {
+    const cluster = await connect(flags);
+    const pods = await findGadgetPods(cluster, flags.node);
+    const identity = await callerIdentity(cluster.target.kc).catch((e: unknown) => {
+      throw new UserError(
+        `cannot get credentials of context "${cluster.ref.context}": ${errText(e)}`,
+        "the kubeconfig user's credentials are needed to authorize with the gadget daemons",
+      );
+    });
+    const transport = await defaultTransport(cluster.target.kc);
+    try {
+      const nodes: NodeTarget[] = [];
+      for (const pod of pods) nodes.push(await nodeTarget(pod, transport, identity));
+      return new KubernetesRuntime(nodes, {
+        defaultNamespace: cluster.target.namespace,
+        allNamespaces: flags['all-namespaces'],
+        transport,
+      });
+    } catch (e) {
+      await transport.close();
+      throw e;
+    }
+  }
+
+  /** The request with Kubernetes-mode filter defaults. */
+  request(req: RunRequest): RunRequest {
+    return kubernetesRequest(req, this.opts);
+  }
+
+  /** The first node that answers (gadget list); see nodeVersions() for every node. */
+  async info(): Promise<NodeInfo> {
+    const errors: string[] = [];
+    for (const n of this.nodes) {
+      try {
+        return await n.runtime.info();
+      } catch (e) {
+        errors.push(`node ${n.node}: ${errText(e)}`);
+      }
+    }
+    throw new UserError(`no gadget daemon answered: ${errors.join('; ')}`);
+  }
+
+  /** Every node's daemon version (or why it did not answer), for `version`. */
+  async nodeVersions(): Promise<NodeVersion[]> {
+    return Promise.all(
+      this.nodes.map(async (n) => {
+        try {
+          return { node: n.node, pod: n.pod.name, info: await n.runtime.info() };
+        } catch (e) {
+          return { node: n.node, pod: n.pod.name, error: errText(e) };
+        }
+      }),
+    );
+  }
+
+  async listContainers(): Promise<ContainerInfo[]> {
+    const results = await Promise.allSettled(this.nodes.map((n) => n.runtime.listContainers()));
+    const out: ContainerInfo[] = [];
+    const failures: Array<{ node: string; error: unknown }> = [];
+    results.forEach((r, i) => {
+      const node = this.nodes[i]!.node;
+      if (r.status === 'fulfilled') out.push(...r.value);
+      else failures.push({ node, error: r.reason });
+    });
+    if (failures.length === this.nodes.length) throw allFailed(failures);
+    for (const f of failures) this.warn(`node ${f.node}: ${errText(f.error)}`);
+    return out;
+  }
+
+  async *run(req: RunRequest, signal: AbortSignal): AsyncGenerator<RunMessage> {
+    const request = this.request(req);
+    const merge = new Merge<RunMessage>(this.opts.maxQueued ?? 256);
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort(signal.reason);
+    if (signal.aborted) ac.abort(signal.reason);
+    else signal.addEventListener('abort', onAbort, { once: true });
+
+    interface NodeState {
+      node: string;
+      stats?: RunStats;
+      done?: string;
+      error?: unknown;
+    }
+    const states: NodeState[] = this.nodes.map((n) => ({ node: n.node }));
+    // failures are held until some node streams: if every node fails, the run fails with one error
+    let streaming = false;
+    const held: RunMessage[] = [];
+    const sumStats = (): RunMessage => {
+      const s: RunStats = { events: 0, lost: 0 };
+      for (const st of states) {
+        s.events += st.stats?.events ?? 0;
+        s.lost += st.stats?.lost ?? 0;
+      }
+      return { kind: 'stats', stats: s };
+    };
+
+    const pump = async (n: NodeTarget, st: NodeState): Promise<void> => {
+      try {
+        for await (const m of n.runtime.run(request, ac.signal)) {
+          switch (m.kind) {
+            case 'header':
+              merge.push({ kind: 'header', header: { ...m.header, node: n.node } });
+              if (!streaming) {
+                streaming = true;
+                for (const h of held.splice(0)) merge.push(h);
+              }
+              break;
+            case 'containers':
+              merge.push({ kind: 'containers', containers: m.containers, node: n.node });
+              break;
+            case 'batch':
+              merge.push({ kind: 'batch', records: m.records, count: m.count, node: n.node });
+              break;
+            case 'stats':
+              st.stats = m.stats;
+              merge.push(sumStats());
+              break;
+            case 'log':
+              merge.push({ kind: 'log', level: m.level, message: `node ${n.node}: ${m.message}` });
+              break;
+            case 'done':
+              st.done = m.reason;
+              break;
+          }
+          await merge.space();
+        }
+      } catch (e) {
+        st.error = e;
+        if (ac.signal.aborted) return;
+        const w: RunMessage = {
+          kind: 'log',
+          level: 'warn',
+          message: `node ${n.node}: ${errText(e)}`,
+        };
+        if (streaming) merge.push(w);
+        else held.push(w);
+      }
+    };
+    const all = Promise.all(this.nodes.map((n, i) => pump(n, states[i]!))).then(() => merge.end());
+
+    try {
+      for await (const m of merge) yield m;
+      await all;
+      const failed = states.filter((s) => s.error !== undefined);
+      if (!signal.aborted && failed.length === states.length && states.length > 0) {
+        throw allFailed(failed.map((s) => ({ node: s.node, error: s.error })));
+      }
+      for (const h of held.splice(0)) yield h;
+      const reasons = [...new Set(states.filter((s) => s.done).map((s) => s.done!))];
+      yield {
+        kind: 'done',
+        reason: reasons.length === 1 ? reasons[0]! : signal.aborted ? 'cancelled' : 'done',
+      };
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      ac.abort();
+      // node streams waiting for room (the consumer stopped early) must not wait forever
+      merge.end();
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.runtime.close().catch(() => undefined)));
+    await this.opts.transport?.close();
+  }
+}
+
+/** The error of a call that failed on every node: the nodes' own error when they all agree. */
+function allFailed(failures: Array<{ node: string; error: unknown }>): Error {
+  const first = failures[0]!.error;
+  const texts = failures.map((f) => errText(f.error));
+  if (texts.every((t) => t === texts[0]) && first instanceof Error) return first;
+  if (failures.length === 1 && first instanceof Error) return first;
+  return new UserError(
+    `every node failed: ${failures.map((f, i) => `node ${f.node}: ${texts[i]}`).join('; ')}`,
+  );
+}
+
+async function nodeTarget(
+  pod: GadgetPod,
+  transport: GadgetTransport,
+  identity: CallerIdentity,
+): Promise<NodeTarget> {
+  const conn = await transport.connect(pod);
+  const runtime = new RemoteRuntime(conn.address, {
+    label: `node "${pod.node}" (pod ${pod.namespace}/${pod.name})`,
+    metadata: async () => identity.metadataFor(pod.node),
+    explainUnreachable: conn.lastError,
+    unreachableHint: `check the pod: kubectl -n ${pod.namespace} describe pod ${pod.name}`,
+    // a port-forward takes a few round trips to the API server and kubelet
+    connectTimeoutMs: transport.kind === 'port-forward' ? 15_000 : 5_000,
+  });
+  return { node: pod.node, pod, runtime };
+}
+
+/**
+ * The gadget pods to connect to: every node's, or only `node`'s. Errors name what is missing:
+ * kubectl-gadget not deployed, no gadget pod (yet) on a node, no such node.
+ */
+export async function findGadgetPods(cluster: Cluster, node?: string): Promise<GadgetPod[]> {
+  const core = cluster.target.kc.makeApiClient(cluster.k8s.CoreV1Api);
+  const list = await cluster.call(
+    `list pods -l ${POD_SELECTOR} in namespace ${GADGET_NAMESPACE}`,
+    () => core.listNamespacedPod({ namespace: GADGET_NAMESPACE, labelSelector: POD_SELECTOR }),
+  );
+  const created = new Map<string, number>();
+  const all: GadgetPod[] = [];
+  for (const p of list.items) {
+    if (p.metadata?.deletionTimestamp) continue;
+    const name = p.metadata?.name ?? '';
+    created.set(
+      name,
+      p.metadata?.creationTimestamp ? new Date(p.metadata.creationTimestamp).getTime() : 0,
+    );
+    all.push({
+      name,
+      namespace: p.metadata?.namespace ?? GADGET_NAMESPACE,
+      node: p.spec?.nodeName ?? '',
+      phase: p.status?.phase ?? 'Unknown',
+      ready: (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+    });
+  }
+  const ctx = `cluster "${cluster.ref.context}"`;
+  if (all.length === 0) {
+    const ds = await cluster.read({
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: GADGET_NAME, namespace: GADGET_NAMESPACE },
+    });
+    if (!ds) {
+      throw new UserError(
+        `kubectl-gadget is not deployed in ${ctx} (no DaemonSet ${GADGET_NAMESPACE}/${GADGET_NAME})`,
+        'run `kubectl gadget deploy` first',
+      );
+    }
+    throw new UserError(
+      `no gadget pod exists yet in ${ctx} (DaemonSet ${GADGET_NAMESPACE}/${GADGET_NAME} has no pods)`,
+      'wait for the rollout (`kubectl gadget deploy --wait`), or check: kubectl -n gadget describe daemonset gadget',
+    );
+  }
+  let pods = pickPods(all, created);
+  if (node !== undefined && node !== '') {
+    pods = pods.filter((p) => p.node === node);
+    if (pods.length === 0) {
+      const nodes = pickPods(all, created).map((p) => p.node);
+      const exists = await cluster
+        .read({ apiVersion: 'v1', kind: 'Node', metadata: { name: node } })
+        .then((n) => (n ? true : false))
+        .catch(() => undefined);
+      if (exists === false) {
+        throw new UserError(
+          `node "${node}" not found in ${ctx}`,
+          `nodes with a gadget pod: ${nodes.join(', ') || 'none'}`,
+        );
+      }
+      throw new UserError(
+        `no gadget pod on node "${node}"`,
+        `nodes with a gadget pod: ${nodes.join(', ') || 'none'} (does the node match deploy's --node-selector, and is the pod scheduled?)`,
+      );
+    }
+  }
+  const running = pods.filter((p) => p.phase === 'Running');
+  if (running.length === 0) {
+    throw new UserError(
+      `no gadget pod is running in ${ctx}: ${pods.map((p) => `${p.name} on node "${p.node}" is ${p.phase}`).join(', ')}`,
+      'wait for the rollout (`kubectl gadget deploy --wait`), or check: kubectl -n gadget get pods -o wide',
+    );
+  }
+  if (running.length < pods.length) {
+    for (const p of pods) {
+      if (p.phase !== 'Running')
+        process.stderr.write(
+          `warning: node ${p.node}: gadget pod ${p.name} is ${p.phase}, skipped\n`,
+        );
+    }
+  }
+  return running;
+}

@@ -1,0 +1,340 @@
+// What the `advise network-policy` commands do once their flags are parsed: read flow files and
+// policies, run report / verify / graph / monitor, print, and pick the exit code.
+
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { descriptor } from '../../../../gadgets/advise_network_policy/gadget.js';
+import { UserError } from '../../errors.js';
+import type { CommonFlagValues } from '../../flags.js';
+import { ColumnsSink, formatTable, selectColumns } from '../../output/columns.js';
+import { parseOutputSpec, type OutputSpec } from '../../output/spec.js';
+import { buildRunRequest } from '../request.js';
+import { runtimeMode, withRuntime } from '../runtime.js';
+import { StderrReporter } from '../run.js';
+import type { LiveTable } from '../../ui/live-table.js';
+import { endpointName, FlowParseError, mergeFlows, parseFlows, type FlowRecord } from './flow.js';
+import { GraphvizMissingError, renderGraph, type GraphFormat } from './graph.js';
+import { ContainerResolver, ResolverChain, type IdentityResolver } from './identity.js';
+import { FLOW_COLUMNS, runMonitor } from './monitor.js';
+import { parsePolicies, PolicyError, type PolicySet } from './policy.js';
+import { buildReport } from './report.js';
+import { verdictText, verifyFlows } from './verify.js';
+
+export interface IoStreams {
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable;
+  /** stdin text, for `-` */
+  readStdin?: () => string;
+}
+
+const defaultIo = (): IoStreams => ({
+  stdout: process.stdout,
+  stderr: process.stderr,
+  readStdin: () => readFileSync(0, 'utf8'),
+});
+
+function readText(path: string, what: string, io: IoStreams): string {
+  if (path === '-') return (io.readStdin ?? (() => readFileSync(0, 'utf8')))();
+  if (!existsSync(path)) throw new UserError(`${what} "${path}" not found`);
+  return readFileSync(path, 'utf8');
+}
+
+/** Reads and merges flow files (NDJSON, `-` for stdin). */
+export function readFlowFiles(paths: readonly string[], io: IoStreams = defaultIo()): FlowRecord[] {
+  if (paths.length === 0)
+    throw new UserError('no flows: give --input FILE (NDJSON written by monitor), or - for stdin');
+  const all: FlowRecord[] = [];
+  for (const p of paths) {
+    try {
+      all.push(...parseFlows(readText(p, 'flow file', io), p === '-' ? 'stdin' : p));
+    } catch (e) {
+      if (e instanceof FlowParseError)
+        throw new UserError(
+          e.message,
+          'flow files are NDJSON, one record per line (docs/network-policy.md)',
+        );
+      throw e;
+    }
+  }
+  return mergeFlows(all);
+}
+
+function parseLabels(s: string, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new UserError(`invalid ${flag} "${s}": expected key=value[,key=value]`);
+    out[part.slice(0, eq)] = part.slice(eq + 1);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface ReportFlags {
+  input?: string[];
+  output?: string;
+  'include-node'?: boolean;
+  'named-ports'?: boolean;
+  'dns-namespace'?: string;
+  'dns-selector'?: string;
+}
+
+export function reportCommand(flags: ReportFlags, io: IoStreams = defaultIo()): void {
+  const flows = readFlowFiles(flags.input ?? [], io);
+  const r = buildReport(flows, {
+    includeNode: flags['include-node'] ?? false,
+    namedPorts: flags['named-ports'] ?? false,
+    ...(flags['dns-namespace'] ? { dnsNamespace: flags['dns-namespace'] } : {}),
+    ...(flags['dns-selector']
+      ? { dnsLabels: parseLabels(flags['dns-selector'], '--dns-selector') }
+      : {}),
+  });
+  if (flags.output && flags.output !== '-') writeFileSync(flags.output, r.yaml);
+  else io.stdout.write(r.yaml);
+  io.stderr.write(
+    `${r.policies.length} ${r.policies.length === 1 ? 'policy' : 'policies'} for ${flows.length} flow record(s)` +
+      (r.notes.length ? `; ${r.notes.length} note(s) in the header` : '') +
+      (flags.output && flags.output !== '-' ? ` written to ${flags.output}` : '') +
+      '\n',
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface VerifyFlags {
+  input?: string[];
+  policies?: string[];
+  'from-cluster'?: boolean;
+  kubeconfig?: string;
+  context?: string;
+  output?: OutputSpec;
+  show?: 'all' | 'denied' | 'allowed';
+}
+
+const VERIFY_COLUMNS = [
+  { name: 'verdict', width: 7 },
+  { name: 'local', width: 16 },
+  { name: 'direction', header: 'DIR', width: 7 },
+  { name: 'peer', width: 16 },
+  { name: 'protocol', header: 'PROTO', width: 5 },
+  { name: 'port', width: 5, align: 'right' as const },
+  { name: 'count', width: 5, align: 'right' as const },
+  { name: 'why', width: 20, flex: true },
+];
+
+/** Returns the exit code: 0 when every flow is allowed, 1 otherwise. */
+export async function verifyCommand(
+  flags: VerifyFlags,
+  io: IoStreams = defaultIo(),
+): Promise<number> {
+  const flows = readFlowFiles(flags.input ?? [], io);
+  const files = flags.policies ?? [];
+  if (files.length === 0 && !flags['from-cluster']) {
+    throw new UserError(
+      'no policies: give --policies FILE (multi-document YAML) or --from-cluster',
+    );
+  }
+  const set: PolicySet = { policies: [], namespaces: [] };
+  for (const f of files) {
+    try {
+      const s = parsePolicies(readText(f, 'policy file', io), f === '-' ? 'stdin' : f);
+      set.policies.push(...s.policies);
+      set.namespaces.push(...s.namespaces);
+    } catch (e) {
+      if (e instanceof PolicyError) throw new UserError(e.message);
+      throw e;
+    }
+  }
+  if (flags['from-cluster']) {
+    const { policiesFromCluster } = await import('./cluster.js');
+    const s = await policiesFromCluster({
+      ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+      ...(flags.context ? { context: flags.context } : {}),
+    });
+    set.policies.push(...s.policies);
+    set.namespaces.push(...s.namespaces);
+  }
+  const report = verifyFlows(set, flows);
+  const show = flags.show ?? 'all';
+  const picked = report.results.filter((r) => show === 'all' || (show === 'denied') === !r.allowed);
+  const format = flags.output?.format ?? 'columns';
+  if (format === 'json' || format === 'yaml') {
+    const objs = picked.map((r) => ({
+      allowed: r.allowed,
+      why: verdictText(r),
+      flow: r.flow,
+      connections: r.connections,
+    }));
+    if (format === 'json') io.stdout.write(objs.map((o) => JSON.stringify(o) + '\n').join(''));
+    else {
+      const { stringify } = await import('yaml');
+      io.stdout.write(objs.map((o) => '---\n' + stringify(o, { lineWidth: 0 })).join(''));
+    }
+  } else {
+    const cols = selectColumns(VERIFY_COLUMNS, flags.output?.columns);
+    const rows = picked.map((r) => ({
+      verdict: r.allowed ? 'allow' : 'DENY',
+      local: endpointName(r.flow.local),
+      direction: r.flow.direction,
+      peer: endpointName(r.flow.peer),
+      protocol: r.flow.protocol,
+      port: r.flow.port_name ? `${r.flow.port}(${r.flow.port_name})` : r.flow.port,
+      count: r.flow.count,
+      why: verdictText(r),
+    }));
+    if (rows.length) io.stdout.write(formatTable(cols, rows));
+  }
+  const total = report.results.length;
+  io.stderr.write(
+    report.denied === 0
+      ? `${total} of ${total} flows allowed by ${set.policies.length} ${set.policies.length === 1 ? 'policy' : 'policies'}\n`
+      : `${report.denied} of ${total} flows would be denied (${report.allowed} allowed) by ${set.policies.length} ${set.policies.length === 1 ? 'policy' : 'policies'}\n`,
+  );
+  return report.denied > 0 ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface GraphFlags {
+  input?: string[];
+  format?: GraphFormat;
+  output?: string;
+}
+
+export function graphFormatFor(flags: GraphFlags): GraphFormat {
+  if (flags.format) return flags.format;
+  const out = flags.output ?? '';
+  if (/\.svg$/i.test(out)) return 'svg';
+  if (/\.(dot|gv)$/i.test(out)) return 'dot';
+  return 'mermaid';
+}
+
+export function graphCommand(flags: GraphFlags, io: IoStreams = defaultIo()): void {
+  const flows = readFlowFiles(flags.input ?? [], io);
+  const format = graphFormatFor(flags);
+  let text: string;
+  try {
+    text = renderGraph(flows, format);
+  } catch (e) {
+    if (e instanceof GraphvizMissingError) {
+      throw new UserError(
+        e.message,
+        'install Graphviz (Debian: apt-get install graphviz), or use --format dot / mermaid',
+      );
+    }
+    throw e;
+  }
+  if (flags.output && flags.output !== '-') writeFileSync(flags.output, text);
+  else io.stdout.write(text);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export type MonitorFlags = CommonFlagValues &
+  Record<string, unknown> & {
+    /** -o/--output, each a format (columns, columns=..., json) or a file */
+    out?: string[];
+    'from-cluster'?: boolean;
+    'keep-loopback'?: boolean;
+  };
+
+/** Splits the repeatable -o/--output values into the live format and the NDJSON file. */
+export function splitMonitorOutput(values: readonly string[]): { spec: OutputSpec; file?: string } {
+  let spec: OutputSpec | undefined;
+  let file: string | undefined;
+  for (const v of values) {
+    const t = v.trim();
+    if (t === 'columns' || t === 'json' || t.startsWith('columns=')) {
+      if (spec) throw new UserError(`--output: two formats given ("${v}")`);
+      spec = parseOutputSpec(t, FLOW_COLUMNS);
+    } else if (t === 'yaml') {
+      throw new UserError(
+        '--output yaml: monitor prints columns or json; write the flows to a file with --output FILE',
+      );
+    } else {
+      if (file) throw new UserError(`--output: two files given ("${file}", "${v}")`);
+      if (!t) throw new UserError('--output needs a format or a file');
+      file = t;
+    }
+  }
+  return { spec: spec ?? { format: 'columns' }, ...(file ? { file } : {}) };
+}
+
+export async function monitorCommand(
+  flags: MonitorFlags,
+  io: IoStreams = defaultIo(),
+): Promise<void> {
+  const { spec, file } = splitMonitorOutput(flags.out ?? []);
+  const { request, params } = buildRunRequest(descriptor, { ...flags, output: undefined });
+  const reporter = new StderrReporter(io.stderr, flags.debug ?? false);
+  const resolvers: IdentityResolver[] = [];
+  let stopCluster: (() => void) | undefined;
+  // in Kubernetes mode the API server is at hand: name peers through it without being asked
+  if (flags['from-cluster'] || runtimeMode(flags) === 'kubernetes') {
+    const { ClusterIdentity } = await import('./cluster.js');
+    const c = await ClusterIdentity.start(
+      {
+        ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+        ...(flags.context ? { context: flags.context } : {}),
+      },
+      10_000,
+      (e) => reporter.warn(`refreshing cluster identities: ${(e as Error).message}`),
+    );
+    resolvers.push(c);
+    stopCluster = () => c.stop();
+  }
+  resolvers.push(new ContainerResolver());
+  const ac = new AbortController();
+  const onSignal = (): void => ac.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let live: LiveTable | ColumnsSink | undefined;
+  if (spec.format === 'columns') {
+    const columns = selectColumns(FLOW_COLUMNS, spec.columns);
+    if (io.stdout.isTTY) {
+      const { renderLiveTable } = await import('../../ui/live-table.js');
+      live = await renderLiveTable({
+        title: 'advise network-policy monitor',
+        columns,
+        stdout: io.stdout as NodeJS.WriteStream,
+      });
+    } else {
+      live = new ColumnsSink(io.stdout, columns);
+    }
+  }
+  try {
+    const result = await withRuntime(flags, (runtime) =>
+      runMonitor(runtime, {
+        request,
+        params,
+        resolver: new ResolverChain(resolvers),
+        ...(file ? { outputFile: file } : {}),
+        ...(live ? { live } : {}),
+        ...(spec.format === 'json' ? { jsonOut: io.stdout } : {}),
+        reporter: live && !(live instanceof ColumnsSink) ? live : reporter,
+        signal: ac.signal,
+        keepLoopback: flags['keep-loopback'] === true,
+      }),
+    );
+    io.stderr.write(
+      `${result.flows.length} distinct flow(s) from ${result.events} report(s)${file ? `, written to ${file}` : ''} (${result.reason})\n`,
+    );
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (err.code === 'EOPNOTSUPP' && /attach netpol_(connect|sendmsg|recvmsg)/.test(err.message)) {
+      throw new UserError(
+        `${err.message}: this daemon cannot attach cgroup programs (the UDP hooks) yet`,
+        'the BPF wrapper needs to attach cgroup/* programs to the cgroup v2 root (docs/network-policy.md, "Missing")',
+      );
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    stopCluster?.();
+  }
+}

@@ -1,0 +1,225 @@
+// `advise network-policy monitor`: runs the advise_network_policy gadget, folds its flow reports
+// into flow records, shows them live (-o columns) and writes them as NDJSON (--output FILE, kept
+// current every few seconds and complete at the end; -o json prints them on stdout at the end).
+
+import { renameSync, writeFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import type { ContainerInfo } from '../../../../daemon/src/containers/types.js';
+import type {
+  GadgetRuntime,
+  RunMessage,
+  RunRequest,
+} from '../../../../daemon/src/runtime/types.js';
+import { descriptor, type NetpolEvent } from '../../../../gadgets/advise_network_policy/gadget.js';
+import { makeDecoder } from '../../../../gadgets/framework/decode.js';
+import type { ColumnSpec } from '../../../../gadgets/framework/types.js';
+import { ColumnsSink, selectColumns } from '../../output/columns.js';
+import type { ObjectSink, Reporter } from '../../output/types.js';
+import { FlowAggregator, type FlowUpdate } from './aggregate.js';
+import { endpointName, formatFlows, mergeFlows, type FlowRecord } from './flow.js';
+import { ResolverChain } from './identity.js';
+
+export const FLOW_COLUMNS: ColumnSpec[] = [
+  { name: 'node', header: 'K8S.NODE', width: 8, hidden: true },
+  { name: 'local', width: 16 },
+  { name: 'direction', header: 'DIR', width: 7 },
+  { name: 'peer', width: 16, flex: true },
+  { name: 'protocol', header: 'PROTO', width: 5 },
+  { name: 'port', width: 5, align: 'right' },
+  { name: 'port_name', header: 'PORTNAME', width: 8, hidden: true },
+  { name: 'count', width: 5, align: 'right' },
+  { name: 'peer_kind', header: 'KIND', width: 8 },
+  { name: 'peer_ip', header: 'PEER.IP', width: 15, hidden: true },
+  { name: 'dns', header: 'DNS', width: 10, hidden: true },
+  { name: 'first_seen', width: 24, hidden: true },
+  { name: 'last_seen', width: 24, hidden: true },
+];
+
+/** A flow as a live row. */
+export function flowRow(f: FlowRecord): Record<string, unknown> {
+  return {
+    node: f.node,
+    local: endpointName(f.local),
+    direction: f.direction,
+    peer: endpointName(f.peer),
+    protocol: f.protocol,
+    port: f.port,
+    port_name: f.port_name ?? '',
+    count: f.count,
+    peer_kind: f.peer.kind,
+    peer_ip: f.peer.ip,
+    dns: (f.dns_queries ?? f.peer.dns_names ?? []).join(','),
+    first_seen: f.first_seen,
+    last_seen: f.last_seen,
+  };
+}
+
+export interface MonitorOptions {
+  request: RunRequest;
+  /** resolved gadget params */
+  params: Record<string, string>;
+  resolver: ResolverChain;
+  /** NDJSON flow file, rewritten every flushMs and at the end */
+  outputFile?: string;
+  /** live rows (columns) */
+  live?: ObjectSink;
+  /** print the final records as NDJSON here (-o json) */
+  jsonOut?: Writable;
+  reporter: Reporter;
+  signal: AbortSignal;
+  flushMs?: number;
+  keepLoopback?: boolean;
+  /** called once the gadget is attached and reporting (tests start traffic then) */
+  onStarted?: () => void;
+}
+
+export interface MonitorResult {
+  flows: FlowRecord[];
+  reason: string;
+  events: number;
+  lost: number;
+}
+
+function writeAtomic(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+interface NodeState {
+  agg: FlowAggregator;
+  decode: ReturnType<typeof makeDecoder>;
+  containers: Map<number, ContainerInfo>;
+}
+
+export async function runMonitor(
+  runtime: GadgetRuntime,
+  opts: MonitorOptions,
+): Promise<MonitorResult> {
+  // one state per node: a Kubernetes-mode fan-in sends a header per node and names the node on
+  // containers and batches (messages without a node belong to the last header)
+  const nodes = new Map<string, NodeState>();
+  let last: NodeState | undefined;
+  let events = 0;
+  let lost = 0;
+  let reason = 'ended';
+  let started = false;
+  let dirty = false;
+  const records = (): FlowRecord[] => {
+    const all = [...nodes.values()].flatMap((n) => n.agg.records());
+    return nodes.size > 1 ? mergeFlows(all) : all;
+  };
+  const flush = (): void => {
+    if (opts.outputFile && dirty) {
+      writeAtomic(opts.outputFile, formatFlows(records()));
+      dirty = false;
+    }
+  };
+  const timer = opts.outputFile ? setInterval(flush, opts.flushMs ?? 5000) : undefined;
+  const stateOf = (node: string | undefined): NodeState | undefined =>
+    node !== undefined ? (nodes.get(node) ?? last) : last;
+
+  const handle = async (m: RunMessage): Promise<void> => {
+    switch (m.kind) {
+      case 'header': {
+        const h = m.header;
+        let st = nodes.get(h.node);
+        if (!st) {
+          st = {
+            agg: new FlowAggregator({
+              resolver: opts.resolver,
+              node: h.node,
+              bootToWallNs: h.bootToWallNs,
+              ...(opts.keepLoopback ? { keepLoopback: true } : {}),
+            }),
+            decode: makeDecoder(h.layout),
+            containers: new Map(),
+          };
+          nodes.set(h.node, st);
+        }
+        last = st;
+        if (!started) {
+          started = true;
+          opts.onStarted?.();
+        }
+        return;
+      }
+      case 'containers': {
+        const st = stateOf(m.node);
+        if (!st) throw new Error('protocol error: containers before header');
+        for (const c of m.containers) st.containers.set(c.mntnsId, c);
+        return;
+      }
+      case 'batch': {
+        const st = stateOf(m.node);
+        if (!st) throw new Error('protocol error: batch before header');
+        const live: FlowUpdate[] = [];
+        const buf = m.records;
+        let off = 0;
+        for (let i = 0; i < m.count && off + 4 <= buf.length; i++) {
+          const len = buf.readUInt32LE(off);
+          const start = off + 4;
+          off = start + len;
+          off += (8 - (off & 7)) & 7;
+          if (start + len > buf.length) break;
+          const raw = st.decode(buf, start, len);
+          const ev = descriptor.transform(raw, opts.params) as NetpolEvent | null;
+          events++;
+          if (!ev) continue;
+          const mntns = raw.mntns_id as number;
+          const c = st.containers.get(mntns);
+          const u = st.agg.add(ev, {
+            mntns,
+            pid: raw.pid as number,
+            comm: raw.comm as string,
+            timestampNs: raw.timestamp as bigint,
+            ...(c ? { container: c } : {}),
+          });
+          if (u && u.delta > 0) {
+            dirty = true;
+            live.push(u);
+          }
+        }
+        if (live.length && opts.live) await opts.live.write(live.map((u) => flowRow(u.flow)));
+        return;
+      }
+      case 'stats':
+        if (m.stats.lost > lost) {
+          opts.reporter.warn(
+            `${m.stats.lost - lost} flow reports lost in the kernel (ring buffer full)`,
+          );
+          lost = m.stats.lost;
+        }
+        return;
+      case 'log':
+        opts.reporter.log(m.level, m.message);
+        return;
+      case 'done':
+        reason = m.reason;
+        return;
+    }
+  };
+
+  try {
+    for await (const m of runtime.run(opts.request, opts.signal)) {
+      await handle(m);
+      if (m.kind === 'done') break;
+    }
+  } catch (e) {
+    if (!opts.signal.aborted) throw e;
+    reason = 'interrupted';
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+  const flows = records();
+  if (opts.outputFile) writeAtomic(opts.outputFile, formatFlows(flows));
+  if (opts.jsonOut) opts.jsonOut.write(formatFlows(flows));
+  await opts.live?.end();
+  if (opts.signal.aborted && reason === 'ended') reason = 'interrupted';
+  return { flows, reason, events, lost };
+}
+
+/** Live rows on a pipe or file (the TTY gets the live table). */
+export function columnsSink(out: Writable, pick?: string[]): ColumnsSink {
+  return new ColumnsSink(out, selectColumns(FLOW_COLUMNS, pick));
+}

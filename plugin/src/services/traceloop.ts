@@ -1,0 +1,486 @@
+// traceloop start/stop/list/show/delete: the CLI side. The recorder lives in the node daemon
+// (daemon/src/traceloop), so these commands talk to a daemon: --remote ADDR, or every gadget
+// daemon of the cluster (Kubernetes mode). Records arrive as raw kernel slots and are decoded
+// and formatted here (gadgets/traceloop/format.ts).
+
+import type { Writable } from 'node:stream';
+import { Flags } from '@oclif/core';
+import type { ContainerInfo } from '../../../daemon/src/containers/types.js';
+import type { ContainerFilter, RunMessage } from '../../../daemon/src/runtime/types.js';
+import type {
+  TraceloopApi,
+  TraceloopEntry,
+  TraceloopSession,
+} from '../../../daemon/src/traceloop/types.js';
+import type { ColumnSpec } from '../../../gadgets/framework/types.js';
+import {
+  SLOT_SIZE,
+  assemble,
+  exitText,
+  formatParams,
+  parseSlot,
+  recordObject,
+  recordName,
+  retText,
+  type Slot,
+  type TraceRecord,
+} from '../../../gadgets/traceloop/format.js';
+import { parseSyscallFilter, SyscallFilterError } from '../../../gadgets/traceloop/table.js';
+import { UserError } from '../errors.js';
+import type { CommonFlagValues } from '../flags.js';
+import { formatTable, selectColumns } from '../output/columns.js';
+import { printList } from '../output/list.js';
+import type { OutputSpec } from '../output/spec.js';
+import { formatRfc3339Nano } from '../output/time.js';
+import { drained, writeChunk } from '../output/write.js';
+import { loadYamlStringify } from '../output/yaml.js';
+import { containerFilter } from './request.js';
+import { runtimeMode } from './runtime.js';
+
+type Out = Writable & { isTTY?: boolean; columns?: number };
+
+export const sessionFlag = {
+  session: Flags.string({
+    description: "Session id (default: the node's current traceloop session).",
+    helpGroup: 'TRACELOOP',
+  }),
+};
+
+export const TRACELOOP_HELP = `traceloop records the last syscalls of every container in kernel memory, continuously, so
+that they can be read after something went wrong, including after the container exited or
+crashed. Recording runs in the node daemon (--remote ADDR, or the cluster's gadget daemons) and
+survives a restart of the daemon. See docs/traceloop.md.`;
+
+export interface TraceloopFlags extends CommonFlagValues {
+  session?: string;
+}
+
+interface NodeRecorder {
+  node: string;
+  api: TraceloopApi;
+}
+
+interface Recorders {
+  nodes: NodeRecorder[];
+  /** Kubernetes mode filter defaults (namespace of the context, pods only) */
+  adjust(f: ContainerFilter): ContainerFilter;
+  close(): Promise<void>;
+}
+
+/** The daemons to talk to. Locally there is no long-lived process: a daemon is needed. */
+async function openRecorders(flags: CommonFlagValues): Promise<Recorders> {
+  switch (runtimeMode(flags)) {
+    case 'local':
+      throw new UserError(
+        'traceloop records in the node daemon, so that recordings outlive this command: use --remote ADDR',
+        'start one with `sudo kubectl-gadget daemon`, then e.g. --remote unix:///run/kubectl-gadget/gadget.sock',
+      );
+    case 'remote': {
+      const address = flags.remote!.trim();
+      if (!address)
+        throw new UserError('--remote needs an address: unix:///path/to.sock or tcp://host:port');
+      const { RemoteRuntime } = await import('./remote-runtime.js');
+      const rt = new RemoteRuntime(address);
+      return {
+        nodes: [{ node: '', api: rt.traceloop() }],
+        adjust: (f) => f,
+        close: () => rt.close(),
+      };
+    }
+    case 'kubernetes': {
+      const { KubernetesRuntime } = await import('./k8s/runtime.js');
+      const rt = await KubernetesRuntime.open(flags);
+      const nodes: NodeRecorder[] = [];
+      for (const n of rt.nodes) {
+        if (!n.runtime.traceloop) continue;
+        nodes.push({ node: n.node, api: n.runtime.traceloop() });
+      }
+      return {
+        nodes,
+        adjust: (f) =>
+          rt.request({ gadget: 'traceloop', params: {}, filter: f, timeoutSeconds: 0 }).filter,
+        close: () => rt.close(),
+      };
+    }
+  }
+}
+
+async function withRecorders<T>(
+  flags: CommonFlagValues,
+  fn: (r: Recorders) => Promise<T>,
+): Promise<T> {
+  const r = await openRecorders(flags);
+  try {
+    return await fn(r);
+  } finally {
+    await r.close().catch(() => undefined);
+  }
+}
+
+/** Runs fn on every node; a node that fails is a warning unless every node fails. */
+async function eachNode<T>(
+  r: Recorders,
+  fn: (n: NodeRecorder) => Promise<T>,
+  warn: (m: string) => void,
+): Promise<Array<{ node: string; value: T }>> {
+  const results = await Promise.allSettled(r.nodes.map(fn));
+  const ok: Array<{ node: string; value: T }> = [];
+  const failed: Array<{ node: string; error: unknown }> = [];
+  results.forEach((res, i) => {
+    const node = r.nodes[i]!.node;
+    if (res.status === 'fulfilled') ok.push({ node, value: res.value });
+    else failed.push({ node, error: res.reason });
+  });
+  if (failed.length && failed.length === r.nodes.length) {
+    const first = failed[0]!.error;
+    if (failed.length === 1) throw first;
+    const text = failed.map((f) => `node ${f.node}: ${(f.error as Error).message}`).join('; ');
+    throw new UserError(text);
+  }
+  for (const f of failed) warn(`node ${f.node}: ${(f.error as Error).message}`);
+  return ok;
+}
+
+const warnStderr = (m: string): void => void process.stderr.write(`warning: ${m}\n`);
+
+// ---- start / stop / delete ----------------------------------------------------------------------
+
+export interface StartFlags extends TraceloopFlags {
+  'syscall-filter'?: string[];
+  syscalls?: number;
+  'max-memory'?: number;
+}
+
+export async function traceloopStart(flags: StartFlags, stdout: Out = process.stdout): Promise<void> {
+  const syscalls = flags['syscall-filter'] ?? [];
+  try {
+    parseSyscallFilter(syscalls); // fail before contacting anything
+  } catch (e) {
+    if (e instanceof SyscallFilterError) throw new UserError(e.message);
+    throw e;
+  }
+  const base = containerFilter(flags);
+  if (base.host) throw new UserError('traceloop records containers only: --host is not supported');
+  const sessions = await withRecorders(flags, (r) =>
+    eachNode(
+      r,
+      (n) =>
+        n.api.start({
+          filter: r.adjust(base),
+          syscalls,
+          ...(flags.syscalls ? { syscallsPerContainer: flags.syscalls } : {}),
+          ...(flags['max-memory'] ? { maxMemoryMib: flags['max-memory'] } : {}),
+        }),
+      warnStderr,
+    ),
+  );
+  const rows = sessions.map(({ value: s }) => sessionRow(s));
+  const output = flags.output ?? { format: 'columns' };
+  if (output.format !== 'columns') {
+    await printList(SESSION_COLUMNS, rows, { output, stdout }, sessions.map((s) => s.value));
+    return;
+  }
+  let text = '';
+  for (const { value: s } of sessions) {
+    text +=
+      `traceloop: recording on node ${s.node} (session ${s.sessionId}): ` +
+      `the last ${s.syscallsPerContainer} syscalls of up to ${s.buffers} containers, ` +
+      `${(s.memoryBytes / 1048576).toFixed(1)} MiB of kernel memory\n`;
+  }
+  await writeChunk(stdout, text);
+  await drained(stdout);
+}
+
+export const SESSION_COLUMNS: ColumnSpec[] = [
+  { name: 'node' },
+  { name: 'session' },
+  { name: 'syscalls_per_container', header: 'SYSCALLS', align: 'right' },
+  { name: 'buffers', align: 'right' },
+  { name: 'memory_bytes', header: 'MEMORY', align: 'right' },
+];
+
+function sessionRow(s: TraceloopSession): Record<string, unknown> {
+  return {
+    node: s.node,
+    session: s.sessionId,
+    syscalls_per_container: s.syscallsPerContainer,
+    buffers: s.buffers,
+    memory_bytes: s.memoryBytes,
+  };
+}
+
+export async function traceloopStop(flags: TraceloopFlags, stdout: Out = process.stdout): Promise<void> {
+  const done = await withRecorders(flags, (r) =>
+    eachNode(r, (n) => n.api.stop(flags.session ?? ''), warnStderr),
+  );
+  await writeChunk(
+    stdout,
+    `traceloop: stopped on ${done.length} node(s); recordings stay readable until \`traceloop delete\`\n`,
+  );
+  await drained(stdout);
+}
+
+export async function traceloopDelete(
+  flags: TraceloopFlags,
+  container: string | undefined,
+  stdout: Out = process.stdout,
+): Promise<void> {
+  const results = await withRecorders(flags, async (r) => {
+    if (!container) return eachNode(r, (n) => n.api.delete(flags.session ?? '', ''), warnStderr);
+    // a container lives on one node: delete where it is found
+    const found = await eachNode(r, (n) => n.api.delete(flags.session ?? '', container).catch(notFoundAsZero), warnStderr);
+    if (!found.some((f) => f.value > 0)) {
+      // say why, with the close matches of the node(s)
+      await r.nodes[0]?.api.delete(flags.session ?? '', container);
+    }
+    return found;
+  });
+  const n = results.reduce((s, x) => s + x.value, 0);
+  await writeChunk(
+    stdout,
+    container
+      ? `traceloop: deleted ${n} recording(s) of ${container}\n`
+      : `traceloop: deleted every recording (${n}) and stopped recording\n`,
+  );
+  await drained(stdout);
+}
+
+function notFoundAsZero(e: unknown): number {
+  if (e instanceof Error && (e as { code?: string }).code === 'NOT_FOUND') return 0;
+  throw e;
+}
+
+// ---- list ---------------------------------------------------------------------------------------
+
+export const LIST_COLUMNS: ColumnSpec[] = [
+  { name: 'node' },
+  { name: 'namespace' },
+  { name: 'pod' },
+  { name: 'container' },
+  { name: 'container_id', header: 'CONTAINERID', width: 12 },
+  { name: 'instance', align: 'right' },
+  { name: 'state' },
+  { name: 'records', align: 'right' },
+  { name: 'lost', align: 'right', hidden: true },
+  { name: 'status', hidden: true },
+  { name: 'session', hidden: true },
+];
+
+export function entryRow(node: string, e: TraceloopEntry, shortId: boolean): Record<string, unknown> {
+  const c = e.container;
+  let state: string = c.state;
+  if (e.status === 'evicted') state = 'evicted';
+  else if (c.state === 'exited') {
+    state = `exited ${c.exitedAt ? new Date(c.exitedAt).toISOString() : ''}`.trim();
+    if (e.exitStatus !== undefined) state += ` (${exitText(e.exitStatus)})`;
+  }
+  return {
+    node,
+    namespace: c.k8s?.namespace ?? '',
+    pod: c.k8s?.pod ?? '',
+    container: c.k8s?.container || c.name,
+    container_id: shortId ? c.id.slice(0, 12) : c.id,
+    instance: e.instance,
+    state,
+    records: e.records,
+    lost: e.lost,
+    status: e.status,
+    session: e.sessionId,
+  };
+}
+
+export async function traceloopList(flags: TraceloopFlags, stdout: Out = process.stdout): Promise<void> {
+  const lists = await withRecorders(flags, (r) =>
+    eachNode(r, (n) => n.api.list(flags.session ?? ''), warnStderr),
+  );
+  const output: OutputSpec = flags.output ?? { format: 'columns' };
+  const shortId = output.format === 'columns' && !output.columns?.includes('container_id');
+  const all = lists.flatMap(({ node, value }) => value.map((e) => ({ node: node || '', e })));
+  all.sort(
+    (a, b) =>
+      a.node.localeCompare(b.node) ||
+      (a.e.container.k8s?.namespace ?? '').localeCompare(b.e.container.k8s?.namespace ?? '') ||
+      (a.e.container.k8s?.pod ?? a.e.container.name).localeCompare(
+        b.e.container.k8s?.pod ?? b.e.container.name,
+      ) ||
+      a.e.instance - b.e.instance,
+  );
+  const k8s = all.some((x) => x.e.container.k8s);
+  const multiNode = lists.length > 1 || all.some((x) => x.node);
+  const columns = LIST_COLUMNS.map((c) =>
+    (!k8s && (c.name === 'namespace' || c.name === 'pod')) || (!multiNode && c.name === 'node')
+      ? { ...c, hidden: true }
+      : c,
+  );
+  await printList(
+    columns,
+    all.map(({ node, e }) => entryRow(node, e, shortId)),
+    { output, stdout },
+    all.map(({ node, e }) => ({ node, ...e })),
+  );
+}
+
+// ---- show ---------------------------------------------------------------------------------------
+
+export const SHOW_COLUMNS: ColumnSpec[] = [
+  { name: 'time', width: 15 },
+  { name: 'cpu', align: 'right' },
+  { name: 'pid', align: 'right' },
+  { name: 'comm', width: 16 },
+  { name: 'syscall' },
+  { name: 'params', flex: true },
+  { name: 'ret', align: 'right' },
+  { name: 'tid', align: 'right', hidden: true },
+  { name: 'error', hidden: true },
+  { name: 'duration', align: 'right', hidden: true },
+];
+
+export interface ShowFlags extends TraceloopFlags {
+  instance?: number;
+  last?: number;
+}
+
+export interface ShowResult {
+  records: TraceRecord[];
+  container?: ContainerInfo;
+  bootToWallNs: bigint;
+  logs: string[];
+  node: string;
+}
+
+/** Reads one recording (decoded, in time order). */
+export async function readRecording(
+  api: TraceloopApi,
+  sessionId: string,
+  container: string,
+  instance: number,
+): Promise<ShowResult> {
+  const slots: Slot[] = [];
+  let bootToWallNs = 0n;
+  let c: ContainerInfo | undefined;
+  let node = '';
+  const logs: string[] = [];
+  const ac = new AbortController();
+  for await (const m of api.show({ sessionId, container, instance }, ac.signal) as AsyncIterable<RunMessage>) {
+    switch (m.kind) {
+      case 'header':
+        bootToWallNs = m.header.bootToWallNs;
+        node = m.header.node;
+        if (m.header.layout.size !== SLOT_SIZE) {
+          // the header struct; data bytes follow each record
+          throw new UserError(
+            `the daemon's traceloop records have ${m.header.layout.size} bytes, this CLI knows ${SLOT_SIZE}: use matching versions`,
+          );
+        }
+        break;
+      case 'containers':
+        c = m.containers[0];
+        break;
+      case 'log':
+        logs.push(m.message);
+        break;
+      case 'batch': {
+        let off = 0;
+        for (let i = 0; i < m.count; i++) {
+          const len = m.records.readUInt32LE(off);
+          const s = parseSlot(m.records, off + 4, len);
+          if (s) slots.push(s);
+          off += (4 + len + 7) & ~7;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return { records: assemble(slots), ...(c ? { container: c } : {}), bootToWallNs, logs, node };
+}
+
+const pad2 = (n: number): string => String(n).padStart(2, '0');
+
+/** "15:04:05.123456" (UTC) */
+function timeOfDay(wallNs: bigint): string {
+  const ms = Number(wallNs / 1_000_000n);
+  const d = new Date(ms);
+  const us = Number((wallNs / 1000n) % 1_000_000n);
+  return `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}.${String(us).padStart(6, '0')}`;
+}
+
+export function showRow(r: TraceRecord, bootToWallNs: bigint): Record<string, unknown> {
+  return {
+    time: timeOfDay(r.ts + bootToWallNs),
+    cpu: r.cpu,
+    pid: r.pid,
+    tid: r.tid,
+    comm: r.comm,
+    syscall: recordName(r),
+    params: formatParams(r),
+    ret: retText(r),
+    error: '',
+    duration: r.exitTs > r.ts ? `${Number(r.exitTs - r.ts) / 1000}us` : '',
+  };
+}
+
+/** The -o json line of one record. */
+export function showJson(r: TraceRecord, bootToWallNs: bigint): string {
+  const o = recordObject(r, bootToWallNs);
+  o.timestamp = formatRfc3339Nano(o.timestamp as bigint);
+  return JSON.stringify(o);
+}
+
+export async function traceloopShow(
+  flags: ShowFlags,
+  container: string,
+  stdout: Out = process.stdout,
+  stderr: Writable = process.stderr,
+): Promise<void> {
+  const output: OutputSpec = flags.output ?? { format: 'columns' };
+  const result = await withRecorders(flags, async (r) => {
+    if (r.nodes.length === 1) {
+      return readRecording(r.nodes[0]!.api, flags.session ?? '', container, flags.instance ?? 0);
+    }
+    // find the node that holds it
+    const errors: unknown[] = [];
+    for (const n of r.nodes) {
+      try {
+        return await readRecording(n.api, flags.session ?? '', container, flags.instance ?? 0);
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    const notFound = errors.find((e) => (e as { code?: string }).code !== 'NOT_FOUND');
+    throw notFound ?? errors[0] ?? new UserError(`no recording for ${container}`);
+  });
+  for (const l of result.logs) stderr.write(`info: ${l}\n`);
+  let records = result.records;
+  if (flags.last && records.length > flags.last) records = records.slice(-flags.last);
+  switch (output.format) {
+    case 'json': {
+      let text = '';
+      for (const rec of records) text += showJson(rec, result.bootToWallNs) + '\n';
+      await writeChunk(stdout, text);
+      break;
+    }
+    case 'yaml': {
+      const stringify = await loadYamlStringify();
+      const data = records.map((rec) => {
+        const o = recordObject(rec, result.bootToWallNs);
+        o.timestamp = formatRfc3339Nano(o.timestamp as bigint);
+        return o;
+      });
+      await writeChunk(stdout, stringify(data, { lineWidth: 0 }));
+      break;
+    }
+    case 'columns': {
+      const cols = selectColumns(SHOW_COLUMNS, output.columns);
+      const rows = records.map((rec) => {
+        const row = showRow(rec, result.bootToWallNs);
+        row.error = recordObject(rec, result.bootToWallNs).error;
+        return row;
+      });
+      await writeChunk(stdout, formatTable(cols, rows, stdout.isTTY ? stdout.columns : undefined));
+      break;
+    }
+  }
+  await drained(stdout);
+}
