@@ -23,5 +23,7 @@ if (picked.length === 0) {
   process.exit(1);
 }
 // Tests that load BPF programs or start containers must not run concurrently with each other.
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...picked], { stdio: 'inherit' });
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...picked], {
+  stdio: 'inherit',
+});
 process.exit(r.status ?? 1);

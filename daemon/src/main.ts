@@ -1,6 +1,9 @@
 // The node daemon: one LocalRuntime behind the gRPC server, until SIGINT/SIGTERM.
 
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { ContainerRegistryOptions } from './containers/registry.js';
 import { LocalRuntime, preflight } from './runtime/local.js';
 import { startServer } from './server/server.js';
 
@@ -25,7 +28,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<void> {
   });
   preflight();
   const node = opts.node || hostname();
-  const runtime = new LocalRuntime({ node, kubernetes: opts.kubernetes });
+  const runtime = new LocalRuntime({
+    node,
+    kubernetes: opts.kubernetes,
+    registry: hostRootRegistryOptions(process.env.HOST_ROOT),
+  });
   // load the container tracker now so a broken kernel fails at start, not at the first run
   await runtime.listContainers();
   // traceloop recordings pinned by a daemon before this one: keep recording into them
@@ -54,4 +61,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<void> {
   await server.close();
   await k8s?.close();
   await runtime.close();
+}
+
+/**
+ * In a pod, the host's runtime state is mounted under HOST_ROOT (e.g. /host/run), because the
+ * image's own /run must stay writable for the service-account token.
+ */
+export function hostRootRegistryOptions(root: string | undefined): ContainerRegistryOptions {
+  if (!root || root === '/') return {};
+  const at = (p: string): string => join(root, p);
+  return {
+    procRoot: existsSync(at('/proc/self')) ? at('/proc') : '/proc',
+    containerdStateDirs: [at('/run/containerd')],
+    containersStorageRoots: [at('/var/lib/containers/storage'), at('/run/containers/storage')],
+    runcRoots: [at('/run/runc'), at('/run/containerd/runc/k8s.io')],
+    dockerRoot: at('/var/lib/docker'),
+  };
 }
