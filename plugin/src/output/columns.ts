@@ -24,7 +24,7 @@ const K8S_HEADERS: Record<string, string> = {
 };
 
 export function columnHeader(c: Pick<ColumnSpec, 'name' | 'header'>): string {
-  return K8S_HEADERS[c.name] ?? c.header ?? c.name.toUpperCase();
+  return c.header ?? K8S_HEADERS[c.name] ?? c.name.toUpperCase();
 }
 
 function toTableColumn(c: ColumnSpec): TableColumn {
@@ -36,6 +36,19 @@ function toTableColumn(c: ColumnSpec): TableColumn {
     flex: c.flex ?? false,
     align: c.align ?? 'left',
   };
+}
+
+const K8S_ONLY = new Set(['node', 'namespace', 'pod']);
+
+/** Without Kubernetes there is one node and no pods: hide those, and call the container CONTAINER. */
+export function singleNodeColumns(specs: readonly ColumnSpec[]): ColumnSpec[] {
+  return specs.map((c) =>
+    K8S_ONLY.has(c.name)
+      ? { ...c, hidden: true }
+      : c.name === 'container'
+        ? { ...c, header: 'CONTAINER' }
+        : c,
+  );
 }
 
 /** The visible columns, or exactly the picked ones (in the order given, hidden ones allowed). */

@@ -4,7 +4,7 @@ import type { GadgetDescriptor } from '../../../gadgets/framework/types.js';
 import type { CommonFlagValues } from '../flags.js';
 import { buildRunRequest } from './request.js';
 import type { RunSummary } from './run.js';
-import { withRuntime } from './runtime.js';
+import { runtimeMode, withRuntime } from './runtime.js';
 
 export async function runGadgetCommand(
   descriptor: GadgetDescriptor,
@@ -20,6 +20,7 @@ export async function runGadgetCommand(
       params,
       output: flags.output ?? { format: 'columns' },
       debug: flags.debug ?? false,
+      singleNode: runtimeMode(flags) !== 'kubernetes',
     }),
   );
 }

@@ -5,7 +5,7 @@
 import type { Writable } from 'node:stream';
 import type { GadgetRuntime, RunMessage, RunRequest } from '../../../daemon/src/runtime/types.js';
 import type { GadgetDescriptor } from '../../../gadgets/framework/types.js';
-import { ColumnsSink, selectColumns } from '../output/columns.js';
+import { ColumnsSink, selectColumns, singleNodeColumns } from '../output/columns.js';
 import { NdjsonSink } from '../output/json.js';
 import type { OutputSpec } from '../output/spec.js';
 import type { EventSink, Reporter, RunTotals } from '../output/types.js';
@@ -34,6 +34,8 @@ export interface RunGadgetOptions {
   signal?: AbortSignal;
   /** how long to keep reading after an abort before giving up on the runtime (ms) */
   graceMs?: number;
+  /** --local/--remote: one node, no pods, so default columns show CONTAINER, not K8S.* */
+  singleNode?: boolean;
 }
 
 export interface RunSummary {
@@ -78,7 +80,8 @@ async function openOutput(
     case 'yaml':
       return { sink: await createYamlSink(stdout), reporter: stderrReporter };
     case 'columns': {
-      const columns = selectColumns(descriptor.columns, output.columns);
+      const specs = opts.singleNode ? singleNodeColumns(descriptor.columns) : descriptor.columns;
+      const columns = selectColumns(specs, output.columns);
       if (stdout.isTTY) {
         const { renderLiveTable } = await import('../ui/live-table.js');
         const view = await renderLiveTable({
