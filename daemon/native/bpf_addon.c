@@ -24,6 +24,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -987,10 +988,60 @@ static bool prog_attached(struct obj *o, struct bpf_program *p)
 }
 
 /* Attaches p (auto-attach from its SEC); false with an exception on error. */
+/* The cgroup v2 root: $KGADGET_CGROUP2_ROOT, else the first cgroup2 mount (mixed v1/v2 hosts
+ * mount it at /sys/fs/cgroup/unified, pure v2 hosts at /sys/fs/cgroup). */
+static bool cgroup2_root(char *out, size_t n)
+{
+	const char *env = getenv("KGADGET_CGROUP2_ROOT");
+	if (env && *env) {
+		snprintf(out, n, "%s", env);
+		return true;
+	}
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return false;
+	char line[4096];
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char mnt[2048], fstype[64];
+		const char *sep = strstr(line, " - ");
+		if (!sep || sscanf(sep + 3, "%63s", fstype) != 1 || strcmp(fstype, "cgroup2"))
+			continue;
+		if (sscanf(line, "%*s %*s %*s %*s %2047s", mnt) == 1) {
+			snprintf(out, n, "%s", mnt);
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* libbpf cannot auto-attach cgroup programs: link them at the cgroup v2 root, through a
+ * bpf_link so they go away with their owner. */
+static struct bpf_link *attach_auto(struct bpf_program *p)
+{
+	const char *sec = bpf_program__section_name(p);
+	if (!sec || strncmp(sec, "cgroup/", 7))
+		return bpf_program__attach(p);
+	char root[2048];
+	if (!cgroup2_root(root, sizeof(root))) {
+		errno = ENOENT;
+		return NULL;
+	}
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	struct bpf_link *l = bpf_program__attach_cgroup(p, fd);
+	int err = errno;
+	close(fd);
+	errno = err;
+	return l;
+}
+
 static bool attach_one(napi_env env, struct obj *o, struct bpf_program *p)
 {
 	log_reset();
-	struct bpf_link *l = bpf_program__attach(p);
+	struct bpf_link *l = attach_auto(p);
 	if (!l) {
 		int err = errno;
 		throw_errno_prog(env, err, bpf_program__name(p), "attach %s", bpf_program__name(p));

@@ -327,8 +327,8 @@ export async function monitorCommand(
     const err = e as Error & { code?: string };
     if (err.code === 'EOPNOTSUPP' && /attach netpol_(connect|sendmsg|recvmsg)/.test(err.message)) {
       throw new UserError(
-        `${err.message}: this daemon cannot attach cgroup programs (the UDP hooks) yet`,
-        'the BPF wrapper needs to attach cgroup/* programs to the cgroup v2 root (docs/network-policy.md, "Missing")',
+        `${err.message}: cannot attach the UDP hooks at the cgroup v2 root`,
+        'a daemon older than this CLI, or no cgroup2 mount: set KGADGET_CGROUP2_ROOT to it',
       );
     }
     throw e;
