@@ -192,8 +192,9 @@ docs/network-policy.md.`,
 };
 
 /**
- * End-of-run drain for the runtime (not wired yet): before closing the object, read the `flows`
- * map and hand the records from toRecords() to the run like a ring-buffer batch, so the counts
- * of the last report interval are not lost. See drain.ts.
+ * End-of-run drain: before closing the object the runtime reads the `flows` map and hands the
+ * records from toRecords() to the run like a ring-buffer batch, so the counts of the last report
+ * interval are not lost. See drain.ts.
  */
 export const drain = { map: 'flows', toRecords: drainFlows } as const;
+descriptor.drain = drain;

@@ -98,4 +98,16 @@ export interface GadgetDescriptor {
    * added by the generic pipeline; return only gadget-specific ones, or null to drop the event.
    */
   transform(raw: RawRecord, params: Record<string, string>): GadgetEvent | null;
+  /**
+   * For gadgets that aggregate in a kernel map and report periodically: at the end of a run,
+   * before the object is closed, turn the map's unreported entries into framed records, so the
+   * last interval is not lost.
+   */
+  drain?: {
+    map: string;
+    toRecords(
+      entries: ReadonlyArray<readonly [Uint8Array, Uint8Array]>,
+      layout: RecordLayout,
+    ): { records: Buffer; count: number };
+  };
 }

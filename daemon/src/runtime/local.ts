@@ -260,6 +260,13 @@ export class LocalRuntime implements GadgetRuntime {
         finishing = true;
         // the reader drains what the kernel already produced before it ends
         void reader.stop().then(() => {
+          if (g.drain && !loaded.closed) {
+            const d = g.drain.toRecords(loaded.map(g.drain.map).entries(), layout);
+            const kept = filterBatch(d.records, d.count, mntnsOff, pidOff, decide);
+            flushContainers();
+            if (kept.count > 0)
+              queue.push({ kind: 'batch', records: kept.records, count: kept.count });
+          }
           pushStats();
           queue.push({ kind: 'done', reason });
           queue.end();
