@@ -84,7 +84,7 @@ describe('startServer on a unix socket', () => {
 });
 
 describe('startServer on TCP', () => {
-  test('port 0 reports the bound port; traceloop RPCs answer UNIMPLEMENTED', async () => {
+  test('port 0 reports the bound port; traceloop on a runtime without a recorder is refused', async () => {
     const server = await startServer(new ScriptedRuntime(), 'tcp://127.0.0.1:0');
     try {
       const m = /^tcp:\/\/127\.0\.0\.1:(\d+)$/.exec(server.address);
@@ -102,8 +102,8 @@ describe('startServer on TCP', () => {
           (e) => resolve(e),
         ),
       );
-      assert.equal(err?.code, grpc.status.UNIMPLEMENTED);
-      assert.equal(err?.details, 'TraceloopList is not implemented by this daemon');
+      assert.equal(err?.code, grpc.status.FAILED_PRECONDITION);
+      assert.equal(err?.details, 'this daemon has no traceloop recorder');
       client.close();
     } finally {
       await server.close();
