@@ -13,10 +13,21 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { countInFile } from '../bench/proc.js';
 import { count, fmt, heldClosure, minus, waitReleased, type BpfIds } from '../helpers/bpf.js';
 import { CLI, Cli, ROOT, marker, sleep, type Ev } from '../helpers/cli.js';
 import {
@@ -263,7 +274,8 @@ describe('local Kubernetes node (scripts/k8s/up.sh --node)', { skip, timeout: 45
       } finally {
         pf.kill('SIGTERM');
       }
-      kubectlOk(c(), ['-n', NS, 'delete', 'pod', 'echo', '--wait=false']);
+      // kept until the namespace goes: a pod deleted now would hand its mount namespace number
+      // to a later pod (the replacement test below covers that on purpose)
     });
 
     test('pods reach the kubernetes Service, resolve cluster names, have no default route', () => {
@@ -419,15 +431,47 @@ describe('local Kubernetes node (scripts/k8s/up.sh --node)', { skip, timeout: 45
       kubectlOk(c(), ['-n', NS, 'delete', 'pod', name, '--wait=false']);
     });
 
+    // A rolling update in small: the kernel hands the new container's mount namespace the inode
+    // number the deleted one had (nsfs numbers are reused at once), so an identity keyed by
+    // mntns alone names the old pod.
+    test('a pod replacing a deleted one while tracing: the new pod, not the old one', async () => {
+      const suffix = randomBytes(3).toString('hex');
+      const oldName = `old-${suffix}`;
+      const newName = `new-${suffix}`;
+      applyPods(c(), NS, [{ name: oldName, containers: [{ name: 'app', command: SLEEP }] }]);
+      waitPodsReady(c(), NS, [oldName]);
+      const cli = gadgetCli(['trace', 'exec', '-n', NS, '-o', 'json']);
+      await attached(cli, (m) => execAsync(oldName, 'app', ['/bin/echo', m]), execOf);
+      kubectlOk(c(), ['-n', NS, 'delete', 'pod', oldName, '--wait=true', '--grace-period=1']);
+      const m = marker('new');
+      applyPods(c(), NS, [
+        {
+          name: newName,
+          containers: [{ name: 'app', command: ['/bin/sh', '-c', `echo ${m}; exec sleep 3600`] }],
+        },
+      ]);
+      const e = await cli.waitForEvent(execOf(m), 60_000, `the entrypoint of ${newName}`);
+      await stopClean(cli);
+      kubectlOk(c(), ['-n', NS, 'delete', 'pod', newName, '--wait=false']);
+      assertIdentity(e, newName, 'app');
+    });
+
     test('kill -9 of the CLI mid-stream leaves no BPF program in the gadget pod', async () => {
       const g = gadgetPod();
       const before = heldClosure(g.pid);
+      // the CLI's private socket dirs (transport.ts: mkdtemp kgadget-*); a killed CLI cannot
+      // remove its own
+      const bridges = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('kgadget-'));
+      const bridgesBefore = new Set(bridges());
       const cli = gadgetCli(['trace', 'open', '-n', NS, '-p', 'ticker', '-o', 'json']);
       await cli.waitForEvent((e) => e.pod === 'ticker', 60_000, 'events of the ticker pod');
       const during = heldClosure(g.pid);
       const run = minus(during, before);
       assert.ok(run.prog.size > 0, `the run's programs in the daemon: ${fmt(run)}`);
       await cli.kill9();
+      for (const n of bridges()) {
+        if (!bridgesBefore.has(n)) rmSync(join(tmpdir(), n), { recursive: true, force: true });
+      }
       // the port-forward stream closes; the daemon ends the run and unloads it
       await waitReleased(run, 30_000, 'BPF objects of the killed run');
       const left = minus(heldClosure(g.pid), before);
@@ -531,14 +575,15 @@ describe('local Kubernetes node (scripts/k8s/up.sh --node)', { skip, timeout: 45
           };
           // every event in the file before stopping
           await waitFor(
-            () => readFileSync(outFile, 'utf8').split(m).length - 1 >= truth.opens,
+            () => countInFile(outFile, [m])[0]! >= truth.opens,
             20_000,
             'all events',
             250,
           ).catch(() => undefined);
           child.kill('SIGINT');
           await exited;
-          const seen = readFileSync(outFile, 'utf8').split(m).length - 1;
+          const seen = countInFile(outFile, [m])[0]!;
+          rmSync(outFile, { force: true }); // up to ~150 MB at the top step
           const lost = [...stderr.matchAll(/(\d+) events lost/g)].reduce(
             (n, x) => n + Number(x[1]),
             0,

@@ -202,7 +202,9 @@ export class LocalRuntime implements GadgetRuntime {
       const decide = (mntns: number, pid: number): boolean => {
         const known = decided.get(mntns);
         if (known !== undefined) return known;
-        const c = registry.byMntns(mntns) ?? registry.resolvePid(pid);
+        // ask /proc first: an exited container's mntns inode is often reused at once by the next
+        // container, before the registry's poll notices; fall back if the process is gone
+        const c = registry.resolvePid(pid, mntns) ?? registry.byMntns(mntns);
         if (c && c.mntnsId === mntns) {
           admit(c);
           return decided.get(mntns) ?? false;
