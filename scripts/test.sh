@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build
 # The Kubernetes binaries take minutes to build cold (cached afterwards): start them first.
-( bash scripts/k8s/build.sh >build/k8s-build.log 2>&1; echo $? >build/k8s-build.rc ) &
+( bash scripts/k8s/build.sh >build/k8s-build.log 2>&1 && bash scripts/k8s/node/build-coredns.sh >>build/k8s-build.log 2>&1; echo $? >build/k8s-build.rc ) &
 k8s_build=$!
 trap 'kill $k8s_build 2>/dev/null || true' EXIT
 bash scripts/setup.sh
