@@ -2,11 +2,7 @@
 // the CLI prints `message` (and `hint`) as one line.
 
 export type RunErrorCode =
-  | 'INVALID_ARGUMENT'
-  | 'NOT_FOUND'
-  | 'FAILED_PRECONDITION'
-  | 'PERMISSION_DENIED'
-  | 'UNAVAILABLE';
+  'INVALID_ARGUMENT' | 'NOT_FOUND' | 'FAILED_PRECONDITION' | 'PERMISSION_DENIED' | 'UNAVAILABLE';
 
 export class RunError extends Error {
   constructor(

@@ -110,7 +110,8 @@ function fieldExpr(f: FieldLayout, layout: RecordLayout): string {
     case 'array': {
       const elem = INT_READ[f.elem ?? ''];
       const count = f.count ?? 0;
-      if (!elem || count === 0) throw new Error(`layout ${layout.struct}: bad array field ${f.name}`);
+      if (!elem || count === 0)
+        throw new Error(`layout ${layout.struct}: bad array field ${f.name}`);
       const esize = f.size / count;
       const items = Array.from({ length: count }, (_, i) =>
         elem.replace(/OFF/g, String(f.offset + i * esize)),
@@ -137,5 +138,8 @@ export function makeDecoder(layout: RecordLayout): Decoder {
 
 /** Minimum bytes a record of this layout occupies (the fixed part). */
 export function fixedSize(layout: RecordLayout): number {
-  return layout.fields.reduce((m, f) => (f.kind === 'bytes' ? m : Math.max(m, f.offset + f.size)), 0);
+  return layout.fields.reduce(
+    (m, f) => (f.kind === 'bytes' ? m : Math.max(m, f.offset + f.size)),
+    0,
+  );
 }

@@ -138,7 +138,9 @@ const OPEN_FLAG_BY_NAME = new Map<string, number>([
 ]);
 
 export function openFlagValue(name: string): number | undefined {
-  return OPEN_FLAG_BY_NAME.get(name.toUpperCase().startsWith('O_') ? name.toUpperCase() : `O_${name.toUpperCase()}`);
+  return OPEN_FLAG_BY_NAME.get(
+    name.toUpperCase().startsWith('O_') ? name.toUpperCase() : `O_${name.toUpperCase()}`,
+  );
 }
 
 /** `0644`-style octal string of the permission bits. */
