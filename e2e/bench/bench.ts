@@ -27,6 +27,7 @@ import {
   countInFile,
   cpuSeconds,
   fileSize,
+  idlestCpu,
   killAll,
   lastJson,
   median,
@@ -63,8 +64,6 @@ import {
 } from './setup.js';
 
 const NCPU = cpus().length;
-/** the loop's CPU in (b): the last one; tracers and the rest of the machine use the others */
-const LOOP_CPU = String(NCPU - 1);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const STEP_SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const RATES = (process.env.BENCH_RATES ?? '50000,100000,200000,400000,600000,800000')
@@ -176,7 +175,7 @@ interface LoopOut {
 async function openLoop(iters: number): Promise<LoopOut> {
   const target = join(TMP, 'loop-target');
   const out = await run('open-loop', WORKLOAD, ['open-loop', String(iters), target], {
-    cpus: LOOP_CPU,
+    cpus: String(await idlestCpu()),
   });
   const r = lastJson<OpenLoopOut>(out);
   return { ns: r.ns_per_iter, cpuNs: r.cpu_ns_per_iter };

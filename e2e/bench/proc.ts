@@ -291,3 +291,31 @@ export function median(xs: number[]): number {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
+
+function cpuTimes(): Array<{ idle: number; total: number }> {
+  return readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .filter((l) => /^cpu\d+ /.test(l))
+    .map((l) => {
+      const f = l.trim().split(/\s+/).slice(1).map(Number);
+      return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
+    });
+}
+
+/** The CPU that was the most idle over the next `ms` (other users' loops are often pinned). */
+export async function idlestCpu(ms = 200): Promise<number> {
+  const a = cpuTimes();
+  await sleep(ms);
+  const b = cpuTimes();
+  let best = b.length - 1;
+  let bestIdle = -1;
+  b.forEach((t, i) => {
+    const dt = t.total - a[i]!.total;
+    const idle = dt > 0 ? (t.idle - a[i]!.idle) / dt : 0;
+    if (idle > bestIdle + 0.05) {
+      best = i;
+      bestIdle = idle;
+    }
+  });
+  return best;
+}
