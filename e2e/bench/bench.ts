@@ -500,6 +500,7 @@ async function rateStep(o: RateOptions): Promise<RateStep> {
       kernelLost: loss.kernelLost,
       userDropped: loss.userDropped,
       messagesDropped: loss.messagesDropped,
+      recordsDropped: loss.recordsDropped,
       zeroLost:
         opens === delivered && loss.kernelLost + loss.userDropped + loss.messagesDropped === 0,
       loadLimited: o.rate > 0 && opens / elapsed < 0.9 * o.rate,

@@ -269,8 +269,9 @@ export interface LossReport {
   kernelLost: number;
   /** "N events dropped in user space: output too slow" */
   userDropped: number;
-  /** "N messages dropped" (gRPC stream gaps; batches, not events) */
+  /** "N messages dropped (R records)": batches the daemon dropped for a slow --remote client */
   messagesDropped: number;
+  recordsDropped: number;
 }
 
 export function parseLoss(stderr: string): LossReport {
@@ -283,6 +284,7 @@ export function parseLoss(stderr: string): LossReport {
     kernelLost: sum(/(\d+) events lost in the kernel/g),
     userDropped: sum(/(\d+) events dropped in user space/g),
     messagesDropped: sum(/(\d+) messages dropped/g),
+    recordsDropped: sum(/\d+ messages dropped \((\d+) records\)/g),
   };
 }
 

@@ -20,6 +20,7 @@ export interface RateStep {
   kernelLost: number;
   userDropped: number;
   messagesDropped: number;
+  recordsDropped: number;
   zeroLost: boolean;
   /** the workload opened less than 90% of the offered rate: the machine could not do more */
   loadLimited: boolean;
@@ -99,7 +100,11 @@ function lossText(s: RateStep): string {
   const parts = [`${int(s.missing)} of ${int(s.opens)} missing from the file`];
   parts.push(`CLI reported ${int(s.kernelLost)} lost in the kernel`);
   if (s.userDropped) parts.push(`${int(s.userDropped)} dropped in user space`);
-  if (s.messagesDropped) parts.push(`${int(s.messagesDropped)} stream messages dropped`);
+  if (s.messagesDropped) {
+    parts.push(
+      `the daemon dropped ${int(s.messagesDropped)} batches (${int(s.recordsDropped)} records) for the slow client`,
+    );
+  }
   return parts.join(', ');
 }
 

@@ -5,7 +5,7 @@
 // by a test) followed by its `len` data bytes.
 
 import { decodeBytes, decodeCString, splitNulStrings } from '../framework/decode.js';
-import { errnoName, modeString, openFlagNames } from '../framework/linux.js';
+import { errnoName, modeString, O_CREAT, O_TMPFILE, openFlagNames } from '../framework/linux.js';
 import type { ArgKind } from './syscalls.js';
 import { syscallByNr, syscallName, type SyscallDef } from './table.js';
 
@@ -66,7 +66,10 @@ export function parseSlot(buf: Buffer, off = 0, length = SLOT_SIZE): Slot | null
   if (front === 0n || front !== back) return null;
   const args: bigint[] = [];
   for (let i = 0; i < 6; i++) args.push(buf.readBigUInt64LE(off + SLOT.args + i * 8));
-  const len = Math.max(0, Math.min(buf.readUInt16LE(off + SLOT.len), DATA_SIZE, length - SLOT_SIZE));
+  const len = Math.max(
+    0,
+    Math.min(buf.readUInt16LE(off + SLOT.len), DATA_SIZE, length - SLOT_SIZE),
+  );
   return {
     seq: front >> 1n,
     done: (front & 1n) === 1n,
@@ -93,7 +96,7 @@ export interface TraceRecord {
   kind: RecordKind;
   /** boot-clock ns at entry */
   ts: bigint;
-  /** boot-clock ns at exit; 0n while in flight or for exit/exit_group */
+  /** reserved: the kernel records no exit time (0n) */
   exitTs: bigint;
   cpu: number;
   pid: number;
@@ -381,13 +384,24 @@ export function formatParams(r: TraceRecord): string {
   if (r.kind === 'exit') return exitText(Number(r.ret));
   const d = syscallByNr(r.nr);
   if (!d?.args) return r.args.map(hex).join(', ');
-  return d.args
+  let args = d.args;
+  // like strace: open's mode only when a file may be created
+  if (d.name === 'open' || d.name === 'openat') {
+    const flags = u32(r.args[d.name === 'open' ? 1 : 2] ?? 0n);
+    if (!(flags & O_CREAT) && (flags & O_TMPFILE) !== O_TMPFILE) args = args.slice(0, -1);
+  }
+  return args
     .map(([, kind], i) => {
       const itemIdx = d.items.indexOf(i);
       const item = itemIdx >= 0 ? r.items[itemIdx] : undefined;
       // output buffers (read, readlink, getcwd) hold data only when the call succeeded
       const bufOk = kind !== 'buf' || outputBufferValid(d, r);
-      return formatArg(kind, r.args[i] ?? 0n, bufOk ? item : undefined, r.truncated[itemIdx] ?? false);
+      return formatArg(
+        kind,
+        r.args[i] ?? 0n,
+        bufOk ? item : undefined,
+        r.truncated[itemIdx] ?? false,
+      );
     })
     .join(', ');
 }
@@ -477,7 +491,6 @@ export function recordObject(r: TraceRecord, bootToWallNs: bigint): Record<strin
     params: formatParams(r),
     ret,
     error: errorName(r),
-    duration_ns: r.exitTs > r.ts ? Number(r.exitTs - r.ts) : null,
   };
 }
 

@@ -59,7 +59,8 @@ function asRun(filter: ContainerFilter): RunRequest {
 
 export function startOptionsFromPb(r: pb.TraceloopStartRequest): TraceloopStartOptions {
   const perContainer =
-    r.syscallsPerContainer || (r.bufferKib ? Math.max(1, Math.floor((r.bufferKib * 1024) / 392)) : 0);
+    r.syscallsPerContainer ||
+    (r.bufferKib ? Math.max(1, Math.floor((r.bufferKib * 1024) / 392)) : 0);
   return {
     filter: filterFromPb(r.filter),
     syscalls: r.syscalls,
@@ -149,7 +150,12 @@ export function traceloopHandlers(
   const visible = async (m: Md, entries: TraceloopEntry[]): Promise<TraceloopEntry[]> => {
     if (!authorizer) return entries;
     const ok = new Set(
-      (await authorizer.visibleContainers(m, entries.map((e) => e.container))).map((c) => c),
+      (
+        await authorizer.visibleContainers(
+          m,
+          entries.map((e) => e.container),
+        )
+      ).map((c) => c),
     );
     return entries.filter((e) => ok.has(e.container));
   };

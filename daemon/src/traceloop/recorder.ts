@@ -166,12 +166,11 @@ export class TraceloopRecorder implements TraceloopApi {
   constructor(private readonly opts: RecorderOptions) {
     this.pinDir = opts.pinDir ?? process.env.KGADGET_TRACELOOP_PIN_DIR ?? DEFAULT_PIN_DIR;
     this.log = opts.log ?? (() => {});
+    // the registry's own state directories (under HOST_ROOT in a pod)
+    const o = opts.registry.options;
     this.sources = opts.sources ?? [
-      new ContainerdSource(['/run/containerd']),
-      new ContainersStorageSource(
-        ['/var/lib/containers/storage', '/run/containers/storage'],
-        ['/run/runc'],
-      ),
+      new ContainerdSource(o.containerdStateDirs, o.dockerRoot),
+      new ContainersStorageSource(o.containersStorageRoots, o.runcRoots, o.procRoot),
     ];
   }
 
@@ -185,8 +184,17 @@ export class TraceloopRecorder implements TraceloopApi {
   /** Resumes a pinned session (daemon restart). No-op without pins. */
   resume(): boolean {
     if (this.config || !this.hasPins()) return false;
-    this.openPinned();
-    const cfg = this.readSession();
+    let cfg: SessionConfig;
+    try {
+      this.openPinned();
+      cfg = this.readSession();
+    } catch (e) {
+      for (const m of Object.values(this.maps)) m?.close();
+      this.maps = {};
+      throw new Error(
+        `${(e as Error).message} (pins in ${this.pinDir}: \`traceloop delete\` removes them)`,
+      );
+    }
     this.config = cfg;
     try {
       this.loadProgram(cfg, true);
@@ -283,6 +291,11 @@ export class TraceloopRecorder implements TraceloopApi {
   }
 
   async delete(sessionId: string, container: string): Promise<number> {
+    if (!this.config && !container && this.hasPins()) {
+      // pins this daemon could not resume (another version): still ours to remove
+      this.teardown();
+      return 0;
+    }
     this.checkSession(sessionId);
     this.sync();
     if (!container) {
@@ -732,7 +745,8 @@ export class TraceloopRecorder implements TraceloopApi {
   private resolve(cfg: SessionConfig, r: Recording, m: Meta): void {
     const reg = this.opts.registry;
     const ident = parseIdent(this.maps.tl_ident!.lookup(u32Key(r.set))!);
-    const cg = ident.gen === r.gen ? matchCgroupPath(`${ident.cgroupParent}/${ident.cgroup}`) : null;
+    const cg =
+      ident.gen === r.gen ? matchCgroupPath(`${ident.cgroupParent}/${ident.cgroup}`) : null;
     let c: ContainerInfo | undefined;
     if (cg) {
       c = reg.findById(cg.id).sort((a, b) => b.generation - a.generation)[0];
@@ -869,7 +883,11 @@ export class TraceloopRecorder implements TraceloopApi {
     const cur = parseInfo(info.lookup(u32Key(r.set))!);
     let json = JSON.stringify(r.container);
     if (Buffer.byteLength(json) > 992) {
-      const c = { ...r.container!, image: '', k8s: r.container!.k8s ? { ...r.container!.k8s, podIp: '', ownerName: '' } : undefined };
+      const c = {
+        ...r.container!,
+        image: '',
+        k8s: r.container!.k8s ? { ...r.container!.k8s, podIp: '', ownerName: '' } : undefined,
+      };
       json = JSON.stringify(c);
     }
     info.update(

@@ -42,7 +42,21 @@ export function buildFloor(): string {
     mkdirSync(OUT, { recursive: true });
     execFileSync(
       'clang',
-      ['-O2', '-g', '-target', 'bpf', '-D__TARGET_ARCH_x86', '-Wall', '-Werror', '-I', join(ROOT, 'build'), '-c', src, '-o', out],
+      [
+        '-O2',
+        '-g',
+        '-target',
+        'bpf',
+        '-D__TARGET_ARCH_x86',
+        '-Wall',
+        '-Werror',
+        '-I',
+        join(ROOT, 'build'),
+        '-c',
+        src,
+        '-o',
+        out,
+      ],
       { stdio: ['ignore', 'inherit', 'inherit'] },
     );
   }

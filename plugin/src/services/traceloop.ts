@@ -151,7 +151,10 @@ export interface StartFlags extends TraceloopFlags {
   'max-memory'?: number;
 }
 
-export async function traceloopStart(flags: StartFlags, stdout: Out = process.stdout): Promise<void> {
+export async function traceloopStart(
+  flags: StartFlags,
+  stdout: Out = process.stdout,
+): Promise<void> {
   const syscalls = flags['syscall-filter'] ?? [];
   try {
     parseSyscallFilter(syscalls); // fail before contacting anything
@@ -177,7 +180,12 @@ export async function traceloopStart(flags: StartFlags, stdout: Out = process.st
   const rows = sessions.map(({ value: s }) => sessionRow(s));
   const output = flags.output ?? { format: 'columns' };
   if (output.format !== 'columns') {
-    await printList(SESSION_COLUMNS, rows, { output, stdout }, sessions.map((s) => s.value));
+    await printList(
+      SESSION_COLUMNS,
+      rows,
+      { output, stdout },
+      sessions.map((s) => s.value),
+    );
     return;
   }
   let text = '';
@@ -209,7 +217,10 @@ function sessionRow(s: TraceloopSession): Record<string, unknown> {
   };
 }
 
-export async function traceloopStop(flags: TraceloopFlags, stdout: Out = process.stdout): Promise<void> {
+export async function traceloopStop(
+  flags: TraceloopFlags,
+  stdout: Out = process.stdout,
+): Promise<void> {
   const done = await withRecorders(flags, (r) =>
     eachNode(r, (n) => n.api.stop(flags.session ?? ''), warnStderr),
   );
@@ -228,7 +239,11 @@ export async function traceloopDelete(
   const results = await withRecorders(flags, async (r) => {
     if (!container) return eachNode(r, (n) => n.api.delete(flags.session ?? '', ''), warnStderr);
     // a container lives on one node: delete where it is found
-    const found = await eachNode(r, (n) => n.api.delete(flags.session ?? '', container).catch(notFoundAsZero), warnStderr);
+    const found = await eachNode(
+      r,
+      (n) => n.api.delete(flags.session ?? '', container).catch(notFoundAsZero),
+      warnStderr,
+    );
     if (!found.some((f) => f.value > 0)) {
       // say why, with the close matches of the node(s)
       await r.nodes[0]?.api.delete(flags.session ?? '', container);
@@ -266,7 +281,11 @@ export const LIST_COLUMNS: ColumnSpec[] = [
   { name: 'session', hidden: true },
 ];
 
-export function entryRow(node: string, e: TraceloopEntry, shortId: boolean): Record<string, unknown> {
+export function entryRow(
+  node: string,
+  e: TraceloopEntry,
+  shortId: boolean,
+): Record<string, unknown> {
   const c = e.container;
   let state: string = c.state;
   if (e.status === 'evicted') state = 'evicted';
@@ -289,7 +308,10 @@ export function entryRow(node: string, e: TraceloopEntry, shortId: boolean): Rec
   };
 }
 
-export async function traceloopList(flags: TraceloopFlags, stdout: Out = process.stdout): Promise<void> {
+export async function traceloopList(
+  flags: TraceloopFlags,
+  stdout: Out = process.stdout,
+): Promise<void> {
   const lists = await withRecorders(flags, (r) =>
     eachNode(r, (n) => n.api.list(flags.session ?? ''), warnStderr),
   );
@@ -332,7 +354,6 @@ export const SHOW_COLUMNS: ColumnSpec[] = [
   { name: 'ret', align: 'right' },
   { name: 'tid', align: 'right', hidden: true },
   { name: 'error', hidden: true },
-  { name: 'duration', align: 'right', hidden: true },
 ];
 
 export interface ShowFlags extends TraceloopFlags {
@@ -361,7 +382,10 @@ export async function readRecording(
   let node = '';
   const logs: string[] = [];
   const ac = new AbortController();
-  for await (const m of api.show({ sessionId, container, instance }, ac.signal) as AsyncIterable<RunMessage>) {
+  for await (const m of api.show(
+    { sessionId, container, instance },
+    ac.signal,
+  ) as AsyncIterable<RunMessage>) {
     switch (m.kind) {
       case 'header':
         bootToWallNs = m.header.bootToWallNs;
@@ -417,7 +441,6 @@ export function showRow(r: TraceRecord, bootToWallNs: bigint): Record<string, un
     params: formatParams(r),
     ret: retText(r),
     error: '',
-    duration: r.exitTs > r.ts ? `${Number(r.exitTs - r.ts) / 1000}us` : '',
   };
 }
 

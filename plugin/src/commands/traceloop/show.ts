@@ -3,7 +3,8 @@ import { debugFlag, kubernetesFlags, modeFlags, outputFlag } from '../../flags.j
 import { SHOW_COLUMNS, sessionFlag, traceloopShow } from '../../services/traceloop.js';
 
 export default class TraceloopShow extends Command {
-  static override summary = "Show a container's recorded syscalls, oldest first (also after it exited)";
+  static override summary =
+    "Show a container's recorded syscalls, oldest first (also after it exited)";
   static override description = `The container is a container id (or a prefix), a container name, a pod, pod/container
 or namespace/pod/container. For a container that restarted, the newest instance is shown and
 the others are listed; --instance picks one. Errors show as errno names; syscalls that had not

@@ -1,13 +1,6 @@
 import { Command, Flags } from '@oclif/core';
-import {
-  containerFlags,
-  debugFlag,
-  kubernetesFlags,
-  modeFlags,
-  outputFlag,
-} from '../../flags.js';
+import { containerFlags, debugFlag, kubernetesFlags, modeFlags, outputFlag } from '../../flags.js';
 import { SESSION_COLUMNS, TRACELOOP_HELP, traceloopStart } from '../../services/traceloop.js';
-
 
 export default class TraceloopStart extends Command {
   static override summary = 'Start recording the syscalls of containers (a flight recorder)';
@@ -26,7 +19,8 @@ export default class TraceloopStart extends Command {
       multiple: true,
     }),
     syscalls: Flags.integer({
-      description: 'Syscalls kept per container (rounded up to a power of two; default 2048, max 65536).',
+      description:
+        'Syscalls kept per container (rounded up to a power of two; default 2048, max 65536).',
       min: 1,
       max: 65536,
     }),
