@@ -378,7 +378,13 @@ describe('traceloop', { skip, concurrency: 1 }, () => {
     assert.ok(existsSync(join(pinDir, 'tl_slots')), 'pins survive the daemon');
     daemon = await startDaemon();
     const afterRestart = await json(['traceloop', 'show', segv]);
-    assert.deepEqual(afterRestart, before);
+    // the same records; wall-clock times may move by the clock offset the new daemon measures
+    const strip = (evs: Ev[]): Ev[] => evs.map(({ timestamp: _t, ...rest }) => rest);
+    assert.deepEqual(strip(afterRestart), strip(before));
+    afterRestart.forEach((e, i) => {
+      const d = Date.parse(String(e.timestamp)) - Date.parse(String(before[i]!.timestamp));
+      assert.ok(Math.abs(d) <= 5, `timestamp moved by ${d} ms`);
+    });
     const e = await entryOf(segv);
     assert.equal((e!.container as Ev).state, 'exited');
 
@@ -478,16 +484,28 @@ describe('traceloop', { skip, concurrency: 1 }, () => {
       assert.equal(await runInContainer(n, `/tmp/kgtest-tlfid-${process.pid}-${n}`, 'exit'), 7);
       await sleep(1500); // named by the daemon before the next one
     }
+    // a is the oldest exited recording: evicted first, and `show` says so
     const shown = await cli(['traceloop', 'show', a]);
     assert.equal(shown.code, 1);
     assert.match(
       shown.stderr,
       new RegExp(`the recording of ${a} \\(instance \\d+\\) was evicted .*memory cap`),
     );
-    const shownC = await cli(['traceloop', 'show', c]);
-    assert.equal(shownC.code, 0, `${shownC.stderr}\n${(await cli(['traceloop', 'list'])).stdout}`);
     const l = await list();
-    assert.equal(l.find((e) => (e.container as Ev).name === a)?.status, 'evicted');
+    const status = (n: string): unknown => l.find((e) => (e.container as Ev).name === n)?.status;
+    assert.equal(status(a), 'evicted');
+    // Containers of other users of this node are claimed too until the daemon tells they are
+    // outside the filter (a second or so), and evict like anything else. Whatever was evicted,
+    // it was the oldest exited recordings first.
+    if (status(c) === 'evicted') assert.equal(status(b), 'evicted');
+    if (status(c) !== 'evicted') {
+      const shownC = await cli(['traceloop', 'show', c]);
+      assert.equal(
+        shownC.code,
+        0,
+        `${shownC.stderr}\n${(await cli(['traceloop', 'list'])).stdout}`,
+      );
+    }
     await ok(['traceloop', 'delete']);
     assert.equal(existsSync(pinDir), false);
   });

@@ -4,7 +4,8 @@
 // syscall tracepoint formats (/sys/kernel/tracing/events/syscalls/sys_enter_*/format: argument
 // names and C types). Run once per kernel-ABI update; the output is checked in.
 //
-//   node gadgets/traceloop/gen-syscalls.mjs > gadgets/traceloop/syscalls.ts
+//   node gadgets/traceloop/gen-syscalls.mjs > gadgets/traceloop/syscalls.ts &&
+//     npx prettier --write gadgets/traceloop/syscalls.ts
 import { existsSync, readFileSync } from 'node:fs';
 
 const UNISTD = process.env.UNISTD ?? '/usr/include/x86_64-linux-gnu/asm/unistd_64.h';

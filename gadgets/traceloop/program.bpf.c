@@ -183,6 +183,8 @@ struct tl_cpu {
 	__u32 tid;
 	__u16 pending_nr;
 	__u16 pending_cont;
+	__u32 spilled; /* the task's in-flight syscall went to tl_pend (it was switched out) */
+	__u32 __pad;
 };
 
 /* An in-flight syscall whose task was switched out (sched_switch moves it here), by tid. */
@@ -523,6 +525,7 @@ static __always_inline void spill(struct tl_cpu *pc)
 
 	bpf_map_update_elem(&tl_pend, &tid, &p, BPF_ANY);
 	pc->pending = 0;
+	pc->spilled = 1;
 }
 
 static __always_inline struct tl_cpu *cpu_entry(void)
@@ -550,6 +553,7 @@ static __always_inline struct tl_cpu *recorded_task(struct task_struct *task, st
 			spill(pc); /* normally done at sched_switch already */
 		pc->task = (__u64)task;
 		pc->tid = task->pid;
+		pc->spilled = 0;
 		resolve(pc, task, mnt, epoch);
 	} else if (pc->mnt != (__u64)mnt || pc->epoch != epoch) {
 		resolve(pc, task, mnt, epoch);
@@ -777,6 +781,7 @@ int BPF_PROG(tl_sys_enter, struct pt_regs *regs, long id)
 	t->pending = seq;
 	t->pending_nr = id;
 	t->pending_cont = n == 2;
+	t->spilled = 0;
 	return 0;
 }
 
@@ -802,18 +807,20 @@ int BPF_PROG(tl_sys_exit, struct pt_regs *regs, long ret)
 
 	if (!pc)
 		return 0;
-	if (pc->task == (__u64)task) {
-		if (!pc->pending)
-			return 0;
+	if (pc->task == (__u64)task && pc->pending) {
 		seq = pc->pending;
 		set = pc->set;
 		nr = pc->pending_nr;
 		cont = pc->pending_cont;
 		pc->pending = 0;
+	} else if (pc->task == (__u64)task && !pc->spilled) {
+		return 0; /* nothing in flight: not recorded (a host task), or exit/exit_group */
 	} else {
 		/* switched out while in the syscall (tl_switch moved the state), or never recorded */
 		struct tl_pend *p;
 
+		if (pc->task == (__u64)task)
+			pc->spilled = 0;
 		tid = task->pid;
 		p = bpf_map_lookup_elem(&tl_pend, &tid);
 		if (!p)

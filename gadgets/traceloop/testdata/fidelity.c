@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[200];
@@ -29,6 +30,7 @@ static void path(char *out, const char *name)
 
 static void *worker(void *arg)
 {
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
 	char p[256], buf[64];
 	int fd;
 
@@ -43,6 +45,8 @@ static void *worker(void *arg)
 	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	(void)write(fd, "thread\n", 7);
 	close(fd);
+	/* the main thread is blocked in read() by now: its syscall's exit comes on wake-up */
+	nanosleep(&pause, NULL);
 	(void)write(done_pipe[1], "x", 1);
 	return NULL;
 }

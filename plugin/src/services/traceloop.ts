@@ -81,8 +81,13 @@ async function openRecorders(flags: CommonFlagValues): Promise<Recorders> {
         throw new UserError('--remote needs an address: unix:///path/to.sock or tcp://host:port');
       const { RemoteRuntime } = await import('./remote-runtime.js');
       const rt = new RemoteRuntime(address);
+      // the node's name, for the NODE column (the daemon's errors come from the traceloop call)
+      const node = await rt.info().then(
+        (i) => i.node,
+        () => '',
+      );
       return {
-        nodes: [{ node: '', api: rt.traceloop() }],
+        nodes: [{ node, api: rt.traceloop() }],
         adjust: (f) => f,
         close: () => rt.close(),
       };
@@ -328,11 +333,8 @@ export async function traceloopList(
       a.e.instance - b.e.instance,
   );
   const k8s = all.some((x) => x.e.container.k8s);
-  const multiNode = lists.length > 1 || all.some((x) => x.node);
   const columns = LIST_COLUMNS.map((c) =>
-    (!k8s && (c.name === 'namespace' || c.name === 'pod')) || (!multiNode && c.name === 'node')
-      ? { ...c, hidden: true }
-      : c,
+    !k8s && (c.name === 'namespace' || c.name === 'pod') ? { ...c, hidden: true } : c,
   );
   await printList(
     columns,
