@@ -11,4 +11,6 @@ if command -v podman >/dev/null; then
 fi
 for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^kgtest-'); do ip netns del "$ns"; done
 rm -rf /sys/fs/bpf/kubectl-gadget-test 2>/dev/null
+# traceloop recordings are pinned on purpose; a CI run starts without any
+rm -rf /sys/fs/bpf/kubectl-gadget/traceloop 2>/dev/null
 exit 0
