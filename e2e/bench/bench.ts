@@ -737,6 +737,13 @@ async function main(): Promise<void> {
   writeFileSync(join(OUT, 'results.md'), renderMarkdown(results));
   process.stdout.write(renderText(results));
   log(`wrote ${join(OUT, 'results.json')} and ${join(OUT, 'results.md')}`);
+
+  // traceloop: recording cost against untraced, the empty tp_btf floor and strace
+  const tl = await import('../../gadgets/traceloop/bench.js');
+  const tlr = await tl.runTraceloopBench();
+  writeFileSync(join(OUT, 'traceloop.json'), JSON.stringify(tlr, null, 2) + '\n');
+  writeFileSync(join(OUT, 'traceloop.md'), tl.renderMarkdown(tlr));
+  process.stdout.write('\n' + tl.renderMarkdown(tlr));
 }
 
 let interrupted = false;
