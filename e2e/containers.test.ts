@@ -10,6 +10,7 @@ import { Cli, marker, runCli, sleep, waitReady } from './helpers/cli.js';
 import type { Ev } from './helpers/cli.js';
 import {
   assertFields,
+  assertListsContainers,
   assertKeys,
   assertTimestamp,
   describe as show,
@@ -125,19 +126,7 @@ describe(
     test('list-containers --local -o json: name, id, pid, mount namespace, runtime, state', async () => {
       const r = await runCli(['list-containers', '--local', '-o', 'json']);
       assert.equal(r.code, 0, r.stderr);
-      const list = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
-      for (const c of [a, b]) {
-        const got = list.filter((x) => x.name === c.name);
-        assert.equal(got.length, 1, r.stdout);
-        assertFields(got[0]!, {
-          runtime: 'podman',
-          id: c.id,
-          name: c.name,
-          pid: c.pid,
-          mntnsId: c.mntns,
-          state: 'running',
-        });
-      }
+      assertListsContainers(r.stdout, [a, b]);
       const one = await runCli(['list-containers', '--local', '-o', 'json', '-c', b.name]);
       assert.equal(one.code, 0, one.stderr);
       assert.deepEqual(

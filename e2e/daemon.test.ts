@@ -16,7 +16,13 @@ import { Cli, marker, readyOpen, ROOT, runCli, sleep, waitReady } from './helper
 import type { Ev } from './helpers/cli.js';
 import { count, fmt, heldClosure, LeakCheck, minus, union, waitReleased } from './helpers/bpf.js';
 import type { BpfIds } from './helpers/bpf.js';
-import { assertFields, assertKeys, describe as show, EXEC_KEYS } from './helpers/events.js';
+import {
+  assertFields,
+  assertKeys,
+  assertListsContainers,
+  describe as show,
+  EXEC_KEYS,
+} from './helpers/events.js';
 import { ALL, assertOpens, noSelf, runOpens } from './helpers/opens.js';
 import { abandonAll } from './helpers/trace.js';
 import { ContainerPool, execIn, podmanAvailable } from './fixtures/podman.js';
@@ -155,19 +161,7 @@ describe(
     test('list-containers --remote: the running containers', async () => {
       const r = await runCli(['list-containers', '--remote', addr, '-o', 'json']);
       assert.equal(r.code, 0, r.stderr);
-      const list = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
-      for (const c of [a, b]) {
-        const got = list.filter((x) => x.name === c.name);
-        assert.equal(got.length, 1, r.stdout);
-        assertFields(got[0]!, {
-          runtime: 'podman',
-          id: c.id,
-          name: c.name,
-          pid: c.pid,
-          mntnsId: c.mntns,
-          state: 'running',
-        });
-      }
+      assertListsContainers(r.stdout, [a, b]);
     });
 
     test('two concurrent clients, each with its own events; SIGKILL of one stops only its run', async (t) => {

@@ -134,3 +134,23 @@ export function byPid(evs: readonly Ev[], pid: number): Ev[] {
 export function describe(evs: readonly Ev[]): string {
   return evs.map((e) => JSON.stringify(e)).join('\n');
 }
+
+/** `list-containers -o json` output lists each of these running podman containers exactly once. */
+export function assertListsContainers(
+  stdout: string,
+  containers: ReadonlyArray<{ name: string; id: string; pid: number; mntns: number }>,
+): void {
+  const list = JSON.parse(stdout) as Array<Record<string, unknown>>;
+  for (const c of containers) {
+    const got = list.filter((x) => x.name === c.name);
+    assert.equal(got.length, 1, stdout);
+    assertFields(got[0]!, {
+      runtime: 'podman',
+      id: c.id,
+      name: c.name,
+      pid: c.pid,
+      mntnsId: c.mntns,
+      state: 'running',
+    });
+  }
+}

@@ -82,14 +82,6 @@ export function errnoName(ret: number): string {
   return ERRNO_NAMES[e] ?? ERRNO_HIGH[e] ?? `E${e}`;
 }
 
-const ERRNO_BY_NAME = new Map<string, number>();
-ERRNO_NAMES.forEach((n, i) => n && ERRNO_BY_NAME.set(n, i));
-for (const [k, v] of Object.entries(ERRNO_HIGH)) ERRNO_BY_NAME.set(v, Number(k));
-
-export function errnoNumber(name: string): number | undefined {
-  return ERRNO_BY_NAME.get(name);
-}
-
 export const O_ACCMODE = 0o3;
 export const O_CREAT = 0o100;
 export const O_TMPFILE = 0o20200000;
@@ -128,19 +120,6 @@ export function openFlagNames(flags: number): string[] {
   }
   if (rest) out.push(`0x${rest.toString(16)}`);
   return out;
-}
-
-const OPEN_FLAG_BY_NAME = new Map<string, number>([
-  ['O_RDONLY', 0],
-  ['O_WRONLY', 1],
-  ['O_RDWR', 2],
-  ...OPEN_FLAGS.map(([b, n]) => [n, b] as [string, number]),
-]);
-
-export function openFlagValue(name: string): number | undefined {
-  return OPEN_FLAG_BY_NAME.get(
-    name.toUpperCase().startsWith('O_') ? name.toUpperCase() : `O_${name.toUpperCase()}`,
-  );
 }
 
 /** `0644`-style octal string of the permission bits. */

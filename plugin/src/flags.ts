@@ -204,7 +204,7 @@ export interface CommonFlagValues {
 
 /**
  * Gadget param values from parsed flags, as RunRequest.params strings: bool 'true'/'false',
- * int decimal, string[] as a JSON array (daemon/src/runtime/params.ts listParam). Only flags the
+ * int decimal, string[] as a JSON array (gadgets/framework/params.ts listParam). Only flags the
  * user gave, or whose flag carries a default, are included; the daemon fills the rest.
  */
 export function paramValues(

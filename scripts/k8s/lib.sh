@@ -215,3 +215,27 @@ route_remove() {
   fi
   return 0
 }
+
+# start NAME BIN ARGS... : background process, own session, pid file + log ($RUN, $LOGS).
+start() {
+  local name="$1"; shift
+  log "starting $name"
+  setsid "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
+  echo $! > "$RUN/$name.pid"
+}
+
+# wait_for NAME SECONDS CMD... : poll CMD every 0.1 s. When NAME exits or is not ready in
+# time, show its log tail, run the caller's `undo_start` (what to tear down), and fail.
+wait_for() {
+  local name="$1" secs="$2" i pid why; shift 2
+  pid="$(cat "$RUN/$name.pid")"
+  why="not ready after ${secs}s"
+  for ((i = 0; i < secs * 10; i++)); do
+    if "$@"; then return 0; fi
+    if ! pid_alive "$pid"; then why="exited"; break; fi
+    sleep 0.1
+  done
+  tail -n 40 "$LOGS/$name.log" >&2
+  undo_start
+  die "$name $why; log: $LOGS/$name.log"
+}

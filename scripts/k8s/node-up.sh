@@ -208,29 +208,7 @@ render "$SCRIPT_DIR/node/Corefile" "$NODE_DIR/Corefile"
 echo "volumePluginDir: $NODE_DIR/kubelet/volume-plugins" >> "$NODE_DIR/kubelet.yaml"
 
 # ---------------------------------------------------------------- processes
-start() {
-  local name="$1"; shift
-  log "starting $name"
-  setsid "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
-  echo $! > "$RUN/$name.pid"
-}
-# wait_for NAME SECONDS CMD...: poll CMD; on failure show the log tail and undo the node.
-wait_for() {
-  local name="$1" secs="$2" i pid; shift 2
-  pid="$(cat "$RUN/$name.pid")"
-  for ((i = 0; i < secs * 10; i++)); do
-    if "$@"; then return 0; fi
-    if ! pid_alive "$pid"; then
-      tail -n 40 "$LOGS/$name.log" >&2
-      KGADGET_KEEP_STATE=1 "$SCRIPT_DIR/node-down.sh" --keep-net >&2 || true
-      die "$name exited; log: $LOGS/$name.log"
-    fi
-    sleep 0.1
-  done
-  tail -n 40 "$LOGS/$name.log" >&2
-  KGADGET_KEEP_STATE=1 "$SCRIPT_DIR/node-down.sh" --keep-net >&2 || true
-  die "$name not ready after ${secs}s; log: $LOGS/$name.log"
-}
+undo_start() { KGADGET_KEEP_STATE=1 "$SCRIPT_DIR/node-down.sh" --keep-net >&2 || true; }
 
 # containerd's state dir must not be another containerd's
 if [[ -S "$NODE_CONTAINERD_STATE/containerd.sock" ]] &&

@@ -188,31 +188,7 @@ write_kubeconfig "$CLUSTER_DIR/scheduler.kubeconfig" system:kube-scheduler sched
 # the default/kubernetes Service has no endpoints. Clients on this machine
 # use https://127.0.0.1:6443 directly. With --node the apiserver listens and
 # advertises on the node address, and the lease reconciler publishes it.
-# start NAME BIN ARGS... : background process, own session, pid file + log.
-start() {
-  local name="$1"; shift
-  log "starting $name"
-  setsid "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
-  echo $! > "$RUN/$name.pid"
-}
-
-# wait_for NAME SECONDS CMD... : poll CMD; fail with the log tail.
-wait_for() {
-  local name="$1" secs="$2" i pid; shift 2
-  pid="$(cat "$RUN/$name.pid")"
-  for ((i = 0; i < secs * 10; i++)); do
-    if "$@"; then return 0; fi
-    if ! pid_alive "$pid"; then
-      tail -n 30 "$LOGS/$name.log" >&2
-      stop_cluster "$CLUSTER_DIR"
-      die "$name exited; log: $LOGS/$name.log"
-    fi
-    sleep 0.1
-  done
-  tail -n 30 "$LOGS/$name.log" >&2
-  stop_cluster "$CLUSTER_DIR"
-  die "$name not ready after ${secs}s; log: $LOGS/$name.log"
-}
+undo_start() { stop_cluster "$CLUSTER_DIR"; }
 
 # Service IPs never leave the machine: blackhole the service CIDR unless some
 # route for it already exists.

@@ -35,5 +35,3 @@ export function resolveParams(
   }
   return out;
 }
-
-export { listParam } from '../../../gadgets/framework/params.js';
