@@ -6,9 +6,11 @@
 // Stand-ins: the namespaces are not pods, so the test maps each one to a fake workload
 // (STAND_IN_*): this is the only place where identities are made up.
 //
-// Runtime: the daemon's libbpf wrapper cannot attach cgroup programs yet, so the gadget runs
-// under the test loader (gadgets/advise_network_policy/testdata/), which attaches the same
-// object with bpf_link on the cgroup v2 root and dumps the flow map at the end.
+// Runtime: the product's. The main capture is runMonitor() on the daemon's LocalRuntime in this
+// process (what `monitor --local` runs, with the stand-in resolver in front of the CLI's
+// resolvers); a second capture runs the CLI itself (`advise network-policy monitor --local`).
+// Both must attach every program (the cgroup ones at the cgroup v2 root) and leave no BPF
+// program of the gadget behind.
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -16,7 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { LoaderRuntime } from '../gadgets/advise_network_policy/testdata/loader-runtime.js';
+import { LocalRuntime } from '../daemon/src/runtime/local.js';
 import { cleanupLeftovers, NetnsLab } from '../gadgets/advise_network_policy/testdata/netns-lab.js';
 import { SERVERS_JS } from '../gadgets/advise_network_policy/testdata/servers.js';
 import { packageRoot } from '../gadgets/framework/paths.js';
@@ -38,6 +40,8 @@ import { runMonitor } from '../plugin/src/services/netpol/monitor.js';
 import { parsePolicies } from '../plugin/src/services/netpol/policy.js';
 import { buildReport } from '../plugin/src/services/netpol/report.js';
 import { verifyFlows } from '../plugin/src/services/netpol/verify.js';
+import { bpftoolAvailable, heldBy, LeakCheck, liveObjects } from './helpers/bpf.js';
+import { Cli, sleep } from './helpers/cli.js';
 
 const ROOT = packageRoot();
 const CLI = join(ROOT, 'bin', 'run.js');
@@ -45,10 +49,87 @@ const V4 = '10.213.7';
 const V6 = 'fd7a:6b67:7';
 const SVC_IP = '10.96.213.10';
 const NODE = 'kgtest-node';
-const canRun =
-  typeof process.getuid === 'function' &&
-  process.getuid() === 0 &&
-  existsSync('/sys/fs/cgroup/unified');
+/** a cgroup v2 hierarchy is mounted (the addon attaches the cgroup programs at its root) */
+const cgroup2 =
+  existsSync('/proc/self/mounts') &&
+  readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[2] === 'cgroup2');
+const canRun = typeof process.getuid === 'function' && process.getuid() === 0 && cgroup2;
+const hasBpftool = canRun && bpftoolAvailable();
+
+/** The gadget's programs (program.bpf.c) and, for the cgroup ones, their attach types. */
+const NETPOL_LINKS = [
+  'netpol_connect4 cgroup_inet4_connect',
+  'netpol_connect6 cgroup_inet6_connect',
+  'netpol_dns',
+  'netpol_recvmsg4 cgroup_udp4_recvmsg',
+  'netpol_recvmsg6 cgroup_udp6_recvmsg',
+  'netpol_sendmsg4 cgroup_udp4_sendmsg',
+  'netpol_sendmsg6 cgroup_udp6_sendmsg',
+  'netpol_tcp_state',
+];
+const isNetpolProg = (name: string | undefined): boolean => /^netpol_/.test(name ?? '');
+
+/** Ids of the gadget's programs loaded now, anywhere on the machine (`bpftool prog show`). */
+function netpolProgIds(): Set<number> {
+  return new Set(
+    liveObjects()
+      .progs.filter((p) => isNetpolProg(p.name))
+      .map((p) => p.id),
+  );
+}
+
+/**
+ * The links of the gadget's programs that `pid` holds, as "program [cgroup attach type]", sorted;
+ * and the ids of those programs.
+ */
+function netpolLinksOf(pid: number): { links: string[]; progs: Set<number> } {
+  const held = heldBy(pid);
+  const o = liveObjects();
+  const links: string[] = [];
+  const progs = new Set<number>();
+  for (const l of o.links as Array<{ id: number; prog_id?: number; attach_type?: string }>) {
+    if (!held.link.has(l.id)) continue;
+    const prog = o.progs.find((p) => p.id === l.prog_id);
+    if (!prog || !isNetpolProg(prog.name)) continue;
+    progs.add(prog.id);
+    const cgroupType = l.attach_type?.startsWith('cgroup_') ? ` ${l.attach_type}` : '';
+    links.push(`${prog.name}${cgroupType}`);
+  }
+  return { links: links.sort(), progs };
+}
+
+/** Waits until `pid` has attached every program of the gadget; returns what it holds. */
+async function waitAttached(
+  pid: number,
+  alive: () => boolean,
+  timeoutMs = 30_000,
+): Promise<ReturnType<typeof netpolLinksOf>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const got = netpolLinksOf(pid);
+    if (got.links.length >= NETPOL_LINKS.length) return got;
+    if (!alive()) throw new Error(`process ${pid} ended before it attached the gadget`);
+    if (Date.now() >= deadline)
+      throw new Error(`the gadget is not attached after ${timeoutMs} ms: ${got.links.join(', ')}`);
+    await sleep(100);
+  }
+}
+
+/** After a run: none of `ran` is loaded, and no program of the gadget is, except `before`'s. */
+async function assertNoNetpolProgs(ran: Set<number>, before: Set<number>): Promise<void> {
+  let left: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    left = [...netpolProgIds()].filter((id) => ran.has(id) || !before.has(id));
+    if (left.length === 0) return;
+    await sleep(100);
+  }
+  const names = liveObjects()
+    .progs.filter((p) => left.includes(p.id))
+    .map((p) => `${p.id} ${p.name}`);
+  assert.fail(`programs of the gadget still loaded after the run: ${names.join(', ')}`);
+}
 
 /** Stand-in workloads: which fake pod each lab namespace plays. */
 const STAND_IN_PODS: Record<
@@ -194,6 +275,10 @@ describe(
     const flowsFile = join(dir, 'flows.ndjson');
     const policiesFile = join(dir, 'policies.yaml');
     let flows: FlowRecord[] = [];
+    /** BPF bookkeeping of the in-process run (with bpftool) */
+    let leaks: LeakCheck | undefined;
+    let netpolBefore = new Set<number>();
+    let attached: ReturnType<typeof netpolLinksOf> | undefined;
 
     before(async () => {
       cleanupLeftovers(lab.id);
@@ -244,7 +329,12 @@ describe(
       void servers;
 
       const ac = new AbortController();
-      const runtime = new LoaderRuntime(NODE);
+      if (hasBpftool) {
+        leaks = new LeakCheck();
+        netpolBefore = netpolProgIds();
+      }
+      // the daemon's runtime, in this process, as `monitor --local` runs it
+      const runtime = new LocalRuntime({ node: NODE });
       const traffic = async (): Promise<void> => {
         const q = await lab.exec('frontend', [
           'busybox',
@@ -307,12 +397,16 @@ describe(
         reporter: { warn: (m) => console.error(`warning: ${m}`), log: () => undefined },
         signal: ac.signal,
         onStarted: () => {
+          if (leaks) {
+            leaks.track(process.pid);
+            attached = netpolLinksOf(process.pid);
+          }
           trafficDone = traffic().catch((e: unknown) => {
             ac.abort();
             throw e;
           });
         },
-      });
+      }).finally(() => runtime.close());
       await trafficDone;
       assert.equal(result.lost, 0);
       // keep only the lab's traffic (the machine may be busy with other tests); the external
@@ -351,6 +445,18 @@ describe(
         assert.ok(Date.parse(f.first_seen) > Date.now() - 600_000);
       }
     });
+
+    test(
+      'the run attached every program (cgroup ones at the cgroup v2 root) and left none loaded',
+      { skip: !hasBpftool && 'needs bpftool' },
+      async () => {
+        assert.deepEqual(attached?.links, NETPOL_LINKS);
+        // everything the run held (programs, maps, links, BTF; also the runtime's shared state)
+        // is gone, and `bpftool prog show` lists no program of the gadget
+        await leaks!.assertClean();
+        await assertNoNetpolProgs(attached!.progs, netpolBefore);
+      },
+    );
 
     test('report writes the expected policies; verify allows all flows and fails with any rule removed', () => {
       const r = buildReport(flows);
@@ -461,6 +567,58 @@ describe(
         assert.match(svg, />frontend</);
       }
     });
+
+    test(
+      'monitor --local (the CLI) records the lab traffic, the last interval drained, and unloads',
+      { skip: !hasBpftool && 'needs bpftool' },
+      async () => {
+        const out = join(dir, 'cli-flows.ndjson');
+        const progsBefore = netpolProgIds();
+        const cliLeaks = new LeakCheck();
+        const cli = new Cli([
+          'advise',
+          'network-policy',
+          'monitor',
+          '--local',
+          '--timeout',
+          '60',
+          '--output',
+          out,
+        ]);
+        try {
+          const got = await waitAttached(cli.pid, () => cli.running);
+          assert.deepEqual(got.links, NETPOL_LINKS);
+          cliLeaks.track(cli.pid);
+          // both datagrams go out within one report interval: the second one's count reaches
+          // the file only through the runtime's end-of-run drain of the flow map
+          const node = process.execPath;
+          await ok(
+            lab.exec('backend', [node, SERVERS_JS, 'tcp-connect', `${V4}.30`, '5432', '2', '50']),
+          );
+          await ok(lab.exec('backend', [node, SERVERS_JS, 'udp-send', `${V4}.30`, '5433', '2']));
+          await sleep(300);
+          const x = await cli.stop('SIGINT');
+          assert.equal(x.code, 0, cli.describeExit());
+          assert.match(x.stderr, /distinct flow\(s\) from \d+ report\(s\), written to /);
+          // no stand-in resolver here: the lab's namespaces are unknown local ends (without an
+          // address for unconnected UDP sockets) and its addresses external peers
+          const pair = new Set([`${V4}.20`, `${V4}.30`]);
+          const labFlows = parseFlows(readFileSync(out, 'utf8')).filter(
+            (f) => pair.has(f.peer.ip) && (pair.has(f.local.ip) || f.local.ip === ''),
+          );
+          assert.deepEqual(labFlows.map(summary).sort(), [
+            `unknown/${V4}.20 egress ${V4}.30 TCP/5432 x2`,
+            `unknown/${V4}.30 ingress ${V4}.20 TCP/5432 x2`,
+            `unknown/? egress ${V4}.30 UDP/5433 x2`,
+            `unknown/? ingress ${V4}.20 UDP/5433 x2`,
+          ]);
+          await cliLeaks.assertClean();
+          await assertNoNetpolProgs(got.progs, progsBefore);
+        } finally {
+          if (cli.running) await cli.stop('SIGKILL');
+        }
+      },
+    );
 
     test('the generated policies pass kubectl apply --dry-run=server', (t) => {
       const env = clusterEnv();

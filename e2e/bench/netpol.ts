@@ -5,14 +5,15 @@
 //    rounds, medians reported. Needs root.
 // 2. Report cost: `report` (and verify, graph) on 100k synthetic distinct flows.
 //
-// The gadget runs under the test loader (the daemon cannot attach cgroup programs yet); its
-// kernel side and user space (runMonitor) are the product's.
+// The capture is the product's: runMonitor() on the daemon's LocalRuntime in this process, as
+// `monitor --local` runs it (a fresh runtime per monitored round, closed after it, so the
+// untraced rounds run with nothing of ours loaded).
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { LoaderRuntime } from '../../gadgets/advise_network_policy/testdata/loader-runtime.js';
+import { LocalRuntime } from '../../daemon/src/runtime/local.js';
 import { packageRoot } from '../../gadgets/framework/paths.js';
 import {
   FLOW_SCHEMA,
@@ -67,7 +68,8 @@ async function monitored<T>(
   const ac = new AbortController();
   let started!: () => void;
   const ready = new Promise<void>((r) => (started = r));
-  const run = runMonitor(new LoaderRuntime(), {
+  const runtime = new LocalRuntime();
+  const run = runMonitor(runtime, {
     request: {
       gadget: 'advise_network_policy',
       params: {},
@@ -88,8 +90,9 @@ async function monitored<T>(
     signal: ac.signal,
     keepLoopback: true,
     onStarted: () => started(),
-  });
-  await ready;
+  }).finally(() => runtime.close());
+  // a failed start must not leave the benchmark waiting for `ready`
+  await Promise.race([ready, run]);
   await new Promise((r) => setTimeout(r, 200));
   const value = fn();
   const rss = process.memoryUsage().rss;

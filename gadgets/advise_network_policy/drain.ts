@@ -1,8 +1,8 @@
 // The end-of-run drain: a flow's repeats are reported at most every report interval, so the
 // last ones of a run are still in the kernel's `flows` map when it stops. drainFlows() turns
 // the map's entries into ring-buffer records (the same `struct event` layout) carrying the
-// counts not reported yet. It needs a runtime hook that reads the map before closing the
-// object (not in the daemon yet; the test loader dumps the map instead).
+// counts not reported yet. The runtime (daemon/src/runtime/local.ts) reads the map before it
+// closes the object, through the descriptor's `drain` (gadget.ts).
 
 import type { RecordLayout } from '../framework/types.js';
 
