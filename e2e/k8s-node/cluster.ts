@@ -12,7 +12,7 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ROOT, sleep } from '../helpers/cli.js';
+import { CLI, ROOT, sleep } from '../helpers/cli.js';
 
 export const SCRIPTS = join(ROOT, 'scripts', 'k8s');
 export const GADGET_IMAGE = process.env.KGADGET_IMAGE ?? 'localhost/kubectl-gadget:dev';
@@ -274,4 +274,40 @@ export async function waitFor<T>(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(stepMs);
   }
+}
+
+/** The CLI against the cluster (Kubernetes mode: no --local, no --remote), to completion. */
+export function gadgetRun(c: Cluster, args: string[], timeoutMs = 180_000): Result {
+  return run(process.execPath, [CLI, ...args, '--kubeconfig', c.kubeconfig], {
+    env: { ...c.env, KUBECONFIG: c.kubeconfig },
+    timeoutMs,
+  });
+}
+
+/** Imports the gadget image and deploys it with --wait. */
+export function deployGadget(c: Cluster): Result {
+  ok(importGadgetImage(c), 'scripts/k8s/images.sh gadget');
+  const r = gadgetRun(c, [
+    'deploy',
+    '--image',
+    GADGET_IMAGE,
+    '--image-pull-policy',
+    'Never',
+    '--wait',
+    '--timeout',
+    '120',
+  ]);
+  ok(r, 'deploy --wait');
+  return r;
+}
+
+/** The gadget pod of the node: name, container id, host pid of the daemon. */
+export function gadgetPod(c: Cluster): { name: string; id: string; pid: number } {
+  const pods = listPods(c, 'gadget', 'k8s-app=gadget').filter(
+    (p) => p.status?.containerStatuses?.[0]?.ready,
+  );
+  if (pods.length !== 1) throw new Error(`${pods.length} ready gadget pods, not 1`);
+  const p = pods[0]!;
+  const id = containerId(p, 'gadget');
+  return { name: p.metadata.name, id, pid: hostPidOf(id) };
 }

@@ -35,23 +35,21 @@ import {
   applyPods,
   clusterDown,
   clusterUp,
-  containerId,
   createNamespace,
   deleteNamespace,
+  deployGadget,
+  gadgetPod as clusterGadgetPod,
+  gadgetRun as clusterGadgetRun,
   execIn,
   getPod,
-  hostPidOf,
-  importGadgetImage,
   kubectl,
   kubectlOk,
-  listPods,
   ok,
   rssMiB,
   run,
   skipReason,
   waitFor,
   waitPodsReady,
-  GADGET_IMAGE,
   type Cluster,
   type PodSpec,
 } from './cluster.js';
@@ -108,10 +106,7 @@ function gadgetCli(args: string[]): Cli {
 }
 
 function gadgetRun(args: string[], timeoutMs = 180_000): ReturnType<typeof run> {
-  return run(process.execPath, [CLI, ...args, '--kubeconfig', c().kubeconfig], {
-    env: { ...c().env, KUBECONFIG: c().kubeconfig },
-    timeoutMs,
-  });
+  return clusterGadgetRun(c(), args, timeoutMs);
 }
 
 /** kubectl exec, not waiting (the trigger loops below must not block the event loop). */
@@ -167,11 +162,7 @@ async function stopClean(cli: Cli): Promise<void> {
 }
 
 function gadgetPod(): { name: string; id: string; pid: number } {
-  const pods = listPods(c(), 'gadget', 'k8s-app=gadget');
-  assert.equal(pods.length, 1, 'one gadget pod');
-  const p = pods[0]!;
-  const id = containerId(p, 'gadget');
-  return { name: p.metadata.name, id, pid: hostPidOf(id) };
+  return clusterGadgetPod(c());
 }
 
 describe('local Kubernetes node (scripts/k8s/up.sh --node)', { skip, timeout: 45 * 60_000 }, () => {
@@ -308,19 +299,7 @@ describe('local Kubernetes node (scripts/k8s/up.sh --node)', { skip, timeout: 45
     let idleHeld: BpfIds | undefined;
 
     test('deploy --wait rolls the DaemonSet out on the node', () => {
-      const imp = importGadgetImage(c());
-      ok(imp, 'scripts/k8s/images.sh gadget');
-      const r = gadgetRun([
-        'deploy',
-        '--image',
-        GADGET_IMAGE,
-        '--image-pull-policy',
-        'Never',
-        '--wait',
-        '--timeout',
-        '120',
-      ]);
-      ok(r, 'deploy --wait');
+      const r = deployGadget(c());
       figures.deployWaitMs = r.ms;
       const g = gadgetPod();
       const pod = getPod(c(), 'gadget', g.name);

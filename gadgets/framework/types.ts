@@ -79,6 +79,19 @@ export interface GadgetConfig {
   maps?: Record<string, Array<[Uint8Array, Uint8Array]>>;
 }
 
+/**
+ * A gadget that is not run as a stream of events (traceloop records in the kernel and is read on
+ * demand through its own commands): listed by list-gadgets, but not runnable through RunGadget.
+ */
+export interface GadgetListing {
+  command: string[];
+  name: string;
+  description: string;
+  docs?: string;
+  /** the command to use instead of running it, for the error of a RunGadget request */
+  usage: string;
+}
+
 export interface GadgetDescriptor {
   /** CLI words, e.g. ['trace', 'exec'] */
   command: string[];

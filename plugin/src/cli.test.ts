@@ -64,9 +64,14 @@ test('version and list-gadgets', () => {
   assert.match(g.stdout, /^COMMAND +DESCRIPTION\n/);
   assert.match(g.stdout, /\ntrace exec +Trace/);
   assert.match(g.stdout, /\ntrace open +Trace/);
+  assert.match(g.stdout, /\ntraceloop +Flight recorder/);
+  assert.match(g.stdout, /\nadvise network-policy +Observe/);
   const j = cli('list-gadgets', '-o', 'json');
   const list = JSON.parse(j.stdout) as Array<{ name: string }>;
-  assert.ok(list.some((x) => x.name === 'trace_open'));
+  assert.deepEqual(
+    list.map((x) => x.name),
+    ['advise_network_policy', 'trace_exec', 'trace_open', 'traceloop'],
+  );
 });
 
 test('an unreachable daemon is a user error, not a bug', () => {

@@ -274,6 +274,27 @@ describe('ContainerRegistry on a fake procfs', () => {
     assert.ok(reg.matches({ ...emptyFilter(), namespaces: ['web'], podsOnly: true }, c));
   });
 
+  it('container ids from the pod watch name a container that is already gone', async () => {
+    await make();
+    assert.equal(reg.k8sIdentityById('dead01'), undefined);
+    reg.noteContainerIds('uid-9', 'web', 'crasher', [
+      { id: 'dead01', container: 'app', runtime: 'containerd' },
+    ]);
+    reg.setPodInfo('uid-9', { labels: { app: 'crasher' }, ownerKind: 'Deployment' });
+    assert.deepEqual(reg.k8sIdentityById('dead01'), {
+      namespace: 'web',
+      pod: 'crasher',
+      container: 'app',
+      podUid: 'uid-9',
+      labels: { app: 'crasher' },
+      ownerKind: 'Deployment',
+      ownerName: '',
+      podIp: '',
+      hostNetwork: false,
+      runtime: 'containerd',
+    });
+  });
+
   it('missing metadata: the poll waits out the grace, resolvePid registers at once', async () => {
     const id = idOf(11);
     proc.add(1100, { mntns: 5011, cgroup: podmanCg(id), ppid: 100, nspid: [1100, 1] });

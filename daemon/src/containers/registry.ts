@@ -146,6 +146,11 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
   /** CRI sandbox container ids (pause): known namespaces, not listed */
   private readonly sandboxes = new Set<string>();
   private readonly podInfo = new Map<string, PodInfo>();
+  /** container id -> pod and container names from the pod watch; outlives the container */
+  private readonly k8sById = new Map<
+    string,
+    Omit<K8sIdentity, keyof PodInfo> & { runtime: ContainerInfo['runtime'] }
+  >();
   /** live pids whose ns link or cgroup cannot be read (EACCES): not retried */
   private readonly unreadable = new Set<number>();
 
@@ -274,7 +279,7 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
   // Kubernetes hook
 
   /**
-   * TODO(pod informer): the informer calls this with what the API server knows of a pod
+   * The pod watch (daemon/src/k8s/pods.ts) calls this with what the API server knows of a pod
    * (labels, owner, IP). It is stored by pod uid, applied to that pod's containers now and
    * to those found later, with an 'updated' event for each changed container. Label selectors
    * in filters (matchesFilter) read k8s.labels, which stay {} until this is called.
@@ -291,6 +296,40 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
         this.emit('updated', e.info);
       }
     }
+  }
+
+  /**
+   * The pod watch's container ids of a pod (status and lastState: the instance before a restart
+   * too). A container that lived too briefly for its runtime state to be read (CrashLoopBackOff)
+   * is still named by it. Kept after the pod is gone, up to 8192 ids.
+   */
+  noteContainerIds(
+    podUid: string,
+    namespace: string,
+    pod: string,
+    ids: ReadonlyArray<{ id: string; container: string; runtime: ContainerInfo['runtime'] }>,
+  ): void {
+    for (const { id, container, runtime } of ids) {
+      if (this.k8sById.get(id)?.podUid === podUid) continue;
+      this.k8sById.set(id, { namespace, pod, container, podUid, runtime });
+      if (this.k8sById.size > 8192) this.k8sById.delete(this.k8sById.keys().next().value!);
+    }
+  }
+
+  /** Kubernetes identity of a container id the pod watch reported (also once it is gone). */
+  k8sIdentityById(id: string): (K8sIdentity & { runtime: ContainerInfo['runtime'] }) | undefined {
+    const found = this.k8sById.get(id);
+    if (!found) return undefined;
+    const { runtime, ...base } = found;
+    const k8s = this.withPodInfo({
+      ...base,
+      labels: {},
+      ownerKind: '',
+      ownerName: '',
+      podIp: '',
+      hostNetwork: false,
+    });
+    return { ...k8s, runtime };
   }
 
   // -------------------------------------------------------------------------------------------

@@ -5,7 +5,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { PodInfo } from '../containers/registry.js';
-import { PodWatcher, podInfoOf, type OwnerRef, type PodApi, type WatchEventType } from './pods.js';
+import {
+  PodWatcher,
+  containerIdsOf,
+  podInfoOf,
+  type OwnerRef,
+  type PodApi,
+  type WatchEventType,
+} from './pods.js';
 
 function pod(
   name: string,
@@ -286,5 +293,32 @@ describe('PodWatcher', () => {
       podIp: '1.2.3.4',
       hostNetwork: false,
     });
+  });
+});
+
+describe('containerIdsOf', () => {
+  test('current, terminated and previous instances, with the runtime of the id scheme', () => {
+    const pod = {
+      status: {
+        initContainerStatuses: [
+          { name: 'init', state: { terminated: { containerID: 'containerd://aa11' } } },
+        ],
+        containerStatuses: [
+          {
+            name: 'app',
+            containerID: 'containerd://bb22',
+            lastState: { terminated: { containerID: 'containerd://cc33' } },
+          },
+          { name: 'side', containerID: 'cri-o://dd44' },
+          { name: 'waiting' },
+        ],
+      },
+    } as unknown as V1Pod;
+    assert.deepEqual(containerIdsOf(pod), [
+      { id: 'aa11', container: 'init', runtime: 'containerd' },
+      { id: 'bb22', container: 'app', runtime: 'containerd' },
+      { id: 'cc33', container: 'app', runtime: 'containerd' },
+      { id: 'dd44', container: 'side', runtime: 'cri-o' },
+    ]);
   });
 });

@@ -18,6 +18,7 @@
 
 import type { V1OwnerReference, V1Pod } from '@kubernetes/client-node';
 import type { PodInfo } from '../containers/registry.js';
+import type { ContainerInfo } from '../containers/types.js';
 import { deadline, errorText, httpStatus, type DaemonKubeConfig } from './config.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
@@ -46,6 +47,13 @@ export interface OwnerRef {
 /** Where pod info goes: ContainerRegistry.setPodInfo. */
 export interface PodInfoSink {
   setPodInfo(podUid: string, info: PodInfo | null): void;
+  /** the pod's container ids (current and previous instances) with their container names */
+  noteContainerIds?(
+    podUid: string,
+    namespace: string,
+    pod: string,
+    ids: ReadonlyArray<{ id: string; container: string; runtime: ContainerInfo['runtime'] }>,
+  ): void;
 }
 
 export interface PodWatcherOptions {
@@ -87,6 +95,38 @@ export function podInfoOf(pod: V1Pod): PodInfo {
     podIp: pod.status?.podIP ?? '',
     hostNetwork: pod.spec?.hostNetwork ?? false,
   };
+}
+
+const SCHEME_RUNTIME: Record<string, ContainerInfo['runtime']> = {
+  containerd: 'containerd',
+  'cri-o': 'cri-o',
+  docker: 'docker',
+};
+
+/** Container ids a pod's status names (running, terminated and the instance before), no scheme. */
+export function containerIdsOf(
+  pod: V1Pod,
+): Array<{ id: string; container: string; runtime: ContainerInfo['runtime'] }> {
+  const out: Array<{ id: string; container: string; runtime: ContainerInfo['runtime'] }> = [];
+  const st = pod.status;
+  for (const s of [
+    ...(st?.initContainerStatuses ?? []),
+    ...(st?.containerStatuses ?? []),
+    ...(st?.ephemeralContainerStatuses ?? []),
+  ]) {
+    for (const raw of [
+      s.containerID,
+      s.lastState?.terminated?.containerID,
+      s.state?.terminated?.containerID,
+    ]) {
+      const m = raw ? /^([a-z0-9-]+):\/\/([0-9a-f]+)$/.exec(raw) : null;
+      const id = m?.[2];
+      if (id && !out.some((o) => o.id === id)) {
+        out.push({ id, container: s.name, runtime: SCHEME_RUNTIME[m[1]!] ?? 'unknown' });
+      }
+    }
+  }
+  return out;
 }
 
 export class PodWatcher {
@@ -287,6 +327,7 @@ export class PodWatcher {
       last: '',
     };
     this.known.set(uid, k);
+    this.sink.noteContainerIds?.(uid, k.namespace, k.name, containerIdsOf(pod));
     const direct = controllerOf(pod);
     // a resolved owner from the cache is used at once; otherwise the direct owner until resolved
     const cached = direct && this.cachedOwner(k.namespace, direct);

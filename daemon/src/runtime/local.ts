@@ -2,7 +2,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
-import { getGadget, listGadgets } from '../../../gadgets/framework/registry.js';
+import { getGadget, listAllGadgets } from '../../../gadgets/framework/registry.js';
 import { gadgetLayoutPath, gadgetObjectPath } from '../../../gadgets/framework/paths.js';
 import type { RecordLayout } from '../../../gadgets/framework/types.js';
 import { RunError } from '../errors.js';
@@ -82,7 +82,7 @@ export class LocalRuntime implements GadgetRuntime {
   }
 
   async info(): Promise<NodeInfo> {
-    const gadgets = await listGadgets();
+    const gadgets = await listAllGadgets();
     return {
       node: this.node,
       kernel: release(),

@@ -144,7 +144,10 @@ export async function startServer(
 
   const listGadgets =
     opts.listGadgets ??
-    (async () => (await import('../../../gadgets/framework/registry.js')).listGadgets());
+    (async () =>
+      (await (await import('../../../gadgets/framework/registry.js')).listAllGadgets()).map((g) =>
+        'params' in g ? g : { ...g, params: [], columns: [] },
+      ));
 
   const handlers: pb.GadgetServiceHandlers = {
     getInfo: unary(async () => infoToPb(await runtime.info())),

@@ -194,9 +194,13 @@ export function traceloopHandlers(
         if (authorizer) {
           // only a container the caller may see can be shown
           const entries = await visible(m, await rec.list(req.sessionId));
-          const { matchesSpec } = await import('../traceloop/recorder.js');
-          if (!entries.some((e) => matchesSpec(req.container.trim(), e.container))) {
-            throw new RunError('NOT_FOUND', `no recording for ${req.container}`);
+          const { matchesSpec, noRecordingError } = await import('../traceloop/recorder.js');
+          const spec = req.container.trim();
+          if (!entries.some((e) => matchesSpec(spec, e.container))) {
+            throw noRecordingError(
+              spec,
+              entries.map((e) => e.container),
+            );
           }
         }
         for await (const msg of rec.show(show, ac.signal)) {

@@ -18,7 +18,15 @@
 // memory, charged to the daemon's memory cgroup); see docs/traceloop.md.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmdirSync,
+  unlinkSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { BpfMap, Collection, ObjectSpec } from '../bpf/index.js';
 import * as bpf from '../bpf/index.js';
@@ -96,6 +104,14 @@ export function bytesPerContainer(syscalls: number): number {
   return roundPow2(syscalls) * SLOT_BYTES + SET_OVERHEAD_BYTES;
 }
 
+function ownMntns(): number {
+  try {
+    return Number(/\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/mnt'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 function roundPow2(n: number): number {
   let p = MIN_SYSCALLS;
   while (p < n) p *= 2;
@@ -162,6 +178,7 @@ export class TraceloopRecorder implements TraceloopApi {
   private bootToWall: bigint | undefined;
   /** tl_cfg.nospace when NOSPACE entries were last retried */
   private nospaceSeen = 0;
+  private readonly selfMntns = ownMntns();
 
   constructor(private readonly opts: RecorderOptions) {
     this.pinDir = opts.pinDir ?? process.env.KGADGET_TRACELOOP_PIN_DIR ?? DEFAULT_PIN_DIR;
@@ -591,11 +608,14 @@ export class TraceloopRecorder implements TraceloopApi {
   private ignoreKnownNamespaces(cfg: SessionConfig): void {
     const reg = this.opts.registry;
     const ns = this.maps.tl_ns!;
+    // the daemon's own container (the gadget pod) would only record this recorder reading
+    const self = this.selfMntns;
     for (const n of reg.knownMntns()) {
       const c = reg.byMntns(n);
-      if (c && c.mntnsId === n && matchesFilter(this.recordFilter(cfg), c)) continue;
+      if (n !== self && c && c.mntnsId === n && matchesFilter(this.recordFilter(cfg), c)) continue;
       ns.update(u64Key(n), encodeNs({ nsId: 0n, gen: 0, set: 0, kind: NS_IGNORE }));
     }
+    if (self) ns.update(u64Key(self), encodeNs({ nsId: 0n, gen: 0, set: 0, kind: NS_IGNORE }));
   }
 
   /** The session filter as a container predicate: containers only, never host processes. */
@@ -744,6 +764,10 @@ export class TraceloopRecorder implements TraceloopApi {
   /** Works out which container a recording belongs to; releases it if none that we record. */
   private resolve(cfg: SessionConfig, r: Recording, m: Meta): void {
     const reg = this.opts.registry;
+    if (m.mntns === this.selfMntns) {
+      void this.release(r, 'the recorder itself');
+      return;
+    }
     const ident = parseIdent(this.maps.tl_ident!.lookup(u32Key(r.set))!);
     const cg =
       ident.gen === r.gen ? matchCgroupPath(`${ident.cgroupParent}/${ident.cgroup}`) : null;
@@ -751,6 +775,8 @@ export class TraceloopRecorder implements TraceloopApi {
     if (cg) {
       c = reg.findById(cg.id).sort((a, b) => b.generation - a.generation)[0];
       if (!c) c = this.fromSources(cg.id, cg.runtime, m, ident.nodename, cg.podUid);
+      // gone before its runtime state could be read (a crash loop): the pod watch may name it
+      if (!c) c = this.fromPodWatch(cg.id, cg.runtime, m);
     } else {
       const byNs = reg.byMntns(m.mntns);
       if (byNs) c = byNs;
@@ -834,8 +860,20 @@ export class TraceloopRecorder implements TraceloopApi {
         ...(k8s ? { k8s } : {}),
       };
     }
-    if (m.state === STATE_EXITED) return this.anonymous(id, m, nodename, runtime);
     return undefined;
+  }
+
+  private fromPodWatch(
+    id: string,
+    runtime: ContainerInfo['runtime'],
+    m: Meta,
+  ): ContainerInfo | undefined {
+    const found = this.opts.registry.k8sIdentityById(id);
+    if (!found) return undefined;
+    const { runtime: seen, ...k8s } = found;
+    const c = this.anonymous(id, m, k8s.container, runtime === 'unknown' ? seen : runtime);
+    c.state = m.state === STATE_EXITED ? 'exited' : 'running';
+    return { ...c, k8s };
   }
 
   private anonymous(
@@ -1019,23 +1057,10 @@ export class TraceloopRecorder implements TraceloopApi {
         `no instance ${instance} of ${s}: instances are ${gens.join(', ')}`,
       );
     }
-    const names = new Set<string>();
-    for (const r of all) {
-      const c = r.container!;
-      names.add(c.name);
-      if (c.id) names.add(c.id.slice(0, 12));
-      if (c.k8s?.pod) names.add(`${c.k8s.pod}/${c.k8s.container}`);
-    }
-    const close = closeMatches(s, names, 5);
-    throw new RunError(
-      'NOT_FOUND',
-      `no recording for ${s}` +
-        (close.length
-          ? `; close matches: ${close.join(', ')}`
-          : names.size
-            ? `; recorded: ${[...names].slice(0, 8).join(', ')}`
-            : ''),
-      forDelete ? undefined : 'list recordings with `kubectl gadget traceloop list`',
+    throw noRecordingError(
+      s,
+      all.map((r) => r.container!),
+      forDelete,
     );
   }
 
@@ -1066,6 +1091,34 @@ function identityKey(c: ContainerInfo): string {
 }
 
 /** container id (prefix), runtime or k8s container name, pod, pod/container, ns/pod[/container] */
+/** "no recording for X", with the close matches among the recordings the caller may see. */
+export function noRecordingError(
+  s: string,
+  containers: readonly ContainerInfo[],
+  forDelete = false,
+): RunError {
+  const names = new Set<string>();
+  for (const c of containers) {
+    names.add(c.name);
+    if (c.id) names.add(c.id.slice(0, 12));
+    if (c.k8s?.pod) {
+      names.add(c.k8s.pod);
+      names.add(`${c.k8s.pod}/${c.k8s.container}`);
+    }
+  }
+  const close = closeMatches(s, names, 5);
+  return new RunError(
+    'NOT_FOUND',
+    `no recording for ${s}` +
+      (close.length
+        ? `; close matches: ${close.join(', ')}`
+        : names.size
+          ? `; recorded: ${[...names].slice(0, 8).join(', ')}`
+          : ''),
+    forDelete ? undefined : 'list recordings with `kubectl gadget traceloop list`',
+  );
+}
+
 export function matchesSpec(spec: string, c: ContainerInfo): boolean {
   if (!spec) return false;
   if (/^[0-9a-f]{3,64}$/.test(spec) && c.id.startsWith(spec)) return true;

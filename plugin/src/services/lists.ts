@@ -104,8 +104,8 @@ export const GADGET_COLUMNS: ColumnSpec[] = [
 
 export async function listGadgetInfos(flags: CommonFlagValues): Promise<GadgetInfo[]> {
   if (runtimeMode(flags) === 'remote') return (await withRuntime(flags, (rt) => rt.info())).gadgets;
-  const { listGadgets } = await import('../../../gadgets/framework/registry.js');
-  return (await listGadgets()).map((g) => ({
+  const { listAllGadgets } = await import('../../../gadgets/framework/registry.js');
+  return (await listAllGadgets()).map((g) => ({
     name: g.name,
     command: g.command,
     description: g.description,

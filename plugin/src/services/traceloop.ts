@@ -265,6 +265,44 @@ export async function traceloopDelete(
   await drained(stdout);
 }
 
+/**
+ * undeploy: every node's recordings and pins, removed before the daemons go (pinned maps would
+ * otherwise hold kernel memory on the node until it reboots). A node without a session has
+ * nothing to remove; a node that cannot be reached is reported, not fatal.
+ */
+export async function removeAllRecordings(
+  flags: CommonFlagValues,
+  warn: (m: string) => void,
+): Promise<Array<{ node: string; removed: number }>> {
+  let r: Recorders;
+  try {
+    r = await openRecorders(flags);
+  } catch (e) {
+    warn(`cannot reach the gadget daemons to remove traceloop recordings: ${errText(e)}`);
+    return [];
+  }
+  try {
+    const res = await Promise.allSettled(r.nodes.map((n) => n.api.delete('', '')));
+    const out: Array<{ node: string; removed: number }> = [];
+    res.forEach((x, i) => {
+      const node = r.nodes[i]!.node;
+      if (x.status === 'fulfilled') out.push({ node, removed: x.value });
+      else if ((x.reason as { code?: string }).code !== 'FAILED_PRECONDITION') {
+        warn(
+          `node ${node}: traceloop recordings not removed (${errText(x.reason)}); they stay ` +
+            `pinned in /sys/fs/bpf/kubectl-gadget/traceloop on that node until \`traceloop delete\` ` +
+            'or a reboot',
+        );
+      }
+    });
+    return out;
+  } finally {
+    await r.close().catch(() => undefined);
+  }
+}
+
+const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
 function notFoundAsZero(e: unknown): number {
   if (e instanceof Error && (e as { code?: string }).code === 'NOT_FOUND') return 0;
   throw e;

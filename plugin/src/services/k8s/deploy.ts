@@ -355,6 +355,14 @@ export async function undeploy(opts: UndeployOptions): Promise<void> {
     write(out, 'kubectl-gadget is not deployed: nothing to delete\n');
     return;
   }
+  // traceloop's pinned recordings outlive the daemons on purpose: undeploy owns removing them
+  if (!found.some((r, i) => r.kind === 'Namespace' && terminating.has(i))) {
+    const { removeAllRecordings } = await import('../traceloop.js');
+    const removed = await removeAllRecordings(opts, (m) => write(out, `warning: ${m}\n`));
+    for (const r of removed) {
+      write(out, `node ${r.node}: traceloop recordings removed (${r.removed})\n`);
+    }
+  }
   for (const [i, r] of found.entries()) {
     if (terminating.has(i)) {
       write(out, `${describe(r)} is already being deleted\n`);
