@@ -48,6 +48,9 @@ POD_BLACKHOLE=10.244.0.0/16    # blackholed: no pod address ever follows the def
 CNI_BRIDGE=kgnbr0
 CNI_NETWORK=kgnode
 DNS_SERVICE_IP=10.96.0.10      # kube-dns Service, answered by CoreDNS on NODE_IP:53
+# "Outside the cluster" for tests: pods have a route to it, the machine blackholes it, and only a
+# network namespace a test creates (with a more specific route) answers there.
+EXTERNAL_CIDR=10.242.0.0/24
 KUBELET_PORT="${KGADGET_KUBELET_PORT:-10250}"
 KUBELET_HEALTHZ_PORT="${KGADGET_KUBELET_HEALTHZ_PORT:-10248}"
 KUBE_PROXY_METRICS_PORT="${KGADGET_KUBE_PROXY_METRICS_PORT:-10249}"

@@ -21,6 +21,7 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 RUN="$CLUSTER_DIR/run"
 FWD_COMMENT="kgadget-node: pods reach nothing outside the pod range"
+EXT_COMMENT="kgadget-node: pods may reach the test-only external range"
 mode="${1:-all}"
 t0=$(now_ms)
 
@@ -77,6 +78,10 @@ net_down() {
   ip link show "$CNI_BRIDGE" >/dev/null 2>&1 && ip link del "$CNI_BRIDGE" 2>/dev/null && log "removed bridge $CNI_BRIDGE"
   rm -f /var/lib/cni/results/"$CNI_NETWORK"-* 2>/dev/null || true
   while iptables -w 5 -D FORWARD -s "$POD_BLACKHOLE" ! -d "$POD_BLACKHOLE" -m comment --comment "$FWD_COMMENT" -j DROP 2>/dev/null; do :; done
+  while iptables -w 5 -D FORWARD -s "$POD_BLACKHOLE" -d "$EXTERNAL_CIDR" -m comment --comment "$EXT_COMMENT" -j ACCEPT 2>/dev/null; do :; done
+  if ip route show exact "$EXTERNAL_CIDR" proto "$ROUTE_PROTO" 2>/dev/null | grep -q blackhole; then
+    ip route del blackhole "$EXTERNAL_CIDR" proto "$ROUTE_PROTO" && log "removed blackhole route $EXTERNAL_CIDR"
+  fi
   if ip route show exact "$POD_BLACKHOLE" proto "$ROUTE_PROTO" 2>/dev/null | grep -q blackhole; then
     ip route del blackhole "$POD_BLACKHOLE" proto "$ROUTE_PROTO" && log "removed blackhole route $POD_BLACKHOLE"
   fi

@@ -11,8 +11,10 @@
 #   - the node's address NODE_IP (10.243.0.1/32) is on a dummy interface, kgnode0 (an ifb device
 #     where the kernel has no dummy driver);
 #   - 10.96.0.0/16 (services, added by up.sh) and 10.244.0.0/16 (pods) are blackholed;
-#   - pods get routes to the pod subnet and the service CIDR only (no default route), and a
-#     FORWARD rule drops anything from the pod range that is not for the pod range;
+#   - pods get routes to the pod subnet, the service CIDR and EXTERNAL_CIDR (10.242.0.0/24, the
+#     tests' stand-in for addresses outside the cluster) only: no default route; a FORWARD rule
+#     drops anything from the pod range that is not for the pod range or EXTERNAL_CIDR, which is
+#     blackholed unless a test's own network namespace is routed there;
 #   - kubelet, kube-proxy and CoreDNS listen on NODE_IP or 127.0.0.1, CoreDNS has no upstream,
 #     containerd's image pulls go to a closed local proxy port.
 # scripts/k8s/node-down.sh (run by down.sh) undoes all of it.
@@ -29,6 +31,7 @@ NPKI="$NODE_DIR/pki"
 CNI_BIN_DIR="${KGADGET_CNI_BIN_DIR:-/usr/lib/cni}"
 RUNC="$(command -v runc || echo /usr/sbin/runc)"
 FWD_COMMENT="kgadget-node: pods reach nothing outside the pod range"
+EXT_COMMENT="kgadget-node: pods may reach the test-only external range"
 
 [[ "$(id -u)" == 0 ]] || die "the node needs root (kubelet, containerd, network setup)"
 t_start=$(now_ms)
@@ -64,8 +67,15 @@ net_up() {
   if [[ -z "$(ip route show exact "$SERVICE_CIDR" 2>/dev/null)" ]]; then
     ip route add blackhole "$SERVICE_CIDR" proto "$ROUTE_PROTO"
   fi
+  if [[ -z "$(ip route show exact "$EXTERNAL_CIDR" 2>/dev/null)" ]]; then
+    ip route add blackhole "$EXTERNAL_CIDR" proto "$ROUTE_PROTO"
+  fi
   if ! iptables -w 5 -C FORWARD -s "$POD_BLACKHOLE" ! -d "$POD_BLACKHOLE" -m comment --comment "$FWD_COMMENT" -j DROP 2>/dev/null; then
     iptables -w 5 -I FORWARD 1 -s "$POD_BLACKHOLE" ! -d "$POD_BLACKHOLE" -m comment --comment "$FWD_COMMENT" -j DROP
+  fi
+  # before the drop: pod -> test-only external range
+  if ! iptables -w 5 -C FORWARD -s "$POD_BLACKHOLE" -d "$EXTERNAL_CIDR" -m comment --comment "$EXT_COMMENT" -j ACCEPT 2>/dev/null; then
+    iptables -w 5 -I FORWARD 1 -s "$POD_BLACKHOLE" -d "$EXTERNAL_CIDR" -m comment --comment "$EXT_COMMENT" -j ACCEPT
   fi
 }
 
@@ -191,7 +201,7 @@ MAX_OPEN_FILES="$(ulimit -Hn)"
 render() {
   local v expr=()
   for v in NODE_DIR NODE_CONTAINERD_SOCK NODE_CONTAINERD_STATE PAUSE_IMAGE RUNC CNI_BIN_DIR CNI_NETWORK CNI_BRIDGE \
-    POD_CIDR POD_GW SERVICE_CIDR NODE_IP NODE_NAME KUBELET_PORT KUBELET_HEALTHZ_PORT PKI \
+    POD_CIDR POD_GW SERVICE_CIDR EXTERNAL_CIDR NODE_IP NODE_NAME KUBELET_PORT KUBELET_HEALTHZ_PORT PKI \
     DNS_SERVICE_IP KUBE_PROXY_HEALTHZ_PORT KUBE_PROXY_METRICS_PORT COREDNS_HEALTH_PORT \
     COREDNS_READY_PORT MAX_OPEN_FILES; do
     expr+=(-e "s|@$v@|${!v}|g")

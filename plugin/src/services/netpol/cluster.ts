@@ -234,6 +234,7 @@ export class ClusterSnapshot implements IdentityResolver {
       (p) => p.port === ctx.port && (p.protocol ?? 'TCP') === ctx.protocol,
     );
     const backends = new Map<string, WorkloadRef>();
+    const backendIps = new Set<string>();
     let targetPort: number | undefined =
       typeof sp?.targetPort === 'number' ? sp.targetPort : undefined;
     let portName: string | undefined =
@@ -246,11 +247,21 @@ export class ClusterSnapshot implements IdentityResolver {
       if (epPort?.port !== undefined) targetPort = epPort.port;
       for (const ep of sl.endpoints ?? []) {
         const ref = ep.targetRef;
-        if (ref?.kind !== 'Pod') continue;
-        const p = this.podsByName.get(`${ref.namespace ?? ns}/${ref.name}`);
-        if (!p) continue;
-        backendPod ??= p.pod;
-        backends.set(workloadKey(p.ref), p.ref);
+        const p =
+          ref?.kind === 'Pod'
+            ? this.podsByName.get(`${ref.namespace ?? ns}/${ref.name}`)
+            : undefined;
+        if (p && !p.pod.spec?.hostNetwork) {
+          backendPod ??= p.pod;
+          backends.set(workloadKey(p.ref), p.ref);
+        } else if (!ref || ref.kind !== 'Pod' || p) {
+          // not a pod network address (a node, a host-network pod, outside the cluster): only an
+          // ipBlock can allow it; a pod we do not know (yet) is left out
+          for (const a of ep.addresses ?? []) {
+            const n = normalizeIp(a);
+            if (n) backendIps.add(n);
+          }
+        }
       }
     }
     if (svc.spec?.type === 'ExternalName' || !sp) targetPort = undefined;
@@ -262,6 +273,7 @@ export class ClusterSnapshot implements IdentityResolver {
         ip,
         service: { namespace: ns, name, port: ctx.port },
         backends: [...backends.values()],
+        ...(backendIps.size ? { backend_ips: [...backendIps].sort() } : {}),
       },
       ...(targetPort !== undefined ? { port: targetPort } : {}),
       ...(portName ? { portName } : {}),

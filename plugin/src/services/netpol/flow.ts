@@ -38,7 +38,7 @@ export interface WorkloadRef {
   workload: string;
   /** Deployment, StatefulSet, DaemonSet, Job, CronJob, ReplicaSet, Pod, ... ('' if unknown) */
   workload_kind?: string;
-  /** pod labels minus pod-template-hash, controller-revision-hash, pod-template-generation */
+  /** pod labels minus the revision and per-pod ones (labels.ts REVISION_LABELS) */
   labels: Labels;
   /** labels of the namespace, when known (kubernetes.io/metadata.name is implied) */
   namespace_labels?: Labels;
@@ -70,6 +70,11 @@ export interface Endpoint {
   /** service: the Service and the pods behind it */
   service?: ServiceRef;
   backends?: WorkloadRef[];
+  /**
+   * service: addresses behind it that are not pods (EndpointSlice endpoints without a pod
+   * targetRef: a node running CoreDNS as a process, a database outside the cluster), sorted
+   */
+  backend_ips?: string[];
   /** names this address was returned for in the local workload's own DNS lookups (sorted) */
   dns_names?: string[];
 }
@@ -112,7 +117,7 @@ export function endpointKey(e: Endpoint): string {
     case 'node':
       return `node:${e.node || e.ip}`;
     case 'service':
-      return `service:${e.service?.namespace ?? ''}/${e.service?.name ?? ''}:${e.service?.port ?? 0}:${(e.backends ?? []).map(workloadKey).sort().join('|')}|${e.ip}`;
+      return `service:${e.service?.namespace ?? ''}/${e.service?.name ?? ''}:${e.service?.port ?? 0}:${(e.backends ?? []).map(workloadKey).sort().join('|')}|${(e.backend_ips ?? []).join(',')}|${e.ip}`;
     case 'external':
     case 'unknown':
       return `${e.kind}:${e.ip}`;
@@ -241,6 +246,7 @@ function canonicalEndpoint(e: Endpoint): Endpoint {
     out.backends = e.backends
       .map(canonicalWorkload)
       .sort((a, b) => (workloadKey(a) < workloadKey(b) ? -1 : 1));
+  if (e.backend_ips?.length) out.backend_ips = [...e.backend_ips].sort();
   if (e.dns_names?.length) out.dns_names = [...e.dns_names].sort();
   return out;
 }
@@ -349,6 +355,13 @@ function checkEndpoint(v: unknown, where: string): string | undefined {
       const e = checkWorkload(b, `${where}.backends[${i}]`);
       if (e) return e;
     }
+  }
+  if (v.backend_ips !== undefined) {
+    if (
+      !Array.isArray(v.backend_ips) ||
+      v.backend_ips.some((x) => typeof x !== 'string' || !parseIp(x))
+    )
+      return `${where}.backend_ips: must be a list of IP addresses`;
   }
   return undefined;
 }

@@ -19,6 +19,16 @@ test('labels: workload labels drop the revision labels', () => {
     }),
     { a: '1', b: '2' },
   );
+  // a StatefulSet's pods differ in their name and index labels
+  assert.deepEqual(
+    workloadLabels({
+      app: 'postgres',
+      'apps.kubernetes.io/pod-index': '0',
+      'statefulset.kubernetes.io/pod-name': 'postgres-0',
+      'controller-revision-hash': 'postgres-6d',
+    }),
+    { app: 'postgres' },
+  );
   assert.equal(labelsKey({ b: '2', a: '1' }), 'a=1,b=2');
   assert.deepEqual(namespaceLabels('x', { team: 'a' }), {
     team: 'a',

@@ -14,11 +14,21 @@ export interface LabelSelector {
   matchExpressions?: LabelSelectorRequirement[];
 }
 
-/** Labels a controller sets per revision: two pods of one workload differ in them. */
+/**
+ * Labels a controller sets per revision, per pod or per run: two pods of one workload differ in
+ * them, so a policy selecting by them would miss the workload's other (or next) pods.
+ */
 export const REVISION_LABELS: readonly string[] = [
   'pod-template-hash',
   'controller-revision-hash',
   'pod-template-generation',
+  // StatefulSet: per pod
+  'statefulset.kubernetes.io/pod-name',
+  'apps.kubernetes.io/pod-index',
+  // Job: per completion index, and per Job object (a CronJob's next run has another uid)
+  'batch.kubernetes.io/job-completion-index',
+  'controller-uid',
+  'batch.kubernetes.io/controller-uid',
 ];
 
 /** The workload's identifying labels: pod labels minus REVISION_LABELS, keys sorted. */

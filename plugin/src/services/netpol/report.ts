@@ -2,7 +2,8 @@
 // workload, covering Ingress and Egress, allowing exactly the traffic that was seen.
 //
 // - A workload is a pod group seen as the local end of a flow, selected by its labels minus
-//   the revision labels (pod-template-hash, controller-revision-hash, pod-template-generation).
+//   the revision and per-pod labels (pod-template-hash, controller-revision-hash, the StatefulSet
+//   pod name and index, ...: labels.ts REVISION_LABELS).
 // - Every record gives rules to both ends when both are workloads: an egress record A -> B is
 //   an egress rule of A and an ingress rule of B (so one node's view still gives both sides).
 // - Pod peers: podSelector + namespaceSelector (kubernetes.io/metadata.name). Services: the pods
@@ -210,14 +211,20 @@ export function buildReport(flows: readonly FlowRecord[], opts: ReportOptions = 
     const dstPeers: Array<{ spec: PeerSpec; pod?: WorkloadRef | Endpoint }> = [];
     if (dst.kind === 'service') {
       const backends = dst.backends ?? [];
+      const ips = dst.backend_ips ?? [];
       if (backends.length === 0) {
         if (dns) dstPeers.push({ spec: dnsPeer });
-        else
+        else if (ips.length === 0)
           note(
             `no rule for ${endpointName(src)} -> ${endpointName(dst)} ${what}: the Service has no known backends`,
           );
       }
       for (const b of backends) dstPeers.push({ spec: podPeer(workloadOf(b)), pod: b });
+      // after DNAT the packets go to these addresses: pod selectors cannot match them
+      for (const ip of ips) dstPeers.push({ spec: ipPeer(ip) });
+      if (ips.length) {
+        note(`${endpointName(dst)} is served by ${ips.join(', ')} (not pods): allowed by ipBlock`);
+      }
     } else if (dst.kind === 'pod' && !dst.host_network) {
       dstPeers.push({ spec: podPeer(workloadOf(dst)), pod: dst });
     } else if (dst.ip) {

@@ -245,10 +245,14 @@ function ends(index: PolicyIndex, e: Endpoint): ConnEnd[] {
       return [podEnd(index, e, e.ip)];
     case 'service': {
       const backends = e.backends ?? [];
-      // after DNAT the peer is a backend pod; without known backends nothing selects it
-      if (backends.length === 0)
+      const ips = e.backend_ips ?? [];
+      // after DNAT the peer is a backend pod or address; without known backends nothing selects it
+      if (backends.length === 0 && ips.length === 0)
         return [{ kind: 'ip', ip: '', name: `${endpointName(e)} (no known backends)` }];
-      return backends.map((b) => podEnd(index, b, ''));
+      return [
+        ...backends.map((b) => podEnd(index, b, '')),
+        ...ips.map((ip): ConnEnd => ({ kind: 'ip', ip, name: `${endpointName(e)} via ${ip}` })),
+      ];
     }
     default:
       return [{ kind: 'ip', ip: e.ip, name: endpointName(e) }];
