@@ -38,7 +38,6 @@ import {
   ok,
   run,
   skipReason,
-  waitFor,
   type Cluster,
 } from './cluster.js';
 
