@@ -6,6 +6,12 @@
  * space) get an alias, so a runtime creating a container from the host adds nothing.
  * Hooks: sched_process_fork (new task in another mntns) and the unshare syscall tracepoints
  * (per-syscall tracepoints: other syscalls only pay a bitmap test).
+ *
+ * Every namespace created (forked with CLONE_NEWNS or unshared) is also noted in
+ * gadget_mntns_fresh: its inode was free until now, so whatever user space had mapped to that
+ * inode (an exited container whose inode is reused at once) is stale. User space reads and
+ * clears the map before it decides on a batch of events: the note is written before any event of
+ * the new namespace exists.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -22,6 +28,14 @@ struct {
 	__type(key, __u64);
 	__type(value, __u8);
 } gadget_mntns_container SEC(".maps");
+
+/* Namespaces created since user space last looked: mntns -> boot ns of creation. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u64);
+} gadget_mntns_fresh SEC(".maps");
 
 /* unshare(CLONE_NEWNS) in flight: tid -> mntns before the call (LRU: a task killed in the
  * call leaves its entry behind). */
@@ -42,6 +56,9 @@ static __always_inline void new_mntns(__u64 parent, __u64 child)
 {
 	__u64 *alias = bpf_map_lookup_elem(&gadget_mntns_alias, &parent);
 	__u64 root = alias ? *alias : parent; /* aliases always point at a root: no chains */
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	bpf_map_update_elem(&gadget_mntns_fresh, &child, &now, BPF_ANY);
 
 	if (bpf_map_lookup_elem(&gadget_mntns_container, &root))
 		bpf_map_update_elem(&gadget_mntns_alias, &child, &root, BPF_ANY);

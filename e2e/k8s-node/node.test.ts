@@ -412,35 +412,29 @@ describe('local Kubernetes node (scripts/k8s/up.sh --node)', { skip, timeout: 45
 
     // A rolling update in small: the kernel hands the new container's mount namespace the inode
     // number the deleted one had (nsfs numbers are reused at once), so an identity keyed by
-    // mntns alone names the old pod.
-    // Known bug, kept visible as a todo (reported, not failing CI): when a deleted pod's mount
-    // namespace inode is reused at once by its replacement, a run that already classified that
-    // inode keeps the old pod's identity until the registry's poll notices the exit.
-    test(
-      'a pod replacing a deleted one while tracing: the new pod, not the old one',
-      { todo: 'mntns inode reuse race in a running trace' },
-      async () => {
-        const suffix = randomBytes(3).toString('hex');
-        const oldName = `old-${suffix}`;
-        const newName = `new-${suffix}`;
-        applyPods(c(), NS, [{ name: oldName, containers: [{ name: 'app', command: SLEEP }] }]);
-        waitPodsReady(c(), NS, [oldName]);
-        const cli = gadgetCli(['trace', 'exec', '-n', NS, '-o', 'json']);
-        await attached(cli, (m) => execAsync(oldName, 'app', ['/bin/echo', m]), execOf);
-        kubectlOk(c(), ['-n', NS, 'delete', 'pod', oldName, '--wait=true', '--grace-period=1']);
-        const m = marker('new');
-        applyPods(c(), NS, [
-          {
-            name: newName,
-            containers: [{ name: 'app', command: ['/bin/sh', '-c', `echo ${m}; exec sleep 3600`] }],
-          },
-        ]);
-        const e = await cli.waitForEvent(execOf(m), 60_000, `the entrypoint of ${newName}`);
-        await stopClean(cli);
-        kubectlOk(c(), ['-n', NS, 'delete', 'pod', newName, '--wait=false']);
-        assertIdentity(e, newName, 'app');
-      },
-    );
+    // mntns alone would name the old pod. The container tracker notes every namespace created
+    // (gadget_mntns_fresh), and a run drops the stale mapping before it decides on a batch.
+    test('a pod replacing a deleted one while tracing: the new pod, not the old one', async () => {
+      const suffix = randomBytes(3).toString('hex');
+      const oldName = `old-${suffix}`;
+      const newName = `new-${suffix}`;
+      applyPods(c(), NS, [{ name: oldName, containers: [{ name: 'app', command: SLEEP }] }]);
+      waitPodsReady(c(), NS, [oldName]);
+      const cli = gadgetCli(['trace', 'exec', '-n', NS, '-o', 'json']);
+      await attached(cli, (m) => execAsync(oldName, 'app', ['/bin/echo', m]), execOf);
+      kubectlOk(c(), ['-n', NS, 'delete', 'pod', oldName, '--wait=true', '--grace-period=1']);
+      const m = marker('new');
+      applyPods(c(), NS, [
+        {
+          name: newName,
+          containers: [{ name: 'app', command: ['/bin/sh', '-c', `echo ${m}; exec sleep 3600`] }],
+        },
+      ]);
+      const e = await cli.waitForEvent(execOf(m), 60_000, `the entrypoint of ${newName}`);
+      await stopClean(cli);
+      kubectlOk(c(), ['-n', NS, 'delete', 'pod', newName, '--wait=false']);
+      assertIdentity(e, newName, 'app');
+    });
 
     test('kill -9 of the CLI mid-stream leaves no BPF program in the gadget pod', async () => {
       const g = gadgetPod();

@@ -232,6 +232,29 @@ describe('ContainerRegistry on a fake procfs', () => {
     assert.ok(new Set(reg.knownMntns()).has(5006), 'still in use by b');
   });
 
+  it('the kernel notes a new namespace on a mapped inode: the old container goes at once', async () => {
+    const a = idOf(11);
+    const b = idOf(12);
+    src.set(a, { initPid: 610, name: 'a' });
+    src.set(b, { initPid: 710, name: 'b' });
+    proc.add(610, { mntns: 5016, cgroup: podmanCg(a), ppid: 100, nspid: [610, 1] });
+    await make();
+    // a's last process exits; b's runc creates a namespace that gets the same inode
+    proc.remove(610);
+    proc.add(710, { mntns: 5016, cgroup: podmanCg(b), ppid: 100, nspid: [710, 1] });
+    reg.namespaceCreated(5016);
+    assert.deepEqual(log.slice(-2), ['removed:a', 'ns-:5016'], 'runs forget their decision');
+    assert.equal(reg.byMntns(5016), undefined);
+    assert.equal(reg.resolvePid(710)?.name, 'b');
+    // once b is registered, another note on its inode (a stale one) changes nothing
+    log.length = 0;
+    reg.namespaceCreated(5016);
+    assert.deepEqual(log, []);
+    assert.equal(reg.byMntns(5016)?.name, 'b');
+    reg.namespaceCreated(5099); // not mapped: nothing
+    assert.deepEqual(log, []);
+  });
+
   it('an exited container inode reused by a host namespace no longer resolves', async () => {
     const id = idOf(8);
     src.set(id, { initPid: 800 });

@@ -332,6 +332,34 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
     return { ...k8s, runtime };
   }
 
+  /**
+   * The kernel created a namespace with this inode (the container tracker's gadget_mntns_fresh):
+   * the inode was free, so what it mapped to before is gone. A container's namespace is often
+   * reused at once by the next container (a pod replaced): without this, the next container's
+   * events would carry the old one's name until the poll notices the exit.
+   */
+  namespaceCreated(mntns: number): void {
+    const e = this.mntnsMap.get(mntns);
+    if (!e) return;
+    if (e.info.state === 'running' && e.info.mntnsId === mntns) {
+      // already the new container (the poll registered it since)?
+      const st = readStat(this.proc, e.info.pid);
+      if (st && st.startTime === e.initStartTime && readNsInode(this.proc, e.info.pid) === mntns)
+        return;
+      this.markExited(e, Date.now());
+    }
+    this.mntnsMap.delete(mntns);
+    const had = this.namespaces.has(mntns); // untracking its last pid says mntns-removed itself
+    let tracked = false;
+    for (const [pid, rec] of [...this.pids]) {
+      if (rec.mntns !== mntns) continue;
+      if (rec.generation === e.info.generation) this.untrackPid(pid);
+      else tracked = true;
+    }
+    // runs forget their decision on it; the kernel's known set drops it
+    if (!tracked && !had) this.emit('mntns-removed', mntns);
+  }
+
   // -------------------------------------------------------------------------------------------
   // on-demand classification
 

@@ -15,7 +15,7 @@ import { AsyncQueue } from './queue.js';
 import { bpfDenied, SharedState } from './shared.js';
 import type { Collection } from '../bpf/index.js';
 import { version } from './version.js';
-import { TraceloopRecorder } from '../traceloop/recorder.js';
+import { pinnedAliasMap, TraceloopRecorder } from '../traceloop/recorder.js';
 
 export interface LocalRuntimeOptions {
   node?: string;
@@ -23,6 +23,11 @@ export interface LocalRuntimeOptions {
   registry?: ContainerRegistryOptions;
   /** run filter semantics: in Kubernetes mode, only pod processes unless --host */
   kubernetes?: boolean;
+  /**
+   * The node daemon: traceloop programs an earlier daemon left attached are adopted, so the
+   * container tracker fills their alias map (recorder.ts, pinnedAliasMap).
+   */
+  daemon?: boolean;
 }
 
 const FILTER_NONE = 0;
@@ -66,7 +71,18 @@ export class LocalRuntime implements GadgetRuntime {
   private state(): SharedState {
     if (!this.shared) {
       preflight();
-      this.shared = new SharedState({ pollMs: 1000, ...this.opts.registry });
+      const aliasMap = this.opts.daemon ? pinnedAliasMap() : undefined;
+      try {
+        this.shared = new SharedState(
+          { pollMs: 1000, ...this.opts.registry },
+          {
+            aliasMap,
+            warn: (m) => process.stderr.write(`warning: ${m}\n`),
+          },
+        );
+      } finally {
+        aliasMap?.close();
+      }
     }
     return this.shared;
   }
@@ -231,6 +247,7 @@ export class LocalRuntime implements GadgetRuntime {
       let dropped = 0;
       const reader = coll.reader('events', (batch: Buffer, count: number) => {
         events += count;
+        st.checkFresh();
         const kept = filterBatch(batch, count, mntnsOff, pidOff, decide);
         flushContainers();
         if (kept.count === 0) return;

@@ -23,15 +23,43 @@ export function bpfDenied(e: unknown): RunError | undefined {
   );
 }
 
+export interface SharedStateOptions {
+  /**
+   * An existing gadget_mntns_alias for the tracker to fill instead of a new one: the map of
+   * traceloop programs left attached by an earlier daemon (see pinnedAliasMap in
+   * traceloop/recorder.ts). Used only when its definition matches; the caller closes it.
+   */
+  aliasMap?: bpf.BpfMap;
+  warn?: (message: string) => void;
+}
+
 export class SharedState {
   readonly bpf = bpf;
   readonly registry: ContainerRegistry;
   private tracker: bpf.Collection;
+  private fresh!: bpf.BpfMap;
+  private freshTimer: NodeJS.Timeout | undefined;
   private started: Promise<void>;
 
-  constructor(opts: ContainerRegistryOptions) {
+  constructor(opts: ContainerRegistryOptions, shared: SharedStateOptions = {}) {
     const spec = bpf.ObjectSpec.open(bpfObjectPath('container_tracker'));
     try {
+      const a = shared.aliasMap;
+      const def = spec.maps().find((m) => m.name === 'gadget_mntns_alias');
+      if (a && def) {
+        if (
+          a.type === def.type &&
+          a.keySize === def.keySize &&
+          a.valueSize === def.valueSize &&
+          a.maxEntries === def.maxEntries
+        ) {
+          spec.reuseMap('gadget_mntns_alias', a);
+        } else {
+          shared.warn?.(
+            `the alias map of the traceloop programs still attached (map ${a.id}) has another definition: not shared`,
+          );
+        }
+      }
       this.tracker = spec.load();
       this.tracker.attach();
     } catch (e) {
@@ -55,7 +83,24 @@ export class SharedState {
     });
     this.registry.on('added', (c: ContainerInfo) => containers.update(key(c.mntnsId), one));
     this.registry.on('removed', (c: ContainerInfo) => containers.delete(key(c.mntnsId)));
+    this.fresh = this.tracker.map('gadget_mntns_fresh');
     this.started = this.registry.start();
+    // runs check before each batch; this covers the time without runs
+    this.freshTimer = setInterval(() => this.checkFresh(), 1000);
+    this.freshTimer.unref();
+  }
+
+  /**
+   * Namespaces the kernel created since the last look: stale mappings of their inodes go. Runs
+   * call this before deciding on a batch (the note precedes any event of the new namespace).
+   */
+  checkFresh(): void {
+    if (this.tracker.closed) return;
+    const keys = this.fresh.keys();
+    for (const k of keys) {
+      this.fresh.delete(k);
+      this.registry.namespaceCreated(Number(k.readBigUInt64LE(0)));
+    }
   }
 
   ready(): Promise<void> {
@@ -70,6 +115,7 @@ export class SharedState {
   }
 
   close(): void {
+    clearInterval(this.freshTimer);
     this.registry.close();
     this.tracker.close();
   }
