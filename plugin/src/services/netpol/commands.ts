@@ -313,7 +313,7 @@ export async function monitorCommand(
         params,
         resolver: new ResolverChain(resolvers),
         ...(file ? { outputFile: file } : {}),
-        ...(live ? { live } : {}),
+        ...(live ? { live, liveNewOnly: live instanceof ColumnsSink } : {}),
         ...(spec.format === 'json' ? { jsonOut: io.stdout } : {}),
         reporter: live && !(live instanceof ColumnsSink) ? live : reporter,
         signal: ac.signal,

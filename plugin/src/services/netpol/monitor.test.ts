@@ -264,6 +264,29 @@ test('monitor: reports fold into flows; DNS names the peers; loopback dropped; f
     assert.equal(rows.length, 5, 'one live row per report that added occurrences (not the answer)');
     assert.deepEqual(flowRow(web).peer, '203.0.113.9');
     assert.deepEqual(warnings, []);
+    // on a pipe: one row per distinct flow, at its first report
+    const firsts: GadgetEvent[] = [];
+    await runMonitor(new FakeRuntime(messages), {
+      request: REQUEST,
+      params: {},
+      resolver: new ResolverChain(
+        [new ContainerResolver()],
+        new FallbackResolver(new Set(['192.168.0.1'])),
+      ),
+      live: {
+        kind: 'objects',
+        write: (evs) => void firsts.push(...evs),
+        end: async () => undefined,
+      },
+      liveNewOnly: true,
+      reporter: { warn: () => undefined, log: () => undefined },
+      signal: new AbortController().signal,
+    });
+    assert.equal(firsts.length, 4);
+    assert.deepEqual(
+      firsts.map((x) => x.peer),
+      r.flows.map((f) => flowRow(f).peer),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

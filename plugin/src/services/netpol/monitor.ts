@@ -63,6 +63,8 @@ export interface MonitorOptions {
   outputFile?: string;
   /** live rows (columns) */
   live?: ObjectSink;
+  /** live gets a flow's first report only (a pipe: one line per distinct flow, not per update) */
+  liveNewOnly?: boolean;
   /** print the final records as NDJSON here (-o json) */
   jsonOut?: Writable;
   reporter: Reporter;
@@ -177,7 +179,7 @@ export async function runMonitor(
           });
           if (u && u.delta > 0) {
             dirty = true;
-            live.push(u);
+            if (u.added || !opts.liveNewOnly) live.push(u);
           }
         }
         if (live.length && opts.live) await opts.live.write(live.map((u) => flowRow(u.flow)));
