@@ -13,8 +13,9 @@
  * The JS callback is called as cb(batch, count) for data, cb(null, id) when flush request id
  * has been served, and cb(null, 0) once after stop, when nothing more will come.
  *
- * Nothing is pinned unless pinMap is called: every kernel object lives through fds of this
- * process, so a SIGKILL releases them all.
+ * Nothing is pinned unless pinMap or pinLink is called: every kernel object lives through fds
+ * of this process, so a SIGKILL releases them all. A pinned link keeps its program attached
+ * (and the program's maps alive) after the process is gone, until unpinLink removes the pin.
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -1264,7 +1265,7 @@ static napi_value js_map_info(napi_env env, napi_callback_info info)
 	return o;
 }
 
-/* progInfo(fd) -> {id, type, name, tag} */
+/* progInfo(fd) -> {id, type, name, tag, mapIds} */
 static napi_value js_prog_info(napi_env env, napi_callback_info info)
 {
 	napi_value argv[1], o;
@@ -1276,6 +1277,25 @@ static napi_value js_prog_info(napi_env env, napi_callback_info info)
 	memset(&pi, 0, sizeof(pi));
 	if (bpf_obj_get_info_by_fd(fd, &pi, &len))
 		return throw_errno(env, errno, "program info");
+	/* a second call for the ids of the maps it uses */
+	uint32_t nmaps = pi.nr_map_ids;
+	uint32_t *ids = calloc(nmaps ? nmaps : 1, sizeof(*ids));
+	if (!ids)
+		return throw_errno(env, ENOMEM, "program info");
+	if (nmaps) {
+		struct bpf_prog_info p2;
+		memset(&p2, 0, sizeof(p2));
+		p2.nr_map_ids = nmaps;
+		p2.map_ids = (uint64_t)(uintptr_t)ids;
+		len = sizeof(p2);
+		if (bpf_obj_get_info_by_fd(fd, &p2, &len)) {
+			int err = errno;
+			free(ids);
+			return throw_errno(env, err, "program info");
+		}
+		if (p2.nr_map_ids < nmaps)
+			nmaps = p2.nr_map_ids;
+	}
 	napi_create_object(env, &o);
 	set_u32_prop(env, o, "id", pi.id);
 	set_u32_prop(env, o, "type", pi.type);
@@ -1284,6 +1304,12 @@ static napi_value js_prog_info(napi_env env, napi_callback_info info)
 	for (int i = 0; i < BPF_TAG_SIZE; i++)
 		snprintf(tag + 2 * i, 3, "%02x", pi.tag[i]);
 	set_str_prop(env, o, "tag", tag);
+	napi_value arr;
+	napi_create_array_with_length(env, nmaps, &arr);
+	for (uint32_t i = 0; i < nmaps; i++)
+		napi_set_element(env, arr, i, make_u32(env, ids[i]));
+	napi_set_named_property(env, o, "mapIds", arr);
+	free(ids);
 	return o;
 }
 
@@ -1459,6 +1485,150 @@ static napi_value js_close_fd(napi_env env, napi_callback_info info)
 	if (close(fd))
 		return throw_errno(env, errno, "close fd %d", fd);
 	return undefined(env);
+}
+
+/* ---- links: pin, detect, open, unpin ---- */
+
+/* Whether fd refers to a BPF link (its fdinfo has link_id; maps, programs and BTF have not). */
+static bool fd_is_link(int fd)
+{
+	char p[64], buf[1024];
+	snprintf(p, sizeof(p), "/proc/self/fdinfo/%d", fd);
+	int f = open(p, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return false;
+	ssize_t n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	return strstr(buf, "\nlink_id:") != NULL;
+}
+
+/* pinLink(handle, prog, path): pins the link of an attached program (it then outlives the
+ * process: the program stays attached until the pin is removed and no fd holds the link). */
+static napi_value js_pin_link(napi_env env, napi_callback_info info)
+{
+	napi_value argv[3], ret = NULL;
+	if (!get_args(env, info, 3, argv))
+		return NULL;
+	struct obj *o = get_obj(env, argv[0], true);
+	if (!o)
+		return NULL;
+	char *name;
+	struct bpf_program *p = find_prog(env, o, argv[1], "pin link", &name);
+	if (!p)
+		return NULL;
+	char *path = get_string(env, argv[2], "path");
+	if (path) {
+		struct bpf_link *l = NULL;
+		for (size_t i = 0; i < o->nlinks && !l; i++)
+			if (o->links[i].prog == p)
+				l = o->links[i].link;
+		if (!l) {
+			throw_code(env, ENOENT, "pin link %s: not attached", name);
+		} else {
+			log_reset();
+			int err = bpf_link__pin(l, path);
+			if (err)
+				throw_errno(env, err, "pin link %s at %s", name, path);
+			else
+				ret = undefined(env);
+		}
+		free(path);
+	}
+	free(name);
+	return ret;
+}
+
+/* openPinnedLink(path) -> fd of the link pinned there (caller closes it with closeFd).
+ * ENOENT: no pin; EINVAL: the pin is another kind of object. */
+static napi_value js_open_pinned_link(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1], ret = NULL;
+	if (!get_args(env, info, 1, argv))
+		return NULL;
+	char *path = get_string(env, argv[0], "path");
+	if (!path)
+		return NULL;
+	int fd = bpf_obj_get(path);
+	if (fd < 0) {
+		throw_errno(env, errno, "open pinned link %s", path);
+	} else if (!fd_is_link(fd)) {
+		close(fd);
+		throw_code(env, EINVAL, "open pinned link %s: not a link", path);
+	} else {
+		ret = make_u32(env, (uint32_t)fd);
+	}
+	free(path);
+	return ret;
+}
+
+/* linkInfo(fd) -> {id, type, progId} */
+static napi_value js_link_info(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1], o;
+	int fd;
+	if (!get_args(env, info, 1, argv) || !get_fd(env, argv[0], &fd))
+		return NULL;
+	if (!fd_is_link(fd))
+		return throw_code(env, EINVAL, "link info: fd %d is not a link", fd);
+	struct bpf_link_info li;
+	uint32_t len = sizeof(li);
+	memset(&li, 0, sizeof(li));
+	if (bpf_obj_get_info_by_fd(fd, &li, &len))
+		return throw_errno(env, errno, "link info");
+	napi_create_object(env, &o);
+	set_u32_prop(env, o, "id", li.id);
+	set_u32_prop(env, o, "type", li.type);
+	set_u32_prop(env, o, "progId", li.prog_id);
+	return o;
+}
+
+/* unpinLink(path) -> bool (false when there was no pin). Removes a link's pin; with no other
+ * fd holding the link, it ends here and its program is detached before this returns. */
+static napi_value js_unpin_link(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1], ret = NULL;
+	if (!get_args(env, info, 1, argv))
+		return NULL;
+	char *path = get_string(env, argv[0], "path");
+	if (!path)
+		return NULL;
+	/* hold the link while unpinning: our close is then the last reference, and the kernel
+	 * releases a link synchronously on close (an unpinned inode releases it from a workqueue) */
+	int fd = bpf_obj_get(path);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			napi_get_boolean(env, false, &ret);
+		else
+			throw_errno(env, errno, "unpin link %s", path);
+	} else if (!fd_is_link(fd)) {
+		close(fd);
+		throw_code(env, EINVAL, "unpin link %s: not a link", path);
+	} else if (unlink(path)) {
+		int err = errno;
+		close(fd);
+		throw_errno(env, err, "unpin link %s", path);
+	} else {
+		close(fd);
+		napi_get_boolean(env, true, &ret);
+	}
+	free(path);
+	return ret;
+}
+
+/* progFdById(id) -> a new fd (caller closes it with closeFd). The kernel asks for CAP_SYS_ADMIN. */
+static napi_value js_prog_fd_by_id(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1];
+	uint32_t id;
+	if (!get_args(env, info, 1, argv) || !get_u32(env, argv[0], "id", &id))
+		return NULL;
+	int fd = bpf_prog_get_fd_by_id(id);
+	if (fd < 0)
+		return throw_errno(env, errno, "program %u", id);
+	return make_u32(env, (uint32_t)fd);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -2064,6 +2234,11 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "pinMap", js_pin_map },
 		{ "openPinned", js_open_pinned },
 		{ "closeFd", js_close_fd },
+		{ "pinLink", js_pin_link },
+		{ "openPinnedLink", js_open_pinned_link },
+		{ "linkInfo", js_link_info },
+		{ "unpinLink", js_unpin_link },
+		{ "progFdById", js_prog_fd_by_id },
 		{ "startReader", js_start_reader },
 		{ "stopReader", js_stop_reader },
 		{ "readerFlush", js_reader_flush },

@@ -32,6 +32,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<void> {
     node,
     kubernetes: opts.kubernetes,
     registry: hostRootRegistryOptions(process.env.HOST_ROOT),
+    daemon: true,
   });
   // load the container tracker now so a broken kernel fails at start, not at the first run
   await runtime.listContainers();

@@ -3,7 +3,8 @@
  * traceloop: a per-container syscall flight recorder in kernel memory.
  *
  * Memory (every map is sized by user space before load and pinned on bpffs, so a recording
- * outlives the daemon process):
+ * outlives the daemon process; the programs' links are pinned too, so recording goes on while
+ * no daemon runs, and the next daemon adopts these programs instead of loading a second copy):
  *   tl_slots  ARRAY of nsets * nslots fixed-size 128-byte slots (struct tl_slot). Set s owns
  *             the slots [s * nslots, (s + 1) * nslots): a ring, overwritten oldest first.
  *   tl_data   ARRAY parallel to tl_slots: the string/buffer data of a slot (struct tl_data), only
@@ -20,7 +21,9 @@
  *   tl_cpus   PERCPU_ARRAY: cache of the tl_ns decision for the CPU's last syscall-making task,
  *             and that task's in-flight syscall; tl_pend (LRU hash by tid) holds the in-flight
  *             syscalls of tasks switched out mid-syscall (tp_btf/sched_switch moves them).
- *             Neither is pinned: rebuilt after a reload.
+ *             Neither is pinned: they live as long as these programs (an adopting daemon keeps
+ *             them, and tl_epoch, pinned, still invalidates the cache), and start empty when a
+ *             daemon loads the program again (no usable pinned links).
  *
  * Per syscall (recorded container): sys_enter claims a slot with one atomic add on the set's
  * head and writes timestamp, ids, number and the six argument registers; sys_exit writes the

@@ -5,6 +5,7 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import {
   closeSync,
   existsSync,
+  mkdirSync,
   openSync,
   readdirSync,
   readlinkSync,
@@ -22,9 +23,12 @@ import {
   ObjectSpec,
   clockOffsetNs,
   isBpfError,
+  isPinnedLink,
   numPossibleCpus,
+  openPinnedLink,
   openPinnedMap,
   readLost,
+  unpinLink,
   type ReaderOptions,
 } from './collection.js';
 import { packageRoot } from './native.js';
@@ -381,6 +385,89 @@ describe('bpf wrapper (kernel)', { skip: !isRoot && 'needs root' }, () => {
       code: 'ENOENT',
       message: `open pinned ${pin}: No such file or directory`,
     });
+  });
+
+  it('pins links: programs stay attached after close, until unpinLink', async () => {
+    const dir = `/sys/fs/bpf/wt_links_${process.pid}`;
+    mkdirSync(dir);
+    try {
+      const l = track(loadTest({ target_tgid: process.pid, marker: newMarker() }));
+      const progId = l.coll.programInfo('wt_sys_enter').id;
+      const counter = l.coll.map('wt_syscalls');
+      assert.throws(() => l.coll.pinLink('nope', `${dir}/x`), {
+        code: 'ENOENT',
+        message: 'pin link nope: no such program in wrapper_test',
+      });
+      const paths = l.coll.pinLinks(dir, 'wt_link_');
+      assert.deepEqual(paths, [`${dir}/wt_link_wt_openat`, `${dir}/wt_link_wt_sys_enter`]);
+
+      // another collection cannot take the same pin; one not attached has no link to pin
+      const spec2 = ObjectSpec.open(OBJ);
+      spec2.setGlobal('target_tgid', process.pid);
+      const c2 = spec2.load();
+      open.push(c2);
+      assert.throws(() => c2.pinLink('wt_sys_enter', `${dir}/x`), {
+        code: 'ENOENT',
+        message: 'pin link wt_sys_enter: not attached',
+      });
+      c2.attachProgram('wt_sys_enter');
+      assert.throws(() => c2.pinLinks(dir, 'wt_link_'), {
+        code: 'EEXIST',
+        message: `pin link wt_sys_enter at ${dir}/wt_link_wt_sys_enter: File exists`,
+      });
+      c2.close();
+
+      // detect and open by path; a map pin is not a link
+      l.coll.pinMap('wt_syscalls', `${dir}/wt_map`);
+      assert.equal(isPinnedLink(paths[1]!), true);
+      assert.equal(isPinnedLink(`${dir}/wt_map`), false);
+      assert.equal(isPinnedLink(`${dir}/nothing`), false);
+      assert.throws(() => openPinnedLink(`${dir}/wt_map`), {
+        code: 'EINVAL',
+        message: `open pinned link ${dir}/wt_map: not a link`,
+      });
+      assert.throws(() => openPinnedLink(`${dir}/nothing`), {
+        code: 'ENOENT',
+        message: `open pinned link ${dir}/nothing: No such file or directory`,
+      });
+      assert.throws(() => unpinLink(`${dir}/wt_map`), {
+        code: 'EINVAL',
+        message: `unpin link ${dir}/wt_map: not a link`,
+      });
+      const link = openPinnedLink(paths[1]!);
+      assert.equal(link.progId, progId);
+      const prog = link.program();
+      assert.equal(prog.name, 'wt_sys_enter');
+      assert.ok(prog.mapIds.includes(counter.id), `map ids ${prog.mapIds.join(',')}`);
+      link.close();
+      link.close();
+      assert.throws(() => link.program(), { code: 'EBADF' });
+
+      // the collection (and its fds) goes: the pinned links keep both programs counting
+      const linkIds = bpftool('link')
+        .filter((e) => e['prog_id'] === progId)
+        .map((e) => e['id'] as number);
+      assert.equal(linkIds.length, 1);
+      l.coll.close();
+      const counted = openPinnedMap(`${dir}/wt_map`);
+      const before = counted.perCpuSum(0);
+      for (let i = 0; i < 10; i++) statSync('/');
+      assert.ok(counted.perCpuSum(0) >= before + 10, 'still attached after close');
+      assert.ok(linkProgIds().has(progId));
+
+      // unpinned with no other holder: detached when the call returns
+      assert.equal(unpinLink(paths[1]!), true);
+      assert.equal(unpinLink(paths[1]!), false);
+      assert.ok(!bpftool('link').some((e) => linkIds.includes(e['id'] as number)), 'link gone');
+      const after = counted.perCpuSum(0);
+      for (let i = 0; i < 10; i++) statSync('/');
+      assert.equal(counted.perCpuSum(0), after, 'no longer counting');
+      counted.close();
+      assert.equal(openPinnedLink(paths[0]!).unpin(), true);
+      await waitGone({ progs: [progId], maps: [] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('counts kernel-side losses when the ring is tiny', async () => {

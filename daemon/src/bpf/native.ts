@@ -53,6 +53,16 @@ export interface KernelProgInfo {
   type: number;
   name: string;
   tag: string;
+  /** ids of the maps the program uses */
+  mapIds: number[];
+}
+
+export interface KernelLinkInfo {
+  id: number;
+  /** enum bpf_link_type */
+  type: number;
+  /** the attached program (0 when the link was detached) */
+  progId: number;
 }
 
 export interface ReaderStats {
@@ -108,6 +118,11 @@ export interface BpfAddon {
   pinMap(h: ObjectHandle, map: string, path: string): void;
   openPinned(path: string): number;
   closeFd(fd: number): void;
+  pinLink(h: ObjectHandle, prog: string, path: string): void;
+  openPinnedLink(path: string): number;
+  linkInfo(fd: number): KernelLinkInfo;
+  unpinLink(path: string): boolean;
+  progFdById(id: number): number;
   startReader(
     h: ObjectHandle,
     map: string,

@@ -330,6 +330,10 @@ export class LocalRuntime implements GadgetRuntime {
         registry: st.registry,
         node: this.node,
         shareMaps: (spec) => st.shareMaps(spec),
+        // what an operator must know (programs not adopted, links not pinned, ...)
+        log: (level, m) => {
+          if (level !== 'info') process.stderr.write(`${level}: ${m}\n`);
+        },
       });
     }
     return this.recorder;

@@ -4,16 +4,30 @@
 // Kernel side: gadgets/traceloop/program.bpf.c (read its header first). User space never touches
 // a record while recording. What it does:
 //   - start: load the program with sized maps, pin them under pinDir, mark host (and filtered-out)
-//     mount namespaces "ignore", attach.
+//     mount namespaces "ignore", attach, and pin the links next to the maps (tl_link_<program>),
+//     with the container tracker's alias map the programs use (tl_alias); the link and program
+//     ids go into tl_session. The pinned links keep the programs attached and recording into the
+//     pinned maps while no daemon runs (daemon shutdown, crash, upgrade): that is deliberate, and
+//     only stop, delete and undeploy end it.
 //   - a sync every second (and when the registry finds a container): names each recording the
 //     kernel claimed (registry, runtime metadata, else the cgroup and UTS names the kernel
 //     captured) and stores that in tl_info, so it survives the daemon; releases recordings of
 //     host namespaces and of containers the session's filter excludes; notes evictions.
 //   - list/show/delete read and write the pinned maps through this process's own fds.
-//   - stop: detach the programs and unpin; the maps stay readable here until delete.
-//   - a daemon that starts while pins exist resumes the session (resume()): it loads the program
-//     again with the pinned maps, so recordings (exited containers included) survive a restart.
-//     Syscalls made while no daemon runs are not recorded.
+//   - stop: unpin the links (the programs detach at once), unpin the maps; the maps stay readable
+//     here until delete. delete (and undeploy, through it) also drops them: nothing is left.
+//   - close (daemon shutdown): close this process's fds only; the pins keep everything running.
+//   - a daemon that starts while pins exist resumes the session (resume()). When the pinned links
+//     are the ones tl_session names (link and program ids: what the session attached, so they
+//     record into its maps; checked without CAP_SYS_ADMIN, which the gadget pod lacks) for
+//     exactly this object's programs, it adopts them: no second copy is loaded (it would record
+//     every syscall twice), the programs' per-CPU cache and in-flight table (tl_cpus, tl_pend:
+//     not pinned, they live with the programs) stay as they are, and tl_epoch (pinned) still
+//     invalidates that cache whenever this daemon changes tl_ns. What the kernel recorded
+//     meanwhile is named by the first sync. The container tracker keeps filling the alias map
+//     those programs use (pinnedAliasMap()). Without usable links (none: an older version; or
+//     not matching), it loads the program again with the pinned maps, removes the stale links
+//     before attaching (never two copies at once), and pins the new links.
 // Memory: buffers = floor(maxMemory / per-container bytes), all allocated at start (kernel
 // memory, charged to the daemon's memory cgroup); see docs/traceloop.md.
 
@@ -24,6 +38,7 @@ import {
   readFileSync,
   readdirSync,
   readlinkSync,
+  rmSync,
   rmdirSync,
   unlinkSync,
 } from 'node:fs';
@@ -84,6 +99,10 @@ import type {
 } from './types.js';
 
 export const DEFAULT_PIN_DIR = '/sys/fs/bpf/kubectl-gadget/traceloop';
+/** A program's link is pinned next to the maps as tl_link_<program>. */
+export const LINK_PREFIX = 'tl_link_';
+/** The container tracker's alias map the programs use, pinned next to the maps. */
+const ALIAS_PIN = 'tl_alias';
 /** a slot's header (tl_slots) and data (tl_data) */
 export const SLOT_HEADER_BYTES = 128;
 export const SLOT_DATA_BYTES = 264;
@@ -102,6 +121,36 @@ const SLOT_BACK = 112;
 /** Bytes of one container's recording for a number of syscalls (rounded up to a power of two). */
 export function bytesPerContainer(syscalls: number): number {
   return roundPow2(syscalls) * SLOT_BYTES + SET_OVERHEAD_BYTES;
+}
+
+/** The pin directory: $KGADGET_TRACELOOP_PIN_DIR, else DEFAULT_PIN_DIR. */
+export function traceloopPinDir(): string {
+  return process.env.KGADGET_TRACELOOP_PIN_DIR || DEFAULT_PIN_DIR;
+}
+
+function linkPins(pinDir: string): string[] {
+  try {
+    return readdirSync(pinDir)
+      .filter((f) => f.startsWith(LINK_PREFIX))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The gadget_mntns_alias map of the programs that an earlier daemon left attached through pinned
+ * links in pinDir (undefined: none). The container tracker of a daemon that will adopt those
+ * programs fills this map instead of a new one, so that they keep seeing the mount namespaces
+ * created inside containers. The caller closes it.
+ */
+export function pinnedAliasMap(pinDir: string = traceloopPinDir()): BpfMap | undefined {
+  if (!linkPins(pinDir).length) return undefined;
+  try {
+    return bpf.openPinnedMap(join(pinDir, ALIAS_PIN));
+  } catch {
+    return undefined; // not pinned: the recorder loads the program again
+  }
 }
 
 function ownMntns(): number {
@@ -127,6 +176,8 @@ interface SessionConfig {
   syscalls: string[];
   maxMemoryMib: number;
   startedAt: number;
+  /** program -> [link id, program id] of the pinned links (what resume() may adopt) */
+  links?: Record<string, [number, number]>;
 }
 
 interface Recording {
@@ -169,6 +220,8 @@ export class TraceloopRecorder implements TraceloopApi {
   private config: SessionConfig | undefined;
   private maps: Partial<Record<MapName, BpfMap>> = {};
   private coll: Collection | undefined;
+  /** the links of programs adopted from an earlier daemon (resume), held so stop ends them */
+  private links: bpf.PinnedLink[] = [];
   private recording = false;
   private readonly recs = new Map<number, Recording>();
   private readonly tombstones: Tombstone[] = [];
@@ -181,7 +234,7 @@ export class TraceloopRecorder implements TraceloopApi {
   private readonly selfMntns = ownMntns();
 
   constructor(private readonly opts: RecorderOptions) {
-    this.pinDir = opts.pinDir ?? process.env.KGADGET_TRACELOOP_PIN_DIR ?? DEFAULT_PIN_DIR;
+    this.pinDir = opts.pinDir ?? traceloopPinDir();
     this.log = opts.log ?? (() => {});
     // the registry's own state directories (under HOST_ROOT in a pod)
     const o = opts.registry.options;
@@ -214,9 +267,21 @@ export class TraceloopRecorder implements TraceloopApi {
     }
     this.config = cfg;
     try {
-      this.loadProgram(cfg, true);
+      if (this.adoptLinks(cfg)) {
+        this.log(
+          'info',
+          `traceloop: resumed session ${cfg.sessionId} from ${this.pinDir}: adopted the ${this.links.length} programs still attached`,
+        );
+      } else {
+        this.loadProgram(cfg, true);
+        // links of an earlier program that were not adopted: gone before the new copy attaches
+        this.unpinLinks();
+        this.coll!.attach();
+        this.pinLinks();
+        this.log('info', `traceloop: resumed session ${cfg.sessionId} from ${this.pinDir}`);
+      }
       this.recording = true;
-      this.log('info', `traceloop: resumed session ${cfg.sessionId} from ${this.pinDir}`);
+      this.ignoreSelf();
     } catch (e) {
       // keep the recordings readable; `traceloop delete` removes them
       this.log(
@@ -290,6 +355,7 @@ export class TraceloopRecorder implements TraceloopApi {
       this.maps.tl_session!.update(u32Key(0), encodeSession(JSON.stringify(cfg)));
       this.ignoreKnownNamespaces(cfg);
       this.coll!.attach();
+      this.pinLinks();
       this.recording = true;
     } catch (e) {
       this.teardown();
@@ -325,10 +391,13 @@ export class TraceloopRecorder implements TraceloopApi {
     return targets.length;
   }
 
-  /** Daemon shutdown: detaches, keeps the pins (the next daemon resumes). */
+  /**
+   * Daemon shutdown: keeps the pins, so the programs stay attached through their pinned links and
+   * go on recording until the next daemon adopts them. Only this process's fds are closed.
+   */
   close(): void {
     this.unwatch();
-    this.detach();
+    this.closeFds();
     for (const m of Object.values(this.maps)) m?.close();
     this.maps = {};
     this.config = undefined;
@@ -452,8 +521,6 @@ export class TraceloopRecorder implements TraceloopApi {
           coll.pinMap(n, join(this.pinDir, n));
         }
         this.openPinned();
-      } else {
-        coll.attach();
       }
       this.coll = coll;
     } catch (e) {
@@ -483,9 +550,128 @@ export class TraceloopRecorder implements TraceloopApi {
     return c;
   }
 
-  private detach(): void {
+  /**
+   * Takes over the programs that an earlier daemon left attached through pinned links, when they
+   * are the links the session recorded, for exactly this object's programs. True: adopted (their
+   * links are held in this.links); false: there are no links, or they are not usable (why is
+   * logged) and were left alone.
+   */
+  private adoptLinks(cfg: SessionConfig): boolean {
+    const pins = linkPins(this.pinDir);
+    if (!pins.length) return false;
+    const links: bpf.PinnedLink[] = [];
+    try {
+      for (const f of pins) links.push(bpf.openPinnedLink(join(this.pinDir, f)));
+      this.checkAdoptable(cfg, links);
+    } catch (e) {
+      for (const l of links) l.close();
+      this.log(
+        'warn',
+        `traceloop: the programs pinned in ${this.pinDir} are not adopted (${(e as Error).message}): loading the program again`,
+      );
+      return false;
+    }
+    this.links = links;
+    return true;
+  }
+
+  /**
+   * Throws unless the links are the ones the session pinned (same link and program ids: ids are
+   * never reused soon) and hold this object's programs, each once. The ids prove that the
+   * programs record into the session's maps without opening them by id (CAP_SYS_ADMIN).
+   */
+  private checkAdoptable(cfg: SessionConfig, links: bpf.PinnedLink[]): void {
+    if (!cfg.links) throw new Error('the session names no links');
+    const spec = bpf.ObjectSpec.open(this.opts.objectPath ?? gadgetObjectPath('traceloop'));
+    let want: string[];
+    try {
+      want = spec
+        .programs()
+        .filter((p) => p.autoload)
+        .map((p) => p.name)
+        .sort();
+    } finally {
+      spec.close();
+    }
+    const have: string[] = [];
+    for (const l of links) {
+      const name = l.path.slice(l.path.lastIndexOf('/') + 1 + LINK_PREFIX.length);
+      const [linkId, progId] = cfg.links[name] ?? [0, 0];
+      if (l.id !== linkId || l.progId !== progId) {
+        throw new Error(
+          `${LINK_PREFIX}${name} is link ${l.id} of program ${l.progId}; the session pinned ${linkId ? `link ${linkId} of program ${progId}` : 'none'}`,
+        );
+      }
+      have.push(name);
+    }
+    have.sort();
+    if (have.join() !== want.join()) {
+      throw new Error(`links for ${have.join(', ')}; the program has ${want.join(', ')}`);
+    }
+  }
+
+  /**
+   * Pins the links next to the maps: the programs then keep recording while no daemon runs. A
+   * failure costs only that, so it is a warning.
+   */
+  private pinLinks(): void {
+    const cfg = this.config!;
+    const coll = this.coll!;
+    try {
+      const links: Record<string, [number, number]> = {};
+      for (const path of coll.pinLinks(this.pinDir, LINK_PREFIX)) {
+        const l = bpf.openPinnedLink(path);
+        links[path.slice(path.lastIndexOf('/') + 1 + LINK_PREFIX.length)] = [l.id, l.progId];
+        l.close();
+      }
+      // the alias map the programs use (the tracker's), for the tracker of the next daemon
+      const alias = join(this.pinDir, ALIAS_PIN);
+      rmSync(alias, { force: true });
+      if (coll.hasMap('gadget_mntns_alias')) coll.pinMap('gadget_mntns_alias', alias);
+      // what a restarted daemon may adopt
+      const next = { ...cfg, links };
+      this.maps.tl_session!.update(u32Key(0), encodeSession(JSON.stringify(next)));
+      this.config = next;
+    } catch (e) {
+      this.unpinLinks();
+      this.log(
+        'warn',
+        `traceloop: links not pinned (${(e as Error).message}): nothing is recorded while no daemon runs`,
+      );
+    }
+  }
+
+  /**
+   * Removes the link pins. Each link whose last hold was its pin ends at once; links this process
+   * holds (this.coll, this.links) end when closeFds() closes them.
+   */
+  private unpinLinks(): void {
+    for (const f of linkPins(this.pinDir)) {
+      const path = join(this.pinDir, f);
+      try {
+        bpf.unpinLink(path);
+      } catch (e) {
+        this.log('warn', `traceloop: ${(e as Error).message}`);
+        try {
+          unlinkSync(path); // not a link: not worth keeping either
+        } catch {
+          /* gone */
+        }
+      }
+    }
+  }
+
+  /** Closes this process's hold on the programs; pinned links keep them attached. */
+  private closeFds(): void {
+    for (const l of this.links.splice(0)) l.close();
     this.coll?.close();
     this.coll = undefined;
+  }
+
+  /** Ends the programs: the link pins first, so that closing the fds detaches them at once. */
+  private detach(): void {
+    this.unpinLinks();
+    this.closeFds();
   }
 
   private unpin(): void {
@@ -616,6 +802,24 @@ export class TraceloopRecorder implements TraceloopApi {
       ns.update(u64Key(n), encodeNs({ nsId: 0n, gen: 0, set: 0, kind: NS_IGNORE }));
     }
     if (self) ns.update(u64Key(self), encodeNs({ nsId: 0n, gen: 0, set: 0, kind: NS_IGNORE }));
+  }
+
+  /**
+   * The recorder's own mount namespace is never recorded. After a restart in a new one (a new
+   * gadget pod) the programs may already have claimed a recording for it: sync() releases that.
+   */
+  private ignoreSelf(): void {
+    const self = this.selfMntns;
+    if (!self) return;
+    try {
+      this.maps.tl_ns!.update(
+        u64Key(self),
+        encodeNs({ nsId: 0n, gen: 0, set: 0, kind: NS_IGNORE }),
+        bpf.BPF_NOEXIST,
+      );
+    } catch {
+      /* an entry exists already (ignore, or a recording that sync() releases) */
+    }
   }
 
   /** The session filter as a container predicate: containers only, never host processes. */

@@ -267,8 +267,9 @@ export async function traceloopDelete(
 
 /**
  * undeploy: every node's recordings and pins, removed before the daemons go (pinned maps would
- * otherwise hold kernel memory on the node until it reboots). A node without a session has
- * nothing to remove; a node that cannot be reached is reported, not fatal.
+ * otherwise hold kernel memory, and pinned links keep the programs recording, on the node until
+ * it reboots). A node without a session has nothing to remove; a node that cannot be reached is
+ * reported, not fatal.
  */
 export async function removeAllRecordings(
   flags: CommonFlagValues,
@@ -290,8 +291,8 @@ export async function removeAllRecordings(
       else if ((x.reason as { code?: string }).code !== 'FAILED_PRECONDITION') {
         warn(
           `node ${node}: traceloop recordings not removed (${errText(x.reason)}); they stay ` +
-            `pinned in /sys/fs/bpf/kubectl-gadget/traceloop on that node until \`traceloop delete\` ` +
-            'or a reboot',
+            `pinned in /sys/fs/bpf/kubectl-gadget/traceloop on that node, and its programs ` +
+            'attached and recording, until `traceloop delete` or a reboot',
         );
       }
     });
