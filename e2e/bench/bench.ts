@@ -7,12 +7,13 @@
 // Prints one table, writes build/bench/results.json and build/bench/results.md.
 // Needs root, a built tree (npm run build), podman (c) and bpftrace (b; installed when missing).
 // Environment: BENCH_ROUNDS (5), BENCH_SECONDS per rate step (4), BENCH_ITERS (calibrated),
-// BENCH_RATES (the (a) steps, comma-separated); for development BENCH_ONLY=a|d|e runs one
-// section (BENCH_RATE: (e)'s load, (a)'s per-process rate x2) and prints it as JSON.
+// BENCH_RATES (the (a) steps, comma-separated); `--only a|d|e` (or BENCH_ONLY) runs one section
+// and prints it as JSON (`--rate`/BENCH_RATE: (e)'s load, (a)'s per-process rate x2). --help.
 
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { ObjectSpec, type Collection } from '../../daemon/src/bpf/index.js';
 import { gadgetObjectPath } from '../../gadgets/framework/paths.js';
 import {
@@ -44,6 +45,7 @@ import {
 import { pipelineFigures } from './pipeline.js';
 import {
   renderMarkdown,
+  renderPartA,
   renderText,
   type Results,
   type RateStep,
@@ -72,6 +74,7 @@ const RATES = (process.env.BENCH_RATES ?? '50000,100000,200000,400000,600000,800
 const OTHER_CONTAINER = 'kgtest-other';
 
 const log = (m: string): void => void process.stderr.write(`bench: ${m}\n`);
+const k = (n: number): string => `${Math.round(n / 1000)}k`;
 
 interface OpenRateOut {
   opens: number;
@@ -650,7 +653,33 @@ async function firstEvent(): Promise<Results['d']> {
 
 // ---------------------------------------------------------------- main
 
+const USAGE = `usage: node dist/e2e/bench/bench.js [--only a|d|e] [--rate N]
+
+Without --only: every figure of docs/benchmarks.md (about 6 minutes), printed as a table and
+written to build/bench/results.{json,md}.
+  --only a   (a) alone: the rate steps of \`trace open --local -o json > file\` and the unpaced
+             step, then the CLI's -o json path alone on replayed records; printed as JSON
+  --only d   (d) alone: time to the first event of \`trace exec\`
+  --only e   (e) alone: daemon RSS idle and while streaming --rate events/s to a --remote client
+  --rate N   (a): a workload process is given at most N/2 opens/s (default: 80% of what one
+             process does with the open loop's cost doubled, like the full run without (b));
+             (e): the load (default 100000)
+Environment: BENCH_ROUNDS (5), BENCH_SECONDS per rate step (4), BENCH_ITERS, BENCH_RATES (the
+(a) steps, comma-separated), BENCH_ONLY and BENCH_RATE (as --only and --rate).
+`;
+
 async function main(): Promise<void> {
+  const { values: args } = parseArgs({
+    options: {
+      only: { type: 'string' },
+      rate: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
   if (process.getuid?.() !== 0)
     throw new Error('the benchmark loads eBPF programs: run it as root');
   buildBenchArtifacts();
@@ -664,17 +693,40 @@ async function main(): Promise<void> {
     );
   }
 
-  // development: one section, printed as JSON, no results files
-  const only = process.env.BENCH_ONLY;
-  if (only === 'd' || only === 'e' || only === 'a') {
-    const rate = Number(process.env.BENCH_RATE ?? 100_000);
-    const r =
-      only === 'd'
-        ? await firstEvent()
-        : only === 'e'
-          ? await daemonRss(rate)
-          : await sustainedRate(rate / 2);
+  // one section, printed as JSON, no results files
+  const only = args.only ?? process.env.BENCH_ONLY;
+  const rateArg = args.rate ?? process.env.BENCH_RATE;
+  if (only !== undefined && only !== 'a' && only !== 'd' && only !== 'e')
+    throw new Error(`--only: a, d or e, not ${only}`);
+  if (only === 'd' || only === 'e') {
+    const r = only === 'd' ? await firstEvent() : await daemonRss(Number(rateArg ?? 100_000));
     process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+    return;
+  }
+  if (only === 'a') {
+    const untraced = await openLoop(100_000);
+    const perWorkerMax = rateArg ? Number(rateArg) / 2 : (1e9 / (untraced.ns * 2)) * 0.8;
+    log(
+      `(a) untraced open loop ${untraced.ns.toFixed(0)} ns/iter; ${Math.round(perWorkerMax)}/s per workload process at most`,
+    );
+    const loadStart = loadavg();
+    const a = await sustainedRate(perWorkerMax);
+    const loadEnd = loadavg();
+    const pipeline = await pipelineFigures();
+    log(
+      `(a) pipeline alone: ${Math.round(pipeline.fileRate)}/s to a file, ${Math.round(pipeline.discardRate)}/s discarded (object path ${Math.round(pipeline.objectDiscardRate)}/s)`,
+    );
+    const r = { machine: m, loadStart, loadEnd, perWorkerMax, a, pipeline };
+    const load = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' ');
+    const heading =
+      `Measured by \`bench.js --only a\` on ${m.date}: ${m.cpus} CPUs (${m.cpuModel}), kernel ${m.kernel}, ` +
+      `node ${m.node}; load average ${load(loadStart)} at the first rate step, ${load(loadEnd)} after the last; ` +
+      `rate steps of ${STEP_SECONDS} s, at most ${k(perWorkerMax)}/s per workload process.`;
+    mkdirSync(OUT, { recursive: true });
+    writeFileSync(join(OUT, 'results-a.json'), JSON.stringify(r, null, 2) + '\n');
+    writeFileSync(join(OUT, 'results-a.md'), renderPartA({ heading, a, pipeline }));
+    process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+    log(`wrote ${join(OUT, 'results-a.json')} and ${join(OUT, 'results-a.md')}`);
     return;
   }
 

@@ -108,12 +108,11 @@ function lossText(s: RateStep): string {
   return parts.join(', ');
 }
 
-/** rows: figure, measured, target, verdict */
-function summaryRows(r: Results): string[][] {
-  const get = (key: string): LoopConfig | undefined => r.b.find((c) => c.key === key);
-  const untraced = get('untraced');
-  const traced = get('trace_open');
-  const bt = get('bpftrace');
+/** What `bench.js --only a` measures: (a) and the pipeline diagnostic. */
+export type PartA = Pick<Results, 'a' | 'pipeline'>;
+
+/** rows of (a): figure, measured, target, verdict */
+function partARows(r: PartA): string[][] {
   const a = r.a;
   const rows: string[][] = [];
   const sus = a.sustainedStep;
@@ -139,12 +138,26 @@ function summaryRows(r: Results): string[][] {
     '',
     '',
   ]);
+  const p = r.pipeline;
   rows.push([
     '(a) diagnostic: the CLI -o json path alone, one core, replayed records',
-    `${int(r.pipeline.fileRate)} events/s to a file (${int(r.pipeline.discardRate)}/s with the text discarded; ${(1e6 / r.pipeline.fileRate).toFixed(2)} µs/event; ${r.pipeline.bytesPerEvent.toFixed(0)} B/event)`,
+    `${int(p.fileRate)} events/s to a file (${int(p.discardRate)}/s with the text discarded: ${(1e6 / p.discardRate).toFixed(2)} µs/event; ${p.bytesPerEvent.toFixed(0)} B/event)` +
+      (p.objectDiscardRate
+        ? `; the object path it replaced: ${int(p.objectDiscardRate)}/s discarded (${(1e6 / p.objectDiscardRate).toFixed(2)} µs/event)`
+        : ''),
     '',
     '',
   ]);
+  return rows;
+}
+
+/** rows: figure, measured, target, verdict */
+function summaryRows(r: Results): string[][] {
+  const get = (key: string): LoopConfig | undefined => r.b.find((c) => c.key === key);
+  const untraced = get('untraced');
+  const traced = get('trace_open');
+  const bt = get('bpftrace');
+  const rows: string[][] = partARows(r);
   rows.push([
     '(b) open+close loop, untraced',
     untraced?.nsPerIter ? `${untraced.nsPerIter.toFixed(0)} ns/iter` : 'n/a',
@@ -202,7 +215,7 @@ function summaryRows(r: Results): string[][] {
   return rows;
 }
 
-function stepRows(r: Results): string[][] {
+function stepRows(r: PartA): string[][] {
   const all = [...r.a.steps, r.a.unpaced];
   return all.map((s) => [
     s.offered ? int(s.offered) : 'unpaced',
@@ -316,6 +329,20 @@ function notes(r: Results): string[] {
       : 'Nothing left loaded: bpftool prog show lists the same programs before and after.',
   );
   return out;
+}
+
+/** Markdown of `bench.js --only a`: the (a) rows and the rate steps. */
+export function renderPartA(r: PartA & { heading: string }): string {
+  return [
+    r.heading,
+    '',
+    md(['figure', 'measured', 'target', ''], partARows(r)),
+    '',
+    '(a) rate steps (`trace open --local -o json > file`):',
+    '',
+    md(STEP_HEADER, stepRows(r)),
+    '',
+  ].join('\n');
 }
 
 export function renderMarkdown(r: Results): string {

@@ -1,9 +1,9 @@
 // trace exec: every successful and failed execve/execveat on the node.
 
-import { splitNulStrings } from '../framework/decode.js';
 import { COMMON_HIDDEN_COLUMNS, COMMON_LEADING_COLUMNS } from '../framework/columns.js';
 import { errnoName } from '../framework/linux.js';
-import type { GadgetDescriptor, RawRecord } from '../framework/types.js';
+import { field, fieldTransform } from '../framework/fields.js';
+import type { GadgetDescriptor } from '../framework/types.js';
 
 export const descriptor: GadgetDescriptor = {
   command: ['trace', 'exec'],
@@ -40,17 +40,15 @@ pid is its only thread).`,
   configure(params) {
     return { rodata: { ignore_failed: params['ignore-failed'] === 'true' } };
   },
-  transform(raw: RawRecord) {
-    const ret = raw.ret as number;
-    return {
-      ppid: raw.ppid,
-      pcomm: raw.pcomm,
-      ret,
-      error: errnoName(ret),
-      args: splitNulStrings(raw.args as Buffer),
-      args_truncated: Boolean(raw.args_truncated),
-      cwd: raw.cwd,
-      exepath: raw.exepath,
-    };
-  },
+  // declared field by field, so -o json can be written straight from the record bytes
+  transform: fieldTransform([
+    field.copy('ppid'),
+    field.copy('pcomm'),
+    field.copy('ret'),
+    field.map('error', ['ret'], errnoName),
+    field.nulStrings('args', 'args'),
+    field.map('args_truncated', ['args_truncated'], Boolean),
+    field.copy('cwd'),
+    field.copy('exepath'),
+  ]),
 };

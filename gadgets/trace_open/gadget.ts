@@ -1,9 +1,9 @@
 // trace open: every open, openat, openat2 and creat on the node, with its result.
 
-import { splitNulStrings } from '../framework/decode.js';
 import { COMMON_HIDDEN_COLUMNS, COMMON_LEADING_COLUMNS } from '../framework/columns.js';
 import { errnoName, modeString, O_CREAT, O_TMPFILE, openFlagNames } from '../framework/linux.js';
-import type { GadgetDescriptor, RawRecord } from '../framework/types.js';
+import { field, fieldTransform } from '../framework/fields.js';
+import type { GadgetDescriptor } from '../framework/types.js';
 import { listParam } from '../framework/params.js';
 
 export const MAX_PREFIXES = 8;
@@ -75,20 +75,17 @@ not reported.`,
       },
     };
   },
-  transform(raw: RawRecord) {
-    const ret = raw.ret as number;
-    const flags = raw.flags as number;
-    const withMode = (flags & O_CREAT) !== 0 || (flags & O_TMPFILE) === O_TMPFILE;
+  // declared field by field, so -o json can be written straight from the record bytes
+  transform: fieldTransform([
+    field.map('fd', ['ret'], (ret: number) => (ret >= 0 ? ret : -1)),
+    field.copy('ret'),
+    field.map('error', ['ret'], errnoName),
+    field.map('flags', ['flags'], openFlagNames),
+    field.map('mode', ['flags', 'mode'], (flags: number, mode: number) =>
+      (flags & O_CREAT) !== 0 || (flags & O_TMPFILE) === O_TMPFILE ? modeString(mode) : '',
+    ),
     // path[] holds the path as passed, then (with --full-path) the resolved one
-    const paths = splitNulStrings(raw.path as Buffer);
-    return {
-      fd: ret >= 0 ? ret : -1,
-      ret,
-      error: errnoName(ret),
-      flags: openFlagNames(flags),
-      mode: withMode ? modeString(raw.mode as number) : '',
-      path: paths[0] ?? '',
-      full_path: (raw.full_path_len as number) > 0 ? (paths[1] ?? '') : '',
-    };
-  },
+    field.nulString('path', 'path', 0),
+    field.nulString('full_path', 'path', 1, 'full_path_len'),
+  ]),
 };

@@ -32,7 +32,7 @@ export const COMMON_FIELDS = [
 export const COMMON_FIELD_SET: ReadonlySet<string> = new Set(COMMON_FIELDS);
 
 /** Common fields copied from the kernel record when its layout has them (same names). */
-const RAW_FIELDS = ['mntns_id', 'pid', 'tid', 'uid', 'gid', 'comm'] as const;
+export const RAW_FIELDS = ['mntns_id', 'pid', 'tid', 'uid', 'gid', 'comm'] as const;
 
 /** Where an event ran: node and container identity, plus the same as a JSON fragment. */
 export interface Placement {
@@ -44,6 +44,8 @@ export interface Placement {
   runtime: string;
   /** `,"node":"..",...,"runtime":".."` */
   json: string;
+  /** the same as UTF-8 bytes, for the -o json fast path */
+  bytes: Buffer;
 }
 
 export function placement(node: string, c: ContainerInfo | undefined): Placement {
@@ -59,7 +61,7 @@ export function placement(node: string, c: ContainerInfo | undefined): Placement
     `,"node":${jsonString(p.node)},"namespace":${jsonString(p.namespace)},"pod":${jsonString(p.pod)}` +
     `,"container":${jsonString(p.container)},"container_id":${jsonString(p.container_id)}` +
     `,"runtime":${jsonString(p.runtime)}`;
-  return { ...p, json };
+  return { ...p, json, bytes: Buffer.from(json, 'utf8') };
 }
 
 export type ObjectBuilder = (
@@ -81,7 +83,7 @@ export type LineBuilder = (
   tail: (extra: GadgetEvent) => string,
 ) => string;
 
-const INT_KINDS: ReadonlySet<FieldKind> = new Set<FieldKind>([
+export const INT_KINDS: ReadonlySet<FieldKind> = new Set<FieldKind>([
   'u8',
   's8',
   'u16',
