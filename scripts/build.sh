@@ -8,3 +8,4 @@ bash scripts/gen-proto.sh
 bash e2e/workloads/build.sh
 npx tsc -p tsconfig.json
 chmod +x bin/run.js
+node scripts/gen-oclif-manifest.mjs
