@@ -8,7 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { Plugin } from '@oclif/core';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const plugin = new Plugin({ root, type: 'core', ignoreManifest: true, errorOnManifestCreate: true });
+const plugin = new Plugin({
+  root,
+  type: 'core',
+  ignoreManifest: true,
+  errorOnManifestCreate: true,
+});
 await plugin.load();
 const file = join(root, 'oclif.manifest.json');
 writeFileSync(file, JSON.stringify(plugin.manifest, null, 2) + '\n');
