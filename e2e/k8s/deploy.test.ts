@@ -1,7 +1,8 @@
-// deploy / undeploy against a real kube-apiserver (scripts/k8s/up.sh). Skipped unless
-// KGADGET_KUBECONFIG points at a reachable cluster:
+// deploy / undeploy against a real kube-apiserver (scripts/k8s/up.sh): the cluster of
+// KGADGET_KUBECONFIG, else a running one in $KGADGET_CLUSTER_DIR (/tmp/kgadget-cluster), else one
+// started here (as root) and stopped afterwards:
 //
-//   eval "$(scripts/k8s/up.sh)" && KGADGET_KUBECONFIG=$KUBECONFIG node scripts/run-tests.mjs integration k8s/deploy
+//   node scripts/run-tests.mjs integration k8s/deploy
 //
 // Uses namespace gadget and the cluster-scoped gadget ClusterRole(Binding): do not run it at the
 // same time as another test that deploys kubectl-gadget to the same cluster.
@@ -14,13 +15,15 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
+import { ensureCluster, type ClusterHandle } from './harness-fake-kubelet.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const bin = join(root, 'bin', 'run.js');
 const version = (
   JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }
 ).version;
-const kubeconfig = process.env.KGADGET_KUBECONFIG ?? '';
+let kubeconfig = process.env.KGADGET_KUBECONFIG ?? '';
+let cluster: ClusterHandle | undefined;
 const kubectlBin =
   process.env.KUBECTL ??
   (existsSync('/usr/lib/google-cloud-sdk/bin/kubectl.1.33')
@@ -72,7 +75,12 @@ interface Obj {
 
 function skipReason(): string | undefined {
   const how = 'start one with eval "$(scripts/k8s/up.sh)" and set KGADGET_KUBECONFIG=$KUBECONFIG';
-  if (!kubeconfig) return `no cluster: KGADGET_KUBECONFIG is not set (${how})`;
+  if (!kubeconfig) {
+    // started in before()
+    return process.getuid?.() === 0
+      ? undefined
+      : `no cluster: KGADGET_KUBECONFIG is not set, and starting one needs root (${how})`;
+  }
   if (!existsSync(kubeconfig)) return `no cluster: ${kubeconfig} does not exist (${how})`;
   const r = run(
     kubectlBin,
@@ -91,15 +99,23 @@ describe('kubectl gadget deploy / undeploy on a real API server', { skip }, () =
   const tmp = mkdtempSync(join(tmpdir(), 'kgadget-e2e-deploy-'));
   const nobody = 'kgadget-e2e-nobody';
 
-  before(() => {
-    // leftovers of an earlier run
-    ok(gadget('undeploy', '--wait', '--timeout', '90'), 'undeploy leftovers');
-  });
+  before(
+    () => {
+      if (!kubeconfig) {
+        cluster = ensureCluster((m) => process.stderr.write(`e2e/k8s/deploy: ${m}\n`));
+        kubeconfig = cluster.kubeconfig;
+      }
+      // leftovers of an earlier run
+      ok(gadget('undeploy', '--wait', '--timeout', '90'), 'undeploy leftovers');
+    },
+    { timeout: 20 * 60_000 },
+  );
 
   after(() => {
     gadget('undeploy', '--wait', '--timeout', '90');
     kubectl(['delete', 'serviceaccount', nobody, '-n', 'default', '--ignore-not-found']);
     rmSync(tmp, { recursive: true, force: true });
+    cluster?.close();
   });
 
   test('deploy creates every object with the managed-by label and the default image', () => {
