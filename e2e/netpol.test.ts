@@ -13,7 +13,7 @@
 // program of the gadget behind.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import { after, before, describe, test } from 'node:test';
 import { LocalRuntime } from '../daemon/src/runtime/local.js';
 import { cleanupLeftovers, NetnsLab } from '../gadgets/advise_network_policy/testdata/netns-lab.js';
 import { SERVERS_JS } from '../gadgets/advise_network_policy/testdata/servers.js';
+import { ensureCluster, KUBECTL } from './k8s/harness-fake-kubelet.js';
 import { packageRoot } from '../gadgets/framework/paths.js';
 import {
   endpointName,
@@ -620,92 +621,74 @@ describe(
       },
     );
 
-    test('the generated policies pass kubectl apply --dry-run=server', (t) => {
-      const env = clusterEnv();
-      if (!env) {
-        t.skip('no local cluster running (scripts/k8s/up.sh)');
-        return;
-      }
-      const kubectl = env.KUBECTL ?? 'kubectl';
-      const kenv = { ...process.env, KUBECONFIG: env.KUBECONFIG };
-      const created: string[] = [];
-      try {
-        for (const ns of ['kgtest-demo', 'kgtest-db']) {
-          const r = spawnSync(kubectl, ['create', 'namespace', ns], {
+    // a running control plane of scripts/k8s/up.sh, else one started (and stopped) here
+    test(
+      'the generated policies pass kubectl apply --dry-run=server',
+      { timeout: 20 * 60_000 },
+      () => {
+        const cluster = ensureCluster((m) => process.stderr.write(`e2e/netpol: ${m}\n`));
+        const env = { KUBECONFIG: cluster.kubeconfig };
+        const kubectl = KUBECTL;
+        const kenv = { ...process.env, KUBECONFIG: env.KUBECONFIG };
+        const created: string[] = [];
+        try {
+          for (const ns of ['kgtest-demo', 'kgtest-db']) {
+            const r = spawnSync(kubectl, ['create', 'namespace', ns], {
+              env: kenv,
+              encoding: 'utf8',
+            });
+            if (r.status === 0) created.push(ns);
+          }
+          const r = spawnSync(kubectl, ['apply', '--dry-run=server', '-f', policiesFile], {
             env: kenv,
             encoding: 'utf8',
           });
-          if (r.status === 0) created.push(ns);
-        }
-        const r = spawnSync(kubectl, ['apply', '--dry-run=server', '-f', policiesFile], {
-          env: kenv,
-          encoding: 'utf8',
-        });
-        assert.equal(r.status, 0, r.stderr);
-        assert.match(
-          r.stdout,
-          /networkpolicy\.networking\.k8s\.io\/frontend-network created \(server dry run\)/,
-        );
-        // applied for real, verify --from-cluster reads them back and allows every flow
-        const applied = spawnSync(kubectl, ['apply', '-f', policiesFile], {
-          env: kenv,
-          encoding: 'utf8',
-        });
-        assert.equal(applied.status, 0, applied.stderr);
-        try {
-          const v = spawnSync(
-            process.execPath,
-            [
-              CLI,
-              'advise',
-              'network-policy',
-              'verify',
-              '--input',
-              flowsFile,
-              '--from-cluster',
-              '--kubeconfig',
-              env.KUBECONFIG!,
-              '--show',
-              'denied',
-            ],
-            { encoding: 'utf8' },
-          );
-          assert.equal(v.status, 0, v.stdout + v.stderr);
+          assert.equal(r.status, 0, r.stderr);
           assert.match(
-            v.stderr,
-            new RegExp(`${flows.length} of ${flows.length} flows allowed by \\d+ policies`),
+            r.stdout,
+            /networkpolicy\.networking\.k8s\.io\/frontend-network created \(server dry run\)/,
           );
+          // applied for real, verify --from-cluster reads them back and allows every flow
+          const applied = spawnSync(kubectl, ['apply', '-f', policiesFile], {
+            env: kenv,
+            encoding: 'utf8',
+          });
+          assert.equal(applied.status, 0, applied.stderr);
+          try {
+            const v = spawnSync(
+              process.execPath,
+              [
+                CLI,
+                'advise',
+                'network-policy',
+                'verify',
+                '--input',
+                flowsFile,
+                '--from-cluster',
+                '--kubeconfig',
+                env.KUBECONFIG!,
+                '--show',
+                'denied',
+              ],
+              { encoding: 'utf8' },
+            );
+            assert.equal(v.status, 0, v.stdout + v.stderr);
+            assert.match(
+              v.stderr,
+              new RegExp(`${flows.length} of ${flows.length} flows allowed by \\d+ policies`),
+            );
+          } finally {
+            spawnSync(kubectl, ['delete', '-f', policiesFile, '--wait=false'], { env: kenv });
+          }
         } finally {
-          spawnSync(kubectl, ['delete', '-f', policiesFile, '--wait=false'], { env: kenv });
+          for (const ns of created)
+            spawnSync(kubectl, ['delete', 'namespace', ns, '--wait=false'], { env: kenv });
+          cluster.close();
         }
-      } finally {
-        for (const ns of created)
-          spawnSync(kubectl, ['delete', 'namespace', ns, '--wait=false'], { env: kenv });
-      }
-    });
+      },
+    );
   },
 );
-
-function clusterEnv(): Record<string, string> | undefined {
-  const file = join(process.env.KGADGET_CLUSTER_DIR ?? '/tmp/kgadget-cluster', 'env');
-  if (!existsSync(file)) return undefined;
-  const out: Record<string, string> = {};
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const m = /^(?:export\s+)?(\w+)=["']?([^"']*)["']?$/.exec(line.trim());
-    if (m) out[m[1]!] = m[2]!;
-  }
-  if (!out.KUBECONFIG) return undefined;
-  try {
-    execFileSync(out.KUBECTL ?? 'kubectl', ['get', '--raw', '/readyz'], {
-      env: { ...process.env, KUBECONFIG: out.KUBECONFIG },
-      stdio: 'ignore',
-      timeout: 5000,
-    });
-  } catch {
-    return undefined;
-  }
-  return out;
-}
 
 async function ok(
   p: Promise<{ code: number; stdout: string; stderr: string }>,
