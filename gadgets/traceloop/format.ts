@@ -259,6 +259,36 @@ const MAP_FLAGS: Array<[number, string]> = [
 ];
 const MAP_TYPES = ['0', 'MAP_SHARED', 'MAP_PRIVATE', 'MAP_SHARED_VALIDATE'];
 const WHENCE = ['SEEK_SET', 'SEEK_CUR', 'SEEK_END', 'SEEK_DATA', 'SEEK_HOLE'];
+/** Common ioctl requests (asm-generic/ioctls.h and friends): terminals and file descriptors. */
+const IOCTL: Record<number, string> = {
+  0x5401: 'TCGETS',
+  0x5402: 'TCSETS',
+  0x5403: 'TCSETSW',
+  0x5404: 'TCSETSF',
+  0x5409: 'TCSBRK',
+  0x540b: 'TCFLSH',
+  0x540e: 'TIOCSCTTY',
+  0x540f: 'TIOCGPGRP',
+  0x5410: 'TIOCSPGRP',
+  0x5411: 'TIOCOUTQ',
+  0x5413: 'TIOCGWINSZ',
+  0x5414: 'TIOCSWINSZ',
+  0x541b: 'FIONREAD',
+  0x5421: 'FIONBIO',
+  0x5422: 'TIOCNOTTY',
+  0x5441: 'TIOCGPTPEER',
+  0x5450: 'FIONCLEX',
+  0x5451: 'FIOCLEX',
+  0x5452: 'FIOASYNC',
+  0x5460: 'FIOQSIZE',
+  0x80045430: 'TIOCGPTN',
+  0x40045431: 'TIOCSPTLCK',
+  0x802c542a: 'TCGETS2',
+  0x402c542b: 'TCSETS2',
+  0x80086601: 'FS_IOC_GETFLAGS',
+  0x40086602: 'FS_IOC_SETFLAGS',
+  0x40049409: 'FICLONE',
+};
 const FCNTL: Record<number, string> = {
   0: 'F_DUPFD',
   1: 'F_GETFD',
@@ -375,6 +405,8 @@ export function formatArg(kind: ArgKind, v: bigint, item?: Buffer, truncated = f
       return WHENCE[u32(v)] ?? String(u32(v));
     case 'fcntl':
       return FCNTL[u32(v)] ?? String(u32(v));
+    case 'ioctl':
+      return IOCTL[u32(v)] ?? `0x${u32(v).toString(16)}`;
   }
 }
 

@@ -147,6 +147,7 @@ function kindOf(sys, name, type) {
   if ((name === 'sig' || name === 'signum') && !t.includes('*')) return 'signal';
   if (name === 'whence' && sys === 'lseek') return 'whence';
   if (name === 'cmd' && sys === 'fcntl') return 'fcntl';
+  if (name === 'cmd' && sys === 'ioctl') return 'ioctl';
   if (t.includes('*')) return 'ptr';
   // 64-bit values: registers are read whole; 32-bit ones keep only their low half
   if (/^(unsigned long|size_t|u64|__u64|aio_context_t)$/.test(t)) return 'ulong';
@@ -198,7 +199,7 @@ out +=
   '// [nr, name, args | null (unknown: shown raw), buffer [argIndex, lengthArgIndex | -1 = ret]?]\n';
 out += '// arg: [name, kind]; kinds are decoded by gadgets/traceloop/format.ts.\n\n';
 out +=
-  "export type ArgKind =\n  | 'int'\n  | 'uint'\n  | 'long'\n  | 'ulong'\n  | 'fd'\n  | 'dirfd'\n  | 'str'\n  | 'buf'\n  | 'argv'\n  | 'ptr'\n  | 'mode'\n  | 'oflags'\n  | 'atflags'\n  | 'prot'\n  | 'mmapflags'\n  | 'signal'\n  | 'whence'\n  | 'fcntl';\n\n";
+  "export type ArgKind =\n  | 'int'\n  | 'uint'\n  | 'long'\n  | 'ulong'\n  | 'fd'\n  | 'dirfd'\n  | 'str'\n  | 'buf'\n  | 'argv'\n  | 'ptr'\n  | 'mode'\n  | 'oflags'\n  | 'atflags'\n  | 'prot'\n  | 'mmapflags'\n  | 'signal'\n  | 'whence'\n  | 'fcntl'\n  | 'ioctl';\n\n";
 out +=
   'export type SyscallRow = readonly [\n  nr: number,\n  name: string,\n  args: ReadonlyArray<readonly [string, ArgKind]> | null,\n  buffer?: readonly [number, number],\n];\n\n';
 out += 'export const SYSCALL_ROWS: readonly SyscallRow[] = [\n';

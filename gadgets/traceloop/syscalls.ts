@@ -22,7 +22,8 @@ export type ArgKind =
   | 'mmapflags'
   | 'signal'
   | 'whence'
-  | 'fcntl';
+  | 'fcntl'
+  | 'ioctl';
 
 export type SyscallRow = readonly [
   nr: number,
@@ -160,7 +161,7 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
     'ioctl',
     [
       ['fd', 'fd'],
-      ['cmd', 'uint'],
+      ['cmd', 'ioctl'],
       ['arg', 'ulong'],
     ],
   ],

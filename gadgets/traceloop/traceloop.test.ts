@@ -8,6 +8,7 @@ import {
   errorName,
   exitCode,
   exitText,
+  formatArg,
   formatParams,
   KIND_CONT,
   KIND_EXIT,
@@ -194,6 +195,13 @@ test('records: strace-like params, errno names, continuation merged, time order'
   assert.equal(o.ret, -2);
   assert.equal(o.error, 'ENOENT');
   assert.equal(o.comm, 'prog');
+});
+
+test('ioctl requests by name (what a shell does at start), unknown ones in hex', () => {
+  assert.equal(formatArg('ioctl', 0x5401n), 'TCGETS');
+  assert.equal(formatArg('ioctl', 0x5413n), 'TIOCGWINSZ');
+  assert.equal(formatArg('ioctl', 0x80045430n), 'TIOCGPTN');
+  assert.equal(formatArg('ioctl', 0xc0186201n), '0xc0186201');
 });
 
 test('exit statuses as the shell reports them', () => {
