@@ -17,6 +17,11 @@ export class UserError extends Error {
   }
 }
 
+/** An error's text: a gRPC status's reason when there is one. */
+export function errText(e: unknown): string {
+  return e instanceof Error ? ((e as { reason?: string }).reason ?? e.message) : String(e);
+}
+
 export function isUserError(e: unknown): e is UserError {
   return e instanceof Error && e.name === 'UserError' && 'reason' in e;
 }

@@ -37,7 +37,6 @@ import {
   mkdirSync,
   readFileSync,
   readdirSync,
-  readlinkSync,
   rmSync,
   rmdirSync,
   unlinkSync,
@@ -46,6 +45,7 @@ import { dirname, join } from 'node:path';
 import type { BpfMap, Collection, ObjectSpec } from '../bpf/index.js';
 import * as bpf from '../bpf/index.js';
 import { matchCgroupPath } from '../containers/cgroup.js';
+import { readNsInode } from '../containers/proc.js';
 import { matchesFilter } from '../containers/filter.js';
 import type { ContainerRegistry } from '../containers/registry.js';
 import {
@@ -153,14 +153,6 @@ export function pinnedAliasMap(pinDir: string = traceloopPinDir()): BpfMap | und
   }
 }
 
-function ownMntns(): number {
-  try {
-    return Number(/\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/mnt'))?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
-}
-
 function roundPow2(n: number): number {
   let p = MIN_SYSCALLS;
   while (p < n) p *= 2;
@@ -231,7 +223,7 @@ export class TraceloopRecorder implements TraceloopApi {
   private bootToWall: bigint | undefined;
   /** tl_cfg.nospace when NOSPACE entries were last retried */
   private nospaceSeen = 0;
-  private readonly selfMntns = ownMntns();
+  private readonly selfMntns = readNsInode('/proc', process.pid) ?? 0;
 
   constructor(private readonly opts: RecorderOptions) {
     this.pinDir = opts.pinDir ?? traceloopPinDir();

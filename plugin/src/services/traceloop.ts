@@ -26,7 +26,7 @@ import {
   type TraceRecord,
 } from '../../../gadgets/traceloop/format.js';
 import { parseSyscallFilter, SyscallFilterError } from '../../../gadgets/traceloop/table.js';
-import { UserError } from '../errors.js';
+import { errText, UserError } from '../errors.js';
 import type { CommonFlagValues } from '../flags.js';
 import { formatTable, selectColumns } from '../output/columns.js';
 import { printList } from '../output/list.js';
@@ -301,8 +301,6 @@ export async function removeAllRecordings(
     await r.close().catch(() => undefined);
   }
 }
-
-const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 function notFoundAsZero(e: unknown): number {
   if (e instanceof Error && (e as { code?: string }).code === 'NOT_FOUND') return 0;

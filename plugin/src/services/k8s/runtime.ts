@@ -21,7 +21,7 @@ import type {
   RunRequest,
   RunStats,
 } from '../../../../daemon/src/runtime/types.js';
-import { UserError } from '../../errors.js';
+import { errText, UserError } from '../../errors.js';
 import { RemoteRuntime } from '../remote-runtime.js';
 import { connect, type Cluster } from './client.js';
 import { GADGET_NAME, GADGET_NAMESPACE, POD_SELECTOR } from './constants.js';
@@ -91,9 +91,6 @@ export function kubernetesRequest(
   f.podsOnly = !f.host;
   return { ...req, filter: f };
 }
-
-const errText = (e: unknown): string =>
-  e instanceof Error ? ((e as { reason?: string }).reason ?? e.message) : String(e);
 
 /** A merge of several producers into one async stream, with a bound on what waits. */
 class Merge<T> implements AsyncIterable<T> {
