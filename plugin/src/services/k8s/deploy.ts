@@ -88,7 +88,16 @@ export async function deploy(opts: DeployOptions): Promise<void> {
 
   // what is there already: to say created/configured/unchanged, and to refuse to take over
   // objects another tool made (Inspektor Gadget uses the same namespace and labels)
-  const before = await Promise.all(objects.map((o) => cluster.read<KubernetesObject>(ref(o))));
+  // read in parallel, but report a failure in object order (the namespace first), not whichever
+  // answer came back first
+  const reads = await Promise.allSettled(
+    objects.map((o) => cluster.read<KubernetesObject>(ref(o))),
+  );
+  const failed = reads.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const before = reads.map(
+    (r) => (r as PromiseFulfilledResult<KubernetesObject | undefined>).value,
+  );
   objects.forEach((o, i) => {
     const existing = before[i];
     if (
