@@ -4,6 +4,7 @@
 import type { Writable } from 'node:stream';
 import type { ColumnSpec, GadgetEvent } from '../../../gadgets/framework/types.js';
 import { UserError } from '../errors.js';
+import { escapeControl } from './escape.js';
 import type { ObjectSink } from './types.js';
 import { writeChunk } from './write.js';
 
@@ -65,21 +66,6 @@ export function selectColumns(
       );
     }
     return toTableColumn(spec);
-  });
-}
-
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
-// eslint-disable-next-line no-control-regex
-const CONTROL_G = /[\u0000-\u001f\u007f]/g;
-
-function escapeControl(s: string): string {
-  if (!CONTROL.test(s)) return s;
-  return s.replace(CONTROL_G, (ch) => {
-    if (ch === '\n') return '\\n';
-    if (ch === '\t') return '\\t';
-    if (ch === '\r') return '\\r';
-    return '\\x' + ch.charCodeAt(0).toString(16).padStart(2, '0');
   });
 }
 
