@@ -45,7 +45,7 @@ import { dirname, join } from 'node:path';
 import type { BpfMap, Collection, ObjectSpec } from '../bpf/index.js';
 import * as bpf from '../bpf/index.js';
 import { matchCgroupPath } from '../containers/cgroup.js';
-import { readNsInode } from '../containers/proc.js';
+import { listPids, readNsInode } from '../containers/proc.js';
 import { matchesFilter } from '../containers/filter.js';
 import type { ContainerRegistry } from '../containers/registry.js';
 import {
@@ -220,6 +220,8 @@ export class TraceloopRecorder implements TraceloopApi {
   private timer: NodeJS.Timeout | undefined;
   private syncQueued = false;
   private readonly listeners: Array<() => void> = [];
+  /** namespaces the registry reported gone, checked together (forgetNamespaces) */
+  private readonly forgets = new Set<number>();
   private bootToWall: bigint | undefined;
   /** tl_cfg.nospace when NOSPACE entries were last retried */
   private nospaceSeen = 0;
@@ -719,7 +721,17 @@ export class TraceloopRecorder implements TraceloopApi {
         this.safeSync();
       });
     };
-    const onMntnsRemoved = (n: number): void => this.forgetNamespace(n);
+    const onMntnsRemoved = (n: number): void => {
+      this.forgets.add(n);
+      if (this.forgets.size > 1) return;
+      setImmediate(() => {
+        try {
+          this.forgetNamespaces();
+        } catch (e) {
+          this.log('warn', `traceloop: forgetting namespaces: ${(e as Error).message}`);
+        }
+      });
+    };
     reg.on('added', soon);
     reg.on('updated', soon);
     reg.on('removed', soon);
@@ -819,21 +831,39 @@ export class TraceloopRecorder implements TraceloopApi {
     return { ...cfg.filter, host: false };
   }
 
-  /** A namespace nobody uses anymore: its ignore entry goes, a recording's entry when exited. */
-  private forgetNamespace(mntns: number): void {
+  /**
+   * Namespaces the registry reports gone: their entries go (an ignore entry, or a recording's,
+   * whose exit is noted for eviction). tl_ns is keyed by inode, and the report is late (its /proc
+   * poll) or about an inode a new namespace was just given (namespaceCreated): by then the kernel
+   * may be recording the new namespace under that inode, and deleting its entry would split that
+   * recording in two (its next syscall claims another). So an entry goes only when no process is
+   * in that inode now, and only if it did not change since it was read.
+   */
+  private forgetNamespaces(): void {
     const ns = this.maps.tl_ns;
+    const gone = [...this.forgets];
+    this.forgets.clear();
     if (!ns) return;
-    const raw = ns.lookup(u64Key(mntns));
-    if (!raw) return;
-    const e = parseNs(raw);
-    if (e.kind === NS_RECORD) {
-      const m = this.meta(e.set);
-      if (m.gen === e.gen && m.state === STATE_RUNNING) {
-        // the registry saw its last process go: note the exit for eviction
-        this.noteExit(e.set, e.gen);
-      }
+    const seen = gone
+      .map((n) => ({ n, raw: ns.lookup(u64Key(n)) }))
+      .filter((x): x is { n: number; raw: Buffer } => x.raw !== null);
+    if (!seen.length) return;
+    const proc = this.opts.registry.options.procRoot;
+    const inUse = new Set<number>();
+    for (const pid of listPids(proc)) {
+      const n = readNsInode(proc, pid);
+      if (n !== null) inUse.add(n);
     }
-    ns.delete(u64Key(mntns));
+    for (const { n, raw } of seen) {
+      if (inUse.has(n)) continue; // a new namespace has the inode: the kernel tells them apart
+      const e = parseNs(raw);
+      if (e.kind === NS_RECORD) {
+        const m = this.meta(e.set);
+        if (m.gen === e.gen && m.state === STATE_RUNNING) this.noteExit(e.set, e.gen);
+      }
+      // a namespace created since the scan may have claimed the inode's entry meanwhile
+      if (ns.lookup(u64Key(n))?.equals(raw)) ns.delete(u64Key(n));
+    }
   }
 
   private noteExit(set: number, gen: number): void {

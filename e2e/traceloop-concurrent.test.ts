@@ -1,0 +1,140 @@
+// traceloop while other gadgets trace the same node: a real daemon (its own bpffs pin
+// directory), the real CLI with --remote, real podman containers started one after another.
+//   - `trace exec` runs against the same daemon, and a `trace open --local` in another process
+//     (its own container tracker), while traceloop records;
+//   - short-lived containers follow each other, so the kernel hands each new container the mount
+//     namespace inode the previous one had, before the daemon's /proc poll notices the exit;
+//   - each container has exactly one recording instance, holding its whole life: its first
+//     marker write, its last one, and its exit.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { Cli, marker, runCli } from './helpers/cli.js';
+import { readyExec, readyOpen } from './helpers/cli.js';
+import {
+  ROOTFS_DIR,
+  ensureRootfs,
+  podman,
+  podmanAvailable,
+  uniqueName,
+} from './fixtures/podman.js';
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const skip = !isRoot ? 'needs root' : !podmanAvailable() ? 'needs podman' : false;
+
+type Ev = Record<string, unknown>;
+
+const CONTAINERS = 5;
+
+describe('traceloop beside other traces', { skip, concurrency: 1 }, () => {
+  const pinDir = `/sys/fs/bpf/kgtest-tl-conc-${process.pid}`;
+  const env = { KGADGET_TRACELOOP_PIN_DIR: pinDir };
+  let dir: string;
+  let addr: string;
+  let daemon: Cli | undefined;
+  const traces: Cli[] = [];
+  const names: string[] = [];
+
+  const cli = (args: string[]) => runCli([...args, '--remote', addr], { env, timeoutMs: 60_000 });
+  const ok = async (args: string[]) => {
+    const r = await cli(args);
+    assert.equal(r.code, 0, `kubectl-gadget ${args.join(' ')}: ${r.stderr}`);
+    return r;
+  };
+
+  before(async () => {
+    ensureRootfs();
+    dir = mkdtempSync('/tmp/kgtest-tl-conc-');
+    addr = `unix://${dir}/gadget.sock`;
+    daemon = new Cli(['daemon', '--listen', addr], { env });
+    await daemon.waitUntil(() => daemon!.stderr.includes('listening'), 30_000, 'the daemon');
+  });
+
+  after(async () => {
+    for (const t of traces) if (t.running) await t.stop('SIGKILL');
+    await cli(['traceloop', 'delete']).catch(() => undefined);
+    if (daemon?.running) await daemon.stop('SIGTERM');
+    for (const n of names) await podman(['rm', '-f', '-t', '0', n]);
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(pinDir, { recursive: true, force: true });
+  });
+
+  test('one recording instance per container, holding its whole life, while trace exec and a --local trace open run', async () => {
+    for (let i = 0; i < CONTAINERS; i++) names.push(uniqueName(`tl-conc${i}`));
+    await ok(['traceloop', 'start', ...names.flatMap((n) => ['-c', n])]);
+
+    // a trace through the same daemon, and one in another process with its own tracker
+    const exec = new Cli(['trace', 'exec', '--remote', addr, '-o', 'json'], { env });
+    traces.push(exec);
+    await readyExec(exec);
+    const open = new Cli(['trace', 'open', '--local', '--failed', '-o', 'json']);
+    traces.push(open);
+    await readyOpen(open, dir);
+
+    const m = marker('life');
+    for (const [i, name] of names.entries()) {
+      const r = await podman([
+        'run',
+        '--name',
+        name,
+        '--ulimit',
+        'nofile=1024:1024',
+        '--ulimit',
+        'nproc=1024:1024',
+        '--rootfs',
+        ROOTFS_DIR,
+        '/bin/sh',
+        '-c',
+        `echo ${m}-begin-${i}; /bin/true; sleep 1; echo ${m}-end-${i}`,
+      ]);
+      assert.equal(r.code, 0, `podman run ${name}: ${r.stderr}`);
+      assert.equal(r.stdout, `${m}-begin-${i}\n${m}-end-${i}\n`);
+    }
+    // the trace saw the containers' execs: it really ran beside traceloop
+    await exec.waitForEvent(
+      (e) =>
+        Array.isArray(e.args) &&
+        e.args.includes(
+          `echo ${m}-begin-${CONTAINERS - 1}; /bin/true; sleep 1; echo ${m}-end-${CONTAINERS - 1}`,
+        ),
+      10_000,
+      'the exec of the last container',
+    );
+    for (const t of traces) {
+      const x = await t.stop('SIGINT');
+      assert.equal(x.code, 0, `${t.args.join(' ')}: ${t.describeExit()}`);
+    }
+
+    // the daemon names recordings within a second or two
+    let list: Ev[] = [];
+    for (let tries = 0; tries < 50; tries++) {
+      list = (JSON.parse((await ok(['traceloop', 'list', '-o', 'json'])).stdout) as Ev[]).filter(
+        (e) => names.includes((e.container as Ev).name as string),
+      );
+      if (names.every((n) => list.some((e) => (e.container as Ev).name === n))) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const summary = list
+      .map(
+        (e) =>
+          `${(e.container as Ev).name as string}#${e.instance as number}: ${e.records as number} records, exit ${String(e.exitStatus)}`,
+      )
+      .join('\n');
+    for (const [i, name] of names.entries()) {
+      const mine = list.filter((e) => (e.container as Ev).name === name);
+      assert.equal(mine.length, 1, `${name}: one instance, got ${mine.length}:\n${summary}`);
+      assert.equal(mine[0]!.exitStatus, 0, `${name} exited with 0:\n${summary}`);
+      const events = (await ok(['traceloop', 'show', name, '-o', 'json'])).stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Ev);
+      const writes = events
+        .filter((e) => e.syscall === 'write' && String(e.params).includes(m))
+        .map((e) => /"([^"\\]*)\\n"/.exec(String(e.params))?.[1]);
+      assert.deepEqual(writes, [`${m}-begin-${i}`, `${m}-end-${i}`], `${name}: its marker writes`);
+      assert.equal(events.at(-1)!.kind, 'exit', `${name}: ends with its exit`);
+      assert.equal(events.at(-1)!.params, 'exited with 0');
+    }
+  });
+});
