@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Images of the local node, built on this machine (there is no registry to pull from):
 #   localhost/kgadget/pause:local    the pod sandbox: scripts/k8s/node/pause.c, built static
-#   localhost/kgadget/busybox:local  test workloads: Debian's busybox-static with its applet links
+#   localhost/kgadget/busybox:local  test workloads: Debian's busybox-static with its applet links;
+#                                    like Docker's busybox, no entrypoint and the command sh, so
+#                                    `kubectl run ... -- sh -c '...'` runs what it says; wget -T
+#                                    no longer crashes (see patch_busybox_wget)
 #   localhost/kubectl-gadget:dev     the gadget image: image/build-local.sh's OCI archive
 #
 #   scripts/k8s/images.sh build                   # pause + busybox archives (cached)
@@ -24,18 +27,36 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
 
 IMG_CACHE="$KGADGET_CACHE/k8s/images"
-BUSYBOX_LAYOUT=2   # bump when the busybox rootfs below changes
+BUSYBOX_LAYOUT=4   # bump when the busybox rootfs or its config below changes
+# Debian's busybox-static 1.35 is built without FEATURE_WGET_TIMEOUT, yet wget keeps -T in its
+# getopt32 options as an integer option ("T:+") whose destination is NULL: any `wget -T N` stores
+# N through a NULL pointer, SIGSEGV, exit 139 (Debian's 1:1.36.1-5 enables the feature). The
+# image's copy gets the upstream fix's effect: "T:+t:n::" becomes "T:t:n:::", the same bytes
+# shifted, so -T is a string option, which getopt32 skips for a NULL destination, and "n:::" means
+# to getopt32 (and glibc's getopt) what "n::" did. -T N is then accepted and ignored.
+WGET_OPTS_BAD='^cqSO:o:P:Y:U:T:+t:n::'
+patch_busybox_wget() {
+  local n
+  n="$(grep -c -a -F -e "$WGET_OPTS_BAD" "$1" || true)"
+  if [[ "$n" != 1 ]]; then
+    log "busybox: wget's -T option string found $n times, not once: left as it is"
+    return 0
+  fi
+  perl -0777 -pi -e 's/\^cqSO:o:P:Y:U:T:\+t:n::\x00/^cqSO:o:P:Y:U:T:t:n:::\x00/' "$1"
+  ! grep -q -a -F -e "$WGET_OPTS_BAD" "$1" || die "busybox: patching wget's -T failed"
+}
 # image/build-local.sh's output (same variable)
 GADGET_ARCHIVE_DEFAULT="${KGADGET_IMAGE_ARCHIVE:-$ROOT/build/image/kubectl-gadget.oci.tar}"
 
-# build_image NAME TAG ROOTFS ENTRYPOINT_JSON OUT : a one-layer image from ROOTFS into an OCI archive.
+# build_image NAME TAG ROOTFS ENTRYPOINT_JSON CMD_JSON OUT : a one-layer image from ROOTFS into
+# an OCI archive.
 build_image() {
-  local name="$1" tag="$2" rootfs="$3" entry="$4" out="$5" c
+  local name="$1" tag="$2" rootfs="$3" entry="$4" cmd="$5" out="$6" c
   c="$(buildah from scratch)"
   # shellcheck disable=SC2064
   trap "buildah rm '$c' >/dev/null 2>&1 || true" RETURN
   buildah copy --quiet "$c" "$rootfs" / >/dev/null
-  buildah config --entrypoint "$entry" --cmd '' --os linux --arch amd64 \
+  buildah config --entrypoint "$entry" --cmd "$cmd" --os linux --arch amd64 \
     --label org.opencontainers.image.title="$name" "$c" >/dev/null
   buildah commit --quiet "$c" "$tag" >/dev/null
   rm -f "$out.tmp"
@@ -57,7 +78,7 @@ build() {
     work="$(mktemp -d)"
     mkdir -p "$work/rootfs"
     cc -O2 -Wall -Werror -static -s -o "$work/rootfs/pause" "$SCRIPT_DIR/node/pause.c"
-    build_image pause "$PAUSE_IMAGE" "$work/rootfs" '["/pause"]' "$IMG_CACHE/pause-$key.oci.tar"
+    build_image pause "$PAUSE_IMAGE" "$work/rootfs" '["/pause"]' '' "$IMG_CACHE/pause-$key.oci.tar"
     rm -rf "$work"
     log "built $PAUSE_IMAGE"
   fi
@@ -77,6 +98,7 @@ build() {
     mkdir -p "$r/bin" "$r/etc" "$r/tmp" "$r/root" "$r/proc" "$r/sys" "$r/dev" "$r/var"
     chmod 1777 "$r/tmp"
     cp "$bb" "$r/bin/busybox"
+    patch_busybox_wget "$r/bin/busybox"
     for a in $("$bb" --list); do [[ "$a" == busybox ]] || ln -s busybox "$r/bin/$a"; done
     ln -s bin "$r/sbin"
     mkdir -p "$r/usr"; ln -s ../bin "$r/usr/bin"; ln -s ../bin "$r/usr/sbin"
@@ -84,7 +106,7 @@ build() {
     printf 'root:x:0:\nnogroup:x:65534:\n' > "$r/etc/group"
     printf 'hosts: files dns\n' > "$r/etc/nsswitch.conf"
     printf '127.0.0.1 localhost\n::1 localhost\n' > "$r/etc/hosts"
-    build_image busybox "$BUSYBOX_IMAGE" "$r" '["/bin/sh"]' "$IMG_CACHE/busybox-$key.oci.tar"
+    build_image busybox "$BUSYBOX_IMAGE" "$r" '[]' '["sh"]' "$IMG_CACHE/busybox-$key.oci.tar"
     rm -rf "$work"
     log "built $BUSYBOX_IMAGE"
   fi
