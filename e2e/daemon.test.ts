@@ -8,11 +8,13 @@
 // before any run, and the run's objects are gone from the kernel.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { Cli, marker, readyOpen, ROOT, runCli, sleep, waitReady } from './helpers/cli.js';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import * as pb from '../proto/gen/gadget/v1/gadget.js';
+import { Cli, marker, readyOpen, runCli, sleep, waitReady } from './helpers/cli.js';
 import type { Ev } from './helpers/cli.js';
 import { count, fmt, heldClosure, LeakCheck, minus, union, waitReleased } from './helpers/bpf.js';
 import type { BpfIds } from './helpers/bpf.js';
@@ -29,6 +31,7 @@ import { ContainerPool, execIn, podmanAvailable } from './fixtures/podman.js';
 import type { TestContainer } from './fixtures/podman.js';
 
 const canRun = podmanAvailable();
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 function sameIds(a: BpfIds, b: BpfIds): boolean {
   return count(minus(a, b)) === 0 && count(minus(b, a)) === 0;
@@ -140,9 +143,10 @@ describe(
     });
 
     test('version --remote: client and daemon versions, node, kernel', async () => {
-      const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
-        version: string;
-      };
+      // the package version plus this tree's build id (+commit[.dirty].time), when stamped
+      const { version } = await import('../daemon/src/runtime/version.js');
+      const pkg = { version };
+      const v = pkg.version.replace(/[.+]/g, '\\$&');
       const r = await runCli(['version', '--remote', addr, '-o', 'json']);
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(JSON.parse(r.stdout), {
@@ -151,11 +155,8 @@ describe(
       });
       const text = await runCli(['version', '--remote', addr]);
       assert.equal(text.code, 0, text.stderr);
-      assert.match(text.stdout, new RegExp(`^Client version: v${pkg.version}$`, 'm'));
-      assert.match(
-        text.stdout,
-        new RegExp(`^Server version: v${pkg.version} \\(node ${hostname()}`, 'm'),
-      );
+      assert.match(text.stdout, new RegExp(`^Client version: v${v}$`, 'm'));
+      assert.match(text.stdout, new RegExp(`^Server version: v${v} \\(node ${hostname()}`, 'm'));
     });
 
     test('list-containers --remote: the running containers', async () => {
@@ -263,6 +264,321 @@ describe(
       await leaks.assertClean();
       const errors = x.stderr.split('\n').filter((l) => /^error/i.test(l));
       assert.deepEqual(errors, [], x.stderr);
+    });
+  },
+);
+
+// ---- hostile and heavy requests (issue 10, items 5, 6, 8, 10, 11, 21) ------------------------
+
+type Status = { code: grpc.status; details: string; ms: number };
+const F0: pb.ContainerFilter = {
+  containerNames: [],
+  containerIds: [],
+  host: false,
+  namespaces: [],
+  pods: [],
+  labelSelector: '',
+  podsOnly: false,
+};
+
+/** A server-streaming call's final status, or 'no status' after timeoutMs (then cancelled). */
+function streamStatus(
+  client: grpc.Client,
+  def: {
+    path: string;
+    requestSerialize: (r: never) => Buffer;
+    responseDeserialize: (b: Buffer) => unknown;
+  },
+  req: object,
+  timeoutMs: number,
+): Promise<Status | 'no status'> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const call = client.makeServerStreamRequest(
+      def.path,
+      def.requestSerialize as (r: object) => Buffer,
+      def.responseDeserialize,
+      req,
+    );
+    const timer = setTimeout(() => {
+      call.cancel();
+      resolve('no status');
+    }, timeoutMs);
+    call.on('data', () => {});
+    call.on('error', () => {}); // the status below says it
+    call.on('status', (s: grpc.StatusObject) => {
+      clearTimeout(timer);
+      resolve({ code: s.code, details: s.details, ms: Date.now() - t0 });
+    });
+  });
+}
+
+function unaryStatus(
+  client: grpc.Client,
+  def: {
+    path: string;
+    requestSerialize: (r: never) => Buffer;
+    responseDeserialize: (b: Buffer) => unknown;
+  },
+  req: object,
+  timeoutMs: number,
+): Promise<Status | 'no status'> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    client.makeUnaryRequest(
+      def.path,
+      def.requestSerialize as (r: object) => Buffer,
+      def.responseDeserialize,
+      req,
+      new grpc.Metadata(),
+      { deadline: Date.now() + timeoutMs },
+      (e) => {
+        if (e?.code === grpc.status.DEADLINE_EXCEEDED) resolve('no status');
+        else
+          resolve({
+            code: e?.code ?? grpc.status.OK,
+            details: e?.details ?? '',
+            ms: Date.now() - t0,
+          });
+      },
+    );
+  });
+}
+
+const run = (o: Partial<pb.RunRequest>): pb.RunRequest => ({
+  gadget: 'trace_exec',
+  params: {},
+  filter: null,
+  timeoutSeconds: 1,
+  ...o,
+});
+
+/** A daemon of its own, on a fresh socket, with an empty traceloop pin directory of its own. */
+async function startDaemon(
+  tag: string,
+): Promise<{ daemon: Cli; addr: string; dir: string; pins: string }> {
+  const dir = realpathSync(mkdtempSync(`/tmp/kgtest-dh-${tag}-`));
+  const addr = `unix://${join(dir, 'gadget.sock')}`;
+  const pins = `/sys/fs/bpf/kgtest-dh-${tag}-${process.pid}`;
+  const daemon = new Cli(['daemon', '--listen', addr], {
+    env: { KGADGET_TRACELOOP_PIN_DIR: pins },
+  });
+  await daemon.waitUntil(
+    () => daemon.stderr.includes('listening') && existsSync(join(dir, 'gadget.sock')),
+    30_000,
+    'the daemon listening',
+  );
+  return { daemon, addr, dir, pins };
+}
+
+describe(
+  'daemon: hostile and heavy requests',
+  { skip: !isRoot && 'needs root', concurrency: 1 },
+  () => {
+    let d: Awaited<ReturnType<typeof startDaemon>>;
+    // a connection of its own per test: a call that hangs its connection must not fail the next
+    let client: grpc.Client;
+    const D = pb.GadgetServiceDefinition;
+    before(async () => {
+      d = await startDaemon('hostile');
+    });
+    beforeEach(() => {
+      client = new grpc.Client(
+        d.addr.replace('unix://', 'unix:'),
+        grpc.credentials.createInsecure(),
+        { 'grpc.use_local_subchannel_pool': 1 },
+      );
+    });
+    afterEach(() => client.close());
+    after(async () => {
+      if (d?.daemon.running) await d.daemon.stop('SIGTERM', 15_000);
+      if (d) {
+        rmSync(d.dir, { recursive: true, force: true });
+        rmSync(d.pins, { recursive: true, force: true });
+      }
+    });
+
+    test('100 KB in any echoed field: a short status at once, and the connection keeps answering', async (t) => {
+      const big = 'x'.repeat(100_000);
+      const echo = `${'x'.repeat(200)}…`;
+      const cases: Array<[string, () => Promise<Status | 'no status'>, grpc.status, string]> = [
+        [
+          'gadget',
+          () => streamStatus(client, D.runGadget, run({ gadget: big }), 5000),
+          grpc.status.NOT_FOUND,
+          `unknown gadget "${echo}"`,
+        ],
+        [
+          'param key',
+          () => streamStatus(client, D.runGadget, run({ params: { [big]: '1' } }), 5000),
+          grpc.status.INVALID_ARGUMENT,
+          `unknown parameter "${echo}" for trace exec`,
+        ],
+        [
+          'param value (bool)',
+          () => streamStatus(client, D.runGadget, run({ params: { 'ignore-failed': big } }), 5000),
+          grpc.status.INVALID_ARGUMENT,
+          `invalid value "${echo}" for --ignore-failed: expected true or false`,
+        ],
+        [
+          'param value (string[])',
+          () =>
+            streamStatus(
+              client,
+              D.runGadget,
+              run({ gadget: 'trace_open', params: { prefix: big } }),
+              5000,
+            ),
+          grpc.status.INVALID_ARGUMENT,
+          `invalid value "${echo}" for --prefix: prefix longer than 63 bytes`,
+        ],
+        [
+          'label selector',
+          () =>
+            streamStatus(client, D.runGadget, run({ filter: { ...F0, labelSelector: big } }), 5000),
+          grpc.status.INVALID_ARGUMENT,
+          `invalid label selector "${echo}"`,
+        ],
+        [
+          'label selector (bad key)',
+          () =>
+            streamStatus(
+              client,
+              D.runGadget,
+              run({ filter: { ...F0, labelSelector: `a=b,${big}` } }),
+              5000,
+            ),
+          grpc.status.INVALID_ARGUMENT,
+          `invalid label selector "a=b,${'x'.repeat(196)}…"`,
+        ],
+        [
+          'traceloop session (stop)',
+          () => unaryStatus(client, D.traceloopStop, { sessionId: big }, 5000),
+          grpc.status.FAILED_PRECONDITION,
+          'traceloop is not running',
+        ],
+        [
+          'traceloop container (show)',
+          () =>
+            streamStatus(
+              client,
+              D.traceloopShow,
+              { sessionId: big, container: big, instance: '0' },
+              5000,
+            ),
+          grpc.status.FAILED_PRECONDITION,
+          'traceloop is not running',
+        ],
+        [
+          'traceloop syscall (start)',
+          () =>
+            unaryStatus(
+              client,
+              D.traceloopStart,
+              {
+                filter: F0,
+                bufferKib: 0,
+                syscalls: [big],
+                maxMemoryMib: 0,
+                syscallsPerContainer: 0,
+              },
+              5000,
+            ),
+          grpc.status.INVALID_ARGUMENT,
+          `unknown syscall "${echo}" in --syscall-filter`,
+        ],
+      ];
+      for (const [name, call, code, text] of cases) {
+        const s = await call();
+        assert.notEqual(s, 'no status', `${name}: no status within 5 s`);
+        if (s === 'no status') continue;
+        assert.equal(grpc.status[s.code], grpc.status[code], `${name}: ${s.details.slice(0, 300)}`);
+        assert.ok(s.details.includes(text), `${name}: ${s.details.slice(0, 300)}`);
+        assert.ok(s.details.length <= 1000, `${name}: ${s.details.length} chars`);
+        assert.ok(s.ms < 2000, `${name}: ${s.ms} ms`);
+        t.diagnostic(`${name}: ${grpc.status[s.code]} after ${s.ms} ms, ${s.details.length} chars`);
+      }
+      const info = await unaryStatus(client, D.getInfo, {}, 3000);
+      assert.deepEqual(
+        info !== 'no status' && info.code,
+        grpc.status.OK,
+        'GetInfo on the same connection',
+      );
+      assert.equal(d.daemon.running, true);
+    });
+
+    test('timeout_seconds beyond what a timer can hold: INVALID_ARGUMENT; the largest one runs', async () => {
+      for (const timeoutSeconds of [2_147_484, 4_294_967_295]) {
+        const s = await streamStatus(client, D.runGadget, run({ timeoutSeconds }), 5000);
+        assert.deepEqual(s !== 'no status' && [grpc.status[s.code], s.details], [
+          'INVALID_ARGUMENT',
+          `invalid timeout of ${timeoutSeconds} seconds: at most 2147483 (24 days)`,
+        ]);
+      }
+      // 2147483 s is accepted: the run starts and is still going 1 s later
+      const def = D.runGadget;
+      const call = client.makeServerStreamRequest(
+        def.path,
+        def.requestSerialize,
+        def.responseDeserialize,
+        run({ timeoutSeconds: 2_147_483 }),
+      );
+      call.on('error', () => {}); // cancelled below
+      const ended = new Promise<grpc.StatusObject>((r) => call.on('status', r));
+      await new Promise<void>((r) => call.once('data', () => r()));
+      const early = await Promise.race([ended, sleep(1500).then(() => 'running' as const)]);
+      call.cancel();
+      assert.equal(early, 'running');
+      await ended;
+    });
+
+    test('TraceloopShow with an instance beyond 2^53: INVALID_ARGUMENT, not INTERNAL', async () => {
+      for (const instance of ['18446744073709551615', '9007199254740992']) {
+        const s = await streamStatus(
+          client,
+          D.traceloopShow,
+          { sessionId: '', container: 'c', instance },
+          5000,
+        );
+        assert.deepEqual(s !== 'no status' && [grpc.status[s.code], s.details], [
+          'INVALID_ARGUMENT',
+          `invalid instance ${instance}: at most 9007199254740991 (see traceloop list)`,
+        ]);
+      }
+    });
+
+    test('non-scalar JSON in a parameter of each type: the message of any bad value, no internal text', async () => {
+      const cases: Array<[string, string, string, string]> = [
+        [
+          'trace_open',
+          'prefix',
+          '[1,{},null]',
+          'expected a JSON array of strings, e.g. ["/etc","/tmp"]',
+        ],
+        [
+          'trace_open',
+          'prefix',
+          '["/a",["/b"]]',
+          'expected a JSON array of strings, e.g. ["/etc","/tmp"]',
+        ],
+        ['trace_open', 'prefix', '[', 'expected a JSON array of strings, e.g. ["/etc","/tmp"]'],
+        ['trace_open', 'failed', '[1,{},null]', 'expected true or false'],
+        ['trace_open', 'failed', '{"a":1}', 'expected true or false'],
+        ['advise_network_policy', 'report-interval', '[1,{},null]', 'expected an integer'],
+        ['advise_network_policy', 'report-interval', '{}', 'expected an integer'],
+      ];
+      for (const [gadget, key, value, why] of cases) {
+        const s = await streamStatus(
+          client,
+          D.runGadget,
+          run({ gadget, params: { [key]: value } }),
+          5000,
+        );
+        assert.deepEqual(s !== 'no status' && [grpc.status[s.code], s.details], [
+          'INVALID_ARGUMENT',
+          `invalid value "${value}" for --${key}: ${why}`,
+        ]);
+      }
     });
   },
 );

@@ -5,6 +5,9 @@
 # addon link against, instead of FROM node:20-bookworm-slim.
 #
 #   image/build-local.sh            -> build/image/kubectl-gadget.oci.tar (localhost/kubectl-gadget:dev)
+#                                      and build/image/kubectl-gadget.oci.tar.json: tag, manifest
+#                                      digest, image id, build id (deploy annotates the pod
+#                                      template with the digest, so a rebuilt image rolls the pods)
 #   podman load -i build/image/kubectl-gadget.oci.tar
 #   ctr -n k8s.io -a SOCK images import --base-name localhost/kubectl-gadget build/image/kubectl-gadget.oci.tar
 #
@@ -111,6 +114,9 @@ rm -rf "$APP$APP_DIR/node_modules/.cache" "$APP$APP_DIR/node_modules/.package-lo
 # what no program reads at run time: source maps and type declarations (about half the size)
 find "$APP$APP_DIR/node_modules" -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete
 chmod 0755 "$APP$APP_DIR/bin/run.js"
+# the build id `version` shows: stamped for this tree (the client) and copied into the image
+build_id="$(bash "$ROOT/scripts/build-info.sh")"
+cp "$ROOT/build/build-info.json" "$APP$APP_DIR/build/build-info.json"
 
 # sanity: the staged app starts with the staged node and finds the addon's libraries
 LD_LIBRARY_PATH="$BASE/usr/lib/x86_64-linux-gnu" "$BASE/usr/local/bin/node" "$APP$APP_DIR/bin/run.js" version >/dev/null ||
@@ -118,7 +124,8 @@ LD_LIBRARY_PATH="$BASE/usr/lib/x86_64-linux-gnu" "$BASE/usr/local/bin/node" "$AP
 
 # ---- 4. image: two layers (base, app), then the OCI archive
 version="$(node -p 'require("./package.json").version')"
-revision="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+revision="$(node -p 'require("./build/build-info.json").commit')"
+created="$(node -p 'require("./build/build-info.json").time')"
 base_tag="localhost/kubectl-gadget-base:build-$$"
 ctr=""
 cleanup() {
@@ -141,17 +148,27 @@ buildah config \
 	--label org.opencontainers.image.title=kubectl-gadget \
 	--label org.opencontainers.image.version="$version" \
 	--label org.opencontainers.image.revision="$revision" \
+	--label org.opencontainers.image.created="$created" \
+	--label io.kubectl-gadget.build-id="$build_id" \
 	--label org.opencontainers.image.licenses=Apache-2.0 \
 	--os linux --arch "$(node -p 'process.arch === "x64" ? "amd64" : process.arch')" \
 	"$ctr"
-buildah commit --quiet --rm "$ctr" "$TAG" >/dev/null
+image_id="$(buildah commit --quiet --rm "$ctr" "$TAG")"
 ctr=""
-rm -f "$OUT"
-buildah push --quiet "$TAG" "oci-archive:$OUT:$TAG" >/dev/null
+# written beside and renamed: an import running meanwhile reads the old archive or the new one
+rm -f "$OUT.tmp" "$OUT.digest"
+buildah push --quiet --digestfile "$OUT.digest" "$TAG" "oci-archive:$OUT.tmp:$TAG" >/dev/null
+mv "$OUT.tmp" "$OUT"
+digest="$(cat "$OUT.digest")"
+rm -f "$OUT.digest"
+# what deploy reads (plugin/src/services/k8s/deploy.ts): which content this tag names now
+printf '{"image":"%s","digest":"%s","id":"sha256:%s","buildId":"%s"}\n' \
+	"$TAG" "$digest" "${image_id#sha256:}" "$build_id" >"$OUT.json.tmp"
+mv "$OUT.json.tmp" "$OUT.json"
 if [[ "${KGADGET_IMAGE_KEEP:-0}" != 1 ]]; then
 	buildah rmi "$TAG" >/dev/null
 fi
 rm -rf "$BASE" "$APP"
 
 size_base=$(du -sm "$OUT" | cut -f1)
-log "$TAG -> ${OUT#"$ROOT"/} (${size_base} MB, $(($(date +%s) - start)) s)"
+log "$TAG -> ${OUT#"$ROOT"/} (${size_base} MB, $(($(date +%s) - start)) s, $digest, build $build_id)"

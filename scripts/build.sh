@@ -7,5 +7,7 @@ bash daemon/native/build.sh
 bash scripts/gen-proto.sh
 bash e2e/workloads/build.sh
 npx tsc -p tsconfig.json
+# the build id `version` shows (commit, dirty, time)
+bash scripts/build-info.sh >/dev/null
 chmod +x bin/run.js
 node scripts/gen-oclif-manifest.mjs

@@ -393,7 +393,7 @@ describe(
     test('version: the client and each node daemon', async () => {
       const r = await gadget(['version', '--kubeconfig', admin]);
       assert.equal(r.status, 0, r.stderr);
-      assert.match(r.stdout, /^Client version: v\d+\.\d+\.\d+\n/);
+      assert.match(r.stdout, /^Client version: v\d+\.\d+\.\d+\S*\n/);
       assert.match(
         r.stdout,
         new RegExp(`\nServer version: v\\d+\\.\\d+\\.\\d+\\S* \\(node ${NODE}, kernel \\S+\\)\n`),
