@@ -2,6 +2,7 @@
 // info word the kernel program reads (which arguments are strings or buffers, exit/exit_group,
 // the syscall filter). Shared by the daemon (configuring the program) and the CLI (decoding).
 
+import { clip } from '../framework/clip.js';
 import { SYSCALL_ROWS, type ArgKind, type SyscallRow } from './syscalls.js';
 
 export const MAX_NR = 512;
@@ -139,8 +140,11 @@ export function closeMatches(word: string, candidates: Iterable<string>, max = 3
     if (l.startsWith(w) || w.startsWith(l)) score = 0;
     else if (l.includes(w) || w.includes(l)) score = 1;
     else {
+      const limit = Math.max(2, Math.floor(w.length / 3));
+      // the distance is at least the length difference: a long word costs nothing to reject
+      if (Math.abs(w.length - l.length) > limit) continue;
       const d = editDistance(w, l);
-      if (d > Math.max(2, Math.floor(w.length / 3))) continue;
+      if (d > limit) continue;
       score = 1 + d;
     }
     scored.push([score, c]);
@@ -155,7 +159,7 @@ export class SyscallFilterError extends Error {
     readonly suggestions: string[],
   ) {
     super(
-      `unknown syscall "${syscall}" in --syscall-filter` +
+      `unknown syscall "${clip(syscall)}" in --syscall-filter` +
         (suggestions.length ? ` (did you mean ${suggestions.join(', ')}?)` : ''),
     );
     this.name = 'SyscallFilterError';

@@ -9,6 +9,11 @@
 //                 | KEY (">" | "<") INTEGER
 // Requirements are ANDed. Whitespace separates tokens and is otherwise ignored.
 
+import { clip } from '../errors.js';
+
+/** Input quoted in a message, clipped (errors.ts). */
+const q = (s: string): string => JSON.stringify(clip(s));
+
 export type LabelOperator = '=' | '!=' | 'in' | 'notin' | 'exists' | '!exists' | '>' | '<';
 
 export interface LabelRequirement {
@@ -23,7 +28,7 @@ export class LabelSelectorError extends Error {
     message: string,
     readonly selector: string,
   ) {
-    super(`invalid label selector ${JSON.stringify(selector)}: ${message}`);
+    super(`invalid label selector ${q(selector)}: ${message}`);
     this.name = 'LabelSelectorError';
   }
 }
@@ -102,12 +107,12 @@ export function parseLabelSelector(selector: string): LabelRequirement[] {
   const key = (): string => {
     const t = next();
     if (t.kind !== 'id')
-      fail(`expected a key, found ${t.kind === 'end' ? 'end of string' : JSON.stringify(t.text)}`);
-    if (!validLabelKey(t.text)) fail(`invalid label key ${JSON.stringify(t.text)}`);
+      fail(`expected a key, found ${t.kind === 'end' ? 'end of string' : q(t.text)}`);
+    if (!validLabelKey(t.text)) fail(`invalid label key ${q(t.text)}`);
     return t.text;
   };
   const value = (v: string): string => {
-    if (!validLabelValue(v)) fail(`invalid label value ${JSON.stringify(v)}`);
+    if (!validLabelValue(v)) fail(`invalid label value ${q(v)}`);
     return v;
   };
 
@@ -133,7 +138,7 @@ export function parseLabelSelector(selector: string): LabelRequirement[] {
           let val = '';
           if (v.kind === 'id') val = next().text;
           else if (v.kind !== 'end' && v.kind !== ',')
-            fail(`expected a value after ${op.text}, found ${JSON.stringify(v.text)}`);
+            fail(`expected a value after ${op.text}, found ${q(v.text)}`);
           reqs.push({ key: k, op: op.kind === '!=' ? '!=' : '=', values: [value(val)] });
           break;
         }
@@ -149,8 +154,7 @@ export function parseLabelSelector(selector: string): LabelRequirement[] {
               vals.push(value(next().text));
               const sep = next();
               if (sep.kind === ')') break;
-              if (sep.kind !== ',')
-                fail(`expected ',' or ')' in value set, found ${JSON.stringify(sep.text)}`);
+              if (sep.kind !== ',') fail(`expected ',' or ')' in value set, found ${q(sep.text)}`);
             } else if (t.kind === ',') {
               next();
               vals.push('');
@@ -174,12 +178,12 @@ export function parseLabelSelector(selector: string): LabelRequirement[] {
           break;
         }
         default:
-          fail(`unexpected ${JSON.stringify(op.text)} after key ${k}`);
+          fail(`unexpected ${q(op.text)} after key ${clip(k)}`);
       }
     }
     const sep = next();
     if (sep.kind === 'end') break;
-    if (sep.kind !== ',') fail(`expected ',' or end of string, found ${JSON.stringify(sep.text)}`);
+    if (sep.kind !== ',') fail(`expected ',' or end of string, found ${q(sep.text)}`);
     if (peek().kind === 'end') fail('trailing comma');
   }
   return reqs;

@@ -21,7 +21,7 @@
 // - Results are cached briefly (TokenReview 60 s, SubjectAccessReview 30 s).
 
 import { createHash, verify as verifySignature, X509Certificate } from 'node:crypto';
-import { RunError } from '../errors.js';
+import { clip, RunError } from '../errors.js';
 import type { ContainerInfo } from '../containers/types.js';
 import type { RunRequest } from '../runtime/types.js';
 import { deadline, errorText, httpStatus, type DaemonKubeConfig } from './config.js';
@@ -357,9 +357,9 @@ export class KubernetesAuthorizer implements Authorizer {
 
 function denied(user: UserInfo, namespace: string, reason: string): RunError {
   const where = namespace
-    ? `in namespace "${namespace}"`
+    ? `in namespace "${clip(namespace)}"`
     : 'in all namespaces (needed for -A and --host)';
-  const ns = namespace ? ` -n ${namespace}` : ' --all-namespaces';
+  const ns = namespace ? ` -n ${clip(namespace)}` : ' --all-namespaces';
   return new RunError(
     'PERMISSION_DENIED',
     `permission denied: user "${user.username}" cannot ${PERMISSION_TEXT} ${where}${reason ? ` (${reason})` : ''}`,

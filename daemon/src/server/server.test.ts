@@ -144,6 +144,50 @@ describe('startServer on TCP', () => {
   });
 });
 
+describe('status messages stay within HTTP/2 header limits', () => {
+  test('an error quoting 100 KB of input unclipped still reaches the client, and the connection answers', async () => {
+    // the test double's unknown-gadget error quotes the name as given: only toStatus bounds it
+    const server = await startServer(new ScriptedRuntime(), 'tcp://127.0.0.1:0');
+    const port = server.address.split(':').pop()!;
+    const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    try {
+      const def = pb.GadgetServiceDefinition.runGadget;
+      const gadget = 'é'.repeat(100_000);
+      const call = client.makeServerStreamRequest(
+        def.path,
+        def.requestSerialize,
+        def.responseDeserialize,
+        { gadget, params: {}, filter: null, timeoutSeconds: 0 },
+      );
+      call.on('error', () => {});
+      const status = await Promise.race([
+        new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve)),
+        new Promise<'none'>((resolve) => setTimeout(() => resolve('none'), 5000).unref()),
+      ]);
+      assert.notEqual(status, 'none', 'no status within 5 s');
+      if (status === 'none') return;
+      assert.equal(status.code, grpc.status.NOT_FOUND);
+      assert.equal(status.details, `${`unknown gadget "${gadget}"`.slice(0, 2000)}…`);
+      const info = pb.GadgetServiceDefinition.getInfo;
+      const node = await new Promise<string>((resolve, reject) =>
+        client.makeUnaryRequest(
+          info.path,
+          info.requestSerialize,
+          info.responseDeserialize,
+          {},
+          new grpc.Metadata(),
+          { deadline: Date.now() + 3000 },
+          (e, r) => (e ? reject(e) : resolve(r!.node)),
+        ),
+      );
+      assert.equal(node, 'node-1');
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+});
+
 describe('toStatus', () => {
   test('maps user errors to their status with the message intact', () => {
     const s = toStatus(

@@ -16,7 +16,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as pb from '../../../proto/gen/gadget/v1/gadget.js';
 import type { GadgetRuntime, RunMessage } from '../runtime/types.js';
 import type { Authorizer, CallMetadata } from '../k8s/authz.js';
-import { isRunError, type RunErrorCode } from '../errors.js';
+import { clip, isRunError, type RunErrorCode } from '../errors.js';
+import { checkTimeoutSeconds } from '../runtime/params.js';
 import {
   DEFAULT_ADDRESS,
   formatAddress,
@@ -97,20 +98,33 @@ const STATUS_OF: Record<RunErrorCode, grpc.status> = {
   UNAVAILABLE: grpc.status.UNAVAILABLE,
 };
 
+/**
+ * Longest status message or hint sent: they travel in the HTTP/2 trailer, and a trailer over the
+ * client's header limit is never delivered (the call hangs). Messages clip what they quote;
+ * this bounds whatever slips through.
+ */
+export const MAX_STATUS_CHARS = 2000;
+
 /** A runtime error as a gRPC status: user errors keep their code, message and hint. */
 export function toStatus(e: unknown): Partial<grpc.StatusObject> & { code: grpc.status } {
   const metadata = new grpc.Metadata();
+  const status = (code: grpc.status, details: string) => ({
+    code,
+    details: clip(details, MAX_STATUS_CHARS),
+    metadata,
+  });
   if (isRunError(e)) {
-    if (e.hint) metadata.set(HINT_TRAILER, Buffer.from(e.hint, 'utf8'));
-    return { code: STATUS_OF[e.code] ?? grpc.status.UNKNOWN, details: e.message, metadata };
+    if (e.hint) metadata.set(HINT_TRAILER, Buffer.from(clip(e.hint, MAX_STATUS_CHARS), 'utf8'));
+    return status(STATUS_OF[e.code] ?? grpc.status.UNKNOWN, e.message);
   }
   if (e instanceof Error) {
     const code = (e as { code?: unknown }).code;
-    if (code === 'UNKNOWN_GADGET')
-      return { code: grpc.status.NOT_FOUND, details: e.message, metadata };
-    return { code: grpc.status.INTERNAL, details: e.message || e.name, metadata };
+    if (code === 'UNKNOWN_GADGET') return status(grpc.status.NOT_FOUND, e.message);
+    // a request field this daemon cannot decode (convert.ts) is the caller's to fix
+    if (e.name === 'ProtocolError') return status(grpc.status.INVALID_ARGUMENT, e.message);
+    return status(grpc.status.INTERNAL, e.message || e.name);
   }
-  return { code: grpc.status.INTERNAL, details: String(e), metadata };
+  return status(grpc.status.INTERNAL, String(e));
 }
 
 interface ActiveRun {
@@ -311,12 +325,15 @@ function streamRun(
     let sentDone = false;
     try {
       const req = runRequestFromPb(call.request);
+      checkTimeoutSeconds(req.timeoutSeconds);
       if (authorizer) await authorizer.authorizeRun(callMetadata(call.metadata), req);
       onRunEvent?.({ type: 'start', id, gadget: req.gadget, peer: call.getPeer() });
       log('info', `run ${id}: ${req.gadget} for ${call.getPeer()}`);
       let seq = 0;
       for await (const msg of runtime.run(req, ac.signal)) {
         if (callGone) break;
+        // a run the shutdown ended did not complete: the client gets UNAVAILABLE below
+        if (msg.kind === 'done' && outcome === 'shutdown') continue;
         if (msg.kind === 'done') sentDone = true;
         if (msg.kind === 'batch') {
           seq += 1;

@@ -6,7 +6,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import type * as pb from '../../../proto/gen/gadget/v1/gadget.js';
-import { RunError } from '../errors.js';
+import { clip, RunError } from '../errors.js';
 import type { Authorizer } from '../k8s/authz.js';
 import type { ContainerFilter, GadgetRuntime, RunRequest } from '../runtime/types.js';
 import type {
@@ -86,6 +86,11 @@ export function sessionToPb(s: TraceloopSession): pb.TraceloopStartResponse {
     syscallsPerContainer: s.syscallsPerContainer,
     buffers: s.buffers,
     memoryBytes: String(s.memoryBytes),
+    resumed: s.resumed ?? false,
+    filter: s.filter ? filterToPb(s.filter) : null,
+    syscalls: s.syscalls ?? [],
+    maxMemoryMib: s.maxMemoryMib ?? 0,
+    startedAtMs: String(s.startedAt),
   };
 }
 
@@ -97,7 +102,12 @@ export function sessionFromPb(r: pb.TraceloopStartResponse, node: string): Trace
     syscallsPerContainer: r.syscallsPerContainer,
     buffers: r.buffers,
     memoryBytes: u64ToNumber(r.memoryBytes, 'memory bytes'),
-    startedAt: Date.now(),
+    // an older daemon does not say
+    startedAt: u64ToNumber(r.startedAtMs || '0', 'start time') || Date.now(),
+    ...(r.resumed ? { resumed: true } : {}),
+    ...(r.filter ? { filter: filterFromPb(r.filter) } : {}),
+    syscalls: r.syscalls,
+    ...(r.maxMemoryMib ? { maxMemoryMib: r.maxMemoryMib } : {}),
   };
 }
 
@@ -125,6 +135,18 @@ export function entryFromPb(e: pb.TraceloopEntry): TraceloopEntry {
     instance: u64ToNumber(e.instance, 'instance') || container.generation,
     ...(e.hasExitStatus ? { exitStatus: e.exitStatus } : {}),
   };
+}
+
+/** TraceloopShowRequest.instance: a uint64 on the wire, a safe integer here. */
+function instanceFromPb(s: string): number {
+  const n = Number(s || '0');
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new RunError(
+      'INVALID_ARGUMENT',
+      `invalid instance ${clip(s)}: at most ${Number.MAX_SAFE_INTEGER} (see traceloop list)`,
+    );
+  }
+  return n;
 }
 
 function recorder(runtime: GadgetRuntime): TraceloopApi {
@@ -189,7 +211,7 @@ export function traceloopHandlers(
         const show = {
           sessionId: req.sessionId,
           container: req.container,
-          instance: u64ToNumber(req.instance || '0', 'instance'),
+          instance: instanceFromPb(req.instance),
         };
         if (authorizer) {
           // only a container the caller may see can be shown
