@@ -79,3 +79,44 @@ test('an unreachable daemon is a user error, not a bug', () => {
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /^Error: /);
 });
+
+test('a mistyped command: "did you mean", one line, exit 1', () => {
+  for (const [args, want] of [
+    [['trace', 'exce'], 'Error: unknown command "trace exce": did you mean "trace exec"?'],
+    [
+      ['tracelop', 'list'],
+      'Error: unknown command "tracelop list": did you mean "traceloop list"?',
+    ],
+    [['bogus'], 'Error: unknown command "bogus"'],
+  ] as const) {
+    const r = cli(...args, '--local');
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.equal(oneErrorLine(r), `${want} (see: kubectl-gadget --help)`);
+  }
+});
+
+test('-o columns= takes the header names too, in any case (PID, K8S.NODE)', () => {
+  // parsed (the run then fails to reach the daemon): no "unknown column"
+  const r = cli(
+    'trace',
+    'open',
+    '--remote',
+    'unix:///nonexistent/kgadget.sock',
+    '-o',
+    'columns=PID,K8S.NODE,Err,path',
+  );
+  assert.equal(r.status, 1, r.stderr);
+  assert.doesNotMatch(r.stderr, /unknown column/);
+  assert.match(oneErrorLine(r), /nonexistent\/kgadget\.sock/);
+});
+
+test('an error quoting input with ESC/OSC sequences prints them escaped', () => {
+  const evil = '\u001b]0;pwned\u0007\u001b[2J\u009b31m';
+  const r = cli('trace', 'exec', '--remote', 'unix:///x', '-o', `columns=pid,${evil}`);
+  assert.equal(r.status, 1, r.stderr);
+  const want = 'Error: unknown column "\\x1b]0;pwned\\x07\\x1b[2J\\x9b31m" in --output';
+  assert.equal(oneErrorLine(r).slice(0, want.length), want);
+  // eslint-disable-next-line no-control-regex
+  assert.doesNotMatch(r.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+});

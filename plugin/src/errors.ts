@@ -2,6 +2,8 @@
 // a bug: one line and exit 2, with the stack only under --debug. oclif's own parse errors (unknown
 // flag, bad value, exclusive flags) are user errors too and are squeezed into one line here.
 
+import { escapeControl } from './output/escape.js';
+
 export class UserError extends Error {
   /** the message as given, kept apart from `message` because oclif rewrites that on flag errors */
   readonly reason: string;
@@ -68,8 +70,22 @@ export interface FormattedError {
   exitCode: number;
 }
 
-/** What to print and which exit code to use for an error that reached the top. */
+/**
+ * What to print and which exit code to use for an error that reached the top. Control characters
+ * are escaped: messages and hints may quote daemon text, recorded data or input.
+ */
 export function formatError(err: unknown, debug: boolean): FormattedError {
+  const f = formatRaw(err, debug);
+  return {
+    ...f,
+    // a --debug stack keeps its line breaks
+    lines: f.lines.map((l) =>
+      /\n\s+at /.test(l) ? l.split('\n').map(escapeControl).join('\n') : escapeControl(l),
+    ),
+  };
+}
+
+function formatRaw(err: unknown, debug: boolean): FormattedError {
   if (isUserError(err)) {
     const lines = [`Error: ${err.reason}`];
     if (err.hint) lines.push(`Hint: ${err.hint}`);

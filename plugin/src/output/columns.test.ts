@@ -7,9 +7,13 @@ import {
   ColumnLayout,
   ColumnsSink,
   columnHeader,
+  findColumn,
   formatTable,
+  rowCells,
   selectColumns,
+  singleNodeColumns,
 } from './columns.js';
+import { descriptor as openDescriptor } from '../../../gadgets/trace_open/gadget.js';
 
 const specs: ColumnSpec[] = [
   { name: 'node' },
@@ -59,30 +63,27 @@ test('selectColumns: visible by default; columns=a,b picks and orders, hidden in
   );
 });
 
-test('piped stream: header once, widths grow with values, never cut', async () => {
+test('piped stream: widths fixed at the minimums, a longer value pushes only its own row', async () => {
   const { out, text } = capture();
   const sink = new ColumnsSink(out, selectColumns(specs, ['pid', 'comm', 'error', 'path']));
   await sink.write([
     { pid: 1, comm: 'sh', error: '', path: '/etc/passwd' },
     { pid: 12345, comm: 'cat', error: 'ENOENT', path: '/x' },
   ]);
-  await sink.write([
-    {
-      pid: 1234567,
-      comm: 'a-very-long-comm',
-      error: '',
-      path: '/a/much/longer/path/than/the/terminal/would/allow/'.repeat(3),
-    },
-  ]);
+  const long = '/a/much/longer/path/than/the/terminal/would/allow/'.repeat(3);
+  await sink.write([{ pid: 1234567, comm: 'a-very-long-comm', error: '', path: long }]);
+  await sink.write([{ pid: 7, comm: 'ls', error: '', path: '/y' }]);
   await sink.end();
   assert.equal(
     text(),
-    '  PID  COMM    ERR     PATH\n' +
-      '    1  sh              /etc/passwd\n' +
+    '  PID  COMM    ERR  PATH\n' +
+      '    1  sh           /etc/passwd\n' +
       '12345  cat     ENOENT  /x\n' +
-      '1234567  a-very-long-comm          ' +
-      '/a/much/longer/path/than/the/terminal/would/allow/'.repeat(3) +
-      '\n',
+      '1234567  a-very-long-comm       ' +
+      long +
+      '\n' +
+      // after the wider values, rows line up with the header again
+      '    7  ls           /y\n',
   );
 });
 
@@ -91,6 +92,85 @@ test('an empty run still prints the header', async () => {
   const sink = new ColumnsSink(out, selectColumns(specs, ['pid', 'comm']));
   await sink.end();
   assert.equal(text(), '  PID  COMM\n');
+});
+
+test('-o columns= names: the field or the printed header, in any case', () => {
+  assert.deepEqual(
+    selectColumns(specs, ['PID', 'K8S.NODE', 'err', 'K8S.PodName', 'Path']).map((c) => c.name),
+    ['pid', 'node', 'error', 'pod', 'path'],
+  );
+  assert.equal(findColumn(specs, 'k8s.container')?.name, 'container');
+  assert.equal(findColumn(specs, 'PIDS'), undefined);
+});
+
+/** Real `trace open` rows (from a run on the node cluster), with the gadget's own columns. */
+const OPEN_ROWS = [
+  {
+    node: 'kg-node-1',
+    namespace: 'kgtest-trace',
+    pod: 'web-7d9c8b5f6d-x2k4q',
+    container: 'web',
+    pid: 25702,
+    comm: 'node',
+    fd: 18,
+    error: '',
+    path: '/work/main/gadgets/advise_network_policy/drain.ts',
+  },
+  {
+    node: 'kg-node-1',
+    namespace: 'kgtest-trace',
+    pod: 'web-7d9c8b5f6d-x2k4q',
+    container: 'web',
+    pid: 25731,
+    comm: 'cat',
+    fd: -1,
+    error: 'ENOENT',
+    path: '/etc/nonexistent.conf',
+  },
+];
+
+function visible(maxWidth: number, kubernetes = true): { header: string; rows: string[] } {
+  const cols = selectColumns(
+    kubernetes ? openDescriptor.columns : singleNodeColumns(openDescriptor.columns),
+  );
+  const layout = new ColumnLayout(cols);
+  const cells = OPEN_ROWS.map((r) => rowCells(cols, r));
+  layout.fit(cells);
+  return {
+    header: layout.header(maxWidth),
+    rows: cells.map((c) => layout.row(c, maxWidth)),
+  };
+}
+
+test('80 columns, Kubernetes mode: K8s columns shortened and dropped first, FD ERR PATH kept', () => {
+  const { header, rows } = visible(80);
+  assert.equal(header, 'POD               PID  COMM               FD  ERR     PATH');
+  assert.equal(
+    rows[0],
+    'web-7d9c8b5…    25702  node               18          /work/main/gadgets/advise…',
+  );
+  assert.equal(
+    rows[1],
+    'web-7d9c8b5…    25731  cat                -1  ENOENT  /etc/nonexistent.conf',
+  );
+  for (const l of [header, ...rows]) assert.ok(l.length <= 80, `${l.length}: ${l}`);
+  // wide enough: every column, full headers, nothing cut
+  const wide = visible(200);
+  assert.match(wide.header, /^K8S\.NODE +K8S\.NAMESPACE +K8S\.PODNAME +K8S\.CONTAINER +PID/);
+  assert.match(wide.rows[0]!, /web-7d9c8b5f6d-x2k4q +web .*advise_network_policy\/drain\.ts$/);
+  // in between: shortened but all there
+  const mid = visible(120);
+  assert.match(mid.header, /^NODE +NAMESPACE +POD +CONTAINER +PID +COMM +FD +ERR +PATH$/);
+});
+
+test('80 columns, --local: every column of trace open fits', () => {
+  const { header, rows } = visible(80, false);
+  assert.equal(header, 'CONTAINER      PID  COMM               FD  ERR     PATH');
+  assert.equal(
+    rows[0],
+    'web          25702  node               18          /work/main/gadgets/advise_ne…',
+  );
+  assert.equal(rows[1], 'web          25731  cat                -1  ENOENT  /etc/nonexistent.conf');
 });
 
 test('on a terminal the flex column is truncated to the width', () => {

@@ -3,6 +3,7 @@
 
 import type { ColumnSpec } from '../../../gadgets/framework/types.js';
 import { UserError } from '../errors.js';
+import { findColumn } from './columns.js';
 
 export type OutputFormat = 'columns' | 'json' | 'yaml';
 
@@ -30,8 +31,7 @@ export function parseOutputSpec(value: string, columns?: readonly ColumnSpec[]):
     throw new UserError(`invalid --output "${value}": no column names after "columns="`);
   }
   if (columns) {
-    const valid = new Set(columns.map((c) => c.name));
-    const unknown = names.filter((n) => !valid.has(n));
+    const unknown = names.filter((n) => !findColumn(columns, n));
     if (unknown.length > 0) {
       const list = columns.map((c) => c.name).join(', ');
       const what =
@@ -40,6 +40,8 @@ export function parseOutputSpec(value: string, columns?: readonly ColumnSpec[]):
           : `unknown columns ${unknown.map((u) => `"${u}"`).join(', ')}`;
       throw new UserError(`${what} in --output: valid columns are ${list}`);
     }
+    // PID, K8S.NODE: the field names the columns print
+    return { format: 'columns', columns: names.map((n) => findColumn(columns, n)!.name) };
   }
   return { format: 'columns', columns: names };
 }

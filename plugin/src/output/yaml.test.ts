@@ -43,3 +43,18 @@ test('yaml: a stream of documents, each starting with ---', async () => {
     ].join('\n'),
   );
 });
+
+test('yaml: no raw control character, C1 and DEL included; the value parses back', async () => {
+  const { parse } = await import('yaml');
+  const out = new PassThrough();
+  let got = '';
+  out.on('data', (d: Buffer) => (got += d.toString()));
+  const sink = await createYamlSink(out);
+  const args = ['kg-\u001b]0;pwned\u0007', '\u001b[2J', '\u009b31mred\u007f'];
+  await sink.write([{ pid: 1, args }]);
+  await sink.end();
+  // eslint-disable-next-line no-control-regex
+  assert.doesNotMatch(got, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+  assert.match(got, /\\x9b31mred\\x7f/);
+  assert.deepEqual((parse(got.replace(/^---\n/, '')) as { args: string[] }).args, args);
+});

@@ -34,9 +34,19 @@ export function yamlDocument(stringify: Stringify, value: unknown): string {
   return '---\n' + stringify(v, { lineWidth: 0 });
 }
 
+const RAW_C1 = /[\u007f-\u009f]/g;
+
+/**
+ * yaml.stringify with no raw control character: the yaml package escapes C0 controls, and puts
+ * any string holding DEL or a C1 control (CSI is 0x9b) in double quotes, but writes those raw;
+ * inside double quotes `\xNN` is the same value.
+ */
 export async function loadYamlStringify(): Promise<Stringify> {
   const yaml = await import('yaml');
-  return (value, options) => yaml.stringify(value, options);
+  return (value, options) =>
+    yaml
+      .stringify(value, options)
+      .replace(RAW_C1, (ch) => '\\x' + ch.charCodeAt(0).toString(16).padStart(2, '0'));
 }
 
 export class YamlSink implements ObjectSink {

@@ -3,15 +3,22 @@
 // SIGTERM or a closed stdout (`| head`), after flushing what was received.
 
 import type { Writable } from 'node:stream';
-import type { GadgetRuntime, RunMessage, RunRequest } from '../../../daemon/src/runtime/types.js';
+import type {
+  ContainerFilter,
+  GadgetRuntime,
+  RunMessage,
+  RunRequest,
+} from '../../../daemon/src/runtime/types.js';
 import type { GadgetDescriptor } from '../../../gadgets/framework/types.js';
 import { ColumnsSink, selectColumns, singleNodeColumns } from '../output/columns.js';
+import { escapeControl } from '../output/escape.js';
 import { NdjsonSink } from '../output/json.js';
 import type { OutputSpec } from '../output/spec.js';
 import type { EventSink, Reporter, RunTotals } from '../output/types.js';
 import { drained } from '../output/write.js';
 import { createYamlSink } from '../output/yaml.js';
 import { EventPipeline } from './pipeline.js';
+import { isUnreachable } from './remote-runtime.js';
 
 export interface OutputStream extends Writable {
   isTTY?: boolean;
@@ -36,6 +43,8 @@ export interface RunGadgetOptions {
   graceMs?: number;
   /** --local/--remote: one node, no pods, so default columns show CONTAINER, not K8S.* */
   singleNode?: boolean;
+  /** how long after the first header a selection may match nothing before a warning (ms) */
+  emptySelectionMs?: number;
 }
 
 export interface RunSummary {
@@ -45,7 +54,7 @@ export interface RunSummary {
   elapsedMs: number;
 }
 
-/** Warnings and daemon logs as lines on stderr (json/yaml/piped output). */
+/** Warnings and daemon logs as lines on stderr (json/yaml/piped output), control characters escaped. */
 export class StderrReporter implements Reporter {
   constructor(
     private readonly err: Writable,
@@ -53,12 +62,66 @@ export class StderrReporter implements Reporter {
   ) {}
 
   warn(message: string): void {
-    this.err.write(`warning: ${message}\n`);
+    this.err.write(`warning: ${escapeControl(message)}\n`);
   }
 
   log(level: 'info' | 'warn' | 'error', message: string): void {
     if (level === 'info' && !this.debug) return;
-    this.err.write(`${level === 'warn' ? 'warning' : level}: ${message}\n`);
+    this.err.write(`${level === 'warn' ? 'warning' : level}: ${escapeControl(message)}\n`);
+  }
+}
+
+/**
+ * The selection flags the user gave (-n, -p, -l, -c, --container-id) as they would type them,
+ * and what they select (pods or containers); undefined when there are none (or --host).
+ */
+export function describeSelection(f: ContainerFilter): { what: string; flags: string } | undefined {
+  if (f.host) return undefined;
+  const parts: string[] = [];
+  const q = (v: string): string => (/^[\w.:/=-]+$/.test(v) ? v : `'${v.replace(/'/g, "'\\''")}'`);
+  if (f.namespaces.length) parts.push(`-n ${q(f.namespaces.join(','))}`);
+  for (const p of f.pods) parts.push(`-p ${q(p)}`);
+  if (f.labelSelector.trim()) parts.push(`-l ${q(f.labelSelector.trim())}`);
+  for (const c of f.containerNames) parts.push(`-c ${q(c)}`);
+  for (const id of f.containerIds) parts.push(`--container-id ${q(id)}`);
+  if (parts.length === 0) return undefined;
+  const pods = f.namespaces.length > 0 || f.pods.length > 0 || f.labelSelector.trim() !== '';
+  return { what: pods ? 'pod' : 'container', flags: parts.join(' ') };
+}
+
+/**
+ * Warns once when a selection matched nothing: the runtime announces the matching containers
+ * (a `containers` message) with the header and before any batch of theirs, so none within
+ * `ms` of the first header means none matched. The run goes on: the pod may appear.
+ */
+class EmptySelectionWatch {
+  private timer: NodeJS.Timeout | undefined;
+  private settled = false;
+
+  constructor(
+    private readonly selection: { what: string; flags: string } | undefined,
+    private readonly reporter: Reporter,
+    private readonly ms: number,
+  ) {
+    if (!selection) this.settled = true;
+  }
+
+  see(msg: RunMessage): void {
+    if (this.settled) return;
+    if (msg.kind === 'header' && !this.timer) {
+      this.timer = setTimeout(() => {
+        this.settled = true;
+        const s = this.selection!;
+        this.reporter.warn(`no ${s.what} matches ${s.flags} (yet); still watching`);
+      }, this.ms);
+    } else if ((msg.kind === 'containers' && msg.containers.length > 0) || msg.kind === 'batch') {
+      this.stop();
+    }
+  }
+
+  stop(): void {
+    this.settled = true;
+    if (this.timer) clearTimeout(this.timer);
   }
 }
 
@@ -140,6 +203,11 @@ export async function runGadget(
     sink: out.sink,
     reporter: out.reporter,
   });
+  const selection = new EmptySelectionWatch(
+    describeSelection(opts.request.filter),
+    out.reporter,
+    opts.emptySelectionMs ?? 2000,
+  );
 
   let graceTimer: NodeJS.Timeout | undefined;
   const grace = new Promise<typeof GRACE>((resolve) => {
@@ -159,8 +227,9 @@ export async function runGadget(
       try {
         r = await Promise.race([it.next(), grace]);
       } catch (e) {
-        // a runtime may reject its pending read when aborted: that is the normal end
-        if (ac.signal.aborted) {
+        // a runtime may reject its pending read when aborted: that is the normal end, unless
+        // the daemon was never reached (a --timeout shorter than the connection attempt)
+        if (ac.signal.aborted && !isUnreachable(e)) {
           if (opts.debug) stderr.write(`debug: run ended after abort: ${(e as Error).message}\n`);
           break;
         }
@@ -175,6 +244,7 @@ export async function runGadget(
         finished = true;
         break;
       }
+      selection.see(r.value);
       const p = pipeline.handle(r.value);
       if (p) await p;
       if (pipeline.done) break;
@@ -184,6 +254,7 @@ export async function runGadget(
   } finally {
     if (timer) clearTimeout(timer);
     if (graceTimer) clearTimeout(graceTimer);
+    selection.stop();
     if (opts.handleSignals !== false) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -6,6 +6,7 @@ import { Box, render, Text } from 'ink';
 import type { GadgetEvent } from '../../../gadgets/framework/types.js';
 import { ColumnLayout, rowCells } from '../output/columns.js';
 import type { TableColumn } from '../output/columns.js';
+import { escapeControl } from '../output/escape.js';
 import type { ObjectSink, Reporter, RunTotals } from '../output/types.js';
 
 export interface LiveTableOptions {
@@ -15,6 +16,8 @@ export interface LiveTableOptions {
   stdout?: NodeJS.WriteStream;
   /** redraws per second (default 10) */
   fps?: number;
+  /** rows with the same key are one row, updated in place (e.g. a flow and its count) */
+  rowKey?: (e: GadgetEvent) => string;
 }
 
 /** The updater returned by renderLiveTable: an event sink and a reporter for the run. */
@@ -74,6 +77,9 @@ export async function renderLiveTable(opts: LiveTableOptions): Promise<LiveTable
   const started = Date.now();
   const interval = 1000 / (opts.fps ?? 10);
   let rows: string[][] = [];
+  const rowKey = opts.rowKey;
+  /** rowKey mode: key -> index in rows */
+  const rowAt = new Map<string, number>();
   let totals: RunTotals = { events: 0, lost: 0, dropped: 0 };
   let notice = '';
   // events/s over the last second or so
@@ -97,11 +103,12 @@ export async function renderLiveTable(opts: LiveTableOptions): Promise<LiveTable
     // status, notice, header, and one spare line so the frame never scrolls the terminal
     const fit = Math.max(1, height - (notice ? 4 : 3));
     const shown = rows.slice(-fit);
+    const plan = layout.plan(width);
     return {
       status: statusLine(opts.title, now - started, totals, rate),
       notice,
-      header: layout.header(width),
-      rows: shown.map((r) => layout.row(r, width)),
+      header: layout.header(width, plan),
+      rows: shown.map((r) => layout.row(r, width, plan)),
     };
   };
 
@@ -133,6 +140,17 @@ export async function renderLiveTable(opts: LiveTableOptions): Promise<LiveTable
     write(events: GadgetEvent[]): void {
       const cells = events.map((e) => rowCells(opts.columns, e));
       layout.fit(cells);
+      if (rowKey) {
+        // keyed rows stay where they first appeared (their number is bounded by the caller)
+        events.forEach((e, i) => {
+          const k = rowKey(e);
+          const at = rowAt.get(k);
+          if (at === undefined) rowAt.set(k, rows.push(cells[i]!) - 1);
+          else rows[at] = cells[i]!;
+        });
+        schedule();
+        return;
+      }
       rows =
         rows.length + cells.length > KEEP_ROWS * 2
           ? rows.slice(-KEEP_ROWS).concat(cells)
@@ -143,12 +161,13 @@ export async function renderLiveTable(opts: LiveTableOptions): Promise<LiveTable
       totals = { ...t };
       schedule();
     },
+    // daemon logs and warnings may quote recorded data or input
     warn(message: string): void {
-      notice = `warning: ${message}`;
+      notice = `warning: ${escapeControl(message)}`;
       schedule();
     },
     log(level, message): void {
-      notice = `${level}: ${message}`;
+      notice = `${level}: ${escapeControl(message)}`;
       schedule();
     },
     async end(): Promise<void> {

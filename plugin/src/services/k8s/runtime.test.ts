@@ -16,7 +16,14 @@ import type {
 import type { GadgetEvent, RawRecord, RecordLayout } from '../../../../gadgets/framework/types.js';
 import type { ObjectSink, Reporter } from '../../output/types.js';
 import { EventPipeline } from '../pipeline.js';
-import { KubernetesRuntime, kubernetesRequest, pickPods, type NodeTarget } from './runtime.js';
+import { matchesFilter } from '../../../../daemon/src/containers/filter.js';
+import {
+  KubernetesRuntime,
+  kubernetesRequest,
+  pickPods,
+  withoutGadgetPods,
+  type NodeTarget,
+} from './runtime.js';
 import type { GadgetPod } from './transport.js';
 
 const layout: RecordLayout = {
@@ -323,4 +330,37 @@ describe('KubernetesRuntime fan-in', () => {
       ['n1/new', 'n2/running'],
     );
   });
+});
+
+test('-A leaves out the gadget pods (their readiness probe) unless -n gadget, -p or -l asks', () => {
+  const gadgetPod = containerOn('node-1');
+  gadgetPod.k8s = {
+    ...gadgetPod.k8s!,
+    namespace: 'gadget',
+    pod: 'gadget-x7k2p',
+    container: 'gadget',
+    labels: { 'k8s-app': 'gadget', 'controller-revision-hash': '5c9f' },
+  };
+  const web = containerOn('node-1');
+  web.k8s = { ...web.k8s!, labels: { app: 'web' } };
+  const seen = (f: ContainerFilter): string[] =>
+    [gadgetPod, web].filter((c) => matchesFilter(f, c)).map((c) => c.k8s!.pod);
+  const all = kubernetesRequest(request(), { defaultNamespace: 'x', allNamespaces: true }).filter;
+  assert.deepEqual(seen(all), ['gadget-x7k2p', 'pod-on-node-1'], 'the filter as it was');
+  assert.deepEqual(withoutGadgetPods(all).labelSelector, 'k8s-app!=gadget');
+  assert.deepEqual(seen(withoutGadgetPods(all)), ['pod-on-node-1']);
+  // another selector is kept, the exclusion added to it
+  assert.deepEqual(seen(withoutGadgetPods({ ...all, labelSelector: '!canary' })), [
+    'pod-on-node-1',
+  ]);
+  // asked for: -n gadget, -p, a -l naming the label, --host
+  for (const f of [
+    filter({ namespaces: ['gadget'], podsOnly: true }),
+    filter({ pods: ['gadget-x7k2p'], podsOnly: true }),
+    filter({ labelSelector: 'k8s-app=gadget', podsOnly: true }),
+  ]) {
+    assert.deepEqual(withoutGadgetPods(f), f);
+    assert.deepEqual(seen(withoutGadgetPods(f)), ['gadget-x7k2p']);
+  }
+  assert.deepEqual(withoutGadgetPods(filter({ host: true })), filter({ host: true }));
 });

@@ -15,6 +15,7 @@
 
 import type { ContainerInfo } from '../../../../daemon/src/containers/types.js';
 import type {
+  ContainerFilter,
   GadgetRuntime,
   NodeInfo,
   RunMessage,
@@ -24,7 +25,14 @@ import type {
 import { errText, UserError } from '../../errors.js';
 import { RemoteRuntime } from '../remote-runtime.js';
 import { connect, type Cluster } from './client.js';
-import { GADGET_NAME, GADGET_NAMESPACE, POD_SELECTOR } from './constants.js';
+import { parseLabelSelector } from '../../../../daemon/src/containers/labels.js';
+import {
+  GADGET_NAME,
+  GADGET_NAMESPACE,
+  POD_LABEL_KEY,
+  POD_LABEL_VALUE,
+  POD_SELECTOR,
+} from './constants.js';
 import { callerIdentity, type CallerIdentity } from './identity.js';
 import type { KubeFlags } from './kubeconfig.js';
 import { defaultTransport, type GadgetPod, type GadgetTransport } from './transport.js';
@@ -90,6 +98,19 @@ export function kubernetesRequest(
     f.namespaces = [opts.defaultNamespace];
   f.podsOnly = !f.host;
   return { ...req, filter: f };
+}
+
+/**
+ * Without -n, -p or --host (so with -A) the gadget's own pods are left out: their readiness
+ * probe execs `version` every 10 s. They are in when asked for: -n gadget, -p, or a -l that
+ * names their label.
+ */
+export function withoutGadgetPods(f: ContainerFilter): ContainerFilter {
+  if (f.host || f.namespaces.length > 0 || f.pods.length > 0) return f;
+  const sel = f.labelSelector.trim();
+  if (parseLabelSelector(sel).some((r) => r.key === POD_LABEL_KEY)) return f;
+  const exclude = `${POD_LABEL_KEY}!=${POD_LABEL_VALUE}`;
+  return { ...f, labelSelector: sel ? `${sel},${exclude}` : exclude };
 }
 
 /** A merge of several producers into one async stream, with a bound on what waits. */
@@ -225,7 +246,8 @@ export class KubernetesRuntime implements GadgetRuntime {
   }
 
   async *run(req: RunRequest, signal: AbortSignal): AsyncGenerator<RunMessage> {
-    const request = this.request(req);
+    const k8sReq = this.request(req);
+    const request = { ...k8sReq, filter: withoutGadgetPods(k8sReq.filter) };
     const merge = new Merge<RunMessage>(this.opts.maxQueued ?? 256);
     const ac = new AbortController();
     const onAbort = (): void => ac.abort(signal.reason);
