@@ -86,6 +86,11 @@ export function sessionToPb(s: TraceloopSession): pb.TraceloopStartResponse {
     syscallsPerContainer: s.syscallsPerContainer,
     buffers: s.buffers,
     memoryBytes: String(s.memoryBytes),
+    resumed: s.resumed ?? false,
+    filter: s.filter ? filterToPb(s.filter) : null,
+    syscalls: s.syscalls ?? [],
+    maxMemoryMib: s.maxMemoryMib ?? 0,
+    startedAtMs: String(s.startedAt),
   };
 }
 
@@ -97,7 +102,12 @@ export function sessionFromPb(r: pb.TraceloopStartResponse, node: string): Trace
     syscallsPerContainer: r.syscallsPerContainer,
     buffers: r.buffers,
     memoryBytes: u64ToNumber(r.memoryBytes, 'memory bytes'),
-    startedAt: Date.now(),
+    // an older daemon does not say
+    startedAt: u64ToNumber(r.startedAtMs || '0', 'start time') || Date.now(),
+    ...(r.resumed ? { resumed: true } : {}),
+    ...(r.filter ? { filter: filterFromPb(r.filter) } : {}),
+    syscalls: r.syscalls,
+    ...(r.maxMemoryMib ? { maxMemoryMib: r.maxMemoryMib } : {}),
   };
 }
 

@@ -54,6 +54,7 @@ import {
   type MetadataSource,
 } from '../containers/sources.js';
 import type { ContainerInfo } from '../containers/types.js';
+import { matchesSpec } from './spec.js';
 import { clip, RunError } from '../errors.js';
 import type { ContainerFilter, RunMessage } from '../runtime/types.js';
 import { gadgetLayoutPath, gadgetObjectPath } from '../../../gadgets/framework/paths.js';
@@ -114,6 +115,8 @@ export const MAX_SYSCALLS = 65536;
 export const MIN_SYSCALLS = 64;
 export const DEFAULT_MAX_MEMORY_MIB = 64;
 const MAX_SETS = 4096;
+/** how often the kernel's claim counter is read (a claim: a recording to name, see watch()) */
+const CLAIM_CHECK_MS = 100;
 /** offsets in struct tl_slot */
 const SLOT_LEN = 94;
 const SLOT_BACK = 112;
@@ -218,6 +221,9 @@ export class TraceloopRecorder implements TraceloopApi {
   private readonly recs = new Map<number, Recording>();
   private readonly tombstones: Tombstone[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private claimTimer: NodeJS.Timeout | undefined;
+  /** tl_cfg.claims at the last look (claimTimer) */
+  private claimsSeen = 0;
   private syncQueued = false;
   private readonly listeners: Array<() => void> = [];
   /** namespaces the registry reported gone, checked together (forgetNamespaces) */
@@ -289,18 +295,16 @@ export class TraceloopRecorder implements TraceloopApi {
   }
 
   async start(o: TraceloopStartOptions): Promise<TraceloopSession> {
-    if (this.config) {
+    if (this.config && !this.recording) {
       throw new RunError(
         'FAILED_PRECONDITION',
-        `traceloop is already ${this.recording ? 'recording' : 'holding stopped recordings'} on node ${this.opts.node} (session ${this.config.sessionId})`,
-        this.recording
-          ? 'use `traceloop list` and `traceloop show`, or `traceloop stop` first'
-          : 'use `traceloop delete` to drop the stopped recordings first',
+        `traceloop is holding stopped recordings on node ${this.opts.node} (session ${this.config.sessionId})`,
+        'use `traceloop delete` to drop the stopped recordings first',
       );
     }
-    if (this.hasPins()) {
-      if (this.resume()) return this.session();
-    }
+    // one session per node: the one recording goes on with its settings (the caller says so)
+    if (this.config) return { ...this.session(), resumed: true };
+    if (this.hasPins() && this.resume()) return { ...this.session(), resumed: true };
     let keep: Set<number> | undefined;
     try {
       keep = o.syscalls.length ? parseSyscallFilter(o.syscalls) : undefined;
@@ -409,6 +413,9 @@ export class TraceloopRecorder implements TraceloopApi {
       buffers: c.nsets,
       memoryBytes: c.nsets * bytesPerContainer(c.nslots),
       startedAt: c.startedAt,
+      filter: c.filter,
+      syscalls: c.syscalls,
+      maxMemoryMib: c.maxMemoryMib,
     };
   }
 
@@ -711,6 +718,16 @@ export class TraceloopRecorder implements TraceloopApi {
     if (syncMs > 0 && !this.timer) {
       this.timer = setInterval(() => this.safeSync(), syncMs);
       this.timer.unref();
+      // a new recording is named while its container exists: a `podman run --rm` may be gone,
+      // with its runtime state, a fraction of a second after it started
+      this.claimTimer = setInterval(() => {
+        if (!this.maps.tl_cfg) return;
+        const claims = this.counters().claims;
+        if (claims === this.claimsSeen) return;
+        this.claimsSeen = claims;
+        this.safeSync();
+      }, CLAIM_CHECK_MS);
+      this.claimTimer.unref();
     }
     const reg = this.opts.registry;
     const soon = (): void => {
@@ -746,7 +763,9 @@ export class TraceloopRecorder implements TraceloopApi {
 
   private unwatch(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.claimTimer) clearInterval(this.claimTimer);
     this.timer = undefined;
+    this.claimTimer = undefined;
     for (const off of this.listeners.splice(0)) off();
   }
 
@@ -1015,7 +1034,9 @@ export class TraceloopRecorder implements TraceloopApi {
     if (!c) {
       if (Date.now() - r.firstSeen > 10_000 && m.state === STATE_EXITED) {
         // gone before anything could name it: keep it under what the kernel saw
-        c = this.anonymous(cg?.id ?? '', m, ident.nodename);
+        // not named by the UTS name the kernel captured: runc's init claims the recording
+        // before it sets the container's hostname, so that is the host's name
+        c = this.anonymous(cg?.id ?? '', m, '', cg?.runtime);
       } else return;
     }
     if (!matchesFilter(this.recordFilter(cfg), c)) {
@@ -1102,16 +1123,17 @@ export class TraceloopRecorder implements TraceloopApi {
     return { ...c, k8s };
   }
 
+  /** A recording no runtime named: `name` empty unless known (the CLI shows runtime and id). */
   private anonymous(
     id: string,
     m: Meta,
-    nodename: string,
+    name: string,
     runtime: ContainerInfo['runtime'] = 'unknown',
   ): ContainerInfo {
     return {
       runtime,
       id,
-      name: nodename || id.slice(0, 12) || `mntns-${m.mntns}`,
+      name: name || (id ? '' : `mntns-${m.mntns}`),
       pid: 0,
       mntnsId: m.mntns,
       generation: m.gen,
@@ -1138,7 +1160,8 @@ export class TraceloopRecorder implements TraceloopApi {
       annotations: {},
     };
     if (exited) out.exitedAt = m.exitedTs ? this.bootToMs(m.exitedTs) : (c.exitedAt ?? Date.now());
-    if (c.k8s) out.k8s = { ...c.k8s, labels: {} };
+    // labels kept for `list -l` / `delete -l` (dropped by writeInfo when they do not fit)
+    if (c.k8s) out.k8s = { ...c.k8s };
     return out;
   }
 
@@ -1150,7 +1173,9 @@ export class TraceloopRecorder implements TraceloopApi {
       const c = {
         ...r.container!,
         image: '',
-        k8s: r.container!.k8s ? { ...r.container!.k8s, podIp: '', ownerName: '' } : undefined,
+        k8s: r.container!.k8s
+          ? { ...r.container!.k8s, podIp: '', ownerName: '', labels: {} }
+          : undefined,
       };
       json = JSON.stringify(c);
     }
@@ -1316,7 +1341,6 @@ function identityKey(c: ContainerInfo): string {
   return c.name || c.id;
 }
 
-/** container id (prefix), runtime or k8s container name, pod, pod/container, ns/pod[/container] */
 /** "no recording for X", with the close matches among the recordings the caller may see. */
 export function noRecordingError(
   s: string,
@@ -1325,7 +1349,7 @@ export function noRecordingError(
 ): RunError {
   const names = new Set<string>();
   for (const c of containers) {
-    names.add(c.name);
+    if (c.name) names.add(c.name);
     if (c.id) names.add(c.id.slice(0, 12));
     if (c.k8s?.pod) {
       names.add(c.k8s.pod);
@@ -1345,21 +1369,4 @@ export function noRecordingError(
   );
 }
 
-export function matchesSpec(spec: string, c: ContainerInfo): boolean {
-  if (!spec) return false;
-  if (/^[0-9a-f]{3,64}$/.test(spec) && c.id.startsWith(spec)) return true;
-  if (c.name === spec) return true;
-  const k = c.k8s;
-  if (!k) return false;
-  if (k.container === spec || k.pod === spec) return true;
-  const parts = spec.split('/');
-  if (parts.length === 2) {
-    const [a, b] = parts as [string, string];
-    return (k.pod === a && k.container === b) || (k.namespace === a && k.pod === b);
-  }
-  if (parts.length === 3) {
-    const [ns, pod, ct] = parts as [string, string, string];
-    return k.namespace === ns && k.pod === pod && k.container === ct;
-  }
-  return false;
-}
+export { matchesSpec };

@@ -26,6 +26,15 @@ export interface TraceloopSession {
   buffers: number;
   memoryBytes: number;
   startedAt: number;
+  /**
+   * start found a session recording already (or pinned by an earlier daemon, and resumed it): it
+   * goes on with its own settings, and the ones asked for were not applied
+   */
+  resumed?: boolean;
+  /** the session's settings: which containers, which syscalls (empty: all), the memory cap */
+  filter?: ContainerFilter;
+  syscalls?: string[];
+  maxMemoryMib?: number;
 }
 
 export type TraceloopStatus = 'recording' | 'stopped' | 'container-exited' | 'evicted';

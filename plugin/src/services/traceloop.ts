@@ -34,6 +34,9 @@ import type { OutputSpec } from '../output/spec.js';
 import { formatRfc3339Nano } from '../output/time.js';
 import { drained, writeChunk } from '../output/write.js';
 import { loadYamlStringify } from '../output/yaml.js';
+import { hasContainerSelector, matchesFilter } from '../../../daemon/src/containers/filter.js';
+import { parseLabelSelector } from '../../../daemon/src/containers/labels.js';
+import { matchesSpec } from '../../../daemon/src/traceloop/spec.js';
 import { containerFilter } from './request.js';
 import { runtimeMode } from './runtime.js';
 
@@ -182,6 +185,15 @@ export async function traceloopStart(
       warnStderr,
     ),
   );
+  for (const { value: s } of sessions) {
+    const skipped = s.resumed ? notApplied(flags, s) : [];
+    if (skipped.length) {
+      warnStderr(
+        `node ${s.node}: not applied, the running session keeps its settings: ${skipped.join(', ')}; ` +
+          'to change them, `traceloop delete` (drops the recordings), then `traceloop start`',
+      );
+    }
+  }
   const rows = sessions.map(({ value: s }) => sessionRow(s));
   const output = flags.output ?? { format: 'columns' };
   if (output.format !== 'columns') {
@@ -195,13 +207,56 @@ export async function traceloopStart(
   }
   let text = '';
   for (const { value: s } of sessions) {
-    text +=
-      `traceloop: recording on node ${s.node} (session ${s.sessionId}): ` +
+    const sizes =
       `the last ${s.syscallsPerContainer} syscalls of up to ${s.buffers} containers, ` +
-      `${(s.memoryBytes / 1048576).toFixed(1)} MiB of kernel memory\n`;
+      `${(s.memoryBytes / 1048576).toFixed(1)} MiB of kernel memory`;
+    text += s.resumed
+      ? `traceloop: already recording on node ${s.node} (session ${s.sessionId}, started ` +
+        `${new Date(s.startedAt).toISOString()}), resumed with its settings: ${sizes}; ` +
+        `containers: ${s.filter && hasContainerSelector(s.filter) ? describeFilter(s.filter) : 'all'}; ` +
+        `syscalls: ${s.syscalls?.length ? s.syscalls.join(',') : 'all'}\n`
+      : `traceloop: recording on node ${s.node} (session ${s.sessionId}): ${sizes}\n`;
   }
   await writeChunk(stdout, text);
   await drained(stdout);
+}
+
+/** The flags given to `start` that a session already recording does not have. */
+export function notApplied(flags: StartFlags, s: TraceloopSession): string[] {
+  const out: string[] = [];
+  const given = containerFilter(flags);
+  const inForce = s.filter;
+  const same = (a: string[], b: string[] | undefined): boolean =>
+    [...a].sort().join('\0') === [...(b ?? [])].sort().join('\0');
+  if (given.namespaces.length && !same(given.namespaces, inForce?.namespaces))
+    out.push(`-n ${given.namespaces.join(',')}`);
+  if (flags['all-namespaces'] && inForce?.namespaces.length) out.push('-A');
+  if (given.pods.length && !same(given.pods, inForce?.pods)) out.push(`-p ${given.pods.join(',')}`);
+  if (given.containerNames.length && !same(given.containerNames, inForce?.containerNames))
+    out.push(given.containerNames.map((c) => `-c ${c}`).join(' '));
+  if (given.containerIds.length && !same(given.containerIds, inForce?.containerIds))
+    out.push(given.containerIds.map((c) => `--container-id ${c}`).join(' '));
+  if (given.labelSelector.trim() && given.labelSelector.trim() !== inForce?.labelSelector.trim())
+    out.push(`-l ${given.labelSelector.trim()}`);
+  const filterList = (flags['syscall-filter'] ?? [])
+    .flatMap((x) => x.split(','))
+    .map((x) => x.trim())
+    .filter(Boolean);
+  if (filterList.length && !same(filterList, s.syscalls))
+    out.push(`--syscall-filter ${filterList.join(',')}`);
+  // the daemon rounds up to a power of two, from 64
+  const want = flags.syscalls;
+  if (
+    want &&
+    !(
+      s.syscallsPerContainer >= want &&
+      (s.syscallsPerContainer / 2 < want || s.syscallsPerContainer === 64)
+    )
+  )
+    out.push(`--syscalls ${want}`);
+  if (flags['max-memory'] && flags['max-memory'] !== s.maxMemoryMib)
+    out.push(`--max-memory ${flags['max-memory']}`);
+  return out;
 }
 
 export const SESSION_COLUMNS: ColumnSpec[] = [
@@ -241,7 +296,9 @@ export async function traceloopDelete(
   container: string | undefined,
   stdout: Out = process.stdout,
 ): Promise<void> {
+  const filter = recordingFilter(flags);
   const results = await withRecorders(flags, async (r) => {
+    if (filter) return deleteSelected(r, flags.session ?? '', filter, container);
     if (!container) return eachNode(r, (n) => n.api.delete(flags.session ?? '', ''), warnStderr);
     // a container lives on one node: delete where it is found
     const found = await eachNode(
@@ -258,9 +315,11 @@ export async function traceloopDelete(
   const n = results.reduce((s, x) => s + x.value, 0);
   await writeChunk(
     stdout,
-    container
-      ? `traceloop: deleted ${n} recording(s) of ${container}\n`
-      : `traceloop: deleted every recording (${n}) and stopped recording\n`,
+    filter
+      ? `traceloop: deleted ${n} recording(s)${container ? ` of ${container}` : ''} matching ${describeFilter(filter)}; recording goes on\n`
+      : container
+        ? `traceloop: deleted ${n} recording(s) of ${container}\n`
+        : `traceloop: deleted every recording (${n}) and stopped recording\n`,
   );
   await drained(stdout);
 }
@@ -302,6 +361,66 @@ export async function removeAllRecordings(
   }
 }
 
+/**
+ * The selection -n/-p/-c/--container-id/-l make for `list` and `delete`: only what was given,
+ * so without -n every namespace is listed (a recording outlives its pod and the namespace
+ * default of the context). Undefined: nothing given (or only -A).
+ */
+export function recordingFilter(flags: CommonFlagValues): ContainerFilter | undefined {
+  const f = containerFilter(flags);
+  if (flags.host) throw new UserError('traceloop records containers only: --host is not supported');
+  if (f.labelSelector.trim()) {
+    try {
+      parseLabelSelector(f.labelSelector);
+    } catch (e) {
+      throw new UserError((e as Error).message, "e.g. -l app=web, -l 'tier in (web,api)'");
+    }
+  }
+  return hasContainerSelector(f) ? f : undefined;
+}
+
+/** "namespace shop, pod web-1, container app", for messages */
+function describeFilter(f: ContainerFilter): string {
+  const parts: string[] = [];
+  if (f.namespaces.length) parts.push(`namespace ${f.namespaces.join(',')}`);
+  if (f.pods.length) parts.push(`pod ${f.pods.join(',')}`);
+  if (f.containerNames.length) parts.push(`container ${f.containerNames.join(',')}`);
+  if (f.containerIds.length) parts.push(`container id ${f.containerIds.join(',')}`);
+  if (f.labelSelector.trim()) parts.push(`labels ${f.labelSelector.trim()}`);
+  return parts.join(', ');
+}
+
+/** Deletes, on each node, the recordings the filter (and the container reference) select. */
+async function deleteSelected(
+  r: Recorders,
+  sessionId: string,
+  filter: ContainerFilter,
+  container: string | undefined,
+): Promise<Array<{ node: string; value: number }>> {
+  const done = await eachNode(
+    r,
+    async (n) => {
+      const keys = new Set<string>();
+      for (const e of await n.api.list(sessionId)) {
+        if (e.status === 'evicted' || !matchesFilter(filter, e.container)) continue;
+        if (container && !matchesSpec(container.trim(), e.container)) continue;
+        keys.add(e.container.id || e.container.name);
+      }
+      let deleted = 0;
+      for (const k of keys) deleted += await n.api.delete(sessionId, k).catch(notFoundAsZero);
+      return deleted;
+    },
+    warnStderr,
+  );
+  if (!done.some((d) => d.value > 0)) {
+    throw new UserError(
+      `no recording${container ? ` of ${container}` : ''} matches ${describeFilter(filter)}`,
+      'list recordings with `kubectl gadget traceloop list`',
+    );
+  }
+  return done;
+}
+
 function notFoundAsZero(e: unknown): number {
   if (e instanceof Error && (e as { code?: string }).code === 'NOT_FOUND') return 0;
   throw e;
@@ -339,7 +458,8 @@ export function entryRow(
     node,
     namespace: c.k8s?.namespace ?? '',
     pod: c.k8s?.pod ?? '',
-    container: c.k8s?.container || c.name,
+    // a container no runtime named (gone before it could be read): its runtime and id
+    container: c.k8s?.container || c.name || `${c.runtime}:${c.id.slice(0, 12)}`,
     container_id: shortId ? c.id.slice(0, 12) : c.id,
     instance: e.instance,
     state,
@@ -354,8 +474,16 @@ export async function traceloopList(
   flags: TraceloopFlags,
   stdout: Out = process.stdout,
 ): Promise<void> {
+  const filter = recordingFilter(flags);
   const lists = await withRecorders(flags, (r) =>
-    eachNode(r, (n) => n.api.list(flags.session ?? ''), warnStderr),
+    eachNode(
+      r,
+      async (n) =>
+        (await n.api.list(flags.session ?? '')).filter(
+          (e) => !filter || matchesFilter(filter, e.container),
+        ),
+      warnStderr,
+    ),
   );
   const output: OutputSpec = flags.output ?? { format: 'columns' };
   const shortId = output.format === 'columns' && !output.columns?.includes('container_id');

@@ -1,5 +1,5 @@
 import { Command } from '@oclif/core';
-import { debugFlag, kubernetesFlags, modeFlags, outputFlag } from '../../flags.js';
+import { containerFlags, debugFlag, kubernetesFlags, modeFlags, outputFlag } from '../../flags.js';
 import { LIST_COLUMNS, sessionFlag, traceloopList } from '../../services/traceloop.js';
 
 export default class TraceloopList extends Command {
@@ -11,6 +11,8 @@ export default class TraceloopList extends Command {
   static override flags = {
     ...modeFlags,
     ...kubernetesFlags,
+    containername: containerFlags.containername,
+    'container-id': containerFlags['container-id'],
     ...sessionFlag,
     output: outputFlag(LIST_COLUMNS),
     ...debugFlag,
