@@ -60,6 +60,16 @@ const CASES: Case[] = [
     line: /--timeout/,
   },
   {
+    name: 'bad --timeout (beyond a timer: 24 days), --local',
+    args: ['trace', 'exec', '--local', '--timeout', '2147484'],
+    line: /^Error: invalid --timeout "2147484": at most 2147483 seconds \(24 days\)$/,
+  },
+  {
+    name: 'bad --timeout (beyond a timer: 24 days), --remote',
+    args: ['trace', 'open', '--remote', NO_DAEMON, '--timeout', '4294967296'],
+    line: /^Error: invalid --timeout "4294967296": at most 2147483 seconds \(24 days\)$/,
+  },
+  {
     name: 'too many --prefix',
     args: [
       'trace',

@@ -20,3 +20,8 @@ export class RunError extends Error {
 export function isRunError(e: unknown): e is RunError {
   return e instanceof Error && e.name === 'RunError' && 'code' in e;
 }
+
+/** A daemon never reached: reported even when the run was being stopped (a short --timeout). */
+export function isUnreachable(e: unknown): boolean {
+  return isRunError(e) && (e as { unreachable?: unknown }).unreachable === true;
+}

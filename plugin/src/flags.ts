@@ -4,6 +4,7 @@
 import { Flags } from '@oclif/core';
 import type { Interfaces } from '@oclif/core';
 import type { ColumnSpec, GadgetDescriptor, ParamSpec } from '../../gadgets/framework/types.js';
+import { MAX_TIMEOUT_SECONDS } from '../../daemon/src/runtime/params.js';
 import { UserError } from './errors.js';
 import { OUTPUT_HELP, parseOutputSpec } from './output/spec.js';
 import type { OutputSpec } from './output/spec.js';
@@ -81,6 +82,11 @@ export function parseTimeout(input: string): number {
   if (!/^\d+$/.test(v)) {
     throw new UserError(
       `invalid --timeout "${input}": expected a whole number of seconds, e.g. --timeout 10`,
+    );
+  }
+  if (Number(v) > MAX_TIMEOUT_SECONDS) {
+    throw new UserError(
+      `invalid --timeout "${input}": at most ${MAX_TIMEOUT_SECONDS} seconds (24 days)`,
     );
   }
   return Number(v);

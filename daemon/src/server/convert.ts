@@ -27,6 +27,9 @@ import type {
 /** Trailer carrying RunError.hint (binary so any UTF-8 survives). */
 export const HINT_TRAILER = 'gadget-hint-bin';
 
+/** Status message of calls a daemon ends because it stops (a run it ended did not complete). */
+export const SHUTTING_DOWN = 'the daemon is shutting down';
+
 /** Bumped when fields are added to gadget.v1 (GetInfoResponse.api_revision). */
 export const API_REVISION = 1;
 

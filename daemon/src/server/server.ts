@@ -28,6 +28,7 @@ import {
 } from './address.js';
 import {
   HINT_TRAILER,
+  SHUTTING_DOWN,
   containerToPb,
   descriptorToPb,
   infoToPb,
@@ -182,7 +183,7 @@ export async function startServer(
       if (closing) {
         call.emit('error', {
           code: grpc.status.UNAVAILABLE,
-          details: 'the daemon is shutting down',
+          details: SHUTTING_DOWN,
         });
         return;
       }
@@ -364,7 +365,7 @@ function streamRun(
         // not a normal end: the client must not take the stream for complete
         call.emit('error', {
           code: grpc.status.UNAVAILABLE,
-          details: 'the daemon is shutting down',
+          details: SHUTTING_DOWN,
         });
       } else {
         call.end();

@@ -9,6 +9,7 @@ import type { ContainerInfo } from '../../../daemon/src/containers/types.js';
 import { RunError } from '../../../daemon/src/errors.js';
 import {
   HINT_TRAILER,
+  SHUTTING_DOWN,
   containerFromPb,
   descriptorFromPb,
   infoFromPb,
@@ -119,6 +120,7 @@ export class RemoteRuntime implements GadgetRuntime {
   async *run(req: RunRequest, signal: AbortSignal): AsyncGenerator<RunMessage> {
     if (signal.aborted) return;
     const m = pb.GadgetServiceDefinition.runGadget;
+    const t0 = Date.now();
     const md = await this.callMetadata();
     if (signal.aborted) return;
     const call = this.client.makeServerStreamRequest(
@@ -168,8 +170,11 @@ export class RemoteRuntime implements GadgetRuntime {
         yield d.message;
       }
     } catch (e) {
-      if (signal.aborted && isStatus(e, grpc.status.CANCELLED)) return;
-      throw this.translate(e, received, timedOut);
+      if (signal.aborted && isStatus(e, grpc.status.CANCELLED)) {
+        if (!received && !this.connected()) throw this.unreachable(Date.now() - t0);
+        return;
+      }
+      throw await this.translate(e, received, timedOut);
     } finally {
       stopWatch();
       signal.removeEventListener('abort', onAbort);
@@ -228,7 +233,7 @@ export class RemoteRuntime implements GadgetRuntime {
       }
     } catch (e) {
       if (signal.aborted && isStatus(e, grpc.status.CANCELLED)) return;
-      throw this.translate(e, received, timedOut);
+      throw await this.translate(e, received, timedOut);
     } finally {
       stopWatch();
       signal.removeEventListener('abort', onAbort);
@@ -259,7 +264,7 @@ export class RemoteRuntime implements GadgetRuntime {
         { deadline: Date.now() + this.callTimeoutMs },
         (err, res) => {
           stopWatch();
-          if (err) reject(this.translate(err, false, timedOut));
+          if (err) void this.translate(err, false, timedOut).then(reject);
           else if (res === undefined) reject(new Error(`daemon at ${this.label}: empty response`));
           else resolve(res);
         },
@@ -281,8 +286,59 @@ export class RemoteRuntime implements GadgetRuntime {
     return () => clearTimeout(timer);
   }
 
+  /** The channel has completed its connection (HTTP/2 handshake included). */
+  private connected(): boolean {
+    return this.client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
+  }
+
+  /** No connection after `ms`: a socket that accepts and never answers is no daemon either. */
+  private unreachable(ms: number): RunError {
+    return Object.assign(
+      new RunError(
+        'UNAVAILABLE',
+        `cannot reach daemon at ${this.label}: no connection within ${formatSeconds(ms)} (${this.hint})`,
+      ),
+      { unreachable: true },
+    );
+  }
+
+  /** UNIMPLEMENTED or an HTTP status: an older daemon, or no gadget daemon at all. */
+  private async notServed(e: grpc.ServiceError): Promise<RunError> {
+    const notApi = (why: string): RunError =>
+      new RunError(
+        'FAILED_PRECONDITION',
+        `${this.label} does not serve the gadget API: ${why} (is it the address of a kubectl-gadget daemon?)`,
+      );
+    const http = /^Received HTTP status code (\d+)/.exec(e.details);
+    if (http) return notApi(`it answered HTTP ${http[1]}`);
+    // every gadget daemon answers GetInfo: when this one does, only the method is newer than it
+    if (!(await this.answersGetInfo())) {
+      return notApi('the gRPC server there has no gadget.v1 service');
+    }
+    return new RunError(
+      'FAILED_PRECONDITION',
+      `daemon at ${this.label}: ${e.details}`,
+      'the daemon is older than this CLI: upgrade it',
+    );
+  }
+
+  private answersGetInfo(): Promise<boolean> {
+    const m = pb.GadgetServiceDefinition.getInfo;
+    return new Promise((resolve) =>
+      this.client.makeUnaryRequest(
+        m.path,
+        m.requestSerialize,
+        m.responseDeserialize,
+        {},
+        new grpc.Metadata(),
+        { deadline: Date.now() + this.connectTimeoutMs },
+        (err) => resolve(err?.code !== grpc.status.UNIMPLEMENTED),
+      ),
+    );
+  }
+
   /** A gRPC failure as a one-line error the CLI can print as is. */
-  private translate(e: unknown, received: boolean, timedOut: boolean): Error {
+  private async translate(e: unknown, received: boolean, timedOut: boolean): Promise<Error> {
     if (!isServiceError(e)) return e instanceof Error ? e : new Error(String(e));
     const why = this.explain?.();
     if (why && (timedOut || e.code === grpc.status.UNAVAILABLE)) {
@@ -298,6 +354,9 @@ export class RemoteRuntime implements GadgetRuntime {
         'UNAVAILABLE',
         `cannot reach daemon at ${this.label}: no connection within ${Math.round(this.connectTimeoutMs / 1000)} s (${this.hint})`,
       );
+    }
+    if (e.code === grpc.status.UNIMPLEMENTED || /^Received HTTP status code/.test(e.details)) {
+      return this.notServed(e);
     }
     const hintValue = e.metadata?.get(HINT_TRAILER)[0];
     const hint =
@@ -316,6 +375,12 @@ export class RemoteRuntime implements GadgetRuntime {
       case grpc.status.PERMISSION_DENIED:
         return new RunError('PERMISSION_DENIED', e.details, hint);
       case grpc.status.UNAVAILABLE:
+        if (e.details === SHUTTING_DOWN) {
+          return new RunError(
+            'UNAVAILABLE',
+            `the daemon at ${this.label} ended the run: it is shutting down`,
+          );
+        }
         if (received) {
           return new RunError(
             'UNAVAILABLE',
@@ -334,16 +399,14 @@ export class RemoteRuntime implements GadgetRuntime {
           'UNAVAILABLE',
           `daemon at ${this.label} did not answer within ${Math.round(this.callTimeoutMs / 1000)} s`,
         );
-      case grpc.status.UNIMPLEMENTED:
-        return new RunError(
-          'FAILED_PRECONDITION',
-          `daemon at ${this.label}: ${e.details}`,
-          'the daemon is older than this CLI: upgrade it',
-        );
       default:
         return new Error(`daemon at ${this.label}: ${e.details || grpc.status[e.code]}`);
     }
   }
+}
+
+function formatSeconds(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
 
 function droppedWarning(batches: bigint, records: number): RunMessage {

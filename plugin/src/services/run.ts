@@ -18,7 +18,7 @@ import type { EventSink, Reporter, RunTotals } from '../output/types.js';
 import { drained } from '../output/write.js';
 import { createYamlSink } from '../output/yaml.js';
 import { EventPipeline } from './pipeline.js';
-import { isUnreachable } from './remote-runtime.js';
+import { isUnreachable } from '../../../daemon/src/errors.js';
 
 export interface OutputStream extends Writable {
   isTTY?: boolean;
