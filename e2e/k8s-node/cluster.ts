@@ -99,15 +99,11 @@ function kubectlOf(dir: string): string {
     : 'kubectl';
 }
 
-/** Starts the node cluster (or attaches to KGADGET_NODE_KUBECONFIG's). */
-export function clusterUp(): Cluster {
-  const given = process.env.KGADGET_NODE_KUBECONFIG;
-  if (given) {
-    const dir = dirname(given);
-    const env = { ...process.env, KGADGET_CLUSTER_DIR: dir, KUBECONFIG: given };
-    return { dir, kubeconfig: given, kubectl: kubectlOf(dir), env, owned: false, upMs: 0 };
-  }
-  const dir = process.env.KGADGET_NODE_E2E_DIR ?? '/tmp/kgadget-e2e-node';
+/**
+ * The environment of scripts/k8s/*.sh for a test cluster in `dir`: ports other than up.sh's
+ * defaults, so a developer's control plane may keep running; no KUBECONFIG.
+ */
+export function testClusterEnv(dir: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     KGADGET_CLUSTER_DIR: dir,
@@ -117,6 +113,19 @@ export function clusterUp(): Cluster {
     KGADGET_SCHED_PORT: process.env.KGADGET_SCHED_PORT ?? '10379',
   };
   delete env.KUBECONFIG;
+  return env;
+}
+
+/** Starts the node cluster (or attaches to KGADGET_NODE_KUBECONFIG's). */
+export function clusterUp(): Cluster {
+  const given = process.env.KGADGET_NODE_KUBECONFIG;
+  if (given) {
+    const dir = dirname(given);
+    const env = { ...process.env, KGADGET_CLUSTER_DIR: dir, KUBECONFIG: given };
+    return { dir, kubeconfig: given, kubectl: kubectlOf(dir), env, owned: false, upMs: 0 };
+  }
+  const dir = process.env.KGADGET_NODE_E2E_DIR ?? '/tmp/kgadget-e2e-node';
+  const env = testClusterEnv(dir);
   // cold: builds the Kubernetes binaries (~5 min) and CoreDNS (~1.5 min) first
   const r = run(join(SCRIPTS, 'up.sh'), ['--node'], { env, timeoutMs: 20 * 60_000 });
   ok(r, 'scripts/k8s/up.sh --node');

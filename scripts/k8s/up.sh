@@ -2,15 +2,19 @@
 # Start a local Kubernetes control plane: etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler. Everything listens on 127.0.0.1.
 #
-#   scripts/k8s/up.sh        # build (cached) + start; prints `export KUBECONFIG=...`
-#   eval "$(scripts/k8s/up.sh)"   # same, and sets KUBECONFIG in this shell
+#   scripts/k8s/up.sh        # build (cached) + start; prints the shell lines of env_lines below
+#   eval "$(scripts/k8s/up.sh)"   # same, and sets them in this shell: KUBECONFIG, KUBECTL, and
+#                            # PATH with $KGADGET_CLUSTER_DIR/bin first, which holds `kubectl`
+#                            # (the one within the server's version skew) and `kubectl-gadget`
+#                            # (this checkout), so plain `kubectl` and `kubectl gadget` work
 #   scripts/k8s/up.sh --node # also a real node on this machine (scripts/k8s/node-up.sh):
 #                            # the apiserver then listens on the node address 10.243.0.1
 #                            # instead of 127.0.0.1, so that pods reach it (KGADGET_NODE=1 too)
 #
 # State (certs, kubeconfigs, etcd data, logs, pid files) lives in
 # ${KGADGET_CLUSTER_DIR:-/tmp/kgadget-cluster}; scripts/k8s/down.sh removes it.
-# Only the `export` line goes to stdout; progress goes to stderr.
+# Only the env lines go to stdout (also written to $KGADGET_CLUSTER_DIR/env); progress goes to
+# stderr.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -43,9 +47,24 @@ apiserver_ready() {
     "https://$API_HOST:$APISERVER_PORT/readyz" >/dev/null 2>&1
 }
 
+# The shell lines that make this cluster the current one: `kubectl` on PATH is the kubectl within
+# the skew (/usr/bin/kubectl is the Cloud SDK's 1.32 dispatcher), `kubectl gadget` this checkout.
+env_lines() {
+  local bin="$CLUSTER_DIR/bin" kubectl
+  kubectl="$(kubectl_bin)"
+  mkdir -p "$bin"
+  [[ "$kubectl" == "$bin/kubectl" ]] || ln -sfn "$kubectl" "$bin/kubectl"
+  "$SCRIPT_DIR/../install-plugin.sh" "$bin" >/dev/null 2>&1 ||
+    log "warning: kubectl-gadget not linked into $bin (npm run build first)"
+  echo "export KUBECONFIG=$KUBECONFIG_PATH"
+  echo "export KUBECTL=$kubectl"
+  # shellcheck disable=SC2016 # expanded by the shell that evaluates it
+  printf 'case ":$PATH:" in *":%s:"*) ;; *) export PATH="%s:$PATH" ;; esac\n' "$bin" "$bin"
+}
+
 print_env() {
   log "cluster ready in $CLUSTER_DIR (kubectl: $(kubectl_bin))"
-  echo "export KUBECONFIG=$KUBECONFIG_PATH"
+  env_lines
 }
 
 # Already running? Then this is a no-op (with --node: makes sure the node runs too).
@@ -294,10 +313,7 @@ ns_ready() {
 }
 wait_for kube-controller-manager 60 ns_ready
 
-{
-  echo "export KUBECONFIG=$KUBECONFIG_PATH"
-  echo "export KUBECTL=$KUBECTL_BIN"
-} > "$CLUSTER_DIR/env"
+env_lines > "$CLUSTER_DIR/env"
 log "control plane up in $(( $(now_ms) - t_start ))ms (etcd: $ETCD)"
 if [[ "$NODE_MODE" == 1 ]]; then
   "$SCRIPT_DIR/node-up.sh" >&2 || { stop_cluster "$CLUSTER_DIR"; die "the node did not come up (logs: $LOGS)"; }
