@@ -15,12 +15,8 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { LocalRuntime } from '../../daemon/src/runtime/local.js';
 import { packageRoot } from '../../gadgets/framework/paths.js';
-import {
-  FLOW_SCHEMA,
-  formatFlows,
-  parseFlows,
-  type FlowRecord,
-} from '../../plugin/src/services/netpol/flow.js';
+import { syntheticFlows } from '../../plugin/src/services/netpol/fixtures.js';
+import { formatFlows, parseFlows } from '../../plugin/src/services/netpol/flow.js';
 import { renderGraph } from '../../plugin/src/services/netpol/graph.js';
 import { ContainerResolver, ResolverChain } from '../../plugin/src/services/netpol/identity.js';
 import { runMonitor } from '../../plugin/src/services/netpol/monitor.js';
@@ -136,49 +132,6 @@ async function capture(): Promise<void> {
   }
 }
 
-/** n distinct flows: 1000 workloads in 50 namespaces, each talking to peers on many ports. */
-function syntheticFlows(n: number): FlowRecord[] {
-  const out: FlowRecord[] = [];
-  const t = '2025-01-01T00:00:00.000Z';
-  for (let i = 0; out.length < n; i++) {
-    const w = i % 1000;
-    const ns = `ns${w % 50}`;
-    const local = {
-      kind: 'pod' as const,
-      ip: `10.${(w >> 8) & 255}.${w & 255}.1`,
-      namespace: ns,
-      workload: `app${w}`,
-      workload_kind: 'Deployment',
-      labels: { app: `app${w}`, 'pod-template-hash': 'abc' },
-    };
-    const p = (i * 7919) % 1000;
-    const peer =
-      i % 5 === 0
-        ? { kind: 'external' as const, ip: `203.0.${(i >> 8) & 255}.${i & 255}` }
-        : {
-            kind: 'pod' as const,
-            ip: `10.${(p >> 8) & 255}.${p & 255}.1`,
-            namespace: `ns${p % 50}`,
-            workload: `app${p}`,
-            workload_kind: 'Deployment',
-            labels: { app: `app${p}` },
-          };
-    out.push({
-      schema: FLOW_SCHEMA,
-      node: `node${w % 10}`,
-      direction: i % 2 ? 'ingress' : 'egress',
-      protocol: i % 3 ? 'TCP' : 'UDP',
-      port: 1000 + (Math.floor(i / 1000) % 500),
-      local,
-      peer,
-      count: 1 + (i % 17),
-      first_seen: t,
-      last_seen: t,
-    });
-  }
-  return out;
-}
-
 function timed<T>(fn: () => T): [T, number] {
   const s = process.hrtime.bigint();
   const v = fn();
@@ -186,7 +139,7 @@ function timed<T>(fn: () => T): [T, number] {
 }
 
 function reportBench(): void {
-  const flows = syntheticFlows(FLOWS);
+  const flows = [...syntheticFlows(FLOWS)];
   const [text, fmtMs] = timed(() => formatFlows(flows));
   const [parsed, parseMs] = timed(() => parseFlows(text));
   const [report, reportMs] = timed(() => buildReport(parsed));

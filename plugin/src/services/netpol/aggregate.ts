@@ -52,6 +52,11 @@ export class FlowAggregator {
     return this.flows.size;
   }
 
+  /** The count so far of the flow with this key (0 if not seen). */
+  countOf(key: string): number {
+    return this.flows.get(key)?.count ?? 0;
+  }
+
   /** Folds one transformed kernel report in; returns what changed (undefined if dropped). */
   add(ev: NetpolEvent, meta: EventMeta): FlowUpdate | undefined {
     const remote = normalizeIp(ev.remote_ip);

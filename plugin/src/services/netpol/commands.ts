@@ -1,21 +1,30 @@
 // What the `advise network-policy` commands do once their flags are parsed: read flow files and
 // policies, run report / verify / graph / monitor, print, and pick the exit code.
 
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { Writable } from 'node:stream';
+import { createReadStream, existsSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { text } from 'node:stream/consumers';
 import { descriptor } from '../../../../gadgets/advise_network_policy/gadget.js';
 import { UserError } from '../../errors.js';
+import { escapeControl } from '../../output/escape.js';
 import type { CommonFlagValues } from '../../flags.js';
-import { ColumnsSink, formatTable, selectColumns } from '../../output/columns.js';
+import { formatTable, selectColumns } from '../../output/columns.js';
 import { parseOutputSpec, type OutputSpec } from '../../output/spec.js';
 import { buildRunRequest } from '../request.js';
 import { runtimeMode, withRuntime } from '../runtime.js';
 import { StderrReporter } from '../run.js';
 import type { LiveTable } from '../../ui/live-table.js';
-import { endpointName, FlowParseError, mergeFlows, parseFlows, type FlowRecord } from './flow.js';
+import {
+  endpointName,
+  FlowMerger,
+  FlowParseError,
+  parseFlowLine,
+  type FlowRecord,
+} from './flow.js';
 import { GraphvizMissingError, renderGraph, type GraphFormat } from './graph.js';
 import { ContainerResolver, ResolverChain, type IdentityResolver } from './identity.js';
-import { FLOW_COLUMNS, runMonitor } from './monitor.js';
+import { FLOW_COLUMNS, flowRow, runMonitor } from './monitor.js';
 import { parsePolicies, PolicyError, type PolicySet } from './policy.js';
 import { buildReport } from './report.js';
 import { verdictText, verifyFlows } from './verify.js';
@@ -23,40 +32,74 @@ import { verdictText, verifyFlows } from './verify.js';
 export interface IoStreams {
   stdout: Writable & { isTTY?: boolean };
   stderr: Writable;
-  /** stdin text, for `-` */
-  readStdin?: () => string;
+  /** what `-` reads (default: process.stdin) */
+  stdin?: Readable;
 }
 
-const defaultIo = (): IoStreams => ({
-  stdout: process.stdout,
-  stderr: process.stderr,
-  readStdin: () => readFileSync(0, 'utf8'),
-});
+const defaultIo = (): IoStreams => ({ stdout: process.stdout, stderr: process.stderr });
 
-function readText(path: string, what: string, io: IoStreams): string {
-  if (path === '-') return (io.readStdin ?? (() => readFileSync(0, 'utf8')))();
-  if (!existsSync(path)) throw new UserError(`${what} "${path}" not found`);
-  return readFileSync(path, 'utf8');
+function inputStream(path: string, what: string, io: IoStreams): Readable {
+  if (path === '-') return io.stdin ?? process.stdin;
+  if (!existsSync(path)) throw new UserError(`${what} "${escapeControl(path)}" not found`);
+  return createReadStream(path);
 }
 
-/** Reads and merges flow files (NDJSON, `-` for stdin). */
-export function readFlowFiles(paths: readonly string[], io: IoStreams = defaultIo()): FlowRecord[] {
+/** A read failure (EISDIR, EACCES, ...) of an input file as a user error naming it. */
+function readError(e: unknown, path: string, what: string): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (typeof code !== 'string' || !code.startsWith('E')) return e;
+  return new UserError(`reading ${what} "${escapeControl(path)}": ${(e as Error).message}`);
+}
+
+async function readText(path: string, what: string, io: IoStreams): Promise<string> {
+  try {
+    return await text(inputStream(path, what, io));
+  } catch (e) {
+    throw readError(e, path, what);
+  }
+}
+
+export interface FlowInput {
+  /** one per flow key, sorted */
+  flows: FlowRecord[];
+  /** records read (before merging) */
+  records: number;
+}
+
+/**
+ * Reads and merges flow files (NDJSON, `-` for stdin) a line at a time: what is held is the
+ * distinct flows, not the files' text nor their duplicate records.
+ */
+export async function readFlowFiles(
+  paths: readonly string[],
+  io: IoStreams = defaultIo(),
+): Promise<FlowInput> {
   if (paths.length === 0)
     throw new UserError('no flows: give --input FILE (NDJSON written by monitor), or - for stdin');
-  const all: FlowRecord[] = [];
+  const merger = new FlowMerger();
   for (const p of paths) {
+    const source = p === '-' ? 'stdin' : p;
+    const input = inputStream(p, 'flow file', io);
+    const lines = createInterface({ input, crlfDelay: Infinity });
+    let n = 0;
     try {
-      all.push(...parseFlows(readText(p, 'flow file', io), p === '-' ? 'stdin' : p));
+      for await (const line of lines) {
+        const f = parseFlowLine(line, source, ++n);
+        if (f) merger.add(f, true);
+      }
     } catch (e) {
       if (e instanceof FlowParseError)
         throw new UserError(
-          e.message,
+          escapeControl(e.message),
           'flow files are NDJSON, one record per line (docs/network-policy.md)',
         );
-      throw e;
+      throw readError(e, p, 'flow file');
+    } finally {
+      lines.close();
+      if (p !== '-') input.destroy();
     }
   }
-  return mergeFlows(all);
+  return { flows: merger.flows(), records: merger.records };
 }
 
 function parseLabels(s: string, flag: string): Record<string, string> {
@@ -83,8 +126,11 @@ export interface ReportFlags {
   'dns-selector'?: string;
 }
 
-export function reportCommand(flags: ReportFlags, io: IoStreams = defaultIo()): void {
-  const flows = readFlowFiles(flags.input ?? [], io);
+export async function reportCommand(
+  flags: ReportFlags,
+  io: IoStreams = defaultIo(),
+): Promise<void> {
+  const { flows, records } = await readFlowFiles(flags.input ?? [], io);
   const r = buildReport(flows, {
     includeNode: flags['include-node'] ?? false,
     namedPorts: flags['named-ports'] ?? false,
@@ -97,6 +143,7 @@ export function reportCommand(flags: ReportFlags, io: IoStreams = defaultIo()): 
   else io.stdout.write(r.yaml);
   io.stderr.write(
     `${r.policies.length} ${r.policies.length === 1 ? 'policy' : 'policies'} for ${flows.length} flow record(s)` +
+      (records > flows.length ? ` (merged from ${records})` : '') +
       (r.notes.length ? `; ${r.notes.length} note(s) in the header` : '') +
       (flags.output && flags.output !== '-' ? ` written to ${flags.output}` : '') +
       '\n',
@@ -131,7 +178,7 @@ export async function verifyCommand(
   flags: VerifyFlags,
   io: IoStreams = defaultIo(),
 ): Promise<number> {
-  const flows = readFlowFiles(flags.input ?? [], io);
+  const { flows } = await readFlowFiles(flags.input ?? [], io);
   const files = flags.policies ?? [];
   if (files.length === 0 && !flags['from-cluster']) {
     throw new UserError(
@@ -141,11 +188,11 @@ export async function verifyCommand(
   const set: PolicySet = { policies: [], namespaces: [] };
   for (const f of files) {
     try {
-      const s = parsePolicies(readText(f, 'policy file', io), f === '-' ? 'stdin' : f);
+      const s = parsePolicies(await readText(f, 'policy file', io), f === '-' ? 'stdin' : f);
       set.policies.push(...s.policies);
       set.namespaces.push(...s.namespaces);
     } catch (e) {
-      if (e instanceof PolicyError) throw new UserError(e.message);
+      if (e instanceof PolicyError) throw new UserError(escapeControl(e.message));
       throw e;
     }
   }
@@ -176,15 +223,16 @@ export async function verifyCommand(
     }
   } else {
     const cols = selectColumns(VERIFY_COLUMNS, flags.output?.columns);
+    // names come from recorded data and policies: escaped, the table may go to a terminal
     const rows = picked.map((r) => ({
       verdict: r.allowed ? 'allow' : 'DENY',
-      local: endpointName(r.flow.local),
+      local: escapeControl(endpointName(r.flow.local)),
       direction: r.flow.direction,
-      peer: endpointName(r.flow.peer),
+      peer: escapeControl(endpointName(r.flow.peer)),
       protocol: r.flow.protocol,
-      port: r.flow.port_name ? `${r.flow.port}(${r.flow.port_name})` : r.flow.port,
+      port: r.flow.port_name ? escapeControl(`${r.flow.port}(${r.flow.port_name})`) : r.flow.port,
       count: r.flow.count,
-      why: verdictText(r),
+      why: escapeControl(verdictText(r)),
     }));
     if (rows.length) io.stdout.write(formatTable(cols, rows));
   }
@@ -213,8 +261,8 @@ export function graphFormatFor(flags: GraphFlags): GraphFormat {
   return 'mermaid';
 }
 
-export function graphCommand(flags: GraphFlags, io: IoStreams = defaultIo()): void {
-  const flows = readFlowFiles(flags.input ?? [], io);
+export async function graphCommand(flags: GraphFlags, io: IoStreams = defaultIo()): Promise<void> {
+  const { flows } = await readFlowFiles(flags.input ?? [], io);
   const format = graphFormatFor(flags);
   let text: string;
   try {
@@ -292,19 +340,18 @@ export async function monitorCommand(
   const onSignal = (): void => ac.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  let live: LiveTable | ColumnsSink | undefined;
-  if (spec.format === 'columns') {
-    const columns = selectColumns(FLOW_COLUMNS, spec.columns);
-    if (io.stdout.isTTY) {
-      const { renderLiveTable } = await import('../../ui/live-table.js');
-      live = await renderLiveTable({
-        title: 'advise network-policy monitor',
-        columns,
-        stdout: io.stdout as NodeJS.WriteStream,
-      });
-    } else {
-      live = new ColumnsSink(io.stdout, columns);
-    }
+  // a terminal gets the live table, one row per flow updated in place; a pipe or file gets the
+  // final table at the end, the same flows and counts as the --output file (docs/network-policy.md)
+  const columns = spec.format === 'columns' ? selectColumns(FLOW_COLUMNS, spec.columns) : undefined;
+  let live: LiveTable | undefined;
+  if (columns && io.stdout.isTTY) {
+    const { renderLiveTable } = await import('../../ui/live-table.js');
+    live = await renderLiveTable({
+      title: 'advise network-policy monitor',
+      columns,
+      stdout: io.stdout as NodeJS.WriteStream,
+      rowKey: (e) => String(e.key),
+    });
   }
   try {
     const result = await withRuntime(flags, (runtime) =>
@@ -313,13 +360,15 @@ export async function monitorCommand(
         params,
         resolver: new ResolverChain(resolvers),
         ...(file ? { outputFile: file } : {}),
-        ...(live ? { live, liveNewOnly: live instanceof ColumnsSink } : {}),
+        ...(live ? { live } : {}),
         ...(spec.format === 'json' ? { jsonOut: io.stdout } : {}),
-        reporter: live && !(live instanceof ColumnsSink) ? live : reporter,
+        reporter: live ?? reporter,
         signal: ac.signal,
         keepLoopback: flags['keep-loopback'] === true,
       }),
     );
+    if (columns && !live && result.flows.length)
+      io.stdout.write(formatTable(columns, result.flows.map(flowRow)));
     io.stderr.write(
       `${result.flows.length} distinct flow(s) from ${result.events} report(s)${file ? `, written to ${file}` : ''} (${result.reason})\n`,
     );

@@ -1,8 +1,10 @@
 // Flow records for tests and the benchmark: builders and a multi-tier demo (frontend -> backend
 // -> db, DNS, an external address, a Service, node traffic).
 
+import { closeSync, openSync, writeSync } from 'node:fs';
 import {
   FLOW_SCHEMA,
+  formatFlowLine,
   type Endpoint,
   type FlowRecord,
   type Protocol,
@@ -117,4 +119,59 @@ export function demoFlows(): FlowRecord[] {
     // kubelet probes: node traffic, left out of the policies
     flow('ingress', backend, n, 'TCP', 8080, { count: 30 }),
   ];
+}
+
+/**
+ * `n` distinct flows (up to 10^6): 1000 workloads in 50 namespaces, each talking to peers on many ports;
+ * `node` names where they were captured (a flow's key leaves the node out, so the same flows
+ * under another node merge with these).
+ */
+export function* syntheticFlows(n: number, node?: string): Generator<FlowRecord> {
+  const t = '2025-01-01T00:00:00.000Z';
+  for (let i = 0; i < n; i++) {
+    const w = i % 1000;
+    const p = (i * 7919) % 1000;
+    yield {
+      schema: FLOW_SCHEMA,
+      node: node ?? `node${w % 10}`,
+      direction: i % 2 ? 'ingress' : 'egress',
+      protocol: i % 3 ? 'TCP' : 'UDP',
+      port: 1000 + (Math.floor(i / 1000) % 1000),
+      local: pod(`ns${w % 50}`, `app${w}`, { app: `app${w}`, 'pod-template-hash': 'abc' }, ip(w)),
+      peer:
+        i % 5 === 0
+          ? external(`203.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`)
+          : pod(`ns${p % 50}`, `app${p}`, { app: `app${p}` }, ip(p)),
+      count: 1 + (i % 17),
+      first_seen: t,
+      last_seen: t,
+    };
+  }
+}
+
+function ip(w: number): string {
+  return `10.${(w >> 8) & 255}.${w & 255}.1`;
+}
+
+/** Writes flows as NDJSON a chunk at a time (a million records do not fit one string). */
+export function writeFlowFile(path: string, ...sources: Iterable<FlowRecord>[]): number {
+  const fd = openSync(path, 'w');
+  let n = 0;
+  try {
+    let chunk = '';
+    for (const src of sources) {
+      for (const f of src) {
+        chunk += formatFlowLine(f);
+        n++;
+        if (chunk.length > 1 << 20) {
+          writeSync(fd, chunk);
+          chunk = '';
+        }
+      }
+    }
+    writeSync(fd, chunk);
+  } finally {
+    closeSync(fd);
+  }
+  return n;
 }

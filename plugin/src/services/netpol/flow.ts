@@ -158,16 +158,36 @@ export function mergeInto(a: FlowRecord, b: FlowRecord): void {
   if (queries) a.dns_queries = queries;
 }
 
+/** Folds records into one per key as they come (a stream holds only the distinct flows). */
+export class FlowMerger {
+  private readonly byKey = new Map<string, FlowRecord>();
+  /** records added */
+  records = 0;
+
+  /** `owned`: the caller hands `f` over (freshly parsed), so it is kept without a copy. */
+  add(f: FlowRecord, owned = false): void {
+    this.records++;
+    const k = flowKey(f);
+    const have = this.byKey.get(k);
+    if (have) mergeInto(have, f);
+    else this.byKey.set(k, owned ? f : structuredClone(f));
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  /** The merged flows, sorted. */
+  flows(): FlowRecord[] {
+    return sortFlows(Array.from(this.byKey.values()));
+  }
+}
+
 /** One record per key (records of several files or nodes folded together), sorted. */
 export function mergeFlows(flows: Iterable<FlowRecord>): FlowRecord[] {
-  const byKey = new Map<string, FlowRecord>();
-  for (const f of flows) {
-    const k = flowKey(f);
-    const have = byKey.get(k);
-    if (have) mergeInto(have, f);
-    else byKey.set(k, structuredClone(f));
-  }
-  return sortFlows([...byKey.values()]);
+  const m = new FlowMerger();
+  for (const f of flows) m.add(f);
+  return m.flows();
 }
 
 function endpointSortKey(e: Endpoint): string {
@@ -396,25 +416,38 @@ export function flowProblem(v: unknown): string | undefined {
   return checkStrings(v.dns_queries, 'dns_queries');
 }
 
+/**
+ * Parses one NDJSON line (number `lineNo` of `source`); undefined for a blank line or a '#'
+ * comment.
+ */
+export function parseFlowLine(
+  text: string,
+  source: string,
+  lineNo: number,
+): FlowRecord | undefined {
+  const line = text.trim();
+  if (!line || line.startsWith('#')) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch (e) {
+    throw new FlowParseError(`${source}:${lineNo}: invalid JSON: ${(e as Error).message}`, lineNo);
+  }
+  const problem = flowProblem(v);
+  if (problem) throw new FlowParseError(`${source}:${lineNo}: ${problem}`, lineNo);
+  const f = v as FlowRecord;
+  f.local.ip = f.local.ip && normalizeIp(f.local.ip);
+  f.peer.ip = f.peer.ip && normalizeIp(f.peer.ip);
+  return f;
+}
+
 /** Parses NDJSON flow records; blank lines and lines starting with '#' are skipped. */
 export function parseFlows(text: string, source = 'input'): FlowRecord[] {
   const out: FlowRecord[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (!line || line.startsWith('#')) continue;
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch (e) {
-      throw new FlowParseError(`${source}:${i + 1}: invalid JSON: ${(e as Error).message}`, i + 1);
-    }
-    const problem = flowProblem(v);
-    if (problem) throw new FlowParseError(`${source}:${i + 1}: ${problem}`, i + 1);
-    const f = v as FlowRecord;
-    f.local.ip = f.local.ip && normalizeIp(f.local.ip);
-    f.peer.ip = f.peer.ip && normalizeIp(f.peer.ip);
-    out.push(f);
+    const f = parseFlowLine(lines[i]!, source, i + 1);
+    if (f) out.push(f);
   }
   return out;
 }

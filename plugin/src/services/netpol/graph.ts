@@ -11,6 +11,7 @@ import {
   type Endpoint,
   type FlowRecord,
 } from './flow.js';
+import { escapeControl } from '../../output/escape.js';
 import { compareIps } from './ip.js';
 
 export type GraphFormat = 'mermaid' | 'dot' | 'svg';
@@ -169,8 +170,11 @@ function groups(g: ServiceGraph): Array<[string, Vertex[]]> {
   return [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
+// labels come from recorded data: control characters are escaped, the graph may be printed
 function mermaidText(s: string): string {
-  return s.replace(/"/g, '#quot;').replace(/[<>]/g, (c) => (c === '<' ? '#lt;' : '#gt;'));
+  return escapeControl(s)
+    .replace(/"/g, '#quot;')
+    .replace(/[<>]/g, (c) => (c === '<' ? '#lt;' : '#gt;'));
 }
 
 export function toMermaid(g: ServiceGraph): string {
@@ -208,8 +212,12 @@ export function toMermaid(g: ServiceGraph): string {
   return lines.join('\n') + '\n';
 }
 
+/** A DOT string of lines joined by \n (each line's control characters escaped). */
 function dotString(s: string): string {
-  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
+  return `"${s
+    .split('\n')
+    .map((l) => escapeControl(l).replace(/\\/g, '\\\\').replace(/"/g, '\\"'))
+    .join('\\n')}"`;
 }
 
 export function toDot(g: ServiceGraph): string {

@@ -13,10 +13,10 @@ import type {
 import { descriptor, type NetpolEvent } from '../../../../gadgets/advise_network_policy/gadget.js';
 import { makeDecoder } from '../../../../gadgets/framework/decode.js';
 import type { ColumnSpec } from '../../../../gadgets/framework/types.js';
-import { ColumnsSink, selectColumns } from '../../output/columns.js';
+import { escapeControl } from '../../output/escape.js';
 import type { ObjectSink, Reporter } from '../../output/types.js';
-import { FlowAggregator, type FlowUpdate } from './aggregate.js';
-import { endpointName, formatFlows, mergeFlows, type FlowRecord } from './flow.js';
+import { FlowAggregator } from './aggregate.js';
+import { endpointName, flowKey, formatFlows, mergeFlows, type FlowRecord } from './flow.js';
 import { ResolverChain } from './identity.js';
 
 export const FLOW_COLUMNS: ColumnSpec[] = [
@@ -35,20 +35,20 @@ export const FLOW_COLUMNS: ColumnSpec[] = [
   { name: 'last_seen', width: 24, hidden: true },
 ];
 
-/** A flow as a live row. */
+/** A flow as a live row (text from recorded data escaped: the row may go to a terminal). */
 export function flowRow(f: FlowRecord): Record<string, unknown> {
   return {
-    node: f.node,
-    local: endpointName(f.local),
+    node: escapeControl(f.node),
+    local: escapeControl(endpointName(f.local)),
     direction: f.direction,
-    peer: endpointName(f.peer),
+    peer: escapeControl(endpointName(f.peer)),
     protocol: f.protocol,
     port: f.port,
-    port_name: f.port_name ?? '',
+    port_name: escapeControl(f.port_name ?? ''),
     count: f.count,
     peer_kind: f.peer.kind,
     peer_ip: f.peer.ip,
-    dns: (f.dns_queries ?? f.peer.dns_names ?? []).join(','),
+    dns: escapeControl((f.dns_queries ?? f.peer.dns_names ?? []).join(',')),
     first_seen: f.first_seen,
     last_seen: f.last_seen,
   };
@@ -61,10 +61,11 @@ export interface MonitorOptions {
   resolver: ResolverChain;
   /** NDJSON flow file, rewritten every flushMs and at the end */
   outputFile?: string;
-  /** live rows (columns) */
+  /**
+   * live rows (columns): a flow's row after each report that added to it, with the count over
+   * every node and a `key` field (flowKey) naming the row to update
+   */
   live?: ObjectSink;
-  /** live gets a flow's first report only (a pipe: one line per distinct flow, not per update) */
-  liveNewOnly?: boolean;
   /** print the final records as NDJSON here (-o json) */
   jsonOut?: Writable;
   reporter: Reporter;
@@ -118,6 +119,13 @@ export async function runMonitor(
     }
   };
   const timer = opts.outputFile ? setInterval(flush, opts.flushMs ?? 5000) : undefined;
+  // the file merges a flow's records of every node: so does its live row
+  const liveRow = (f: FlowRecord): Record<string, unknown> => {
+    const key = flowKey(f);
+    let count = 0;
+    for (const n of nodes.values()) count += n.agg.countOf(key);
+    return { ...flowRow(f), count, key };
+  };
   const stateOf = (node: string | undefined): NodeState | undefined =>
     node !== undefined ? (nodes.get(node) ?? last) : last;
 
@@ -155,7 +163,8 @@ export async function runMonitor(
       case 'batch': {
         const st = stateOf(m.node);
         if (!st) throw new Error('protocol error: batch before header');
-        const live: FlowUpdate[] = [];
+        /** flows this batch added to: one live row each */
+        const live = new Set<FlowRecord>();
         const buf = m.records;
         let off = 0;
         for (let i = 0; i < m.count && off + 4 <= buf.length; i++) {
@@ -179,10 +188,11 @@ export async function runMonitor(
           });
           if (u && u.delta > 0) {
             dirty = true;
-            if (u.added || !opts.liveNewOnly) live.push(u);
+            live.add(u.flow);
           }
         }
-        if (live.length && opts.live) await opts.live.write(live.map((u) => flowRow(u.flow)));
+        if (live.size && opts.live) await opts.live.write([...live].map(liveRow));
+        opts.reporter.totals?.({ events, lost, dropped: 0 });
         return;
       }
       case 'stats':
@@ -191,6 +201,7 @@ export async function runMonitor(
             `${m.stats.lost - lost} flow reports lost in the kernel (ring buffer full)`,
           );
           lost = m.stats.lost;
+          opts.reporter.totals?.({ events, lost, dropped: 0 });
         }
         return;
       case 'log':
@@ -219,9 +230,4 @@ export async function runMonitor(
   await opts.live?.end();
   if (opts.signal.aborted && reason === 'ended') reason = 'interrupted';
   return { flows, reason, events, lost };
-}
-
-/** Live rows on a pipe or file (the TTY gets the live table). */
-export function columnsSink(out: Writable, pick?: string[]): ColumnsSink {
-  return new ColumnsSink(out, selectColumns(FLOW_COLUMNS, pick));
 }

@@ -1,7 +1,7 @@
 // networking.k8s.io/v1 NetworkPolicy objects: types, and reading them (plus Namespace objects,
 // for namespace labels) from multi-document YAML or from API list results.
 
-import { parseAllDocuments } from 'yaml';
+import { LineCounter, parseAllDocuments } from 'yaml';
 import { cidrWithin, parseCidr } from './ip.js';
 import { selectorProblem, type LabelSelector, type Labels } from './labels.js';
 
@@ -270,20 +270,41 @@ export function addObject(
   return 1;
 }
 
-/** Reads NetworkPolicies (and Namespaces) from multi-document YAML (or JSON). */
+/**
+ * Reads NetworkPolicies (and Namespaces) from multi-document YAML (or JSON). Every problem of
+ * the text (syntax, an alias bomb, no policy in it, a wrong field) is a PolicyError of one line.
+ */
 export function parsePolicies(
   text: string,
   source = 'policies',
   defaultNamespace = 'default',
 ): PolicySet {
   const set: PolicySet = { policies: [], namespaces: [] };
-  const docs = parseAllDocuments(text);
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { prettyErrors: false, lineCounter });
   const list = Array.isArray(docs) ? docs : [docs];
+  const ignored = new Set<string>();
   for (const [i, d] of list.entries()) {
-    if (d.errors.length > 0)
-      throw new PolicyError(`${source}: document ${i + 1}: ${d.errors[0]!.message}`);
-    addObject(set, d.toJS(), `${source}: document ${i + 1}`, defaultNamespace);
+    const where = `${source}: document ${i + 1}`;
+    const err = d.errors[0];
+    if (err) {
+      const { line, col } = lineCounter.linePos(err.pos[0]);
+      throw new PolicyError(`${where}: line ${line}, column ${col}: ${err.message}`);
+    }
+    let obj: unknown;
+    try {
+      obj = d.toJS();
+    } catch (e) {
+      // aliases past maxAliasCount (a "billion laughs" bomb), an unresolved alias
+      throw new PolicyError(`${where}: ${(e as Error).message}`);
+    }
+    if (addObject(set, obj, where, defaultNamespace) > 0)
+      ignored.add(isObj(obj) ? String(obj.kind ?? 'an object without kind') : typeof obj);
   }
+  if (set.policies.length === 0 && set.namespaces.length === 0 && ignored.size > 0)
+    throw new PolicyError(
+      `${source}: no NetworkPolicy or Namespace in it (found ${[...ignored].sort().join(', ')})`,
+    );
   return set;
 }
 

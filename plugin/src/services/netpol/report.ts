@@ -15,6 +15,7 @@
 // - Peers with the same ports share a rule; ports of one peer share a rule. Output is sorted.
 
 import { Document } from 'yaml';
+import { escapeControl } from '../../output/escape.js';
 import {
   endpointName,
   isNodeEndpoint,
@@ -158,7 +159,10 @@ function isDnsFlow(f: FlowRecord): boolean {
 export function buildReport(flows: readonly FlowRecord[], opts: ReportOptions = {}): Report {
   const notes: string[] = [];
   const noted = new Set<string>();
-  const note = (s: string): void => {
+  // notes quote recorded data and become YAML comments: no control character may end the
+  // comment line or reach a terminal
+  const note = (text: string): void => {
+    const s = escapeControl(text);
     if (!noted.has(s)) {
       noted.add(s);
       notes.push(s);

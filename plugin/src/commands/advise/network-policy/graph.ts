@@ -35,6 +35,6 @@ connection recorded at both ends counts once. SVG is rendered by Graphviz (dot -
   async run(): Promise<void> {
     const { flags } = await this.parse(AdviseNetworkPolicyGraph);
     const { format, ...rest } = flags;
-    graphCommand({ ...rest, ...(format ? { format: format as GraphFormat } : {}) });
+    await graphCommand({ ...rest, ...(format ? { format: format as GraphFormat } : {}) });
   }
 }

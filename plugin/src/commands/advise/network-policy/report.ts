@@ -44,6 +44,6 @@ in the header). Output is sorted and stable.`;
 
   async run(): Promise<void> {
     const { flags } = await this.parse(AdviseNetworkPolicyReport);
-    reportCommand(flags);
+    await reportCommand(flags);
   }
 }
