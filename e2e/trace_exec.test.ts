@@ -14,7 +14,9 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Cli, marker, readyExec, sleep } from './helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { CLI, Cli, marker, readyExec, runQuiet, sleep } from './helpers/cli.js';
 import type { Ev } from './helpers/cli.js';
 import {
   assertFields,
@@ -415,3 +417,143 @@ describe('trace exec --local --ignore-failed', { skip: !isRoot && 'needs root' }
     await finishTraced(t);
   });
 });
+
+/** ESC/OSC/CSI and C1 sequences a recorded argv may hold: none may reach a terminal raw. */
+const EVIL_ARGV0 = '\u001b]0;kg-pwn\u0007\u001b[2J\u009b1m';
+const EVIL_ESCAPED = '\\x1b]0;kg-pwn\\x07\\x1b[2J\\x9b1m';
+/** The same, short enough for the ARGS column of an 80-column terminal. */
+const TTY_ARGV0 = '\u001b]0;P\u0007\u009b1m';
+const TTY_ESCAPED = '\\x1b]0;P\\x07\\x9b1m';
+
+/** Waits until the CLI's text output shows `/bin/true <marker>` (its gadget is attached). */
+async function readyText(cli: Cli, timeoutMs = 30_000): Promise<void> {
+  const m = marker('ready');
+  const deadline = Date.now() + timeoutMs;
+  while (!cli.stdout.includes(m)) {
+    if (!cli.running) throw new Error(`CLI exited before it was ready: ${cli.describeExit()}`);
+    if (Date.now() > deadline) throw new Error(`not ready: stderr ${cli.stderr}`);
+    await runQuiet('/bin/true', [m]);
+    await sleep(100);
+  }
+}
+
+describe(
+  'trace exec --local, human-readable output',
+  { skip: !isRoot && 'needs root', concurrency: 1 },
+  () => {
+    let dir: string;
+    let wl: string;
+    before(() => {
+      assert.ok(workloadBuilt(), `${WORKLOAD} missing: run npm run build`);
+      wl = realpathSync(WORKLOAD);
+      dir = realpathSync(mkdtempSync('/tmp/kgtest-ux-'));
+    });
+    after(async () => {
+      await abandonAll();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    test('-o columns=PID,ARGS (header names) on a pipe: an argv with ESC/OSC/C1 is printed escaped', async () => {
+      const cli = new Cli(['trace', 'exec', '--local', '-o', 'columns=PID,ARGS']);
+      try {
+        await readyText(cli);
+        const run = await runWorkload(['exec', wl, EVIL_ARGV0, 'whoami'], { cwd: dir });
+        assert.equal(run.code, 0, run.stderr);
+        const row = `${String(run.pid).padStart(7)}  ${EVIL_ESCAPED} whoami`;
+        await cli.waitUntil(() => cli.stdout.includes(row), 10_000, `the row ${row}`);
+        const x = await cli.stop('SIGINT');
+        assert.equal(x.code, 0, cli.describeExit());
+        assert.match(x.stdout, /^ {4}PID {2}ARGS\n/);
+        assert.ok(
+          !x.stdout.includes('\u001b') && !x.stdout.includes('\u009b'),
+          'no raw ESC or CSI',
+        );
+        assert.equal(x.stderr, '');
+      } finally {
+        await cli.stop('SIGKILL');
+      }
+    });
+
+    test('piped columns keep their widths: rows after a wider value line up with the header', async () => {
+      const long = join(dir, 'a-directory-name-wider-than-its-column');
+      mkdirSync(long);
+      const cli = new Cli(['trace', 'exec', '--local', '-o', 'columns=pid,cwd,args']);
+      try {
+        await readyText(cli);
+        const runs = [];
+        for (const cwd of ['/', long, '/']) {
+          const m = marker('cols');
+          const r = await runWorkload([m], { program: '/bin/true', cwd });
+          runs.push({ pid: r.pid, m });
+          await cli.waitUntil(() => cli.stdout.includes(m), 10_000, `the exec of ${m}`);
+        }
+        const x = await cli.stop('SIGINT');
+        assert.equal(x.code, 0, cli.describeExit());
+        const lines = x.stdout.split('\n');
+        const header = lines[0]!;
+        assert.match(header, /^ {4}PID {2}CWD {15}ARGS$/);
+        const rowOf = (m: string): string => lines.find((l) => l.endsWith(`/bin/true ${m}`))!;
+        const [before, wide, after] = runs.map((r) => rowOf(r.m));
+        assert.equal(
+          before,
+          `${String(runs[0]!.pid).padStart(7)}  /${' '.repeat(15)}  /bin/true ${runs[0]!.m}`,
+        );
+        // the wider value is printed whole, and pushes only its own row
+        assert.equal(wide, `${String(runs[1]!.pid).padStart(7)}  ${long}  /bin/true ${runs[1]!.m}`);
+        assert.equal(
+          after,
+          `${String(runs[2]!.pid).padStart(7)}  /${' '.repeat(15)}  /bin/true ${runs[2]!.m}`,
+        );
+        assert.equal(after!.indexOf('/bin/true'), header.indexOf('ARGS'));
+      } finally {
+        await cli.stop('SIGKILL');
+      }
+    });
+
+    test('live view on an 80-column terminal: every gadget column fits, argv escaped', async () => {
+      // a real pseudo-terminal (script), 80x30
+      const cmd = `stty cols 80 rows 30; exec ${process.execPath} ${CLI} trace exec --local --timeout 15`;
+      const tty = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: { ...process.env, TERM: 'xterm' },
+      });
+      let raw = '';
+      tty.stdout.setEncoding('utf8');
+      tty.stdout.on('data', (d: string) => (raw += d));
+      const exited = new Promise<number | null>((r) => tty.on('close', (c) => r(c)));
+      try {
+        // attached once the status line is drawn, and the tracer sees execs
+        const deadline = Date.now() + 30_000;
+        let m = '';
+        while (Date.now() < deadline) {
+          // short enough for the ARGS column of an 80-column terminal
+          m = `/bin/true ${randomBytes(3).toString('hex')}`;
+          await runQuiet('/bin/true', [m.slice(10)]);
+          await sleep(300);
+          if (raw.includes(m)) break;
+        }
+        assert.ok(raw.includes(m), `the view never showed an exec:\n${raw.slice(-2000)}`);
+        const run = await runWorkload(['exec', '/bin/true', TTY_ARGV0], { cwd: dir });
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(await exited, 0, raw.slice(-2000));
+      } finally {
+        tty.kill('SIGKILL');
+      }
+      assert.ok(!raw.includes('\u001b]0;P'), 'the OSC of the argv reached the terminal');
+      assert.ok(!raw.includes('\u009b'), 'a raw C1 CSI reached the terminal');
+      assert.ok(raw.includes(TTY_ESCAPED), 'the argv is shown escaped');
+      // the frames without the view's own cursor and color sequences
+      // eslint-disable-next-line no-control-regex
+      const text = raw.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
+      const lines = text.split('\n');
+      assert.ok(
+        lines.some((l) => /^ {4}PID {5}PPID {2}COMM {14}PCOMM {13}RET {2}ARGS$/.test(l)),
+        `header with every gadget column:\n${lines
+          .filter((l) => /PID/.test(l))
+          .slice(-3)
+          .join('\n')}`,
+      );
+      for (const l of lines) assert.ok(l.length <= 80, `a line wider than the terminal: ${l}`);
+    });
+  },
+);
