@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as pb from '../proto/gen/gadget/v1/gadget.js';
-import { Cli, marker, readyOpen, runCli, sleep, waitReady } from './helpers/cli.js';
+import { Cli, marker, readyExec, readyOpen, runCli, sleep, waitReady } from './helpers/cli.js';
 import type { Ev } from './helpers/cli.js';
 import { count, fmt, heldClosure, LeakCheck, minus, union, waitReleased } from './helpers/bpf.js';
 import type { BpfIds } from './helpers/bpf.js';
@@ -26,12 +26,13 @@ import {
   EXEC_KEYS,
 } from './helpers/events.js';
 import { ALL, assertOpens, noSelf, runOpens } from './helpers/opens.js';
-import { abandonAll } from './helpers/trace.js';
+import { abandonAll, startTraced } from './helpers/trace.js';
 import { ContainerPool, execIn, podmanAvailable } from './fixtures/podman.js';
 import type { TestContainer } from './fixtures/podman.js';
 
 const canRun = podmanAvailable();
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 function sameIds(a: BpfIds, b: BpfIds): boolean {
   return count(minus(a, b)) === 0 && count(minus(b, a)) === 0;
@@ -582,3 +583,58 @@ describe(
     });
   },
 );
+
+describe('daemon stopped mid-stream', { skip: !isRoot && 'needs root', concurrency: 1 }, () => {
+  const started: Array<Awaited<ReturnType<typeof startDaemon>>> = [];
+  after(async () => {
+    await abandonAll();
+    for (const d of started) {
+      if (d.daemon.running) await d.daemon.stop('SIGKILL');
+      rmSync(d.dir, { recursive: true, force: true });
+      rmSync(d.pins, { recursive: true, force: true });
+    }
+  });
+
+  /** A daemon with a CLI streaming trace exec from it (attached, events flowing). */
+  async function streaming(
+    tag: string,
+  ): Promise<{ d: (typeof started)[number]; cli: Cli; leaks: LeakCheck }> {
+    const leaks = new LeakCheck();
+    const d = await startDaemon(tag);
+    started.push(d);
+    const t = await startTraced(
+      ['trace', 'exec', '--remote', d.addr, '-o', 'json'],
+      (c) => readyExec(c),
+      {
+        leaks,
+        trackPid: d.daemon.pid,
+      },
+    );
+    return { d, cli: t.cli, leaks };
+  }
+
+  test('SIGTERM of the daemon: the CLI says the daemon ended the run and exits 1', async () => {
+    const { d, cli, leaks } = await streaming('term');
+    const x = await d.daemon.stop('SIGTERM', 15_000);
+    assert.equal(x.code, 0, d.daemon.describeExit());
+    const c = await Promise.race([cli.exited, sleep(10_000).then(() => undefined)]);
+    assert.ok(c, 'the CLI still runs 10 s after the daemon stopped');
+    assert.equal(c.code, 1, cli.describeExit());
+    assert.equal(c.stderr, `Error: the daemon at ${d.addr} ended the run: it is shutting down\n`);
+    assert.ok(cli.events.length > 0, 'events before the stop were shown');
+    await leaks.assertClean();
+  });
+
+  test('kill -9 of the daemon: the CLI says the connection was lost and exits 1, never hangs', async () => {
+    const { d, cli, leaks } = await streaming('kill');
+    await d.daemon.kill9();
+    const c = await Promise.race([cli.exited, sleep(15_000).then(() => undefined)]);
+    assert.ok(c, 'the CLI still runs 15 s after the daemon died');
+    assert.equal(c.code, 1, cli.describeExit());
+    assert.match(
+      c.stderr,
+      new RegExp(`^Error: lost connection to daemon at ${esc(d.addr)}: [^\\n]+\\n$`),
+    );
+    await leaks.assertClean();
+  });
+});

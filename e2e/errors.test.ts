@@ -2,6 +2,12 @@
 // ("Error: ..."), nothing on stdout, exit code 1 (2 means a bug), and leaves nothing loaded.
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttp2Server, type Http2Server } from 'node:http2';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as pb from '../proto/gen/gadget/v1/gadget.js';
 import { after, before, describe, test } from 'node:test';
 import { runCli } from './helpers/cli.js';
 import type { SpawnOptions } from './helpers/cli.js';
@@ -184,5 +190,162 @@ describe('errors: one line, exit 1, nothing loaded', { skip: !isRoot && 'needs r
 
   after(async () => {
     await leaks.assertNothingNew();
+  });
+});
+
+// ---- addresses where no daemon answers (issue 10, items 7 and 9) ----------------------------
+
+/** One "Error: ..." line on stderr matching `line` (and `hint` when given), exit 1. */
+function assertUserError(
+  r: { code: number | null; stdout: string; stderr: string },
+  line: RegExp,
+  hint?: string,
+): void {
+  const lines = r.stderr.replace(/\n$/, '').split('\n');
+  assert.equal(lines.length, hint ? 2 : 1, `stderr:\n${r.stderr}`);
+  assert.match(lines[0]!, line);
+  if (hint) assert.equal(lines[1], `Hint: ${hint}`);
+  assert.equal(r.stdout, '');
+  assert.equal(r.code, 1, r.stderr);
+}
+
+describe('addresses where no gadget daemon answers', () => {
+  const dir = mkdtempSync('/tmp/kgtest-dh-servers-');
+  const open = new Set<Socket>();
+  const silent = (): Server =>
+    createServer((s) => {
+      // accepts, reads, never answers
+      open.add(s);
+      s.on('close', () => open.delete(s));
+      s.on('error', () => {});
+    });
+  const silentUnix = silent();
+  const silentTcp = silent();
+  const http404 = createHttp2Server((_req, res) => {
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found\n');
+  });
+  const otherGrpc = new grpc.Server();
+  const olderDaemon = new grpc.Server();
+  let addrs: Record<'silentUnix' | 'silentTcp' | 'http404' | 'otherGrpc' | 'olderDaemon', string>;
+
+  const listen = (s: Server | Http2Server, where: string | number): Promise<string> =>
+    new Promise((resolve) => {
+      if (typeof where === 'string') s.listen(where, () => resolve(`unix://${where}`));
+      else
+        s.listen(where, '127.0.0.1', () =>
+          resolve(`tcp://127.0.0.1:${(s.address() as AddressInfo).port}`),
+        );
+    });
+  const bindGrpc = (s: grpc.Server): Promise<string> =>
+    new Promise((resolve, reject) =>
+      s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, port) =>
+        e ? reject(e) : resolve(`tcp://127.0.0.1:${port}`),
+      ),
+    );
+
+  before(async () => {
+    // a gRPC server of another API, and a gadget daemon that only knows GetInfo (an old one)
+    otherGrpc.addService(
+      { ping: { ...pb.GadgetServiceDefinition.getInfo, path: '/other.v1.Other/Ping' } },
+      { ping: (_c: unknown, cb: grpc.sendUnaryData<pb.GetInfoResponse>) => cb(null, null) },
+    );
+    olderDaemon.addService(
+      { getInfo: pb.GadgetServiceDefinition.getInfo },
+      {
+        getInfo: (_c: unknown, cb: grpc.sendUnaryData<pb.GetInfoResponse>) =>
+          cb(null, { node: 'old', kernel: '', version: '0.0.1', gadgets: [], apiRevision: 0 }),
+      },
+    );
+    addrs = {
+      silentUnix: await listen(silentUnix, join(dir, 'silent.sock')),
+      silentTcp: await listen(silentTcp, 0),
+      http404: await listen(http404, 0),
+      otherGrpc: await bindGrpc(otherGrpc),
+      olderDaemon: await bindGrpc(olderDaemon),
+    };
+  });
+
+  after(async () => {
+    for (const s of open) s.destroy();
+    await Promise.all([
+      new Promise((r) => silentUnix.close(r)),
+      new Promise((r) => silentTcp.close(r)),
+      new Promise((r) => http404.close(r)),
+    ]);
+    otherGrpc.forceShutdown();
+    olderDaemon.forceShutdown();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const which of ['silentUnix', 'silentTcp'] as const) {
+    for (const timeout of ['1', '3', '4']) {
+      test(`a socket that accepts and never answers (${which}), --timeout ${timeout}: cannot reach`, async () => {
+        const t0 = Date.now();
+        const r = await runCli(
+          ['trace', 'exec', '--remote', addrs[which], '--timeout', timeout, '-o', 'json'],
+          {
+            timeoutMs: 20_000,
+          },
+        );
+        const took = Date.now() - t0;
+        assertUserError(
+          r,
+          new RegExp(
+            `^Error: cannot reach daemon at ${esc(addrs[which])}: no connection within \\d+(\\.\\d)? s \\(is \`kubectl-gadget daemon\` running\\?\\)$`,
+          ),
+        );
+        assert.ok(took < Math.min(Number(timeout), 3) * 1000 + 5000, `${took} ms`);
+      });
+    }
+  }
+
+  test('a socket that accepts and never answers: version and list-containers cannot reach it either', async () => {
+    for (const args of [['version'], ['list-containers']]) {
+      const r = await runCli([...args, '--remote', addrs.silentTcp], { timeoutMs: 20_000 });
+      assertUserError(
+        r,
+        new RegExp(
+          `^Error: cannot reach daemon at ${esc(addrs.silentTcp)}: no connection within 3 s`,
+        ),
+      );
+    }
+  });
+
+  test('an HTTP/2 server answering 404: the address does not serve the gadget API', async () => {
+    for (const args of [['version'], ['trace', 'exec', '--timeout', '2'], ['traceloop', 'list']]) {
+      const r = await runCli([...args, '--remote', addrs.http404], { timeoutMs: 20_000 });
+      assertUserError(
+        r,
+        new RegExp(
+          `^Error: ${esc(addrs.http404)} does not serve the gadget API: it answered HTTP 404 \\(is it the address of a kubectl-gadget daemon\\?\\)$`,
+        ),
+      );
+    }
+  });
+
+  test('a gRPC server of another API: the address does not serve the gadget API', async () => {
+    const r = await runCli(['trace', 'exec', '--timeout', '2', '--remote', addrs.otherGrpc], {
+      timeoutMs: 20_000,
+    });
+    assertUserError(
+      r,
+      new RegExp(
+        `^Error: ${esc(addrs.otherGrpc)} does not serve the gadget API: the gRPC server there has no gadget.v1 service \\(is it the address of a kubectl-gadget daemon\\?\\)$`,
+      ),
+    );
+  });
+
+  test('a gadget daemon without the method: older than this CLI, upgrade it', async () => {
+    const r = await runCli(['traceloop', 'list', '--remote', addrs.olderDaemon], {
+      timeoutMs: 20_000,
+    });
+    assertUserError(
+      r,
+      new RegExp(
+        `^Error: daemon at ${esc(addrs.olderDaemon)}: The server does not implement the method /gadget.v1.GadgetService/TraceloopList$`,
+      ),
+      'the daemon is older than this CLI: upgrade it',
+    );
   });
 });
