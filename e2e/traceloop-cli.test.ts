@@ -167,6 +167,70 @@ describe(
       assert.match(typo.stderr, new RegExp(`; close matches: ${quick}(, |\\n)`));
     });
 
+    test('a container whose runtime state the daemon cannot read: runtime and id, not the host name', async () => {
+      // a daemon that looks for runtime state under an empty HOST_ROOT (/proc stays the host's)
+      const hostRoot = mkdtempSync('/tmp/kgtest-tl-cli-root-');
+      const pins2 = `${pinDir}-noroot`;
+      const addr2 = `unix://${dir}/noroot.sock`;
+      const env2 = { KGADGET_TRACELOOP_PIN_DIR: pins2, HOST_ROOT: hostRoot };
+      const d2 = new Cli(['daemon', '--listen', addr2], { env: env2 });
+      const cli2 = (args: string[]) =>
+        runCli([...args, '--remote', addr2], { env: env2, timeoutMs: 60_000 });
+      const anon = uniqueName('tl-cli-anon');
+      names.push(anon);
+      try {
+        await d2.waitUntil(() => d2.stderr.includes('listening'), 30_000, 'the second daemon');
+        const created = await podman([
+          'create',
+          '--rm',
+          '--name',
+          anon,
+          '--ulimit',
+          'nofile=1024:1024',
+          '--ulimit',
+          'nproc=1024:1024',
+          '--rootfs',
+          ROOTFS_DIR,
+          '/bin/true',
+        ]);
+        assert.equal(created.code, 0, created.stderr);
+        const id = created.stdout.trim().split('\n').pop()!;
+        assert.match(id, /^[0-9a-f]{64}$/);
+        const st = await cli2(['traceloop', 'start', '--container-id', id]);
+        assert.equal(st.code, 0, st.stderr);
+        assert.equal((await podman(['start', '-a', anon])).code, 0);
+        // named after 10 s without a runtime's word (exited, gone)
+        const entry = await waitFor(async () => {
+          const r = await cli2(['traceloop', 'list', '-o', 'json']);
+          const l = JSON.parse(r.stdout || '[]') as Ev[];
+          return l.find((e) => ((e.container as Ev).id as string) === id);
+        }, 30_000);
+        const ct = entry.container as Ev;
+        assert.equal(ct.name, '', JSON.stringify(ct));
+        assert.equal(ct.runtime, 'podman');
+        const table = (await cli2(['traceloop', 'list'])).stdout;
+        assert.match(
+          table,
+          new RegExp(`^${node}\\s+podman:${id.slice(0, 12)}\\s+${id.slice(0, 12)}\\s`, 'm'),
+        );
+        const shown = await cli2(['traceloop', 'show', id.slice(0, 12), '--last', '1']);
+        assert.equal(shown.code, 0, shown.stderr);
+        assert.match(shown.stdout, /exited with 0/);
+        const typo = await cli2(['traceloop', 'show', node.slice(0, -1)]);
+        assert.equal(typo.code, 1);
+        assert.doesNotMatch(
+          typo.stderr,
+          new RegExp(`\\b${node}\\b`),
+          'the host name is no recording',
+        );
+      } finally {
+        await cli2(['traceloop', 'delete']).catch(() => undefined);
+        if (d2.running) await d2.stop('SIGTERM');
+        rmSync(pins2, { recursive: true, force: true });
+        rmSync(hostRoot, { recursive: true, force: true });
+      }
+    });
+
     test('list and delete apply -n, -c, --container-id and -l', async () => {
       await run(b);
       await waitFor(async () => (await list(['-c', b])).length === 1, 15_000);

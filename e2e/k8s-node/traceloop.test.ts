@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { liveObjects } from '../helpers/bpf.js';
-import { marker } from '../helpers/cli.js';
+import { Cli, marker, sleep } from '../helpers/cli.js';
 import {
   applyPods,
   clusterDown,
@@ -26,6 +26,7 @@ import {
   kubectl,
   kubectlOk,
   ok,
+  podYaml,
   skipReason,
   waitFor,
   waitPodsReady,
@@ -297,6 +298,117 @@ describe('traceloop on the local Kubernetes node', { skip, timeout: 30 * 60_000 
     const r = tl(['show', '-n', NS, 'crashr']);
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /no recording for crashr.*crasher/);
+  });
+
+  // issue 10 #1 and #2: `trace exec` beside traceloop, pods started one after another (each
+  // gets the mount namespace inode of the one before); list and delete filter by namespace
+  test('beside trace exec, pods one after another: one instance each, whole life; list/delete -n', async () => {
+    ok(tl(['delete']), 'traceloop delete');
+    ok(tl(['start', '-n', `${NS},${OTHER_NS}`]), 'traceloop start');
+    const exec = new Cli(
+      ['trace', 'exec', '-n', NS, '-o', 'json', '--timeout', '120', '--kubeconfig', c().kubeconfig],
+      { env: { KUBECONFIG: c().kubeconfig } },
+    );
+    try {
+      // attached within a second or two (no pod of NS runs to trigger a ready event); the
+      // check below that it saw once3's command proves it ran beside the recording
+      await sleep(3000);
+      const m = marker('once');
+      const pods = ['once1', 'once2', 'once3'];
+      for (const [i, name] of pods.entries()) {
+        const pod = JSON.parse(
+          podYaml(NS, {
+            name,
+            containers: [
+              {
+                name: 'app',
+                command: [
+                  '/bin/sh',
+                  '-c',
+                  `echo ${m}-begin-${i}; /bin/true; sleep 1; echo ${m}-end-${i}`,
+                ],
+              },
+            ],
+          }),
+        ) as { spec: Record<string, unknown> };
+        pod.spec.restartPolicy = 'Never';
+        kubectlOk(c(), ['apply', '-f', '-'], JSON.stringify(pod));
+        await waitFor(
+          () =>
+            kubectl(c(), ['-n', NS, 'get', 'pod', name, '-o', 'jsonpath={.status.phase}'])
+              .stdout === 'Succeeded',
+          90_000,
+          `${name} succeeded`,
+          200,
+        );
+      }
+      // trace exec ran beside traceloop: it saw the pods' commands
+      await exec.waitForEvent(
+        (e) => Array.isArray(e.args) && (e.args as string[]).join(' ').includes(`${m}-end-2`),
+        30_000,
+        'the exec of once3',
+      );
+      const entries = await waitFor(
+        () => {
+          const l = list().filter((e) => pods.includes(e.pod));
+          return pods.every((p) => l.some((e) => e.pod === p && e.exitCode !== undefined)) && l;
+        },
+        30_000,
+        'the once pods listed, exited',
+        1000,
+      );
+      for (const [i, name] of pods.entries()) {
+        const mine = entries.filter((e) => e.pod === name);
+        assert.equal(mine.length, 1, `${name}: one instance: ${JSON.stringify(entries)}`);
+        assert.equal(mine[0]!.exitCode, 0);
+        const { records } = show(name);
+        const writes = records
+          .filter((r) => r.syscall === 'write' && r.params.includes(m))
+          .map((r) => /"([^"\\]*)\\n"/.exec(r.params)?.[1]);
+        assert.deepEqual(
+          writes,
+          [`${m}-begin-${i}`, `${m}-end-${i}`],
+          `${name}: its marker writes`,
+        );
+        assert.equal(records.at(-1)!.params, 'exited with 0');
+      }
+
+      // list -n: only that namespace (busy, in the other one, is recorded too)
+      const byNs = (ns: string): Entry[] =>
+        JSON.parse(ok(tl(['list', '-n', ns, '-o', 'json']), `traceloop list -n ${ns}`)) as Entry[];
+      await waitFor(
+        () => list().some((e) => e.namespace === OTHER_NS),
+        30_000,
+        'busy recorded',
+        1000,
+      );
+      const mineNs = byNs(NS).map(flat);
+      assert.ok(
+        mineNs.length >= 3 && mineNs.every((e) => e.namespace === NS),
+        JSON.stringify(mineNs),
+      );
+      const other = byNs(OTHER_NS).map(flat);
+      assert.ok(other.length >= 1 && other.every((e) => e.pod === 'busy'), JSON.stringify(other));
+      const del = ok(tl(['delete', '-n', OTHER_NS]), 'traceloop delete -n');
+      assert.match(
+        del,
+        new RegExp(
+          `^traceloop: deleted [1-9]\\d* recording\\(s\\) matching namespace ${OTHER_NS}; recording goes on$`,
+          'm',
+        ),
+      );
+      const left = list();
+      assert.deepEqual(
+        left.filter((e) => e.namespace === OTHER_NS),
+        [],
+      );
+      assert.ok(
+        left.some((e) => e.pod === 'once1'),
+        "the other namespace's recordings stay",
+      );
+    } finally {
+      await exec.stop('SIGINT');
+    }
   });
 
   test('undeploy removes the pinned recordings from the node', async () => {
