@@ -27,6 +27,8 @@ import {
 } from './helpers/events.js';
 import { ALL, assertOpens, noSelf, runOpens } from './helpers/opens.js';
 import { abandonAll, startTraced } from './helpers/trace.js';
+import { isBpfError, ObjectSpec, type Collection } from '../daemon/src/bpf/index.js';
+import { gadgetObjectPath } from '../gadgets/framework/paths.js';
 import { ContainerPool, execIn, podmanAvailable } from './fixtures/podman.js';
 import type { TestContainer } from './fixtures/podman.js';
 
@@ -580,6 +582,46 @@ describe(
           `invalid value "${value}" for --${key}: ${why}`,
         ]);
       }
+    });
+
+    test('a tracepoint with its 64 programs taken: a user error saying so, --local and remote; nothing stays loaded', async (t) => {
+      const leaks = new LeakCheck();
+      const baseline = heldClosure(d.daemon.pid);
+      const held: Collection[] = [];
+      const line =
+        'Error: cannot attach trace_execve_exit to tracepoint syscalls/sys_exit_execve: the kernel allows at most 64 BPF programs per tracepoint, and other runs or eBPF tools on this node use them all\n' +
+        'Hint: end other kubectl-gadget runs or eBPF tools on this node (bpftool perf list shows them), then retry\n';
+      try {
+        // copies of trace exec's sys_exit_execve program until the kernel refuses one (E2BIG);
+        // held for a few seconds only: every other tool on this tracepoint fails meanwhile
+        for (let i = 0; i <= 64; i++) {
+          const spec = ObjectSpec.open(gadgetObjectPath('trace_exec'));
+          for (const p of spec.programs()) spec.setAutoload(p.name, p.name === 'trace_execve_exit');
+          spec.setMapMaxEntries('events', 4096);
+          const c = spec.load();
+          try {
+            c.attach();
+            held.push(c);
+          } catch (e) {
+            c.close();
+            if (isBpfError(e) && e.code === 'E2BIG') break;
+            throw e;
+          }
+        }
+        assert.ok(held.length <= 64, `${held.length} programs attached`);
+        t.diagnostic(`${held.length} copies filled the tracepoint`);
+        const local = await runCli(['trace', 'exec', '--local', '--timeout', '5', '-o', 'json']);
+        const remote = await runCli(['trace', 'exec', '--remote', d.addr, '--timeout', '5']);
+        for (const r of [local, remote]) {
+          assert.equal(r.stderr, line);
+          assert.equal(r.stdout, '');
+          assert.equal(r.code, 1);
+        }
+      } finally {
+        for (const c of held) c.close();
+      }
+      await waitHeld(d.daemon.pid, baseline, 5000, 'the daemon after the refused run');
+      await leaks.assertNothingNew();
     });
   },
 );

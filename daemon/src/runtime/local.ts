@@ -12,7 +12,7 @@ import type { ContainerFilter, GadgetRuntime, NodeInfo, RunMessage, RunRequest }
 import { resolveParams } from './params.js';
 import { parseLabelSelector } from '../containers/labels.js';
 import { AsyncQueue } from './queue.js';
-import { bpfDenied, SharedState } from './shared.js';
+import { bpfDenied, SharedState, tracepointFull } from './shared.js';
 import type { Collection } from '../bpf/index.js';
 import { version } from './version.js';
 import { pinnedAliasMap, TraceloopRecorder } from '../traceloop/recorder.js';
@@ -258,7 +258,11 @@ export class LocalRuntime implements GadgetRuntime {
         queue.push({ kind: 'batch', records: kept.records, count: kept.count });
       });
       cleanups.push(() => void reader.stop());
-      coll.attach();
+      try {
+        coll.attach();
+      } catch (e) {
+        throw tracepointFull(e, coll) ?? e;
+      }
 
       let lastDropped = 0;
       const lostMap = coll.map('gadget_lost');

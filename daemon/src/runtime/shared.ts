@@ -23,6 +23,25 @@ export function bpfDenied(e: unknown): RunError | undefined {
   );
 }
 
+/** The kernel's limit of BPF programs attached to one perf-event tracepoint (BPF_TRACE_MAX_PROGS). */
+export const MAX_PROGS_PER_TRACEPOINT = 64;
+
+/**
+ * An attach the kernel refused with E2BIG (the tracepoint already runs its 64 BPF programs) as
+ * an error the user can act on; undefined for others.
+ */
+export function tracepointFull(e: unknown, coll: bpf.Collection): RunError | undefined {
+  if (!bpf.isBpfError(e) || e.code !== 'E2BIG') return undefined;
+  const prog = e.program ?? 'a program';
+  const section = coll.closed ? undefined : coll.programs().find((p) => p.name === prog)?.section;
+  const where = section ? ` to ${section.replace(/^(tracepoint|tp)\//, 'tracepoint ')}` : '';
+  return new RunError(
+    'FAILED_PRECONDITION',
+    `cannot attach ${prog}${where}: the kernel allows at most ${MAX_PROGS_PER_TRACEPOINT} BPF programs per tracepoint, and other runs or eBPF tools on this node use them all`,
+    'end other kubectl-gadget runs or eBPF tools on this node (bpftool perf list shows them), then retry',
+  );
+}
+
 export interface SharedStateOptions {
   /**
    * An existing gadget_mntns_alias for the tracker to fill instead of a new one: the map of
@@ -61,7 +80,13 @@ export class SharedState {
         }
       }
       this.tracker = spec.load();
-      this.tracker.attach();
+      try {
+        this.tracker.attach();
+      } catch (e) {
+        const full = tracepointFull(e, this.tracker);
+        this.tracker.close();
+        throw full ?? e;
+      }
     } catch (e) {
       spec.close();
       throw bpfDenied(e) ?? e;
