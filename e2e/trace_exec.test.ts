@@ -28,6 +28,13 @@ import {
   escaped,
   EXEC_KEYS,
 } from './helpers/events.js';
+import {
+  execIn,
+  podmanAvailable,
+  removeContainer,
+  startContainer,
+  uniqueName,
+} from './fixtures/podman.js';
 import { abandonAll, finishTraced, startTraced } from './helpers/trace.js';
 import type { Traced } from './helpers/trace.js';
 import {
@@ -554,6 +561,42 @@ describe(
           .join('\n')}`,
       );
       for (const l of lines) assert.ok(l.length <= 80, `a line wider than the terminal: ${l}`);
+    });
+  },
+);
+
+describe(
+  'trace exec --local -c NAME before the container exists',
+  { skip: !podmanAvailable() && 'needs podman (root)' },
+  () => {
+    after(async () => {
+      await abandonAll();
+    });
+
+    test('one warning naming -c, then the container is traced once it starts', async () => {
+      const name = uniqueName('ux-late');
+      const cli = new Cli(['trace', 'exec', '--local', '-c', name, '-o', 'json']);
+      try {
+        const want = `warning: no container matches -c ${name} (yet); still watching\n`;
+        await cli.waitUntil(() => cli.stderr.includes(want), 30_000, want);
+        const c = await startContainer(name, ['sleep', '1000']);
+        const m = marker('late');
+        const deadline = Date.now() + 30_000;
+        while (
+          !cli.events.some((e) => JSON.stringify(e.args) === JSON.stringify(['/bin/true', m]))
+        ) {
+          assert.ok(Date.now() < deadline, `no exec in ${name}; stderr: ${cli.stderr}`);
+          await execIn(c, ['/bin/true', m]);
+          await sleep(200);
+        }
+        const x = await cli.stop('SIGINT');
+        assert.equal(x.code, 0, cli.describeExit());
+        assert.equal(x.stderr, want, 'the warning, once');
+        for (const e of cli.events) assert.equal(e.container, name);
+      } finally {
+        await cli.stop('SIGKILL');
+        await removeContainer(name);
+      }
     });
   },
 );

@@ -350,6 +350,70 @@ describe('local Kubernetes node (scripts/k8s/up.sh --node)', { skip, timeout: 45
       await stopClean(cli);
     });
 
+    test('-n, -p, -l matching nothing: one warning each, and the run goes on (the pod appears)', async () => {
+      const name = `late-${randomBytes(3).toString('hex')}`;
+      const nosuch = `kgn-nosuch-${randomBytes(3).toString('hex')}`;
+      const runs: Array<[string[], string]> = [
+        [['-n', nosuch], `-n ${nosuch}`],
+        [['-n', NS, '-l', 'app=nosuch'], `-n ${NS} -l app=nosuch`],
+        [['-n', NS, '-p', name], `-n ${NS} -p ${name}`],
+      ];
+      const clis = runs.map(([flags]) => gadgetCli(['trace', 'exec', ...flags, '-o', 'json']));
+      for (const [i, cli] of clis.entries()) {
+        const want = `warning: no pod matches ${runs[i]![1]} (yet); still watching\n`;
+        await cli.waitUntil(() => cli.stderr.includes(want), 60_000, want);
+      }
+      // the pod of -p starts after the warning: its entrypoint is traced
+      const m = marker('appears');
+      applyPods(c(), NS, [
+        {
+          name,
+          containers: [{ name: 'app', command: ['/bin/sh', '-c', `echo ${m}; exec sleep 3600`] }],
+        },
+      ]);
+      const e = await clis[2]!.waitForEvent(execOf(m), 60_000, `the entrypoint of ${name}`);
+      assertIdentity(e, name, 'app');
+      await sleep(1000);
+      for (const [i, cli] of clis.entries()) {
+        assert.ok(cli.running, `${runs[i]![1]}: still running`);
+        const x = await cli.stop('SIGINT', 15_000);
+        assert.equal(x.code, 0, cli.describeExit());
+        // once, and nothing else
+        assert.equal(x.stderr, `warning: no pod matches ${runs[i]![1]} (yet); still watching\n`);
+      }
+      assert.deepEqual(clis[0]!.events, []);
+      assert.deepEqual(clis[1]!.events, []);
+      kubectlOk(c(), ['-n', NS, 'delete', 'pod', name, '--wait=false']);
+    });
+
+    test('trace exec -A leaves out the gadget pod (its readiness probe); -n gadget shows it', async () => {
+      const all = gadgetCli(['trace', 'exec', '-A', '-o', 'json']);
+      const own = gadgetCli(['trace', 'exec', '-n', 'gadget', '-o', 'json']);
+      await attached(all, (m) => execAsync('web', 'main', ['/bin/echo', m]), execOf);
+      const since = Date.now();
+      // the probe execs `run.js version --remote ...` every 10 s: one while -A is attached
+      const ms = (e: Ev): number =>
+        Date.parse(String(e.timestamp).replace(/(\.\d{3})\d*Z$/, '$1Z'));
+      const probe = (e: Ev): boolean =>
+        argsOf(e).includes('version') && e.namespace === 'gadget' && ms(e) > since;
+      const p = await own.waitForEvent(probe, 30_000, 'the readiness probe exec');
+      assert.equal(p.pod, gadgetPod().name);
+      const after = marker('after');
+      await execAsync('web', 'main', ['/bin/echo', after]);
+      await all.waitForEvent(execOf(after), 15_000, 'an exec after the probe');
+      await stopClean(all);
+      await stopClean(own);
+      assert.deepEqual(
+        all.events.filter((e) => e.namespace === 'gadget').map(argsOf),
+        [],
+        '-A shows no exec of the gadget namespace',
+      );
+      assert.ok(
+        all.events.some((e) => e.namespace === NS),
+        '-A shows the other pods',
+      );
+    });
+
     test('trace open -n -p -c and -l: the opens of kubectl exec', async () => {
       const cli = gadgetCli(['trace', 'open', '-n', NS, '-p', 'web', '-c', 'main', '-o', 'json']);
       await attached(cli, (m) => execAsync('web', 'main', ['cat', `/tmp/${m}`]), openOf);
