@@ -44,3 +44,22 @@ test('renders the last rows that fit under the header', async () => {
   assert.match(last, /19 {2}proc-19/);
   assert.doesNotMatch(last, /proc-15\b/);
 });
+
+test('a warning quoting recorded data is shown escaped, never raw', async () => {
+  const stdout = Object.assign(new PassThrough(), { isTTY: true, columns: 80, rows: 10 });
+  let got = '';
+  stdout.on('data', (d: Buffer) => (got += d.toString()));
+  const view = await renderLiveTable({
+    title: 'trace exec',
+    columns: selectColumns([{ name: 'pid', align: 'right' }, { name: 'args' }]),
+    stdout: stdout as unknown as NodeJS.WriteStream,
+    fps: 100,
+  });
+  view.write([{ pid: 1, args: ['\u001b]0;row\u0007'] }]);
+  view.log('warn', 'node n1: container "\u001b]0;pwned\u0007\u009b2J" gone');
+  await view.end();
+  assert.ok(!got.includes('\u001b]0;'), 'no raw OSC');
+  assert.ok(!got.includes('\u009b'), 'no raw C1 CSI');
+  assert.match(got, /warn: node n1: container "\\x1b\]0;pwned\\x07\\x9b2J" gone/);
+  assert.match(got, /\\x1b\]0;row\\x07/);
+});
