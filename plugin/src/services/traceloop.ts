@@ -244,15 +244,9 @@ export function notApplied(flags: StartFlags, s: TraceloopSession): string[] {
     .filter(Boolean);
   if (filterList.length && !same(filterList, s.syscalls))
     out.push(`--syscall-filter ${filterList.join(',')}`);
-  // the daemon rounds up to a power of two, from 64
+  // the daemon rounds up to a power of two, at least 64
   const want = flags.syscalls;
-  if (
-    want &&
-    !(
-      s.syscallsPerContainer >= want &&
-      (s.syscallsPerContainer / 2 < want || s.syscallsPerContainer === 64)
-    )
-  )
+  if (want && Math.max(64, 2 ** Math.ceil(Math.log2(want))) !== s.syscallsPerContainer)
     out.push(`--syscalls ${want}`);
   if (flags['max-memory'] && flags['max-memory'] !== s.maxMemoryMib)
     out.push(`--max-memory ${flags['max-memory']}`);
