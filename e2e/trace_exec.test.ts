@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import {
   chmodSync,
   copyFileSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   realpathSync,
@@ -566,37 +567,54 @@ describe(
 );
 
 describe(
-  'trace exec --local -c NAME before the container exists',
+  'trace exec -c NAME before the container exists (--local, --remote)',
   { skip: !podmanAvailable() && 'needs podman (root)' },
   () => {
+    let dir = '';
+    let daemon: Cli | undefined;
+    before(async () => {
+      dir = realpathSync(mkdtempSync('/tmp/kgtest-ux-daemon-'));
+      const sock = join(dir, 'gadget.sock');
+      daemon = new Cli(['daemon', '--listen', `unix://${sock}`]);
+      await daemon.waitUntil(
+        () => daemon!.stderr.includes('listening') && existsSync(sock),
+        30_000,
+        'the daemon listening',
+      );
+    });
     after(async () => {
       await abandonAll();
+      if (daemon?.running) await daemon.stop('SIGINT');
+      rmSync(dir, { recursive: true, force: true });
     });
 
-    test('one warning naming -c, then the container is traced once it starts', async () => {
-      const name = uniqueName('ux-late');
-      const cli = new Cli(['trace', 'exec', '--local', '-c', name, '-o', 'json']);
-      try {
-        const want = `warning: no container matches -c ${name} (yet); still watching\n`;
-        await cli.waitUntil(() => cli.stderr.includes(want), 30_000, want);
-        const c = await startContainer(name, ['sleep', '1000']);
-        const m = marker('late');
-        const deadline = Date.now() + 30_000;
-        while (
-          !cli.events.some((e) => JSON.stringify(e.args) === JSON.stringify(['/bin/true', m]))
-        ) {
-          assert.ok(Date.now() < deadline, `no exec in ${name}; stderr: ${cli.stderr}`);
-          await execIn(c, ['/bin/true', m]);
-          await sleep(200);
+    for (const mode of ['--local', '--remote'] as const) {
+      test(`${mode}: one warning naming -c, then the container is traced once it starts`, async () => {
+        const name = uniqueName('ux-late');
+        const where = mode === '--local' ? [mode] : [mode, `unix://${join(dir, 'gadget.sock')}`];
+        const cli = new Cli(['trace', 'exec', ...where, '-c', name, '-o', 'json']);
+        try {
+          const want = `warning: no container matches -c ${name} (yet); still watching\n`;
+          await cli.waitUntil(() => cli.stderr.includes(want), 30_000, want);
+          const c = await startContainer(name, ['sleep', '1000']);
+          const m = marker('late');
+          const deadline = Date.now() + 30_000;
+          const mine = (e: Ev): boolean =>
+            JSON.stringify(e.args) === JSON.stringify(['/bin/true', m]);
+          while (!cli.events.some(mine)) {
+            assert.ok(Date.now() < deadline, `no exec in ${name}; stderr: ${cli.stderr}`);
+            await execIn(c, ['/bin/true', m]);
+            await sleep(200);
+          }
+          const x = await cli.stop('SIGINT');
+          assert.equal(x.code, 0, cli.describeExit());
+          assert.equal(x.stderr, want, 'the warning, once');
+          for (const e of cli.events) assert.equal(e.container, name);
+        } finally {
+          await cli.stop('SIGKILL');
+          await removeContainer(name);
         }
-        const x = await cli.stop('SIGINT');
-        assert.equal(x.code, 0, cli.describeExit());
-        assert.equal(x.stderr, want, 'the warning, once');
-        for (const e of cli.events) assert.equal(e.container, name);
-      } finally {
-        await cli.stop('SIGKILL');
-        await removeContainer(name);
-      }
-    });
+      });
+    }
   },
 );
