@@ -37,6 +37,14 @@ import {
   FallbackResolver,
   type IdentityResolver,
 } from '../plugin/src/services/netpol/identity.js';
+import {
+  demoFlows,
+  flow as fixtureFlow,
+  node as fixtureNode,
+  pod,
+  syntheticFlows,
+  writeFlowFile,
+} from '../plugin/src/services/netpol/fixtures.js';
 import { runMonitor } from '../plugin/src/services/netpol/monitor.js';
 import { parsePolicies } from '../plugin/src/services/netpol/policy.js';
 import { buildReport } from '../plugin/src/services/netpol/report.js';
@@ -613,10 +621,100 @@ describe(
             `unknown/? egress ${V4}.30 UDP/5433 x2`,
             `unknown/? ingress ${V4}.20 UDP/5433 x2`,
           ]);
+          // piped, stdout is the final table: the file's flows with the file's counts
+          const table = x.stdout.split('\n');
+          assert.match(table[0]!, /^LOCAL +DIR +PEER +PROTO +PORT +COUNT +KIND *$/);
+          const rows = new Set(table.slice(1).map((l) => l.trim().replace(/ +/g, ' ')));
+          const all = parseFlows(readFileSync(out, 'utf8'));
+          assert.equal(table.filter(Boolean).length, all.length + 1);
+          for (const f of labFlows) {
+            const row = `${endpointName(f.local)} ${f.direction} ${endpointName(f.peer)} ${f.protocol} ${f.port} ${f.count} ${f.peer.kind}`;
+            assert.ok(rows.has(row), `${row} not in:\n${x.stdout}`);
+          }
           await cliLeaks.assertClean();
           await assertNoNetpolProgs(got.progs, progsBefore);
         } finally {
           if (cli.running) await cli.stop('SIGKILL');
+        }
+      },
+    );
+
+    test(
+      'monitor in a terminal (tmux): one row per flow, its count updated in place; the status line counts',
+      { skip: (!hasBpftool || spawnSync('tmux', ['-V']).error) && 'needs bpftool and tmux' },
+      async () => {
+        const out = join(dir, 'tty-flows.ndjson');
+        const session = `kgtest-np-${process.pid}`;
+        const tmux = (...args: string[]): string => {
+          const r = spawnSync('tmux', args, { encoding: 'utf8' });
+          assert.equal(r.status, 0, `tmux ${args.join(' ')}: ${r.stderr}`);
+          return r.stdout;
+        };
+        const screen = (): string[] => tmux('capture-pane', '-p', '-t', session).split('\n');
+        const cols = 'columns=local,direction,peer,protocol,port,count';
+        const cmd = [process.execPath, CLI, 'advise', 'network-policy', 'monitor', '--local']
+          .concat(['--timeout', '60', '--report-interval', '500', '-o', cols, '-o', out])
+          .map((a) => `'${a}'`)
+          .join(' ');
+        tmux('new-session', '-d', '-s', session, '-x', '150', '-y', '40', `exec ${cmd}`);
+        try {
+          tmux('set-option', '-t', session, 'remain-on-exit', 'on');
+          const pid = Number(tmux('list-panes', '-t', session, '-F', '#{pane_pid}').trim());
+          const alive = (): boolean =>
+            tmux('list-panes', '-t', session, '-F', '#{pane_dead}').trim() === '0';
+          await waitAttached(pid, alive);
+          const node = process.execPath;
+          const rowsOf = (lines: string[], port: number): string[] =>
+            lines.filter((l) =>
+              new RegExp(`${V4.replace(/\./g, '\\.')}\\.\\d+ +TCP +${port} +\\d+ *$`).test(l),
+            );
+          const waitRows = async (want: string[]): Promise<string[]> => {
+            let got: string[] = [];
+            for (let i = 0; i < 100; i++) {
+              got = rowsOf(screen(), 5432).map((l) => l.trim().replace(/ +/g, ' '));
+              if (JSON.stringify(got) === JSON.stringify(want)) return got;
+              await sleep(100);
+            }
+            assert.deepEqual(got, want, screen().join('\n'));
+            return got;
+          };
+          await ok(
+            lab.exec('backend', [node, SERVERS_JS, 'tcp-connect', `${V4}.30`, '5432', '3', '700']),
+          );
+          // connections further apart than --report-interval: each one is reported (closer ones
+          // reach user space at the next report or the end-of-run drain)
+          await waitRows([
+            `unknown/${V4}.20 egress ${V4}.30 TCP 5432 3`,
+            `unknown/${V4}.30 ingress ${V4}.20 TCP 5432 3`,
+          ]);
+          // more of the same flows: the same two rows, counts updated (no new rows)
+          await ok(
+            lab.exec('backend', [node, SERVERS_JS, 'tcp-connect', `${V4}.30`, '5432', '2', '700']),
+          );
+          await waitRows([
+            `unknown/${V4}.20 egress ${V4}.30 TCP 5432 5`,
+            `unknown/${V4}.30 ingress ${V4}.20 TCP 5432 5`,
+          ]);
+          const status = screen().find((l) => l.startsWith('advise network-policy monitor'));
+          const events = Number(/ events ([\d,]+) /.exec(status ?? '')?.[1]?.replace(/,/g, ''));
+          assert.ok(events >= 4, `status line: ${status}`);
+          tmux('send-keys', '-t', session, 'C-c');
+          for (let i = 0; i < 100 && alive(); i++) await sleep(100);
+          assert.ok(!alive(), 'monitor ended on Ctrl-C');
+          const file = parseFlows(readFileSync(out, 'utf8')).filter(
+            (f) => f.port === 5432 && f.peer.ip.startsWith(`${V4}.`),
+          );
+          assert.deepEqual(
+            file.map((f) => f.count),
+            [5, 5],
+            'the file agrees with the screen',
+          );
+          await waitRows([
+            `unknown/${V4}.20 egress ${V4}.30 TCP 5432 5`,
+            `unknown/${V4}.30 ingress ${V4}.20 TCP 5432 5`,
+          ]);
+        } finally {
+          spawnSync('tmux', ['kill-session', '-t', session]);
         }
       },
     );
@@ -697,3 +795,188 @@ async function ok(
   if (r.code !== 0) throw new Error(`command failed (${r.code}): ${r.stderr}`);
   return r;
 }
+
+/** Runs the CLI to its end. */
+function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, 'advise', 'network-policy', ...args], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('advise network-policy: the CLI on large, malformed and hostile input', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kgtest-np-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('report, verify and graph read 200,000 records (100,000 flows seen on two nodes)', () => {
+    const file = join(dir, 'large.ndjson');
+    const DISTINCT = 100_000;
+    assert.equal(
+      writeFlowFile(file, syntheticFlows(DISTINCT, 'n1'), syntheticFlows(DISTINCT, 'n2')),
+      2 * DISTINCT,
+    );
+    const rep = cli(['report', '--input', file]);
+    assert.equal(rep.status, 0, rep.stderr);
+    assert.equal(
+      rep.stderr,
+      `1000 policies for ${DISTINCT} flow record(s) (merged from ${2 * DISTINCT})\n`,
+    );
+    assert.match(rep.stdout, /^# Generated by kubectl-gadget advise network-policy report/);
+    assert.equal(rep.stdout.match(/^kind: NetworkPolicy$/gm)?.length, 1000);
+
+    // egress of namespace ns0 isolated with no rule: every connection an ns0 pod starts is
+    // denied, at its egress record and at its peer's ingress record
+    const policy = join(dir, 'ns0-no-egress.yaml');
+    writeFileSync(
+      policy,
+      'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: no-egress, namespace: ns0}\nspec: {podSelector: {}, policyTypes: [Egress]}\n',
+    );
+    let denied = 0;
+    for (const f of syntheticFlows(DISTINCT)) {
+      const src = f.direction === 'egress' ? f.local : f.peer;
+      if (src.kind === 'pod' && src.namespace === 'ns0') denied++;
+    }
+    assert.ok(denied > 1000);
+    const ver = cli([
+      'verify',
+      '--input',
+      file,
+      '--policies',
+      policy,
+      '--show',
+      'denied',
+      '-o',
+      'json',
+    ]);
+    assert.equal(ver.status, 1, ver.stderr);
+    assert.equal(
+      ver.stderr,
+      `${denied} of ${DISTINCT} flows would be denied (${DISTINCT - denied} allowed) by 1 policy\n`,
+    );
+    const lines = ver.stdout.trim().split('\n');
+    assert.equal(lines.length, denied);
+    const first = JSON.parse(lines[0]!) as { allowed: boolean; flow: FlowRecord };
+    assert.equal(first.allowed, false);
+    assert.equal(first.flow.count % 2, 0, 'counts of both nodes added up');
+
+    const g = cli(['graph', '--input', file, '--format', 'dot']);
+    assert.equal(g.status, 0, g.stderr);
+    assert.match(g.stdout, /^digraph services/);
+    assert.match(g.stdout, /label="app999"/);
+  });
+
+  test('malformed policy files: one line naming the file, exit 1', () => {
+    const flows = join(dir, 'demo.ndjson');
+    writeFileSync(flows, formatFlows(demoFlows()));
+    const laughs = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    for (const [x, y] of ['ab', 'bc', 'cd', 'de', 'ef', 'fg', 'gh', 'hi']) {
+      laughs.push(`${y}: &${y} [${Array(9).fill(`*${x}`).join(',')}]`);
+    }
+    const cases: Array<[string, string, RegExp]> = [
+      ['bomb.yaml', laughs.join('\n') + '\n', /: document 1: Excessive alias count/],
+      [
+        'syntax.yaml',
+        'kind: NetworkPolicy\nmetadata: {name: x\nspec: [\n',
+        /: document 1: line 3, column 1: Flow map in block collection must be sufficiently indented/,
+      ],
+      [
+        'configmap.yaml',
+        'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n',
+        /: no NetworkPolicy or Namespace in it \(found ConfigMap\)$/,
+      ],
+      [
+        'types.yaml',
+        'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x}\nspec: {podSelector: {}, ingress: [{ports: [{port: [1, 2]}]}]}\n',
+        /: document 1 \(NetworkPolicy x\): spec\.ingress\[0\]\.ports\[0\]\.port: must be a number or a port name$/,
+      ],
+      ['scalar.yaml', '"just a string"\n', /: document 1: not a Kubernetes object$/],
+      [
+        'tab.yaml',
+        '\t\u001b]0;pwned\u0007: x\n',
+        /: document 1: line 1, column 1: Tabs are not allowed as indentation$/,
+      ],
+    ];
+    for (const [name, text, want] of cases) {
+      const file = join(dir, name);
+      writeFileSync(file, text);
+      const r = cli(['verify', '--input', flows, '--policies', file]);
+      assert.equal(r.status, 1, `${name}: ${r.stderr}`);
+      assert.equal(r.stdout, '', name);
+      const lines = r.stderr.split('\n').filter(Boolean);
+      assert.equal(lines.length, 1, `${name}: ${r.stderr}`);
+      assert.ok(lines[0]!.startsWith(`Error: ${file}: `), `${name}: ${lines[0]}`);
+      assert.match(lines[0]!, want, name);
+    }
+  });
+
+  test('control characters of recorded data never reach the terminal raw', () => {
+    const ESC = '\u001b';
+    const osc = `${ESC}]0;pwned${ESC}\\`;
+    const evil = pod('demo', `web${ESC}[2J`, { app: `web${osc}` }, '10.244.0.10');
+    const db = pod('demo', `db${osc}`, { app: 'db' }, '10.244.0.30');
+    const file = join(dir, 'evil.ndjson');
+    writeFileSync(
+      file,
+      formatFlows([
+        fixtureFlow('egress', evil, db, 'TCP', 5432),
+        fixtureFlow('ingress', db, evil, 'TCP', 5432),
+        fixtureFlow('ingress', evil, fixtureNode(`node${osc}`, '192.168.1.10'), 'TCP', 80),
+      ]),
+    );
+    const policy = join(dir, 'deny.yaml');
+    writeFileSync(
+      policy,
+      'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: demo}\nspec: {podSelector: {}, policyTypes: [Ingress, Egress]}\n',
+    );
+    const runs = {
+      report: cli(['report', '--input', file]),
+      verify: cli(['verify', '--input', file, '--policies', policy]),
+      mermaid: cli(['graph', '--input', file]),
+      dot: cli(['graph', '--input', file, '--format', 'dot']),
+    };
+    // no control character but the newlines of the output itself
+    // eslint-disable-next-line no-control-regex
+    const control = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+    for (const [what, r] of Object.entries(runs)) {
+      assert.ok(!control.test(r.stdout), `${what} stdout`);
+      assert.ok(!control.test(r.stderr), `${what} stderr`);
+    }
+    assert.equal(runs.verify.status, 1, runs.verify.stderr);
+    assert.match(runs.verify.stdout, /DENY +demo\/web\\x1b\[2J /);
+    assert.match(
+      runs.report.stdout,
+      /# node traffic left out: node\/node\\x1b\]0;pwned\\x1b\\ -> demo\/web\\x1b\[2J TCP\/80/,
+    );
+    assert.match(runs.mermaid.stdout, /\["db\\x1b\]0;pwned\\x1b\\"\]/);
+    assert.match(runs.dot.stdout, /label="db\\\\x1b\]0;pwned\\\\x1b\\\\"/);
+    // an error quoting a field of the file
+    const bad = join(dir, 'bad.ndjson');
+    writeFileSync(
+      bad,
+      formatFlows([fixtureFlow('egress', evil, db, 'TCP', 5432)]).replace(
+        '"10.244.0.30"',
+        JSON.stringify(`10.${osc}`),
+      ),
+    );
+    const e = cli(['verify', '--input', bad, '--policies', policy]);
+    assert.equal(e.status, 1);
+    assert.ok(!e.stderr.includes(ESC), e.stderr);
+    assert.match(
+      e.stderr,
+      /^Error: .*bad\.ndjson:1: peer\.ip: "10\.\\x1b\]0;pwned\\x1b\\" is not an IP address\n/,
+    );
+  });
+
+  test('--help of the group shows its own description, not a command summary', () => {
+    for (const args of [['--help'], []]) {
+      const r = cli(args);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(
+        r.stdout,
+        /^Record pod traffic, then write, verify and draw the NetworkPolicies that allow it\n/,
+      );
+      assert.doesNotMatch(r.stdout.split('COMMANDS')[0]!, /Draw the service dependency map/);
+    }
+  });
+});

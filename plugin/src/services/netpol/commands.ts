@@ -11,6 +11,7 @@ import { escapeControl } from '../../output/escape.js';
 import type { CommonFlagValues } from '../../flags.js';
 import { formatTable, selectColumns } from '../../output/columns.js';
 import { parseOutputSpec, type OutputSpec } from '../../output/spec.js';
+import { writeChunk } from '../../output/write.js';
 import { buildRunRequest } from '../request.js';
 import { runtimeMode, withRuntime } from '../runtime.js';
 import { StderrReporter } from '../run.js';
@@ -100,6 +101,23 @@ export async function readFlowFiles(
     }
   }
   return { flows: merger.flows(), records: merger.records };
+}
+
+/** Writes one text per item, a chunk at a time: a million flows do not fit one string. */
+async function writeLines<T>(
+  out: Writable,
+  items: Iterable<T>,
+  text: (item: T) => string,
+): Promise<void> {
+  let chunk = '';
+  for (const it of items) {
+    chunk += text(it);
+    if (chunk.length >= 1 << 20) {
+      await writeChunk(out, chunk);
+      chunk = '';
+    }
+  }
+  await writeChunk(out, chunk);
 }
 
 function parseLabels(s: string, flag: string): Record<string, string> {
@@ -210,16 +228,17 @@ export async function verifyCommand(
   const picked = report.results.filter((r) => show === 'all' || (show === 'denied') === !r.allowed);
   const format = flags.output?.format ?? 'columns';
   if (format === 'json' || format === 'yaml') {
-    const objs = picked.map((r) => ({
+    const obj = (r: (typeof picked)[number]): object => ({
       allowed: r.allowed,
       why: verdictText(r),
       flow: r.flow,
       connections: r.connections,
-    }));
-    if (format === 'json') io.stdout.write(objs.map((o) => JSON.stringify(o) + '\n').join(''));
+    });
+    if (format === 'json')
+      await writeLines(io.stdout, picked, (r) => JSON.stringify(obj(r)) + '\n');
     else {
       const { stringify } = await import('yaml');
-      io.stdout.write(objs.map((o) => '---\n' + stringify(o, { lineWidth: 0 })).join(''));
+      await writeLines(io.stdout, picked, (r) => '---\n' + stringify(obj(r), { lineWidth: 0 }));
     }
   } else {
     const cols = selectColumns(VERIFY_COLUMNS, flags.output?.columns);

@@ -1,7 +1,7 @@
 // networking.k8s.io/v1 NetworkPolicy objects: types, and reading them (plus Namespace objects,
 // for namespace labels) from multi-document YAML or from API list results.
 
-import { LineCounter, parseAllDocuments } from 'yaml';
+import { Composer, LineCounter, Parser } from 'yaml';
 import { cidrWithin, parseCidr } from './ip.js';
 import { selectorProblem, type LabelSelector, type Labels } from './labels.js';
 
@@ -281,11 +281,14 @@ export function parsePolicies(
 ): PolicySet {
   const set: PolicySet = { policies: [], namespaces: [] };
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { prettyErrors: false, lineCounter });
-  const list = Array.isArray(docs) ? docs : [docs];
+  // a document at a time (the parser's stream API): a large file's syntax trees are not all held
+  const docs = new Composer({ prettyErrors: false }).compose(
+    new Parser(lineCounter.addNewLine).parse(text),
+  );
   const ignored = new Set<string>();
-  for (const [i, d] of list.entries()) {
-    const where = `${source}: document ${i + 1}`;
+  let i = 0;
+  for (const d of docs) {
+    const where = `${source}: document ${++i}`;
     const err = d.errors[0];
     if (err) {
       const { line, col } = lineCounter.linePos(err.pos[0]);
