@@ -5,7 +5,9 @@
 //   - short-lived containers follow each other, so the kernel hands each new container the mount
 //     namespace inode the previous one had, before the daemon's /proc poll notices the exit;
 //   - each container has exactly one recording instance, holding its whole life: its first
-//     marker write, its last one, and its exit.
+//     marker write, its last one, and its exit;
+//   - mount namespaces unshared inside a running container stay in its one recording, also
+//     when the daemon's /proc poll sees them before it reads the kernel's note of their creation.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -136,5 +138,60 @@ describe('traceloop beside other traces', { skip, concurrency: 1 }, () => {
       assert.equal(events.at(-1)!.kind, 'exit', `${name}: ends with its exit`);
       assert.equal(events.at(-1)!.params, 'exited with 0');
     }
+  });
+
+  test('namespaces unshared inside a container stay in its one recording', async () => {
+    await ok(['traceloop', 'delete']);
+    const name = uniqueName('tl-nested');
+    names.push(name);
+    await ok(['traceloop', 'start', '-c', name]);
+    const run = await podman([
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--cap-add',
+      'SYS_ADMIN',
+      '--ulimit',
+      'nofile=1024:1024',
+      '--ulimit',
+      'nproc=1024:1024',
+      '--rootfs',
+      ROOTFS_DIR,
+      '/bin/sh',
+      '-c',
+      'sleep 120',
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const m = marker('nested');
+    // each lives past a poll of the registry and a read of the kernel's notes (1 s each)
+    const ex = await podman([
+      'exec',
+      name,
+      '/bin/sh',
+      '-c',
+      `for i in 1 2 3; do unshare -m sh -c "echo ${m}-in-$i; sleep 2.5; echo ${m}-out-$i" & done; wait`,
+    ]);
+    assert.equal(ex.code, 0, ex.stderr);
+    const mine = (
+      JSON.parse((await ok(['traceloop', 'list', '-o', 'json'])).stdout) as Ev[]
+    ).filter((e) => (e.container as Ev).name === name);
+    assert.equal(
+      mine.length,
+      1,
+      `one instance: ${mine.map((e) => `#${e.instance as number} ${e.records as number} records`).join(', ')}`,
+    );
+    const writes = (await ok(['traceloop', 'show', name, '-o', 'json'])).stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Ev)
+      .filter((e) => e.syscall === 'write' && String(e.params).includes(m))
+      .map((e) => /"([^"\\]*)\\n"/.exec(String(e.params))?.[1])
+      .sort();
+    assert.deepEqual(
+      writes,
+      [1, 2, 3].flatMap((i) => [`${m}-in-${i}`, `${m}-out-${i}`]).sort(),
+      'every marker write of the nested namespaces',
+    );
   });
 });

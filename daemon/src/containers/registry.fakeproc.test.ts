@@ -255,6 +255,27 @@ describe('ContainerRegistry on a fake procfs', () => {
     assert.deepEqual(log, []);
   });
 
+  it('a namespace unshared in a running container, seen by a poll before its note: kept', async () => {
+    const id = idOf(13);
+    src.set(id, { initPid: 810, name: 'b' });
+    proc.add(810, { mntns: 5017, cgroup: podmanCg(id), ppid: 100, nspid: [810, 1] });
+    await make();
+    // `unshare -m` inside it: the kernel notes the namespace, a poll maps it before the note
+    // is read (its mapping is newer than the namespace)
+    const createdAt = Date.now() - 5;
+    proc.add(811, { mntns: 6017, cgroup: podmanCg(id), ppid: 810, nspid: [811, 2] });
+    reg.poll();
+    assert.equal(reg.byMntns(6017)?.name, 'b');
+    log.length = 0;
+    reg.namespaceCreated(6017, createdAt);
+    assert.deepEqual(log, [], 'no mntns-removed: the namespace is in use');
+    assert.equal(reg.byMntns(6017)?.name, 'b');
+    assert.equal(reg.resolvePid(811)?.name, 'b');
+    // a note newer than the mapping (the inode reused after it was mapped): the mapping goes
+    reg.namespaceCreated(6017, Date.now() + 1000);
+    assert.equal(reg.byMntns(6017), undefined);
+  });
+
   it('an exited container inode reused by a host namespace no longer resolves', async () => {
     const id = idOf(8);
     src.set(id, { initPid: 800 });

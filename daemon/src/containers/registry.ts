@@ -143,6 +143,8 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
   private readonly byIdMap = new Map<string, Entry>();
   /** mntns -> container, for the init's namespace and for namespaces created inside it */
   private readonly mntnsMap = new Map<number, Entry>();
+  /** mntns -> when (Date.now()) its mntnsMap mapping was made: see namespaceCreated */
+  private readonly mappedAt = new Map<number, number>();
   /** CRI sandbox container ids (pause): known namespaces, not listed */
   private readonly sandboxes = new Set<string>();
   private readonly podInfo = new Map<string, PodInfo>();
@@ -338,9 +340,12 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
    * reused at once by the next container (a pod replaced): without this, the next container's
    * events would carry the old one's name until the poll notices the exit.
    */
-  namespaceCreated(mntns: number): void {
+  namespaceCreated(mntns: number, createdAtMs?: number): void {
     const e = this.mntnsMap.get(mntns);
     if (!e) return;
+    // mapped since the namespace was created (a poll saw it first, e.g. a namespace unshared
+    // inside a running container): the mapping is the new namespace's own
+    if (createdAtMs !== undefined && (this.mappedAt.get(mntns) ?? -Infinity) >= createdAtMs) return;
     if (e.info.state === 'running' && e.info.mntnsId === mntns) {
       // already the new container (the poll registered it since)?
       const st = readStat(this.proc, e.info.pid);
@@ -348,7 +353,7 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
         return;
       this.markExited(e, Date.now());
     }
-    this.mntnsMap.delete(mntns);
+    this.unmapNs(mntns);
     const had = this.namespaces.has(mntns); // untracking its last pid says mntns-removed itself
     let tracked = false;
     for (const [pid, rec] of [...this.pids]) {
@@ -623,7 +628,7 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
     this.pendingPids.delete(pid);
     this.entries.set(info.generation, entry);
     this.byIdMap.set(info.id, entry);
-    this.mntnsMap.set(initNs, entry);
+    this.mapNs(initNs, entry);
     this.emit('added', info);
     if (!this.pids.has(initPid)) this.trackPid(initPid, initNs, info.generation, false);
     this.pendingPids.delete(initPid);
@@ -666,7 +671,7 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
       e.initGuessed = pid !== meta?.initPid;
       if (ns !== e.info.mntnsId) {
         e.info.mntnsId = ns;
-        this.mntnsMap.set(ns, e);
+        this.mapNs(ns, e);
       }
       if (meta) this.completeMeta(e, meta);
       return true;
@@ -702,7 +707,7 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
         i.startedAt = Math.round(this.bootMs + (st.startTime * 1000) / USER_HZ);
         if (ns !== i.mntnsId) {
           i.mntnsId = ns;
-          this.mntnsMap.set(ns, e);
+          this.mapNs(ns, e);
         }
       }
     }
@@ -715,10 +720,20 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
     if (JSON.stringify(i) !== before) this.emit('updated', i);
   }
 
+  private mapNs(mntns: number, e: Entry): void {
+    this.mntnsMap.set(mntns, e);
+    this.mappedAt.set(mntns, Date.now());
+  }
+
+  private unmapNs(mntns: number): void {
+    this.mntnsMap.delete(mntns);
+    this.mappedAt.delete(mntns);
+  }
+
   /** A namespace created inside a container belongs to it (unless a running one has it). */
   private setAlias(mntns: number, e: Entry): void {
     const cur = this.mntnsMap.get(mntns);
-    if (!cur || cur.info.state !== 'running') this.mntnsMap.set(mntns, e);
+    if (!cur || cur.info.state !== 'running') this.mapNs(mntns, e);
   }
 
   private markExited(e: Entry, now: number): void {
@@ -732,7 +747,7 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
   private dropEntry(gen: number, e: Entry, emit = true): void {
     this.entries.delete(gen);
     if (this.byIdMap.get(e.info.id) === e) this.byIdMap.delete(e.info.id);
-    for (const [ns, x] of [...this.mntnsMap]) if (x === e) this.mntnsMap.delete(ns);
+    for (const [ns, x] of [...this.mntnsMap]) if (x === e) this.unmapNs(ns);
     if (emit) this.emit('expired', e.info);
   }
 
@@ -748,7 +763,7 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
     if (host) {
       // An inode once used by a now-gone container is reused by a host namespace.
       const stale = this.mntnsMap.get(mntns);
-      if (stale && stale.info.state !== 'running') this.mntnsMap.delete(mntns);
+      if (stale && stale.info.state !== 'running') this.unmapNs(mntns);
     }
     if (fresh) this.emit('mntns-added', mntns);
   }
@@ -765,7 +780,7 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
       // Keep the mapping of a container's own namespace for late events (until the inode is
       // reused or the container dropped), but not that of a namespace created inside it.
       const owner = this.mntnsMap.get(rec.mntns);
-      if (owner && owner.info.mntnsId !== rec.mntns) this.mntnsMap.delete(rec.mntns);
+      if (owner && owner.info.mntnsId !== rec.mntns) this.unmapNs(rec.mntns);
       this.emit('mntns-removed', rec.mntns);
     }
   }

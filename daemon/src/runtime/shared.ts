@@ -122,9 +122,15 @@ export class SharedState {
   checkFresh(): void {
     if (this.tracker.closed) return;
     const keys = this.fresh.keys();
+    if (!keys.length) return;
+    // the note's creation time (boot clock) as Unix ms: a mapping the registry made later is the
+    // new namespace's (a namespace unshared inside a container, seen by a poll first)
+    const offset = bpf.clockOffsetNs();
     for (const k of keys) {
+      const v = this.fresh.lookup(k);
       this.fresh.delete(k);
-      this.registry.namespaceCreated(Number(k.readBigUInt64LE(0)));
+      const at = v ? Number((v.readBigUInt64LE(0) + offset) / 1_000_000n) : undefined;
+      this.registry.namespaceCreated(Number(k.readBigUInt64LE(0)), at);
     }
   }
 
