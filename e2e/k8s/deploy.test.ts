@@ -32,8 +32,14 @@ const kubectlBin =
 
 type Result = { status: number | null; stdout: string; stderr: string };
 
-function run(cmd: string, args: string[], input?: string, timeoutMs = 150_000): Result {
-  const env = { ...process.env };
+function run(
+  cmd: string,
+  args: string[],
+  input?: string,
+  timeoutMs = 150_000,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Result {
+  const env = { ...process.env, ...extraEnv };
   delete env.KUBECONFIG;
   const r: SpawnSyncReturns<string> = spawnSync(cmd, args, {
     encoding: 'utf8',
@@ -93,6 +99,7 @@ function skipReason(): string | undefined {
 }
 
 const skip = skipReason();
+const other = 'localhost/kubectl-gadget:e2e-other';
 if (skip) process.stderr.write(`e2e/k8s/deploy: skipped: ${skip}\n`);
 
 describe('kubectl gadget deploy / undeploy on a real API server', { skip }, () => {
@@ -162,7 +169,6 @@ describe('kubectl gadget deploy / undeploy on a real API server', { skip }, () =
     assert.match(same, /^daemonset\/gadget unchanged$/m);
     assert.match(same, /^namespace\/gadget unchanged$/m);
 
-    const other = 'localhost/kubectl-gadget:e2e-other';
     const out = ok(
       gadget('deploy', '--image', other, '--image-pull-policy', 'Never'),
       'deploy --image',
@@ -198,6 +204,90 @@ describe('kubectl gadget deploy / undeploy on a real API server', { skip }, () =
     assert.deepEqual(
       managed.map((f) => f.manager),
       ['kubectl-gadget'],
+    );
+  });
+
+  test('an image rebuilt under the same tag: its digest in the pod template rolls the pods', () => {
+    // what image/build-local.sh writes beside its archive; deploy reads it for the same tag
+    const archive = join(tmp, 'kubectl-gadget.oci.tar');
+    const image = 'localhost/kubectl-gadget:e2e-rebuilt';
+    const built = (digit: string, buildId: string): void =>
+      writeFileSync(
+        `${archive}.json`,
+        JSON.stringify({
+          image,
+          digest: `sha256:${digit.repeat(64)}`,
+          id: `sha256:${'9'.repeat(64)}`,
+          buildId,
+        }),
+      );
+    const deploy = (): string =>
+      ok(
+        run(
+          process.execPath,
+          [
+            bin,
+            'deploy',
+            '--image',
+            image,
+            '--image-pull-policy',
+            'Never',
+            '--kubeconfig',
+            kubeconfig,
+          ],
+          undefined,
+          150_000,
+          { KGADGET_IMAGE_ARCHIVE: archive },
+        ),
+        'deploy of a local build',
+      );
+    type Ds = {
+      metadata: { generation: number };
+      spec: { template: { metadata: { annotations?: Record<string, string> } } };
+    };
+    const ds = (): Ds => getJson<Ds>(['daemonset', 'gadget', '-n', 'gadget'])!;
+    const annotation = (): string | undefined =>
+      ds().spec.template.metadata.annotations?.['kubectl-gadget.io/image-digest'];
+
+    built('a', 'abc1234.dirty.20260101T000000Z');
+    const first = deploy();
+    assert.match(first, /^daemonset\/gadget configured$/m);
+    assert.match(
+      first,
+      new RegExp(
+        `^image: \\S+ -> ${image} \\(sha256:aaaaaaaaaaaa, build abc1234\\.dirty\\.20260101T000000Z\\)$`,
+        'm',
+      ),
+    );
+    assert.equal(annotation(), `sha256:${'a'.repeat(64)}`);
+    const gen = ds().metadata.generation;
+    // the same build again: nothing to roll
+    assert.match(deploy(), /^daemonset\/gadget unchanged$/m);
+    assert.equal(ds().metadata.generation, gen);
+
+    // rebuilt: same tag, new content
+    built('b', 'abc1234.dirty.20260101T000100Z');
+    const second = deploy();
+    assert.match(second, /^daemonset\/gadget configured$/m);
+    assert.match(
+      second,
+      new RegExp(
+        `^image: ${image}: content changed \\(sha256:aaaaaaaaaaaa -> sha256:bbbbbbbbbbbb, build abc1234\\.dirty\\.20260101T000100Z\\), the pods roll$`,
+        'm',
+      ),
+    );
+    assert.equal(annotation(), `sha256:${'b'.repeat(64)}`);
+    assert.equal(ds().metadata.generation, gen + 1, 'a new pod template: the DaemonSet rolls');
+
+    // a registry tag deployed again: nothing known about its content, and deploy says so
+    const registry = ok(gadget('deploy', '--image', other), 'deploy of a registry tag');
+    assert.equal(annotation(), undefined, 'the annotation goes with the local build');
+    const again = ok(gadget('deploy', '--image', other), 'deploy of the same registry tag');
+    assert.match(registry, /^daemonset\/gadget configured$/m);
+    assert.match(again, /^daemonset\/gadget unchanged$/m);
+    assert.match(
+      again,
+      /^image: \S+ \(the same tag as before: an image pushed again under it is not rolled out; use a new tag or IMAGE@sha256:\.\.\., or kubectl -n gadget rollout restart daemonset\/gadget\)$/m,
     );
   });
 

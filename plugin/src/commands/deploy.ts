@@ -7,7 +7,9 @@ export default class Deploy extends Command {
     'Deploy the kubectl-gadget DaemonSet (and its namespace and RBAC) to the cluster';
   static override description =
     'Applies namespace gadget, its ServiceAccount, a least-privilege ClusterRole and binding, and the ' +
-    'gadget DaemonSet with server-side apply: running it again upgrades in place.';
+    'gadget DaemonSet with server-side apply: running it again upgrades in place. The digest of ' +
+    'an image that image/build-local.sh built goes into the pod template, so a rebuild under the ' +
+    'same tag rolls the pods; a registry tag pushed again does not (use a new tag or IMAGE@sha256:...).';
   static override examples = [
     '<%= config.bin %> <%= command.id %> --wait',
     '<%= config.bin %> <%= command.id %> --image localhost/kubectl-gadget:dev --image-pull-policy Never',

@@ -8,7 +8,14 @@ import { after, test } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
 import { isUserError } from '../../errors.js';
 import { connect } from './client.js';
-import { applyResult, deploy, namespaceBlocker, undeploy } from './deploy.js';
+import {
+  applyResult,
+  deploy,
+  imageLine,
+  localImageRecord,
+  namespaceBlocker,
+  undeploy,
+} from './deploy.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kgadget-deploy-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -176,4 +183,58 @@ test('apply results and namespace deletion blockers', () => {
     'Some resources are remaining: pods. has 1 resource instances',
   );
   assert.equal(namespaceBlocker(undefined), '');
+});
+
+test('a local build record: its digest for its own tag only, and the image line', () => {
+  const file = join(dir, 'image.oci.tar.json');
+  const digest = `sha256:${'c'.repeat(64)}`;
+  const image = 'localhost/kubectl-gadget:dev';
+  writeFileSync(
+    file,
+    JSON.stringify({ image, digest, id: `sha256:${'d'.repeat(64)}`, buildId: 'b1' }),
+  );
+  assert.deepEqual(localImageRecord(image, file), {
+    image,
+    digest,
+    id: `sha256:${'d'.repeat(64)}`,
+    buildId: 'b1',
+  });
+  // another tag, a digest reference, no file, a broken file, a bad digest: nothing known
+  assert.equal(localImageRecord('localhost/kubectl-gadget:other', file), undefined);
+  assert.equal(localImageRecord(`localhost/kubectl-gadget@${digest}`, file), undefined);
+  assert.equal(localImageRecord(image, join(dir, 'missing.json')), undefined);
+  writeFileSync(file, '{"image":');
+  assert.equal(localImageRecord(image, file), undefined);
+  writeFileSync(file, JSON.stringify({ image, digest: 'sha256:short' }));
+  assert.equal(localImageRecord(image, file), undefined);
+
+  const ds = (img: string, d?: string) => ({
+    spec: {
+      selector: {},
+      template: {
+        metadata: d ? { annotations: { 'kubectl-gadget.io/image-digest': d } } : {},
+        spec: { containers: [{ name: 'gadget', image: img }] },
+      },
+    },
+  });
+  const rec = { image, digest, id: '', buildId: 'b2' };
+  const old = `sha256:${'a'.repeat(64)}`;
+  assert.equal(
+    imageLine(undefined, ds(image, digest), rec),
+    `image: ${image} (sha256:cccccccccccc, build b2)\n`,
+  );
+  assert.equal(
+    imageLine(ds(image, old), ds(image, digest), rec),
+    `image: ${image}: content changed (sha256:aaaaaaaaaaaa -> sha256:cccccccccccc, build b2), the pods roll\n`,
+  );
+  assert.equal(
+    imageLine(ds(image, digest), ds(image, digest), rec),
+    `image: ${image} (sha256:cccccccccccc, build b2)\n`,
+  );
+  assert.equal(imageLine(ds('a:1'), ds('a:2'), undefined), 'image: a:1 -> a:2\n');
+  assert.match(
+    imageLine(ds('a:1'), ds('a:1'), undefined),
+    /^image: a:1 \(the same tag as before: /,
+  );
+  assert.equal(imageLine(ds(`a@${old}`), ds(`a@${old}`), undefined), `image: a@${old}\n`);
 });

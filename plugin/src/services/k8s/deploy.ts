@@ -2,6 +2,8 @@
 // (field manager kubectl-gadget, forced, so a second deploy upgrades in place), rollout progress
 // per node, and deletion of everything deploy made (found by the managed-by label).
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type {
   KubernetesListObject,
@@ -10,6 +12,7 @@ import type {
   V1Namespace,
   V1Pod,
 } from '@kubernetes/client-node';
+import { packageRoot } from '../../../../gadgets/framework/paths.js';
 import { UserError } from '../../errors.js';
 import { Cluster, connect, describe } from './client.js';
 import {
@@ -24,6 +27,7 @@ import {
 } from './constants.js';
 import type { KubeFlags } from './kubeconfig.js';
 import {
+  IMAGE_DIGEST_ANNOTATION,
   buildManifests,
   manifestList,
   manifestsYaml,
@@ -53,12 +57,54 @@ export interface DeployOptions extends KubeFlags {
 
 export const DEFAULT_TIMEOUT_S = 120;
 
-function objectsFor(opts: DeployOptions): GadgetObject[] {
+/** What image/build-local.sh wrote beside its archive: the content a local tag names now. */
+export interface ImageRecord {
+  image: string;
+  /** manifest digest */
+  digest: string;
+  /** image id (config digest) */
+  id: string;
+  buildId: string;
+}
+
+const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+
+export function imageRecordPath(): string {
+  const archive =
+    process.env.KGADGET_IMAGE_ARCHIVE ??
+    join(packageRoot(), 'build', 'image', 'kubectl-gadget.oci.tar');
+  return `${archive}.json`;
+}
+
+/**
+ * The record of the image this checkout built last, when it is `image`: registries are not asked
+ * (a re-pushed tag is not detected; docs/deploy.md), a digest reference needs no record.
+ */
+export function localImageRecord(image: string, file = imageRecordPath()): ImageRecord | undefined {
+  if (image.includes('@')) return undefined;
+  let r: Partial<ImageRecord>;
+  try {
+    r = JSON.parse(readFileSync(file, 'utf8')) as Partial<ImageRecord>;
+  } catch {
+    return undefined; // no local build (an installed CLI), or a half-written file
+  }
+  if (r.image !== image || !DIGEST_RE.test(r.digest ?? '')) return undefined;
+  return {
+    image,
+    digest: r.digest!,
+    id: typeof r.id === 'string' ? r.id : '',
+    buildId: typeof r.buildId === 'string' ? r.buildId : '',
+  };
+}
+
+function objectsFor(opts: DeployOptions): { objects: GadgetObject[]; record?: ImageRecord } {
   // every flag is checked before anything is contacted
   const image = validateImage(opts.image ?? defaultImage(opts.version));
+  const record = localImageRecord(image);
   const manifests = buildManifests({
     image,
     version: opts.version,
+    ...(record ? { imageDigest: record.digest } : {}),
     ...(opts.imagePullPolicy
       ? { imagePullPolicy: parseImagePullPolicy(opts.imagePullPolicy) }
       : {}),
@@ -66,7 +112,7 @@ function objectsFor(opts: DeployOptions): GadgetObject[] {
       ? { nodeSelector: parseNodeSelector(opts.nodeSelector) }
       : {}),
   });
-  return manifestList(manifests);
+  return { objects: manifestList(manifests), ...(record ? { record } : {}) };
 }
 
 const write = (out: Out, s: string): void => {
@@ -77,7 +123,7 @@ export type ApplyResult = 'created' | 'configured' | 'unchanged';
 
 export async function deploy(opts: DeployOptions): Promise<void> {
   const out = opts.stdout ?? process.stdout;
-  const objects = objectsFor(opts);
+  const { objects, record } = objectsFor(opts);
   if (opts.printOnly) {
     write(out, await manifestsYaml(objects));
     return;
@@ -128,11 +174,7 @@ export async function deploy(opts: DeployOptions): Promise<void> {
   }
 
   const ds = applied as V1DaemonSet;
-  const image = ds.spec?.template.spec?.containers[0]?.image ?? '';
-  const prevImage = (before[before.length - 1] as V1DaemonSet | undefined)?.spec?.template.spec
-    ?.containers[0]?.image;
-  if (prevImage && prevImage !== image) write(out, `image: ${prevImage} -> ${image}\n`);
-  else write(out, `image: ${image}\n`);
+  write(out, imageLine(before[before.length - 1] as V1DaemonSet | undefined, ds, record));
 
   if (opts.wait)
     await waitRollout(cluster, ds, { out, deadline, timeoutS, pollMs: opts.pollMs ?? 1000 });
@@ -141,6 +183,34 @@ export async function deploy(opts: DeployOptions): Promise<void> {
       out,
       `kubectl-gadget deployed; to follow the rollout: kubectl gadget deploy --wait, or kubectl -n ${GADGET_NAMESPACE} get pods -l ${POD_SELECTOR} -o wide\n`,
     );
+}
+
+const shortDigest = (d: string | undefined): string => (d ?? '').slice(0, 'sha256:'.length + 12);
+
+/** The image line of deploy: which image, and whether its content changed. */
+export function imageLine(
+  prev: V1DaemonSet | undefined,
+  ds: V1DaemonSet,
+  record: ImageRecord | undefined,
+): string {
+  const image = ds.spec?.template.spec?.containers[0]?.image ?? '';
+  const prevImage = prev?.spec?.template.spec?.containers[0]?.image;
+  const digest = ds.spec?.template.metadata?.annotations?.[IMAGE_DIGEST_ANNOTATION];
+  const prevDigest = prev?.spec?.template.metadata?.annotations?.[IMAGE_DIGEST_ANNOTATION];
+  const built = record
+    ? ` (${shortDigest(record.digest)}${record.buildId ? `, build ${record.buildId}` : ''})`
+    : '';
+  if (prevImage && prevImage !== image) return `image: ${prevImage} -> ${image}${built}\n`;
+  if (prevImage && digest && prevDigest !== digest) {
+    return `image: ${image}: content changed (${prevDigest ? shortDigest(prevDigest) : 'unknown'} -> ${shortDigest(digest)}${record?.buildId ? `, build ${record.buildId}` : ''}), the pods roll\n`;
+  }
+  if (prevImage && !digest && !image.includes('@')) {
+    return (
+      `image: ${image} (the same tag as before: an image pushed again under it is not rolled out;` +
+      ` use a new tag or IMAGE@sha256:..., or kubectl -n ${GADGET_NAMESPACE} rollout restart daemonset/${GADGET_NAME})\n`
+    );
+  }
+  return `image: ${image}${built}\n`;
 }
 
 function ref(o: KubernetesObject): {

@@ -46,7 +46,15 @@ export interface ManifestOptions {
   imagePullPolicy?: ImagePullPolicy;
   /** extra node selector, merged over kubernetes.io/os=linux */
   nodeSelector?: Record<string, string>;
+  /** content digest of `image` when known (a local build): a new one rolls the pods */
+  imageDigest?: string;
 }
+
+/**
+ * Pod-template annotation with the image's content digest: a rebuilt image under the same tag
+ * changes the template, so the DaemonSet rolls its pods (the tag alone would not).
+ */
+export const IMAGE_DIGEST_ANNOTATION = 'kubectl-gadget.io/image-digest';
 
 export type GadgetObject =
   V1Namespace | V1ServiceAccount | V1ClusterRole | V1ClusterRoleBinding | V1DaemonSet;
@@ -194,7 +202,12 @@ export function buildManifests(opts: ManifestOptions): GadgetManifests {
       selector: { matchLabels: selector },
       updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } },
       template: {
-        metadata: { labels: { ...labels, 'app.kubernetes.io/component': 'daemon' } },
+        metadata: {
+          labels: { ...labels, 'app.kubernetes.io/component': 'daemon' },
+          ...(opts.imageDigest
+            ? { annotations: { [IMAGE_DIGEST_ANNOTATION]: opts.imageDigest } }
+            : {}),
+        },
         spec: {
           serviceAccountName: GADGET_NAME,
           hostPID: true,
