@@ -38,8 +38,16 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: 'unknown gadget', args: ['trace', 'bogus', '--local'], line: /trace[: ]bogus not found/ },
-  { name: 'unknown command', args: ['bogus-command'], line: /bogus-command not found/ },
+  {
+    name: 'unknown gadget',
+    args: ['trace', 'bogus', '--local'],
+    line: /^Error: unknown command "trace bogus": the trace commands are trace exec, trace open /,
+  },
+  {
+    name: 'unknown command',
+    args: ['bogus-command'],
+    line: /^Error: unknown command "bogus-command" \(see: kubectl-gadget --help\)$/,
+  },
   {
     name: 'unknown flag',
     args: ['trace', 'exec', '--local', '--bogus'],

@@ -16,7 +16,17 @@ export function unknownCommand(id: string, commands: readonly string[]): UserErr
   const typed = id.replace(/:/g, ' ');
   const same = commands.filter((c) => words(c) === words(typed));
   let close = closeMatches(typed, same, 3);
-  if (close.length === 0) close = closeMatches(typed, commands, 3);
+  if (close.length === 0) {
+    // under a known topic ("trace bogus"), name that topic's commands rather than the topic
+    const topic = typed.slice(0, typed.lastIndexOf(' '));
+    const inTopic = topic ? [...new Set(commands.filter((c) => c.startsWith(topic + ' ')))] : [];
+    if (inTopic.length) {
+      return new UserError(
+        `unknown command "${typed}": the ${topic} commands are ${inTopic.join(', ')} (see: kubectl-gadget ${topic} --help)`,
+      );
+    }
+    close = closeMatches(typed, commands, 3);
+  }
   // only the closest: "advise network-polcy monitor" is not "... report"
   const best = Math.min(...close.map((c) => editDistance(typed, c)));
   close = close.filter((c) => editDistance(typed, c) <= best + 1);
