@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the N-API addon over system libbpf (plain gcc, no node-gyp: node's headers are in
-# /usr/include/node) plus the test BPF objects used by daemon/src/bpf/*.test.ts.
+# Builds the N-API addon (daemon/native/*.c) over system libbpf (plain gcc, no node-gyp: node's
+# headers are in /usr/include/node) plus the test BPF objects used by daemon/src/bpf/*.test.ts.
 # Idempotent: outputs are rebuilt only when a source is newer, and replaced atomically.
 #   build/native/bpf_addon.node
 #   build/native/test/{wrapper_test,bad_prog,iter_test}.bpf.o, build/native/test/loadgen
@@ -32,11 +32,13 @@ if [[ ! -f "$node_inc/node_api.h" ]]; then
 	exit 1
 fi
 
+# The addon's sources: every daemon/native/*.c, sharing addon.h.
 addon="$out/bpf_addon.node"
-if stale "$addon" "$src/bpf_addon.c" "$0"; then
+addon_srcs=("$src"/*.c)
+if stale "$addon" "${addon_srcs[@]}" "$src/addon.h" "$0"; then
 	tmp="$addon.tmp.$$"
 	"$cc" -O2 -g -Wall -Wextra -Wno-unused-parameter -Werror -std=gnu11 -shared -fPIC \
-		-fvisibility=hidden -I"$node_inc" "$src/bpf_addon.c" -lbpf -lpthread -o "$tmp"
+		-fvisibility=hidden -I"$node_inc" "${addon_srcs[@]}" -lbpf -lpthread -o "$tmp"
 	mv -f "$tmp" "$addon"
 	echo "built $addon"
 fi

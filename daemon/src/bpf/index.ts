@@ -1,4 +1,4 @@
-// daemon/src/bpf: BPF objects over the native addon (daemon/native/bpf_addon.c).
+// daemon/src/bpf: BPF objects over the native addon (daemon/native/*.c).
 export {
   BPF_ANY,
   BPF_EXIST,

@@ -1,4 +1,4 @@
-// Loads the N-API addon (daemon/native/bpf_addon.c, built by daemon/native/build.sh into
+// Loads the N-API addon (daemon/native/*.c, built by daemon/native/build.sh into
 // build/native/bpf_addon.node) and types its functions. Everything else in daemon/src/bpf goes
 // through `native()`; nothing is loaded until first use, so importing this module is free.
 
