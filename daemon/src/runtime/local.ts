@@ -8,7 +8,8 @@ import type { RecordLayout } from '../../../gadgets/framework/types.js';
 import { RunError } from '../errors.js';
 import type { ContainerInfo } from '../containers/types.js';
 import type { ContainerRegistryOptions } from '../containers/registry.js';
-import type { ContainerFilter, GadgetRuntime, NodeInfo, RunMessage, RunRequest } from './types.js';
+import { filterMode, RunAdmission } from '../containers/admit.js';
+import type { GadgetRuntime, NodeInfo, RunMessage, RunRequest } from './types.js';
 import { resolveParams } from './params.js';
 import { parseLabelSelector } from '../containers/labels.js';
 import { AsyncQueue } from './queue.js';
@@ -29,10 +30,6 @@ export interface LocalRuntimeOptions {
    */
   daemon?: boolean;
 }
-
-const FILTER_NONE = 0;
-const FILTER_INCLUDE = 1;
-const FILTER_EXCLUDE = 2;
 
 /**
  * 16 MiB per run: at ~1M events/s, 10 ms polling and ~100-byte records that is 4x the rate x
@@ -135,9 +132,6 @@ export class LocalRuntime implements GadgetRuntime {
 
     const config = g.configure(params, { selfPid: process.pid });
     const mode = filterMode(req.filter, this.opts.kubernetes ?? false);
-    const matches = (c: ContainerInfo): boolean => registry.matches(req.filter, c);
-    // include: the set is the matching containers; exclude (--host): every container
-    const inSet = mode === FILTER_EXCLUDE ? () => true : matches;
 
     const layout = JSON.parse(readFileSync(gadgetLayoutPath(g.name), 'utf8')) as RecordLayout;
     const mntnsField = layout.fields.find((f) => f.name === 'mntns_id');
@@ -167,47 +161,23 @@ export class LocalRuntime implements GadgetRuntime {
         for (const [k, v] of entries) m.update(Buffer.from(k), Buffer.from(v));
       }
 
-      // Per-mntns decision for records from namespaces not yet decided: keep or drop.
-      const decided = new Map<number, boolean>();
-      const keyBuf = Buffer.alloc(8);
-      const one = Buffer.from([1]);
-      const pending: ContainerInfo[] = [];
-      const admit = (c: ContainerInfo): void => {
-        if (mode !== FILTER_NONE) {
-          keyBuf.writeBigUInt64LE(BigInt(c.mntnsId));
-          // a reused inode may have belonged to a container of the set before
-          if (inSet(c)) filterMap.update(keyBuf, one);
-          else filterMap.delete(keyBuf);
-        }
-        if (mode === FILTER_EXCLUDE || matches(c) || mode === FILTER_NONE) pending.push(c);
-        decided.set(
-          c.mntnsId,
-          mode === FILTER_EXCLUDE ? false : mode === FILTER_NONE || matches(c),
-        );
-      };
-      for (const c of registry.list()) if (c.state === 'running') admit(c);
+      const adm = new RunAdmission(req.filter, mode, registry, filterMap);
+      for (const c of registry.list()) if (c.state === 'running') adm.admit(c);
       const flushContainers = (): void => {
-        if (pending.length) queue.push({ kind: 'containers', containers: pending.splice(0) });
+        if (adm.pending.length)
+          queue.push({ kind: 'containers', containers: adm.pending.splice(0) });
       };
       const onAdded = (c: ContainerInfo): void => {
-        admit(c);
+        adm.admit(c);
         flushContainers();
       };
-      const onRemoved = (c: ContainerInfo): void => {
-        decided.delete(c.mntnsId);
-        if (mode !== FILTER_NONE) {
-          keyBuf.writeBigUInt64LE(BigInt(c.mntnsId));
-          filterMap.delete(keyBuf);
-        }
-      };
-      const onMntnsRemoved = (mntns: number): void => {
-        decided.delete(mntns);
-      };
+      const onRemoved = (c: ContainerInfo): void => adm.removed(c);
+      const onMntnsRemoved = (mntns: number): void => adm.forget(mntns);
       // pod labels and owners arrive from the pod watch, possibly after the container: a label
       // selector may start (or stop) matching, and the client gets the completed identity
       const onUpdated = (c: ContainerInfo): void => {
         if (c.state !== 'running') return;
-        admit(c);
+        adm.admit(c);
         flushContainers();
       };
       registry.on('updated', onUpdated);
@@ -220,22 +190,7 @@ export class LocalRuntime implements GadgetRuntime {
         registry.off('removed', onRemoved);
         registry.off('mntns-removed', onMntnsRemoved);
       });
-
-      const decide = (mntns: number, pid: number): boolean => {
-        const known = decided.get(mntns);
-        if (known !== undefined) return known;
-        // ask /proc first: an exited container's mntns inode is often reused at once by the next
-        // container, before the registry's poll notices; fall back if the process is gone
-        const c = registry.resolvePid(pid, mntns) ?? registry.byMntns(mntns);
-        if (c && c.mntnsId === mntns) {
-          admit(c);
-          return decided.get(mntns) ?? false;
-        }
-        // a host process (or one gone before it could be classified)
-        const keep = mode !== FILTER_INCLUDE;
-        decided.set(mntns, keep);
-        return keep;
-      };
+      const decide = adm.decide;
 
       queue.push({
         kind: 'header',
@@ -350,18 +305,6 @@ export class LocalRuntime implements GadgetRuntime {
     this.shared?.close();
     this.shared = undefined;
   }
-}
-
-function filterMode(f: ContainerFilter, kubernetes: boolean): number {
-  const selects =
-    f.containerNames.length > 0 ||
-    f.containerIds.length > 0 ||
-    f.namespaces.length > 0 ||
-    f.pods.length > 0 ||
-    f.labelSelector !== '';
-  if (selects) return FILTER_INCLUDE;
-  if (kubernetes || f.podsOnly) return f.host ? FILTER_NONE : FILTER_INCLUDE;
-  return f.host ? FILTER_EXCLUDE : FILTER_NONE;
 }
 
 /**
