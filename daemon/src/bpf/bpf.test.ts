@@ -30,9 +30,11 @@ import {
   readLost,
   unpinLink,
   type ReaderOptions,
-} from './collection.js';
-import { packageRoot } from './native.js';
-import { forEachRecord, framedSize, splitRecords } from './records.js';
+  forEachRecord,
+  framedSize,
+  packageRoot,
+  splitRecords,
+} from './index.js';
 
 const root = packageRoot();
 const OBJ = path.join(root, 'build/native/test/wrapper_test.bpf.o');
@@ -660,14 +662,14 @@ describe('bpf wrapper (kernel)', { skip: !isRoot && 'needs root' }, () => {
     const { stdout } = await execFileP(
       process.execPath,
       ['--expose-gc', '--input-type=module', '-e', code],
-      { env: { ...process.env, BPF_MOD: new URL('./collection.js', import.meta.url).href, OBJ } },
+      { env: { ...process.env, BPF_MOD: new URL('./index.js', import.meta.url).href, OBJ } },
     );
     assert.deepEqual(JSON.parse(stdout), { before: [true, true], after: [false, false] });
   });
 
   it('leaves nothing behind when a process with a running reader is SIGKILLed or exits', async () => {
     const pinsBefore = bpffsListing();
-    const mod = new URL('./collection.js', import.meta.url).href;
+    const mod = new URL('./index.js', import.meta.url).href;
     const code = `
       const { ObjectSpec } = await import(process.env.BPF_MOD);
       const { openSync } = await import('node:fs');

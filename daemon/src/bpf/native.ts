@@ -173,3 +173,12 @@ export function native(): BpfAddon {
   cached = require(file) as BpfAddon;
   return cached;
 }
+
+/** CLOCK_REALTIME - CLOCK_BOOTTIME in ns: add to bpf_ktime_get_boot_ns() for wall time. */
+export function clockOffsetNs(): bigint {
+  return native().clockOffsetNs();
+}
+
+export function numPossibleCpus(): number {
+  return native().numPossibleCpus();
+}

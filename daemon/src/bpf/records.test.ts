@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { encodeGlobal } from './collection.js';
+import { encodeGlobal } from './encoding.js';
 import type { NativeGlobalInfo } from './native.js';
 import { forEachRecord, frameRecords, framedSize, splitRecords } from './records.js';
 
