@@ -320,3 +320,19 @@ export function gadgetPod(c: Cluster): { name: string; id: string; pid: number }
   const id = containerId(p, 'gadget');
   return { name: p.metadata.name, id, pid: hostPidOf(id) };
 }
+
+/**
+ * The end of a test file (its `after` hook): down.sh for a cluster the tests started (throws
+ * when that fails); on the running cluster KGADGET_NODE_KUBECONFIG names, undeploy and delete
+ * the test's namespaces, and leave it running.
+ */
+export function teardown(c: Cluster | undefined, namespaces: readonly string[] = []): void {
+  if (!c) return;
+  if (c.owned) {
+    const d = clusterDown(c);
+    if (d && d.status !== 0) throw new Error(`down.sh: ${d.stderr}`);
+    return;
+  }
+  gadgetRun(c, ['undeploy', '--wait', '--timeout', '60']);
+  for (const ns of namespaces) deleteNamespace(c, ns);
+}

@@ -28,7 +28,6 @@ import { verifyFlows } from '../../plugin/src/services/netpol/verify.js';
 import {
   BUSYBOX_IMAGE,
   NODE_NAME,
-  clusterDown,
   clusterUp,
   deleteNamespace,
   deployGadget,
@@ -38,6 +37,7 @@ import {
   ok,
   run,
   skipReason,
+  teardown,
   type Cluster,
 } from './cluster.js';
 
@@ -265,16 +265,7 @@ describe(
     after(
       () => {
         externalDown();
-        if (cluster) {
-          if (cluster.owned) {
-            const d = clusterDown(cluster);
-            if (d && d.status !== 0) throw new Error(`down.sh: ${d.stderr}`);
-          } else {
-            gadgetRun(c(), ['undeploy', '--wait', '--timeout', '60']);
-            deleteNamespace(c(), NS);
-            deleteNamespace(c(), DB_NS);
-          }
-        }
+        teardown(cluster, [NS, DB_NS]);
         if (dir) rmSync(dir, { recursive: true, force: true });
       },
       { timeout: 5 * 60_000 },

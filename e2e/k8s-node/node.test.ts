@@ -33,10 +33,8 @@ import { CLI, Cli, ROOT, marker, sleep, type Ev } from '../helpers/cli.js';
 import {
   NODE_NAME,
   applyPods,
-  clusterDown,
   clusterUp,
   createNamespace,
-  deleteNamespace,
   deployGadget,
   gadgetPod as clusterGadgetPod,
   gadgetRun as clusterGadgetRun,
@@ -48,6 +46,7 @@ import {
   rssMiB,
   run,
   skipReason,
+  teardown,
   waitFor,
   waitPodsReady,
   type Cluster,
@@ -190,13 +189,7 @@ describe('local Kubernetes node (scripts/k8s/up.sh --node)', { skip, timeout: 45
           join(ROOT, 'build', 'k8s-node', 'figures.json'),
           JSON.stringify(figures, null, 2) + '\n',
         );
-        if (cluster.owned) {
-          const d = clusterDown(cluster);
-          if (d && d.status !== 0) throw new Error(`down.sh: ${d.stderr}`);
-        } else {
-          gadgetRun(['undeploy', '--wait', '--timeout', '60']);
-          deleteNamespace(c(), NS);
-        }
+        teardown(cluster, [NS]);
       }
     },
     { timeout: 5 * 60_000 },

@@ -13,7 +13,6 @@ import { after, before, describe, test } from 'node:test';
 import { ROOT } from '../helpers/cli.js';
 import {
   GADGET_IMAGE,
-  clusterDown,
   clusterUp,
   deployGadget,
   gadgetPod,
@@ -22,6 +21,7 @@ import {
   ok,
   run,
   skipReason,
+  teardown,
   type Cluster,
 } from './cluster.js';
 
@@ -47,18 +47,7 @@ describe('deploy after a rebuild under the same tag', { skip: skipReason() }, ()
     { timeout: 25 * 60_000 },
   );
 
-  after(
-    () => {
-      if (!cluster) return;
-      if (cluster.owned) {
-        const d = clusterDown(cluster);
-        if (d && d.status !== 0) throw new Error(`down.sh: ${d.stderr}`);
-      } else {
-        gadgetRun(c(), ['undeploy', '--wait', '--timeout', '60']);
-      }
-    },
-    { timeout: 3 * 60_000 },
-  );
+  after(() => teardown(cluster), { timeout: 3 * 60_000 });
 
   /** The node's daemon's version line, and the image id its container runs. */
   const daemon = (): { version: string; pod: string; imageID: string } => {

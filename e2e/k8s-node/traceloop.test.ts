@@ -16,10 +16,8 @@ import { liveObjects } from '../helpers/bpf.js';
 import { Cli, marker, sleep } from '../helpers/cli.js';
 import {
   applyPods,
-  clusterDown,
   clusterUp,
   createNamespace,
-  deleteNamespace,
   deployGadget,
   gadgetPod,
   gadgetRun,
@@ -28,6 +26,7 @@ import {
   ok,
   podYaml,
   skipReason,
+  teardown,
   waitFor,
   waitPodsReady,
   type Cluster,
@@ -156,20 +155,7 @@ describe('traceloop on the local Kubernetes node', { skip, timeout: 30 * 60_000 
     { timeout: 25 * 60_000 },
   );
 
-  after(
-    () => {
-      if (!cluster) return;
-      if (cluster.owned) {
-        const d = clusterDown(cluster);
-        if (d && d.status !== 0) throw new Error(`down.sh: ${d.stderr}`);
-      } else {
-        gadgetRun(c(), ['undeploy', '--wait', '--timeout', '60']);
-        deleteNamespace(c(), NS);
-        deleteNamespace(c(), OTHER_NS);
-      }
-    },
-    { timeout: 5 * 60_000 },
-  );
+  after(() => teardown(cluster, [NS, OTHER_NS]), { timeout: 5 * 60_000 });
 
   test('start -n records a pod in CrashLoopBackOff from its first syscall, named', async () => {
     const started = ok(tl(['start', '-n', NS]), 'traceloop start');

@@ -27,6 +27,7 @@ import {
 } from '../../../gadgets/traceloop/format.js';
 import { parseSyscallFilter, SyscallFilterError } from '../../../gadgets/traceloop/table.js';
 import { errText, UserError } from '../errors.js';
+import { containerFlags, kubernetesFlags, modeFlags } from '../flags.js';
 import type { CommonFlagValues } from '../flags.js';
 import { formatTable, selectColumns } from '../output/columns.js';
 import { printList } from '../output/list.js';
@@ -47,6 +48,15 @@ export const sessionFlag = {
     description: "Session id (default: the node's current traceloop session).",
     helpGroup: 'TRACELOOP',
   }),
+};
+
+/** Which recordings `list` and `delete` act on: nodes, containers (no --host), session. */
+export const recordingFlags = {
+  ...modeFlags,
+  ...kubernetesFlags,
+  containername: containerFlags.containername,
+  'container-id': containerFlags['container-id'],
+  ...sessionFlag,
 };
 
 export const TRACELOOP_HELP = `traceloop records the last syscalls of every container in kernel memory, continuously, so

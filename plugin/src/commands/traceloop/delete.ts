@@ -1,6 +1,6 @@
 import { Args, Command } from '@oclif/core';
-import { containerFlags, debugFlag, kubernetesFlags, modeFlags } from '../../flags.js';
-import { sessionFlag, traceloopDelete } from '../../services/traceloop.js';
+import { debugFlag } from '../../flags.js';
+import { recordingFlags, traceloopDelete } from '../../services/traceloop.js';
 
 export default class TraceloopDelete extends Command {
   static override summary =
@@ -15,14 +15,7 @@ export default class TraceloopDelete extends Command {
       description: 'container id (prefix), container name, pod, pod/container; none: everything',
     }),
   };
-  static override flags = {
-    ...modeFlags,
-    ...kubernetesFlags,
-    containername: containerFlags.containername,
-    'container-id': containerFlags['container-id'],
-    ...sessionFlag,
-    ...debugFlag,
-  };
+  static override flags = { ...recordingFlags, ...debugFlag };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(TraceloopDelete);

@@ -1,6 +1,6 @@
 import { Command } from '@oclif/core';
-import { containerFlags, debugFlag, kubernetesFlags, modeFlags, outputFlag } from '../../flags.js';
-import { LIST_COLUMNS, sessionFlag, traceloopList } from '../../services/traceloop.js';
+import { debugFlag, outputFlag } from '../../flags.js';
+import { LIST_COLUMNS, recordingFlags, traceloopList } from '../../services/traceloop.js';
 
 export default class TraceloopList extends Command {
   static override summary = 'List the recordings: running and exited containers, records held';
@@ -9,11 +9,7 @@ export default class TraceloopList extends Command {
     '<%= config.bin %> <%= command.id %> -A -o json',
   ];
   static override flags = {
-    ...modeFlags,
-    ...kubernetesFlags,
-    containername: containerFlags.containername,
-    'container-id': containerFlags['container-id'],
-    ...sessionFlag,
+    ...recordingFlags,
     output: outputFlag(LIST_COLUMNS),
     ...debugFlag,
   };
