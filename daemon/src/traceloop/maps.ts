@@ -28,6 +28,14 @@ export const VALUE_SIZES: Record<MapName, number> = {
   tl_epoch: 8,
 };
 
+/** a slot's header (tl_slots) and data (tl_data) */
+export const SLOT_HEADER_BYTES = 128;
+export const SLOT_DATA_BYTES = 264;
+export const SLOT_BYTES = SLOT_HEADER_BYTES + SLOT_DATA_BYTES;
+/** offsets in struct tl_slot */
+export const SLOT_LEN = 94;
+export const SLOT_BACK = 112;
+
 export const STATE_FREE = 0;
 export const STATE_CLAIMING = 1;
 export const STATE_RUNNING = 2;

@@ -30,19 +30,13 @@
 //     before attaching (never two copies at once), and pins the new links.
 // Memory: buffers = floor(maxMemory / per-container bytes), all allocated at start (kernel
 // memory, charged to the daemon's memory cgroup); see docs/traceloop.md.
+// Here: the session's lifecycle and its recordings (sync, naming, release, eviction). The maps,
+// program, links and their pins, and adoption: pins.ts. Picking and reading a recording for
+// show: show.ts. Value layouts: maps.ts.
 
 import { randomBytes } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  rmdirSync,
-  unlinkSync,
-} from 'node:fs';
-import { dirname, join } from 'node:path';
-import type { BpfMap, Collection, ObjectSpec } from '../bpf/index.js';
+import { readFileSync } from 'node:fs';
+import type { ObjectSpec } from '../bpf/index.js';
 import * as bpf from '../bpf/index.js';
 import { matchCgroupPath } from '../containers/cgroup.js';
 import { listPids, readNsInode } from '../containers/proc.js';
@@ -54,42 +48,34 @@ import {
   type MetadataSource,
 } from '../containers/sources.js';
 import type { ContainerInfo } from '../containers/types.js';
-import { matchesSpec } from './spec.js';
 import { clip, RunError } from '../errors.js';
 import type { ContainerFilter, RunMessage } from '../runtime/types.js';
-import { gadgetLayoutPath, gadgetObjectPath } from '../../../gadgets/framework/paths.js';
+import { gadgetLayoutPath } from '../../../gadgets/framework/paths.js';
 import type { RecordLayout } from '../../../gadgets/framework/types.js';
+import { parseSyscallFilter, SyscallFilterError } from '../../../gadgets/traceloop/table.js';
 import {
-  closeMatches,
-  parseSyscallFilter,
-  scInfoBytes,
-  SyscallFilterError,
-} from '../../../gadgets/traceloop/table.js';
-import {
-  MAP_NAMES,
   NS_IGNORE,
   NS_NOSPACE,
   NS_RECORD,
+  SLOT_BYTES,
   STATE_EXITED,
   STATE_FREE,
   STATE_RUNNING,
-  checkMap,
   encodeInfo,
   encodeNs,
-  encodeSession,
   metaWithState,
   parseCfg,
   parseIdent,
   parseInfo,
   parseMeta,
   parseNs,
-  parseSession,
   u32Key,
   u64Key,
   type Counters,
-  type MapName,
   type Meta,
 } from './maps.js';
+import { TraceloopPins, traceloopPinDir, type SessionConfig } from './pins.js';
+import { matchesSpec, noRecordingError, pick, pickOne, readSlots, type Tombstone } from './show.js';
 import type {
   TraceloopApi,
   TraceloopEntry,
@@ -99,15 +85,10 @@ import type {
   TraceloopStatus,
 } from './types.js';
 
-export const DEFAULT_PIN_DIR = '/sys/fs/bpf/kubectl-gadget/traceloop';
-/** A program's link is pinned next to the maps as tl_link_<program>. */
-export const LINK_PREFIX = 'tl_link_';
-/** The container tracker's alias map the programs use, pinned next to the maps. */
-const ALIAS_PIN = 'tl_alias';
-/** a slot's header (tl_slots) and data (tl_data) */
-export const SLOT_HEADER_BYTES = 128;
-export const SLOT_DATA_BYTES = 264;
-export const SLOT_BYTES = SLOT_HEADER_BYTES + SLOT_DATA_BYTES;
+// what importers of the recorder use, wherever it lives now
+export { DEFAULT_PIN_DIR, LINK_PREFIX, pinnedAliasMap, traceloopPinDir } from './pins.js';
+export { SLOT_BYTES, SLOT_DATA_BYTES, SLOT_HEADER_BYTES } from './maps.js';
+
 /** per-buffer bookkeeping besides the slots: meta 80 + ident 352 + info 1024 */
 export const SET_OVERHEAD_BYTES = 80 + 352 + 1024;
 export const DEFAULT_SYSCALLS = 2048;
@@ -117,62 +98,16 @@ export const DEFAULT_MAX_MEMORY_MIB = 64;
 const MAX_SETS = 4096;
 /** how often the kernel's claim counter is read (a claim: a recording to name, see watch()) */
 const CLAIM_CHECK_MS = 100;
-/** offsets in struct tl_slot */
-const SLOT_LEN = 94;
-const SLOT_BACK = 112;
 
 /** Bytes of one container's recording for a number of syscalls (rounded up to a power of two). */
 export function bytesPerContainer(syscalls: number): number {
   return roundPow2(syscalls) * SLOT_BYTES + SET_OVERHEAD_BYTES;
 }
 
-/** The pin directory: $KGADGET_TRACELOOP_PIN_DIR, else DEFAULT_PIN_DIR. */
-export function traceloopPinDir(): string {
-  return process.env.KGADGET_TRACELOOP_PIN_DIR || DEFAULT_PIN_DIR;
-}
-
-function linkPins(pinDir: string): string[] {
-  try {
-    return readdirSync(pinDir)
-      .filter((f) => f.startsWith(LINK_PREFIX))
-      .sort();
-  } catch {
-    return [];
-  }
-}
-
-/**
- * The gadget_mntns_alias map of the programs that an earlier daemon left attached through pinned
- * links in pinDir (undefined: none). The container tracker of a daemon that will adopt those
- * programs fills this map instead of a new one, so that they keep seeing the mount namespaces
- * created inside containers. The caller closes it.
- */
-export function pinnedAliasMap(pinDir: string = traceloopPinDir()): BpfMap | undefined {
-  if (!linkPins(pinDir).length) return undefined;
-  try {
-    return bpf.openPinnedMap(join(pinDir, ALIAS_PIN));
-  } catch {
-    return undefined; // not pinned: the recorder loads the program again
-  }
-}
-
 function roundPow2(n: number): number {
   let p = MIN_SYSCALLS;
   while (p < n) p *= 2;
   return p;
-}
-
-interface SessionConfig {
-  v: 1;
-  sessionId: string;
-  nslots: number;
-  nsets: number;
-  filter: ContainerFilter;
-  syscalls: string[];
-  maxMemoryMib: number;
-  startedAt: number;
-  /** program -> [link id, program id] of the pinned links (what resume() may adopt) */
-  links?: Record<string, [number, number]>;
 }
 
 interface Recording {
@@ -182,13 +117,6 @@ interface Recording {
   /** the namespace turned out to be a host one or filtered out: being released */
   releasing?: boolean;
   firstSeen: number;
-}
-
-interface Tombstone {
-  gen: number;
-  container: ContainerInfo;
-  evictedAt: number;
-  why: string;
 }
 
 export interface RecorderOptions {
@@ -209,14 +137,10 @@ export interface RecorderOptions {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class TraceloopRecorder implements TraceloopApi {
-  private readonly pinDir: string;
   private readonly log: NonNullable<RecorderOptions['log']>;
   private readonly sources: MetadataSource[];
   private config: SessionConfig | undefined;
-  private maps: Partial<Record<MapName, BpfMap>> = {};
-  private coll: Collection | undefined;
-  /** the links of programs adopted from an earlier daemon (resume), held so stop ends them */
-  private links: bpf.PinnedLink[] = [];
+  private readonly pins: TraceloopPins;
   private recording = false;
   private readonly recs = new Map<number, Recording>();
   private readonly tombstones: Tombstone[] = [];
@@ -234,8 +158,12 @@ export class TraceloopRecorder implements TraceloopApi {
   private readonly selfMntns = readNsInode('/proc', process.pid) ?? 0;
 
   constructor(private readonly opts: RecorderOptions) {
-    this.pinDir = opts.pinDir ?? traceloopPinDir();
     this.log = opts.log ?? (() => {});
+    this.pins = new TraceloopPins(opts.pinDir ?? traceloopPinDir(), {
+      objectPath: opts.objectPath,
+      shareMaps: opts.shareMaps,
+      log: this.log,
+    });
     // the registry's own state directories (under HOST_ROOT in a pod)
     const o = opts.registry.options;
     this.sources = opts.sources ?? [
@@ -248,7 +176,7 @@ export class TraceloopRecorder implements TraceloopApi {
 
   /** True when pins of a session exist (a daemon before this one was recording). */
   hasPins(): boolean {
-    return existsSync(join(this.pinDir, 'tl_session'));
+    return this.pins.exists();
   }
 
   /** Resumes a pinned session (daemon restart). No-op without pins. */
@@ -256,29 +184,28 @@ export class TraceloopRecorder implements TraceloopApi {
     if (this.config || !this.hasPins()) return false;
     let cfg: SessionConfig;
     try {
-      this.openPinned();
-      cfg = this.readSession();
+      this.pins.open();
+      cfg = this.pins.readSession();
     } catch (e) {
-      for (const m of Object.values(this.maps)) m?.close();
-      this.maps = {};
+      this.pins.closeMaps();
       throw new Error(
-        `${(e as Error).message} (pins in ${this.pinDir}: \`traceloop delete\` removes them)`,
+        `${(e as Error).message} (pins in ${this.pins.dir}: \`traceloop delete\` removes them)`,
       );
     }
     this.config = cfg;
     try {
-      if (this.adoptLinks(cfg)) {
+      if (this.pins.adopt(cfg)) {
         this.log(
           'info',
-          `traceloop: resumed session ${cfg.sessionId} from ${this.pinDir}: adopted the ${this.links.length} programs still attached`,
+          `traceloop: resumed session ${cfg.sessionId} from ${this.pins.dir}: adopted the ${this.pins.links.length} programs still attached`,
         );
       } else {
-        this.loadProgram(cfg, true);
+        this.pins.load(cfg, true);
         // links of an earlier program that were not adopted: gone before the new copy attaches
-        this.unpinLinks();
-        this.coll!.attach();
-        this.pinLinks();
-        this.log('info', `traceloop: resumed session ${cfg.sessionId} from ${this.pinDir}`);
+        this.pins.unpinLinks();
+        this.pins.coll!.attach();
+        this.config = this.pins.pinLinks(cfg);
+        this.log('info', `traceloop: resumed session ${cfg.sessionId} from ${this.pins.dir}`);
       }
       this.recording = true;
       this.ignoreSelf();
@@ -348,12 +275,12 @@ export class TraceloopRecorder implements TraceloopApi {
       startedAt: Date.now(),
     };
     try {
-      this.loadProgram(cfg, false);
+      this.pins.load(cfg, false);
       this.config = cfg;
-      this.maps.tl_session!.update(u32Key(0), encodeSession(JSON.stringify(cfg)));
+      this.pins.writeSession(cfg);
       this.ignoreKnownNamespaces(cfg);
-      this.coll!.attach();
-      this.pinLinks();
+      this.pins.coll!.attach();
+      this.config = this.pins.pinLinks(cfg);
       this.recording = true;
     } catch (e) {
       this.teardown();
@@ -366,8 +293,8 @@ export class TraceloopRecorder implements TraceloopApi {
 
   async stop(sessionId: string): Promise<void> {
     this.checkSession(sessionId);
-    this.detach();
-    this.unpin();
+    this.pins.detach();
+    this.pins.unpin();
     this.recording = false;
   }
 
@@ -384,7 +311,7 @@ export class TraceloopRecorder implements TraceloopApi {
       this.teardown();
       return n;
     }
-    const targets = this.pick(container, 0, true);
+    const targets = pick(this.named(), this.tombstones, container, 0, true);
     for (const r of targets) await this.free(r, 'deleted');
     return targets.length;
   }
@@ -395,9 +322,8 @@ export class TraceloopRecorder implements TraceloopApi {
    */
   close(): void {
     this.unwatch();
-    this.closeFds();
-    for (const m of Object.values(this.maps)) m?.close();
-    this.maps = {};
+    this.pins.closeFds();
+    this.pins.closeMaps();
     this.config = undefined;
   }
 
@@ -420,7 +346,7 @@ export class TraceloopRecorder implements TraceloopApi {
   }
 
   counters(): Counters {
-    return parseCfg(this.maps.tl_cfg!.lookup(u32Key(0))!);
+    return parseCfg(this.pins.maps.tl_cfg!.lookup(u32Key(0))!);
   }
 
   async list(sessionId: string): Promise<TraceloopEntry[]> {
@@ -450,7 +376,7 @@ export class TraceloopRecorder implements TraceloopApi {
   async *show(req: TraceloopShowRequest, signal: AbortSignal): AsyncGenerator<RunMessage> {
     const cfg = this.checkSession(req.sessionId);
     this.sync();
-    const [r, others] = this.pickOne(req.container, req.instance);
+    const [r, others] = pickOne(this.named(), this.tombstones, req.container, req.instance);
     const m = this.meta(r.set);
     const layout = JSON.parse(
       readFileSync(this.opts.layoutPath ?? gadgetLayoutPath('traceloop'), 'utf8'),
@@ -479,7 +405,7 @@ export class TraceloopRecorder implements TraceloopApi {
       };
     }
     let held = 0;
-    for (const batch of this.readSlots(cfg, r, m)) {
+    for (const batch of readSlots(this.pins.maps, cfg.nslots, r, m)) {
       if (signal.aborted) return;
       held += batch.count;
       yield { kind: 'batch', records: batch.records, count: batch.count };
@@ -488,225 +414,12 @@ export class TraceloopRecorder implements TraceloopApi {
     yield { kind: 'done', reason: 'complete' };
   }
 
-  // ---- program and pins -----------------------------------------------------------------------
-
-  private loadProgram(cfg: SessionConfig, reuse: boolean): void {
-    const spec = bpf.ObjectSpec.open(this.opts.objectPath ?? gadgetObjectPath('traceloop'));
-    let coll: Collection | undefined;
-    try {
-      const keep = cfg.syscalls.length ? parseSyscallFilter(cfg.syscalls) : undefined;
-      spec.setGlobal('tl_nsets', cfg.nsets);
-      spec.setGlobal('tl_slot_mask', cfg.nslots - 1);
-      spec.setGlobal('tl_slot_shift', Math.log2(cfg.nslots));
-      spec.setGlobal('tl_filter_on', keep !== undefined);
-      spec.setGlobal('sc_info', scInfoBytes(keep));
-      spec.setMapMaxEntries('tl_slots', cfg.nsets * cfg.nslots);
-      spec.setMapMaxEntries('tl_data', cfg.nsets * cfg.nslots);
-      for (const n of ['tl_meta', 'tl_ident', 'tl_info'] as const) {
-        spec.setMapMaxEntries(n, cfg.nsets);
-      }
-      // the daemon-wide maps are the tracker's; unused ones shrink to nothing when not shared
-      spec.setMapMaxEntries('gadget_mntns_known', 1);
-      try {
-        this.opts.shareMaps?.(spec);
-      } catch (e) {
-        this.log('warn', `traceloop: container tracker maps not shared: ${(e as Error).message}`);
-      }
-      if (reuse) {
-        for (const n of MAP_NAMES) spec.reuseMap(n, this.maps[n]!);
-      }
-      coll = spec.load();
-      if (!reuse) {
-        mkdirSync(this.pinDir, { recursive: true });
-        for (const n of MAP_NAMES) {
-          coll.pinMap(n, join(this.pinDir, n));
-        }
-        this.openPinned();
-      }
-      this.coll = coll;
-    } catch (e) {
-      coll?.close();
-      spec.close();
-      throw e;
-    }
-  }
-
-  private openPinned(): void {
-    for (const n of MAP_NAMES) {
-      const m = bpf.openPinnedMap(join(this.pinDir, n));
-      try {
-        checkMap(n, m);
-      } catch (e) {
-        m.close();
-        throw e;
-      }
-      this.maps[n] = m;
-    }
-  }
-
-  private readSession(): SessionConfig {
-    const raw = parseSession(this.maps.tl_session!.lookup(u32Key(0))!);
-    const c = JSON.parse(raw) as SessionConfig;
-    if (c.v !== 1) throw new Error(`traceloop: pinned session of an unknown version ${c.v}`);
-    return c;
-  }
-
-  /**
-   * Takes over the programs that an earlier daemon left attached through pinned links, when they
-   * are the links the session recorded, for exactly this object's programs. True: adopted (their
-   * links are held in this.links); false: there are no links, or they are not usable (why is
-   * logged) and were left alone.
-   */
-  private adoptLinks(cfg: SessionConfig): boolean {
-    const pins = linkPins(this.pinDir);
-    if (!pins.length) return false;
-    const links: bpf.PinnedLink[] = [];
-    try {
-      for (const f of pins) links.push(bpf.openPinnedLink(join(this.pinDir, f)));
-      this.checkAdoptable(cfg, links);
-    } catch (e) {
-      for (const l of links) l.close();
-      this.log(
-        'warn',
-        `traceloop: the programs pinned in ${this.pinDir} are not adopted (${(e as Error).message}): loading the program again`,
-      );
-      return false;
-    }
-    this.links = links;
-    return true;
-  }
-
-  /**
-   * Throws unless the links are the ones the session pinned (same link and program ids: ids are
-   * never reused soon) and hold this object's programs, each once. The ids prove that the
-   * programs record into the session's maps without opening them by id (CAP_SYS_ADMIN).
-   */
-  private checkAdoptable(cfg: SessionConfig, links: bpf.PinnedLink[]): void {
-    if (!cfg.links) throw new Error('the session names no links');
-    const spec = bpf.ObjectSpec.open(this.opts.objectPath ?? gadgetObjectPath('traceloop'));
-    let want: string[];
-    try {
-      want = spec
-        .programs()
-        .filter((p) => p.autoload)
-        .map((p) => p.name)
-        .sort();
-    } finally {
-      spec.close();
-    }
-    const have: string[] = [];
-    for (const l of links) {
-      const name = l.path.slice(l.path.lastIndexOf('/') + 1 + LINK_PREFIX.length);
-      const [linkId, progId] = cfg.links[name] ?? [0, 0];
-      if (l.id !== linkId || l.progId !== progId) {
-        throw new Error(
-          `${LINK_PREFIX}${name} is link ${l.id} of program ${l.progId}; the session pinned ${linkId ? `link ${linkId} of program ${progId}` : 'none'}`,
-        );
-      }
-      have.push(name);
-    }
-    have.sort();
-    if (have.join() !== want.join()) {
-      throw new Error(`links for ${have.join(', ')}; the program has ${want.join(', ')}`);
-    }
-  }
-
-  /**
-   * Pins the links next to the maps: the programs then keep recording while no daemon runs. A
-   * failure costs only that, so it is a warning.
-   */
-  private pinLinks(): void {
-    const cfg = this.config!;
-    const coll = this.coll!;
-    try {
-      const links: Record<string, [number, number]> = {};
-      for (const path of coll.pinLinks(this.pinDir, LINK_PREFIX)) {
-        const l = bpf.openPinnedLink(path);
-        links[path.slice(path.lastIndexOf('/') + 1 + LINK_PREFIX.length)] = [l.id, l.progId];
-        l.close();
-      }
-      // the alias map the programs use (the tracker's), for the tracker of the next daemon
-      const alias = join(this.pinDir, ALIAS_PIN);
-      rmSync(alias, { force: true });
-      if (coll.hasMap('gadget_mntns_alias')) coll.pinMap('gadget_mntns_alias', alias);
-      // what a restarted daemon may adopt
-      const next = { ...cfg, links };
-      this.maps.tl_session!.update(u32Key(0), encodeSession(JSON.stringify(next)));
-      this.config = next;
-    } catch (e) {
-      this.unpinLinks();
-      this.log(
-        'warn',
-        `traceloop: links not pinned (${(e as Error).message}): nothing is recorded while no daemon runs`,
-      );
-    }
-  }
-
-  /**
-   * Removes the link pins. Each link whose last hold was its pin ends at once; links this process
-   * holds (this.coll, this.links) end when closeFds() closes them.
-   */
-  private unpinLinks(): void {
-    for (const f of linkPins(this.pinDir)) {
-      const path = join(this.pinDir, f);
-      try {
-        bpf.unpinLink(path);
-      } catch (e) {
-        this.log('warn', `traceloop: ${(e as Error).message}`);
-        try {
-          unlinkSync(path); // not a link: not worth keeping either
-        } catch {
-          /* gone */
-        }
-      }
-    }
-  }
-
-  /** Closes this process's hold on the programs; pinned links keep them attached. */
-  private closeFds(): void {
-    for (const l of this.links.splice(0)) l.close();
-    this.coll?.close();
-    this.coll = undefined;
-  }
-
-  /** Ends the programs: the link pins first, so that closing the fds detaches them at once. */
-  private detach(): void {
-    this.unpinLinks();
-    this.closeFds();
-  }
-
-  private unpin(): void {
-    for (const n of MAP_NAMES) {
-      try {
-        unlinkSync(join(this.pinDir, n));
-      } catch {
-        /* already gone */
-      }
-    }
-    // leftovers of other versions, then the directories if empty
-    try {
-      for (const f of readdirSync(this.pinDir)) {
-        if (f.startsWith('tl_')) unlinkSync(join(this.pinDir, f));
-      }
-    } catch {
-      /* no directory */
-    }
-    for (const d of [this.pinDir, dirname(this.pinDir)]) {
-      try {
-        rmdirSync(d);
-      } catch {
-        break; // not empty (others pin there) or gone
-      }
-    }
-  }
-
   /** Drops everything: programs, pins, maps, in-memory state. */
   private teardown(): void {
     this.unwatch();
-    this.detach();
-    this.unpin();
-    for (const m of Object.values(this.maps)) m?.close();
-    this.maps = {};
+    this.pins.detach();
+    this.pins.unpin();
+    this.pins.closeMaps();
     this.config = undefined;
     this.recording = false;
     this.recs.clear();
@@ -721,7 +434,7 @@ export class TraceloopRecorder implements TraceloopApi {
       // a new recording is named while its container exists: a `podman run --rm` may be gone,
       // with its runtime state, a fraction of a second after it started
       this.claimTimer = setInterval(() => {
-        if (!this.maps.tl_cfg) return;
+        if (!this.pins.maps.tl_cfg) return;
         const claims = this.counters().claims;
         if (claims === this.claimsSeen) return;
         this.claimsSeen = claims;
@@ -793,7 +506,7 @@ export class TraceloopRecorder implements TraceloopApi {
   }
 
   private meta(set: number): Meta {
-    return parseMeta(this.maps.tl_meta!.lookup(u32Key(set))!);
+    return parseMeta(this.pins.maps.tl_meta!.lookup(u32Key(set))!);
   }
 
   private offset(): bigint {
@@ -807,16 +520,16 @@ export class TraceloopRecorder implements TraceloopApi {
 
   private bumpEpoch(): void {
     const b = Buffer.alloc(8);
-    const cur = this.maps.tl_epoch!.lookup(u32Key(0));
+    const cur = this.pins.maps.tl_epoch!.lookup(u32Key(0));
     const next = (cur ? cur.readBigUInt64LE(0) : 0n) + 1n;
     b.writeBigUInt64LE(next);
-    this.maps.tl_epoch!.update(u32Key(0), b);
+    this.pins.maps.tl_epoch!.update(u32Key(0), b);
   }
 
   /** Host namespaces (and containers the filter excludes) are never recorded. */
   private ignoreKnownNamespaces(cfg: SessionConfig): void {
     const reg = this.opts.registry;
-    const ns = this.maps.tl_ns!;
+    const ns = this.pins.maps.tl_ns!;
     // the daemon's own container (the gadget pod) would only record this recorder reading
     const self = this.selfMntns;
     for (const n of reg.knownMntns()) {
@@ -835,7 +548,7 @@ export class TraceloopRecorder implements TraceloopApi {
     const self = this.selfMntns;
     if (!self) return;
     try {
-      this.maps.tl_ns!.update(
+      this.pins.maps.tl_ns!.update(
         u64Key(self),
         encodeNs({ nsId: 0n, gen: 0, set: 0, kind: NS_IGNORE }),
         bpf.BPF_NOEXIST,
@@ -859,7 +572,7 @@ export class TraceloopRecorder implements TraceloopApi {
    * in that inode now, and only if it did not change since it was read.
    */
   private forgetNamespaces(): void {
-    const ns = this.maps.tl_ns;
+    const ns = this.pins.maps.tl_ns;
     const gone = [...this.forgets];
     this.forgets.clear();
     if (!ns) return;
@@ -886,7 +599,7 @@ export class TraceloopRecorder implements TraceloopApi {
   }
 
   private noteExit(set: number, gen: number): void {
-    const info = this.maps.tl_info!;
+    const info = this.pins.maps.tl_info!;
     const cur = parseInfo(info.lookup(u32Key(set))!);
     if (cur.gen === gen && cur.exitedTs) return;
     const now = BigInt(Date.now()) * 1_000_000n - this.offset();
@@ -904,7 +617,7 @@ export class TraceloopRecorder implements TraceloopApi {
   /** Stops recording into a set and returns it to the free pool (records dropped). */
   private async free(r: Recording, why: string): Promise<void> {
     const m = this.meta(r.set);
-    const ns = this.maps.tl_ns!;
+    const ns = this.pins.maps.tl_ns!;
     const raw = ns.lookup(u64Key(m.mntns));
     if (raw) {
       const e = parseNs(raw);
@@ -917,10 +630,10 @@ export class TraceloopRecorder implements TraceloopApi {
     const session = this.config;
     await sleep(20);
     // the session may have been deleted (or replaced) meanwhile
-    if (!this.maps.tl_meta || this.config !== session) return;
-    const cur = this.maps.tl_meta.lookup(u32Key(r.set))!;
+    if (!this.pins.maps.tl_meta || this.config !== session) return;
+    const cur = this.pins.maps.tl_meta.lookup(u32Key(r.set))!;
     if (parseMeta(cur).gen === r.gen) {
-      this.maps.tl_meta!.update(u32Key(r.set), metaWithState(cur, STATE_FREE));
+      this.pins.maps.tl_meta!.update(u32Key(r.set), metaWithState(cur, STATE_FREE));
     }
     this.recs.delete(r.gen);
     this.log('info', `traceloop: recording ${r.gen} (set ${r.set}) freed: ${why}`);
@@ -932,8 +645,8 @@ export class TraceloopRecorder implements TraceloopApi {
    * free: their entries go, and their threads resolve (claim) again.
    */
   private retryNospace(force: boolean): void {
-    const ns = this.maps.tl_ns;
-    if (!ns || !this.maps.tl_cfg) return;
+    const ns = this.pins.maps.tl_ns;
+    if (!ns || !this.pins.maps.tl_cfg) return;
     const c = this.counters();
     if (!force && c.nospace === this.nospaceSeen) return;
     const cfg = this.config!;
@@ -967,7 +680,7 @@ export class TraceloopRecorder implements TraceloopApi {
 
   sync(): void {
     const cfg = this.config;
-    if (!cfg || !this.maps.tl_meta) return;
+    if (!cfg || !this.pins.maps.tl_meta) return;
     const seen = new Set<number>();
     for (let set = 0; set < cfg.nsets; set++) {
       const m = this.meta(set);
@@ -976,7 +689,7 @@ export class TraceloopRecorder implements TraceloopApi {
       let r = this.recs.get(m.gen);
       if (!r) {
         r = { set, gen: m.gen, firstSeen: Date.now() };
-        const info = parseInfo(this.maps.tl_info!.lookup(u32Key(set))!);
+        const info = parseInfo(this.pins.maps.tl_info!.lookup(u32Key(set))!);
         if (info.gen === m.gen && info.json) {
           try {
             r.container = JSON.parse(info.json) as ContainerInfo;
@@ -1013,7 +726,7 @@ export class TraceloopRecorder implements TraceloopApi {
       void this.release(r, 'the recorder itself');
       return;
     }
-    const ident = parseIdent(this.maps.tl_ident!.lookup(u32Key(r.set))!);
+    const ident = parseIdent(this.pins.maps.tl_ident!.lookup(u32Key(r.set))!);
     const cg =
       ident.gen === r.gen ? matchCgroupPath(`${ident.cgroupParent}/${ident.cgroup}`) : null;
     let c: ContainerInfo | undefined;
@@ -1166,7 +879,7 @@ export class TraceloopRecorder implements TraceloopApi {
   }
 
   private writeInfo(r: Recording): void {
-    const info = this.maps.tl_info!;
+    const info = this.pins.maps.tl_info!;
     const cur = parseInfo(info.lookup(u32Key(r.set))!);
     let json = JSON.stringify(r.container);
     if (Buffer.byteLength(json) > 992) {
@@ -1191,7 +904,7 @@ export class TraceloopRecorder implements TraceloopApi {
   }
 
   private entry(cfg: SessionConfig, r: Recording, m: Meta): TraceloopEntry {
-    const info = parseInfo(this.maps.tl_info!.lookup(u32Key(r.set))!);
+    const info = parseInfo(this.pins.maps.tl_info!.lookup(u32Key(r.set))!);
     const base = info.gen === r.gen && info.base > m.base ? info.base : m.base;
     const total = Number(m.head - base);
     const records = Math.min(total, cfg.nslots);
@@ -1215,158 +928,11 @@ export class TraceloopRecorder implements TraceloopApi {
     };
   }
 
-  // ---- show -----------------------------------------------------------------------------------
-
-  /**
-   * The recording's slots in seq order, framed for the wire: each record is the 128-byte slot
-   * header followed by its `len` data bytes. A slot with data is read header, data, header: the
-   * data is kept only if the header did not change meanwhile (its writer would have changed
-   * `back` before touching the data).
-   */
-  private *readSlots(
-    cfg: SessionConfig,
-    r: Recording,
-    m: Meta,
-  ): Generator<{ records: Buffer; count: number }> {
-    const info = parseInfo(this.maps.tl_info!.lookup(u32Key(r.set))!);
-    let lo = m.base;
-    if (info.gen === r.gen && info.base > lo) lo = info.base;
-    const head = parseMeta(this.maps.tl_meta!.lookup(u32Key(r.set))!).head;
-    if (head - lo > BigInt(cfg.nslots)) lo = head - BigInt(cfg.nslots);
-    const slots = this.maps.tl_slots!;
-    const data = this.maps.tl_data!;
-    const PER_BATCH = 1024;
-    let parts: Buffer[] = [];
-    let n = 0;
-    const key = Buffer.alloc(4);
-    const lenPrefix = (len: number): Buffer => {
-      const b = Buffer.alloc(4);
-      b.writeUInt32LE(len);
-      return b;
-    };
-    for (let seq = lo + 1n; seq <= head; seq++) {
-      key.writeUInt32LE(r.set * cfg.nslots + Number((seq - 1n) & BigInt(cfg.nslots - 1)));
-      let rec: Buffer | null = null;
-      for (let attempt = 0; attempt < 3 && !rec; attempt++) {
-        const h = slots.lookup(key);
-        if (!h) break;
-        const front = h.readBigUInt64LE(0);
-        if (front !== h.readBigUInt64LE(SLOT_BACK)) continue; // being written: read again
-        if (front >> 1n !== seq) break; // overwritten by a newer record
-        const len = Math.min(h.readUInt16LE(SLOT_LEN), SLOT_DATA_BYTES);
-        if (len === 0) {
-          rec = h;
-          break;
-        }
-        const d = data.lookup(key);
-        const again = slots.lookup(key);
-        if (!d || !again || again.readBigUInt64LE(SLOT_BACK) !== front) continue;
-        rec = Buffer.concat([h, d.subarray(0, len)]);
-      }
-      if (!rec) continue;
-      const pad = (8 - ((4 + rec.length) % 8)) % 8;
-      parts.push(lenPrefix(rec.length), rec);
-      if (pad) parts.push(Buffer.alloc(pad));
-      n++;
-      if (n === PER_BATCH) {
-        yield { records: Buffer.concat(parts), count: n };
-        parts = [];
-        n = 0;
-      }
-    }
-    if (n > 0) yield { records: Buffer.concat(parts), count: n };
-  }
-
   // ---- matching containers --------------------------------------------------------------------
 
   private named(): Recording[] {
     return [...this.recs.values()].filter((r) => r.container && !r.releasing);
   }
-
-  /** Recordings matching a user's container reference (all instances). */
-  private pick(spec: string, instance: number, forDelete = false): Recording[] {
-    const s = spec.trim();
-    const all = this.named();
-    let hits = all.filter((r) => matchesSpec(s, r.container!));
-    if (instance) hits = hits.filter((r) => r.gen === instance);
-    if (hits.length) return hits;
-    const evicted = this.tombstones.filter(
-      (t) => matchesSpec(s, t.container) && (!instance || t.gen === instance),
-    );
-    if (evicted.length) {
-      const t = evicted[evicted.length - 1]!;
-      throw new RunError(
-        'NOT_FOUND',
-        `the recording of ${s} (instance ${t.gen}) was evicted at ${new Date(t.evictedAt).toISOString()}: ${t.why}`,
-        'raise the cap with `traceloop start --max-memory`, or record fewer syscalls per container',
-      );
-    }
-    if (instance && all.some((r) => matchesSpec(s, r.container!))) {
-      const gens = all.filter((r) => matchesSpec(s, r.container!)).map((r) => r.gen);
-      throw new RunError(
-        'NOT_FOUND',
-        `no instance ${instance} of ${s}: instances are ${gens.join(', ')}`,
-      );
-    }
-    throw noRecordingError(
-      s,
-      all.map((r) => r.container!),
-      forDelete,
-    );
-  }
-
-  /** The newest instance (or the one asked for) of exactly one container, and its others. */
-  private pickOne(spec: string, instance: number): [Recording, Recording[]] {
-    const hits = this.pick(spec, instance);
-    const groups = new Map<string, Recording[]>();
-    for (const r of hits) {
-      const k = identityKey(r.container!);
-      groups.set(k, [...(groups.get(k) ?? []), r]);
-    }
-    if (groups.size > 1) {
-      throw new RunError(
-        'INVALID_ARGUMENT',
-        `${spec} matches several containers: ${[...groups.keys()].join(', ')}`,
-        'name one of them (pod/container, or a container id)',
-      );
-    }
-    const list = [...groups.values()][0]!.sort((a, b) => b.gen - a.gen);
-    return [list[0]!, list.slice(1)];
-  }
 }
 
-/** Instances of "the same container": a Kubernetes container of a pod, else the name (podman). */
-function identityKey(c: ContainerInfo): string {
-  if (c.k8s?.pod) return `${c.k8s.namespace}/${c.k8s.pod}/${c.k8s.container}`;
-  return c.name || c.id;
-}
-
-/** "no recording for X", with the close matches among the recordings the caller may see. */
-export function noRecordingError(
-  s: string,
-  containers: readonly ContainerInfo[],
-  forDelete = false,
-): RunError {
-  const names = new Set<string>();
-  for (const c of containers) {
-    if (c.name) names.add(c.name);
-    if (c.id) names.add(c.id.slice(0, 12));
-    if (c.k8s?.pod) {
-      names.add(c.k8s.pod);
-      names.add(`${c.k8s.pod}/${c.k8s.container}`);
-    }
-  }
-  const close = closeMatches(s, names, 5);
-  return new RunError(
-    'NOT_FOUND',
-    `no recording for ${clip(s)}` +
-      (close.length
-        ? `; close matches: ${close.join(', ')}`
-        : names.size
-          ? `; recorded: ${[...names].slice(0, 8).join(', ')}`
-          : ''),
-    forDelete ? undefined : 'list recordings with `kubectl gadget traceloop list`',
-  );
-}
-
-export { matchesSpec };
+export { matchesSpec, noRecordingError };
