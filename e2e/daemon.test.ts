@@ -8,7 +8,7 @@
 // before any run, and the run's objects are gone from the kernel.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, statSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
@@ -27,7 +27,9 @@ import {
 } from './helpers/events.js';
 import { ALL, assertOpens, noSelf, runOpens } from './helpers/opens.js';
 import { abandonAll, startTraced } from './helpers/trace.js';
+import { startDaemon, TestDaemon } from './helpers/daemon.js';
 import { isBpfError, ObjectSpec, type Collection } from '../daemon/src/bpf/index.js';
+import { emptyFilter } from '../daemon/src/containers/filter.js';
 import { gadgetObjectPath } from '../gadgets/framework/paths.js';
 import { ContainerPool, execIn, podmanAvailable } from './fixtures/podman.js';
 import type { TestContainer } from './fixtures/podman.js';
@@ -99,6 +101,7 @@ describe(
     const pool = new ContainerPool();
     let a: TestContainer;
     let b: TestContainer;
+    let td: TestDaemon | undefined;
     let dir: string;
     let sock: string;
     let addr: string;
@@ -112,24 +115,17 @@ describe(
         pool.start('da', ['sleep', '1000']),
         pool.start('db', ['sleep', '1000']),
       ]);
-      dir = realpathSync(mkdtempSync('/tmp/kgtest-daemon-'));
-      sock = join(dir, 'gadget.sock');
-      addr = `unix://${sock}`;
-      daemon = new Cli(['daemon', '--listen', addr]);
-      await daemon.waitUntil(
-        () => daemon.stderr.includes('listening') && existsSync(sock),
-        30_000,
-        'the daemon listening',
-      );
+      td = new TestDaemon('daemon');
+      ({ dir, sock, addr } = td);
+      daemon = await td.start();
       baseline = heldClosure(daemon.pid);
       leaks.track(daemon.pid);
     });
 
     after(async () => {
       await abandonAll();
-      if (daemon?.running) await daemon.stop('SIGKILL');
+      await td?.cleanup({ traceloop: false, signal: 'SIGKILL' });
       await pool.cleanup();
-      rmSync(dir, { recursive: true, force: true });
     });
 
     test('listens on the socket with mode 0600; holds its container tracker before any run', () => {
@@ -274,35 +270,49 @@ describe(
 // ---- hostile and heavy requests (issue 10, items 5, 6, 8, 10, 11, 21) ------------------------
 
 type Status = { code: grpc.status; details: string; ms: number };
-const F0: pb.ContainerFilter = {
-  containerNames: [],
-  containerIds: [],
-  host: false,
-  namespaces: [],
-  pods: [],
-  labelSelector: '',
-  podsOnly: false,
+const F0: pb.ContainerFilter = emptyFilter();
+/** A method of pb.GadgetServiceDefinition. */
+type Method = {
+  path: string;
+  requestSerialize: (r: never) => Buffer;
+  responseDeserialize: (b: Buffer) => unknown;
+  responseStream: boolean;
 };
 
-/** A server-streaming call's final status, or 'no status' after timeoutMs (then cancelled). */
-function streamStatus(
+/**
+ * A call's final status, or 'no status' when none came within timeoutMs (a server-streaming call
+ * is then cancelled; a unary one has that deadline).
+ */
+function callStatus(
   client: grpc.Client,
-  def: {
-    path: string;
-    requestSerialize: (r: never) => Buffer;
-    responseDeserialize: (b: Buffer) => unknown;
-  },
+  def: Method,
   req: object,
   timeoutMs: number,
 ): Promise<Status | 'no status'> {
   const t0 = Date.now();
+  const status = (code: grpc.status, details: string): Status => ({
+    code,
+    details,
+    ms: Date.now() - t0,
+  });
+  const serialize = def.requestSerialize as (r: object) => Buffer;
   return new Promise((resolve) => {
-    const call = client.makeServerStreamRequest(
-      def.path,
-      def.requestSerialize as (r: object) => Buffer,
-      def.responseDeserialize,
-      req,
-    );
+    if (!def.responseStream) {
+      client.makeUnaryRequest(
+        def.path,
+        serialize,
+        def.responseDeserialize,
+        req,
+        new grpc.Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (e) => {
+          if (e?.code === grpc.status.DEADLINE_EXCEEDED) resolve('no status');
+          else resolve(status(e?.code ?? grpc.status.OK, e?.details ?? ''));
+        },
+      );
+      return;
+    }
+    const call = client.makeServerStreamRequest(def.path, serialize, def.responseDeserialize, req);
     const timer = setTimeout(() => {
       call.cancel();
       resolve('no status');
@@ -311,40 +321,8 @@ function streamStatus(
     call.on('error', () => {}); // the status below says it
     call.on('status', (s: grpc.StatusObject) => {
       clearTimeout(timer);
-      resolve({ code: s.code, details: s.details, ms: Date.now() - t0 });
+      resolve(status(s.code, s.details));
     });
-  });
-}
-
-function unaryStatus(
-  client: grpc.Client,
-  def: {
-    path: string;
-    requestSerialize: (r: never) => Buffer;
-    responseDeserialize: (b: Buffer) => unknown;
-  },
-  req: object,
-  timeoutMs: number,
-): Promise<Status | 'no status'> {
-  const t0 = Date.now();
-  return new Promise((resolve) => {
-    client.makeUnaryRequest(
-      def.path,
-      def.requestSerialize as (r: object) => Buffer,
-      def.responseDeserialize,
-      req,
-      new grpc.Metadata(),
-      { deadline: Date.now() + timeoutMs },
-      (e) => {
-        if (e?.code === grpc.status.DEADLINE_EXCEEDED) resolve('no status');
-        else
-          resolve({
-            code: e?.code ?? grpc.status.OK,
-            details: e?.details ?? '',
-            ms: Date.now() - t0,
-          });
-      },
-    );
   });
 }
 
@@ -356,34 +334,16 @@ const run = (o: Partial<pb.RunRequest>): pb.RunRequest => ({
   ...o,
 });
 
-/** A daemon of its own, on a fresh socket, with an empty traceloop pin directory of its own. */
-async function startDaemon(
-  tag: string,
-): Promise<{ daemon: Cli; addr: string; dir: string; pins: string }> {
-  const dir = realpathSync(mkdtempSync(`/tmp/kgtest-dh-${tag}-`));
-  const addr = `unix://${join(dir, 'gadget.sock')}`;
-  const pins = `/sys/fs/bpf/kgtest-dh-${tag}-${process.pid}`;
-  const daemon = new Cli(['daemon', '--listen', addr], {
-    env: { KGADGET_TRACELOOP_PIN_DIR: pins },
-  });
-  await daemon.waitUntil(
-    () => daemon.stderr.includes('listening') && existsSync(join(dir, 'gadget.sock')),
-    30_000,
-    'the daemon listening',
-  );
-  return { daemon, addr, dir, pins };
-}
-
 describe(
   'daemon: hostile and heavy requests',
   { skip: !isRoot && 'needs root', concurrency: 1 },
   () => {
-    let d: Awaited<ReturnType<typeof startDaemon>>;
+    let d: TestDaemon;
     // a connection of its own per test: a call that hangs its connection must not fail the next
     let client: grpc.Client;
     const D = pb.GadgetServiceDefinition;
     before(async () => {
-      d = await startDaemon('hostile');
+      d = await startDaemon('dh-hostile');
     });
     beforeEach(() => {
       client = new grpc.Client(
@@ -393,13 +353,7 @@ describe(
       );
     });
     afterEach(() => client.close());
-    after(async () => {
-      if (d?.daemon.running) await d.daemon.stop('SIGTERM', 15_000);
-      if (d) {
-        rmSync(d.dir, { recursive: true, force: true });
-        rmSync(d.pins, { recursive: true, force: true });
-      }
-    });
+    after(() => d?.cleanup({ traceloop: false, timeoutMs: 15_000 }));
 
     test('100 KB in any echoed field: a short status at once, and the connection keeps answering', async (t) => {
       const big = 'x'.repeat(100_000);
@@ -407,26 +361,26 @@ describe(
       const cases: Array<[string, () => Promise<Status | 'no status'>, grpc.status, string]> = [
         [
           'gadget',
-          () => streamStatus(client, D.runGadget, run({ gadget: big }), 5000),
+          () => callStatus(client, D.runGadget, run({ gadget: big }), 5000),
           grpc.status.NOT_FOUND,
           `unknown gadget "${echo}"`,
         ],
         [
           'param key',
-          () => streamStatus(client, D.runGadget, run({ params: { [big]: '1' } }), 5000),
+          () => callStatus(client, D.runGadget, run({ params: { [big]: '1' } }), 5000),
           grpc.status.INVALID_ARGUMENT,
           `unknown parameter "${echo}" for trace exec`,
         ],
         [
           'param value (bool)',
-          () => streamStatus(client, D.runGadget, run({ params: { 'ignore-failed': big } }), 5000),
+          () => callStatus(client, D.runGadget, run({ params: { 'ignore-failed': big } }), 5000),
           grpc.status.INVALID_ARGUMENT,
           `invalid value "${echo}" for --ignore-failed: expected true or false`,
         ],
         [
           'param value (string[])',
           () =>
-            streamStatus(
+            callStatus(
               client,
               D.runGadget,
               run({ gadget: 'trace_open', params: { prefix: big } }),
@@ -438,14 +392,14 @@ describe(
         [
           'label selector',
           () =>
-            streamStatus(client, D.runGadget, run({ filter: { ...F0, labelSelector: big } }), 5000),
+            callStatus(client, D.runGadget, run({ filter: { ...F0, labelSelector: big } }), 5000),
           grpc.status.INVALID_ARGUMENT,
           `invalid label selector "${echo}"`,
         ],
         [
           'label selector (bad key)',
           () =>
-            streamStatus(
+            callStatus(
               client,
               D.runGadget,
               run({ filter: { ...F0, labelSelector: `a=b,${big}` } }),
@@ -456,14 +410,14 @@ describe(
         ],
         [
           'traceloop session (stop)',
-          () => unaryStatus(client, D.traceloopStop, { sessionId: big }, 5000),
+          () => callStatus(client, D.traceloopStop, { sessionId: big }, 5000),
           grpc.status.FAILED_PRECONDITION,
           'traceloop is not running',
         ],
         [
           'traceloop container (show)',
           () =>
-            streamStatus(
+            callStatus(
               client,
               D.traceloopShow,
               { sessionId: big, container: big, instance: '0' },
@@ -475,7 +429,7 @@ describe(
         [
           'traceloop syscall (start)',
           () =>
-            unaryStatus(
+            callStatus(
               client,
               D.traceloopStart,
               {
@@ -501,7 +455,7 @@ describe(
         assert.ok(s.ms < 2000, `${name}: ${s.ms} ms`);
         t.diagnostic(`${name}: ${grpc.status[s.code]} after ${s.ms} ms, ${s.details.length} chars`);
       }
-      const info = await unaryStatus(client, D.getInfo, {}, 3000);
+      const info = await callStatus(client, D.getInfo, {}, 3000);
       assert.deepEqual(
         info !== 'no status' && info.code,
         grpc.status.OK,
@@ -512,7 +466,7 @@ describe(
 
     test('timeout_seconds beyond what a timer can hold: INVALID_ARGUMENT; the largest one runs', async () => {
       for (const timeoutSeconds of [2_147_484, 4_294_967_295]) {
-        const s = await streamStatus(client, D.runGadget, run({ timeoutSeconds }), 5000);
+        const s = await callStatus(client, D.runGadget, run({ timeoutSeconds }), 5000);
         assert.deepEqual(s !== 'no status' && [grpc.status[s.code], s.details], [
           'INVALID_ARGUMENT',
           `invalid timeout of ${timeoutSeconds} seconds: at most 2147483 (24 days)`,
@@ -537,7 +491,7 @@ describe(
 
     test('TraceloopShow with an instance beyond 2^53: INVALID_ARGUMENT, not INTERNAL', async () => {
       for (const instance of ['18446744073709551615', '9007199254740992']) {
-        const s = await streamStatus(
+        const s = await callStatus(
           client,
           D.traceloopShow,
           { sessionId: '', container: 'c', instance },
@@ -571,7 +525,7 @@ describe(
         ['advise_network_policy', 'report-interval', '{}', 'expected an integer'],
       ];
       for (const [gadget, key, value, why] of cases) {
-        const s = await streamStatus(
+        const s = await callStatus(
           client,
           D.runGadget,
           run({ gadget, params: { [key]: value } }),
@@ -627,22 +581,16 @@ describe(
 );
 
 describe('daemon stopped mid-stream', { skip: !isRoot && 'needs root', concurrency: 1 }, () => {
-  const started: Array<Awaited<ReturnType<typeof startDaemon>>> = [];
+  const started: TestDaemon[] = [];
   after(async () => {
     await abandonAll();
-    for (const d of started) {
-      if (d.daemon.running) await d.daemon.stop('SIGKILL');
-      rmSync(d.dir, { recursive: true, force: true });
-      rmSync(d.pins, { recursive: true, force: true });
-    }
+    for (const d of started) await d.cleanup({ traceloop: false, signal: 'SIGKILL' });
   });
 
   /** A daemon with a CLI streaming trace exec from it (attached, events flowing). */
-  async function streaming(
-    tag: string,
-  ): Promise<{ d: (typeof started)[number]; cli: Cli; leaks: LeakCheck }> {
+  async function streaming(tag: string): Promise<{ d: TestDaemon; cli: Cli; leaks: LeakCheck }> {
     const leaks = new LeakCheck();
-    const d = await startDaemon(tag);
+    const d = await startDaemon(`dh-${tag}`);
     started.push(d);
     const t = await startTraced(
       ['trace', 'exec', '--remote', d.addr, '-o', 'json'],

@@ -10,18 +10,18 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import { Cli, runCli } from './helpers/cli.js';
+import { TestDaemon } from './helpers/daemon.js';
 import {
-  ROOTFS_DIR,
   ensureRootfs,
   podman,
-  podmanAvailable,
+  podmanSkip,
+  removeContainer,
+  runContainer,
   uniqueName,
   waitFor,
 } from './fixtures/podman.js';
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-const skip = !isRoot ? 'needs root' : !podmanAvailable() ? 'needs podman' : false;
+const skip = podmanSkip();
 
 type Ev = Record<string, unknown>;
 
@@ -29,11 +29,7 @@ describe(
   'traceloop CLI: start on a running session, names, list/delete filters',
   { skip, concurrency: 1 },
   () => {
-    const pinDir = `/sys/fs/bpf/kgtest-tl-cli-${process.pid}`;
-    const env = { KGADGET_TRACELOOP_PIN_DIR: pinDir };
-    let dir: string;
-    let addr: string;
-    let daemon: Cli | undefined;
+    let d: TestDaemon | undefined;
     const node = hostname();
     const a = uniqueName('tl-cli-a');
     const b = uniqueName('tl-cli-b');
@@ -42,50 +38,24 @@ describe(
     let sizes = '';
     let session = '';
 
-    const startDaemon = async (): Promise<Cli> => {
-      const d = new Cli(['daemon', '--listen', addr], { env });
-      await d.waitUntil(() => d.stderr.includes('listening'), 30_000, 'the daemon listening');
-      return d;
-    };
-    const cli = (args: string[]) => runCli([...args, '--remote', addr], { env, timeoutMs: 60_000 });
-    const ok = async (args: string[]) => {
-      const r = await cli(args);
-      assert.equal(r.code, 0, `kubectl-gadget ${args.join(' ')}: ${r.stderr}`);
-      return r;
-    };
-    const list = async (args: string[] = []): Promise<Ev[]> =>
-      JSON.parse((await ok(['traceloop', 'list', ...args, '-o', 'json'])).stdout) as Ev[];
+    const cli = (args: string[]) => d!.cli(args);
+    const ok = (args: string[]) => d!.ok(args);
+    const list = (args: string[] = []): Promise<Ev[]> => d!.json(['traceloop', 'list', ...args]);
     const nameOf = (e: Ev): string => (e.container as Ev).name as string;
     const run = async (name: string, extra: string[] = []): Promise<void> => {
-      const r = await podman([
-        'run',
-        ...extra,
-        '--name',
-        name,
-        '--ulimit',
-        'nofile=1024:1024',
-        '--ulimit',
-        'nproc=1024:1024',
-        '--rootfs',
-        ROOTFS_DIR,
-        '/bin/true',
-      ]);
+      const r = await runContainer(name, ['/bin/true'], { args: extra });
       assert.equal(r.code, 0, `podman run ${name}: ${r.stderr}`);
     };
 
     before(async () => {
       ensureRootfs();
-      dir = mkdtempSync('/tmp/kgtest-tl-cli-');
-      addr = `unix://${dir}/gadget.sock`;
-      daemon = await startDaemon();
+      d = new TestDaemon('tl-cli');
+      await d.start();
     });
 
     after(async () => {
-      await cli(['traceloop', 'delete']).catch(() => undefined);
-      if (daemon?.running) await daemon.stop('SIGTERM');
-      for (const n of names) await podman(['rm', '-f', '-t', '0', n]);
-      rmSync(dir, { recursive: true, force: true });
-      rmSync(pinDir, { recursive: true, force: true });
+      await d?.cleanup();
+      for (const n of names) await removeContainer(n);
     });
 
     test('start on a running session: says it resumed, the settings in force, and the flags not applied', async () => {
@@ -132,8 +102,8 @@ describe(
       );
 
       // a daemon that resumed the pinned session at its start says the same
-      await daemon!.stop('SIGTERM');
-      daemon = await startDaemon();
+      await d!.stop('SIGTERM');
+      await d!.start();
       const again = await ok(['traceloop', 'start', '--syscalls', '2000']);
       assert.equal(again.stdout, resumed);
       assert.equal(again.stderr, '', '2000 rounds up to the 2048 in force');
@@ -170,29 +140,13 @@ describe(
     test('a container whose runtime state the daemon cannot read: runtime and id, not the host name', async () => {
       // a daemon that looks for runtime state under an empty HOST_ROOT (/proc stays the host's)
       const hostRoot = mkdtempSync('/tmp/kgtest-tl-cli-root-');
-      const pins2 = `${pinDir}-noroot`;
-      const addr2 = `unix://${dir}/noroot.sock`;
-      const env2 = { KGADGET_TRACELOOP_PIN_DIR: pins2, HOST_ROOT: hostRoot };
-      const d2 = new Cli(['daemon', '--listen', addr2], { env: env2 });
-      const cli2 = (args: string[]) =>
-        runCli([...args, '--remote', addr2], { env: env2, timeoutMs: 60_000 });
+      const d2 = new TestDaemon('tl-cli-noroot', { env: { HOST_ROOT: hostRoot } });
+      const cli2 = (args: string[]) => d2.cli(args);
       const anon = uniqueName('tl-cli-anon');
       names.push(anon);
       try {
-        await d2.waitUntil(() => d2.stderr.includes('listening'), 30_000, 'the second daemon');
-        const created = await podman([
-          'create',
-          '--rm',
-          '--name',
-          anon,
-          '--ulimit',
-          'nofile=1024:1024',
-          '--ulimit',
-          'nproc=1024:1024',
-          '--rootfs',
-          ROOTFS_DIR,
-          '/bin/true',
-        ]);
+        await d2.start();
+        const created = await runContainer(anon, ['/bin/true'], { create: true, args: ['--rm'] });
         assert.equal(created.code, 0, created.stderr);
         const id = created.stdout.trim().split('\n').pop()!;
         assert.match(id, /^[0-9a-f]{64}$/);
@@ -224,9 +178,7 @@ describe(
           'the host name is no recording',
         );
       } finally {
-        await cli2(['traceloop', 'delete']).catch(() => undefined);
-        if (d2.running) await d2.stop('SIGTERM');
-        rmSync(pins2, { recursive: true, force: true });
+        await d2.cleanup();
         rmSync(hostRoot, { recursive: true, force: true });
       }
     });

@@ -10,56 +10,42 @@
 //     when the daemon's /proc poll sees them before it reads the kernel's note of their creation.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { Cli, marker, runCli } from './helpers/cli.js';
+import { Cli, marker } from './helpers/cli.js';
 import { readyExec, readyOpen } from './helpers/cli.js';
+import { TestDaemon } from './helpers/daemon.js';
 import {
-  ROOTFS_DIR,
   ensureRootfs,
   podman,
-  podmanAvailable,
+  podmanSkip,
+  removeContainer,
+  runContainer,
   uniqueName,
 } from './fixtures/podman.js';
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-const skip = !isRoot ? 'needs root' : !podmanAvailable() ? 'needs podman' : false;
+const skip = podmanSkip();
 
 type Ev = Record<string, unknown>;
 
 const CONTAINERS = 5;
 
 describe('traceloop beside other traces', { skip, concurrency: 1 }, () => {
-  const pinDir = `/sys/fs/bpf/kgtest-tl-conc-${process.pid}`;
-  const env = { KGADGET_TRACELOOP_PIN_DIR: pinDir };
-  let dir: string;
-  let addr: string;
-  let daemon: Cli | undefined;
+  let d: TestDaemon | undefined;
   const traces: Cli[] = [];
   const names: string[] = [];
 
-  const cli = (args: string[]) => runCli([...args, '--remote', addr], { env, timeoutMs: 60_000 });
-  const ok = async (args: string[]) => {
-    const r = await cli(args);
-    assert.equal(r.code, 0, `kubectl-gadget ${args.join(' ')}: ${r.stderr}`);
-    return r;
-  };
+  const ok = (args: string[]) => d!.ok(args);
 
   before(async () => {
     ensureRootfs();
-    dir = mkdtempSync('/tmp/kgtest-tl-conc-');
-    addr = `unix://${dir}/gadget.sock`;
-    daemon = new Cli(['daemon', '--listen', addr], { env });
-    await daemon.waitUntil(() => daemon!.stderr.includes('listening'), 30_000, 'the daemon');
+    d = new TestDaemon('tl-conc');
+    await d.start();
   });
 
   after(async () => {
     for (const t of traces) if (t.running) await t.stop('SIGKILL');
-    await cli(['traceloop', 'delete']).catch(() => undefined);
-    if (daemon?.running) await daemon.stop('SIGTERM');
-    for (const n of names) await podman(['rm', '-f', '-t', '0', n]);
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(pinDir, { recursive: true, force: true });
+    await d?.cleanup();
+    for (const n of names) await removeContainer(n);
   });
 
   test('one recording instance per container, holding its whole life, while trace exec and a --local trace open run', async () => {
@@ -67,25 +53,16 @@ describe('traceloop beside other traces', { skip, concurrency: 1 }, () => {
     await ok(['traceloop', 'start', ...names.flatMap((n) => ['-c', n])]);
 
     // a trace through the same daemon, and one in another process with its own tracker
-    const exec = new Cli(['trace', 'exec', '--remote', addr, '-o', 'json'], { env });
+    const exec = new Cli(['trace', 'exec', '--remote', d!.addr, '-o', 'json'], { env: d!.env });
     traces.push(exec);
     await readyExec(exec);
     const open = new Cli(['trace', 'open', '--local', '--failed', '-o', 'json']);
     traces.push(open);
-    await readyOpen(open, dir);
+    await readyOpen(open, d!.dir);
 
     const m = marker('life');
     for (const [i, name] of names.entries()) {
-      const r = await podman([
-        'run',
-        '--name',
-        name,
-        '--ulimit',
-        'nofile=1024:1024',
-        '--ulimit',
-        'nproc=1024:1024',
-        '--rootfs',
-        ROOTFS_DIR,
+      const r = await runContainer(name, [
         '/bin/sh',
         '-c',
         `echo ${m}-begin-${i}; /bin/true; sleep 1; echo ${m}-end-${i}`,
@@ -111,8 +88,8 @@ describe('traceloop beside other traces', { skip, concurrency: 1 }, () => {
     // the daemon names recordings within a second or two
     let list: Ev[] = [];
     for (let tries = 0; tries < 50; tries++) {
-      list = (JSON.parse((await ok(['traceloop', 'list', '-o', 'json'])).stdout) as Ev[]).filter(
-        (e) => names.includes((e.container as Ev).name as string),
+      list = (await d!.json(['traceloop', 'list'])).filter((e) =>
+        names.includes((e.container as Ev).name as string),
       );
       if (names.every((n) => list.some((e) => (e.container as Ev).name === n))) break;
       await new Promise((r) => setTimeout(r, 200));
@@ -127,10 +104,7 @@ describe('traceloop beside other traces', { skip, concurrency: 1 }, () => {
       const mine = list.filter((e) => (e.container as Ev).name === name);
       assert.equal(mine.length, 1, `${name}: one instance, got ${mine.length}:\n${summary}`);
       assert.equal(mine[0]!.exitStatus, 0, `${name} exited with 0:\n${summary}`);
-      const events = (await ok(['traceloop', 'show', name, '-o', 'json'])).stdout
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Ev);
+      const events = await d!.ndjson(['traceloop', 'show', name]);
       const writes = events
         .filter((e) => e.syscall === 'write' && String(e.params).includes(m))
         .map((e) => /"([^"\\]*)\\n"/.exec(String(e.params))?.[1]);
@@ -145,23 +119,9 @@ describe('traceloop beside other traces', { skip, concurrency: 1 }, () => {
     const name = uniqueName('tl-nested');
     names.push(name);
     await ok(['traceloop', 'start', '-c', name]);
-    const run = await podman([
-      'run',
-      '-d',
-      '--name',
-      name,
-      '--cap-add',
-      'SYS_ADMIN',
-      '--ulimit',
-      'nofile=1024:1024',
-      '--ulimit',
-      'nproc=1024:1024',
-      '--rootfs',
-      ROOTFS_DIR,
-      '/bin/sh',
-      '-c',
-      'sleep 120',
-    ]);
+    const run = await runContainer(name, ['/bin/sh', '-c', 'sleep 120'], {
+      args: ['-d', '--cap-add', 'SYS_ADMIN'],
+    });
     assert.equal(run.code, 0, run.stderr);
     const m = marker('nested');
     // each lives past a poll of the registry and a read of the kernel's notes (1 s each)
@@ -173,18 +133,15 @@ describe('traceloop beside other traces', { skip, concurrency: 1 }, () => {
       `for i in 1 2 3; do unshare -m sh -c "echo ${m}-in-$i; sleep 2.5; echo ${m}-out-$i" & done; wait`,
     ]);
     assert.equal(ex.code, 0, ex.stderr);
-    const mine = (
-      JSON.parse((await ok(['traceloop', 'list', '-o', 'json'])).stdout) as Ev[]
-    ).filter((e) => (e.container as Ev).name === name);
+    const mine = (await d!.json(['traceloop', 'list'])).filter(
+      (e) => (e.container as Ev).name === name,
+    );
     assert.equal(
       mine.length,
       1,
       `one instance: ${mine.map((e) => `#${e.instance as number} ${e.records as number} records`).join(', ')}`,
     );
-    const writes = (await ok(['traceloop', 'show', name, '-o', 'json'])).stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Ev)
+    const writes = (await d!.ndjson(['traceloop', 'show', name]))
       .filter((e) => e.syscall === 'write' && String(e.params).includes(m))
       .map((e) => /"([^"\\]*)\\n"/.exec(String(e.params))?.[1])
       .sort();

@@ -12,11 +12,12 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CAPABILITIES } from '../plugin/src/services/k8s/manifests.js';
-import { Cli, runCli } from './helpers/cli.js';
+import type { Cli } from './helpers/cli.js';
+import { TestDaemon } from './helpers/daemon.js';
 import {
   bpftoolAvailable,
   emptyIds,
@@ -29,22 +30,15 @@ import {
   type BpfIds,
 } from './helpers/bpf.js';
 import {
-  ROOTFS_DIR,
   ensureRootfs,
-  podman,
-  podmanAvailable,
+  podmanSkip,
+  removeContainer,
+  runContainer,
   uniqueName,
   waitFor,
 } from './fixtures/podman.js';
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-const skip = !isRoot
-  ? 'needs root'
-  : !podmanAvailable()
-    ? 'needs podman'
-    : !bpftoolAvailable()
-      ? 'needs bpftool'
-      : false;
+const skip = podmanSkip() || (!bpftoolAvailable() && 'needs bpftool');
 
 type Ev = Record<string, unknown>;
 
@@ -143,58 +137,33 @@ function traceloopObjectsOf(pid: number): BpfIds {
 }
 
 describe('traceloop while no daemon runs', { skip, concurrency: 1 }, () => {
-  const pinDir = `/sys/fs/bpf/kgtest-tlgap-${process.pid}`;
-  const env = { KGADGET_TRACELOOP_PIN_DIR: pinDir };
   const names: string[] = [];
-  let dir: string;
-  let addr: string;
+  let td: TestDaemon | undefined;
+  let pinDir: string;
   let daemon: Cli | undefined;
   let pinned: Pinned;
   const wrapper = podCapabilities();
 
   const startDaemon = async (): Promise<Cli> => {
-    const d = new Cli(['daemon', '--listen', addr], { env, wrapper });
-    await d.waitUntil(() => d.stderr.includes('listening'), 30_000, 'the daemon listening');
+    const d = await td!.start();
     if (wrapper) {
       assert.equal((effectiveCaps(d.pid) >> BigInt(CAP_SYS_ADMIN)) & 1n, 0n, 'no CAP_SYS_ADMIN');
     }
     return d;
   };
-  const cli = (args: string[]) => runCli([...args, '--remote', addr], { env, timeoutMs: 60_000 });
-  const ok = async (args: string[]) => {
-    const r = await cli(args);
-    assert.equal(r.code, 0, `kubectl-gadget ${args.join(' ')}: ${r.stderr}`);
-    return r;
-  };
+  const ok = (args: string[]) => td!.ok(args);
   /** "<id> <name>" of every program that records into the pinned tl_slots, by name. */
   const slotWriters = (): string[] =>
     liveObjects()
       .progs.filter((p) => p.map_ids?.includes(pinned.slotsMapId))
       .map((p) => `${p.id} ${p.name}`)
       .sort((a, b) => a.split(' ')[1]!.localeCompare(b.split(' ')[1]!));
-  const show = async (name: string): Promise<Ev[]> =>
-    (await ok(['traceloop', 'show', name, '-o', 'json'])).stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Ev);
+  const show = (name: string): Promise<Ev[]> => td!.ndjson(['traceloop', 'show', name]);
   /** A container that opens `marker` (cat: ENOENT) and exits with `code`. */
   const runMarked = async (marker: string, code: number): Promise<string> => {
     const name = uniqueName('tl-gap');
     names.push(name);
-    const r = await podman([
-      'run',
-      '--name',
-      name,
-      '--ulimit',
-      'nofile=1024:1024',
-      '--ulimit',
-      'nproc=1024:1024',
-      '--rootfs',
-      ROOTFS_DIR,
-      '/bin/sh',
-      '-c',
-      `cat ${marker}; exit ${code}`,
-    ]);
+    const r = await runContainer(name, ['/bin/sh', '-c', `cat ${marker}; exit ${code}`]);
     assert.equal(r.code, code, r.stderr);
     return name;
   };
@@ -239,18 +208,16 @@ describe('traceloop while no daemon runs', { skip, concurrency: 1 }, () => {
 
   before(async () => {
     ensureRootfs();
-    dir = mkdtempSync('/tmp/kgtest-tlgap-');
-    addr = `unix://${dir}/gadget.sock`;
+    td = new TestDaemon('tlgap', { wrapper });
+    pinDir = td.pinDir;
     daemon = await startDaemon();
   });
 
   after(async () => {
-    if (!daemon?.running) daemon = await startDaemon().catch(() => undefined);
-    await cli(['traceloop', 'delete']).catch(() => undefined);
-    if (daemon?.running) await daemon.stop('SIGTERM');
-    for (const n of names) await podman(['rm', '-f', '-t', '0', n]);
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(pinDir, { recursive: true, force: true });
+    // a daemon to delete the recordings with (a test may end with it killed)
+    if (td && !td.running) await startDaemon().catch(() => undefined);
+    await td?.cleanup();
+    for (const n of names) await removeContainer(n);
   });
 
   test('start pins one link per program next to the maps', async (t) => {
@@ -314,7 +281,7 @@ describe('traceloop while no daemon runs', { skip, concurrency: 1 }, () => {
         `${String(e.syscall)} at ${String(e.timestamp)}: inside the gap ${new Date(gapFrom).toISOString()}..${new Date(gapTo).toISOString()}`,
       );
     }
-    const entry = (JSON.parse((await ok(['traceloop', 'list', '-o', 'json'])).stdout) as Ev[]).find(
+    const entry = (await td!.json(['traceloop', 'list'])).find(
       (e) => (e.container as Ev).name === name,
     );
     assert.equal(entry?.status, 'container-exited', JSON.stringify(entry));

@@ -13,23 +13,25 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Cli, runCli, sleep } from './helpers/cli.js';
+import { sleep } from './helpers/cli.js';
 import { bpftoolAvailable, emptyIds, heldBy, liveObjects, waitReleased } from './helpers/bpf.js';
+import { TestDaemon } from './helpers/daemon.js';
 import {
   ContainerPool,
   ROOTFS_DIR,
   ensureRootfs,
   podman,
-  podmanAvailable,
+  podmanSkip,
+  removeContainer,
+  runContainer,
   uniqueName,
   waitFor,
 } from './fixtures/podman.js';
 import { buildFidelity } from '../gadgets/traceloop/testdata/build.js';
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const strace = ((): boolean => {
   try {
     execFileSync('strace', ['-V'], { stdio: 'ignore' });
@@ -38,13 +40,7 @@ const strace = ((): boolean => {
     return false;
   }
 })();
-const skip = !isRoot
-  ? 'needs root'
-  : !podmanAvailable()
-    ? 'needs podman'
-    : !strace
-      ? 'needs strace'
-      : false;
+const skip = podmanSkip() || (!strace && 'needs strace');
 
 type Ev = Record<string, unknown>;
 
@@ -183,72 +179,40 @@ function assertSameCalls(recorded: Call[], traced: Call[], what: string): void {
 
 describe('traceloop', { skip, concurrency: 1 }, () => {
   const pool = new ContainerPool();
-  const pinDir = `/sys/fs/bpf/kgtest-traceloop-${process.pid}`;
-  const env = { KGADGET_TRACELOOP_PIN_DIR: pinDir };
+  let d: TestDaemon | undefined;
+  let pinDir: string;
   let dir: string;
-  let addr: string;
-  let daemon: Cli | undefined;
   let fidelity: string;
   const progIds = new Set<number>();
 
-  const startDaemon = async (): Promise<Cli> => {
-    const d = new Cli(['daemon', '--listen', addr], { env });
-    await d.waitUntil(() => d.stderr.includes('listening'), 30_000, 'the daemon listening');
-    return d;
-  };
-  const cli = (args: string[]) => runCli([...args, '--remote', addr], { env, timeoutMs: 60_000 });
-  const ok = async (args: string[]) => {
-    const r = await cli(args);
-    assert.equal(r.code, 0, `kubectl-gadget ${args.join(' ')}: ${r.stderr}`);
-    return r;
-  };
-  const json = async (args: string[]): Promise<Ev[]> =>
-    (await ok([...args, '-o', 'json'])).stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Ev);
-  const list = async (): Promise<Ev[]> =>
-    JSON.parse((await ok(['traceloop', 'list', '-o', 'json'])).stdout) as Ev[];
+  const cli = (args: string[]) => d!.cli(args);
+  const ok = (args: string[]) => d!.ok(args);
+  const json = (args: string[]): Promise<Ev[]> => d!.ndjson(args);
+  const list = (): Promise<Ev[]> => d!.json(['traceloop', 'list']);
   const entryOf = async (name: string): Promise<Ev | undefined> =>
     (await list()).find((e) => (e.container as Ev).name === name);
 
   /** Runs the fidelity program in a container until it ends; returns its exit code. */
   const runInContainer = async (name: string, workdir: string, mode: string): Promise<number> => {
-    const r = await podman([
-      'run',
-      '--name',
-      name,
-      '--ulimit',
-      'nofile=1024:1024',
-      '--ulimit',
-      'nproc=1024:1024',
-      '-v',
-      `${dir}:/t:ro`,
-      '--rootfs',
-      ROOTFS_DIR,
-      '/t/fidelity',
-      workdir,
-      mode,
-    ]);
+    const r = await runContainer(name, ['/t/fidelity', workdir, mode], {
+      args: ['-v', `${dir}:/t:ro`],
+    });
     return r.code;
   };
 
   before(async () => {
     ensureRootfs();
     fidelity = buildFidelity();
-    dir = mkdtempSync('/tmp/kgtest-traceloop-');
+    d = new TestDaemon('traceloop');
+    ({ dir, pinDir } = d);
     execFileSync('cp', [fidelity, join(dir, 'fidelity')]);
-    addr = `unix://${dir}/gadget.sock`;
-    daemon = await startDaemon();
+    await d.start();
   });
 
   after(async () => {
-    await cli(['traceloop', 'delete']).catch(() => undefined);
-    if (daemon?.running) await daemon.stop('SIGTERM');
+    await d?.cleanup();
     await pool.cleanup();
-    for (const n of names) await podman(['rm', '-f', '-t', '0', n]);
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(pinDir, { recursive: true, force: true });
+    for (const n of names) await removeContainer(n);
     // the programs' work directories inside the shared busybox rootfs
     for (const f of readdirSync(join(ROOTFS_DIR, 'tmp'))) {
       if (f.startsWith(`kgtest-tl`))
@@ -269,7 +233,7 @@ describe('traceloop', { skip, concurrency: 1 }, () => {
     assert.ok(existsSync(join(pinDir, 'tl_slots')), 'maps pinned');
     const again = await ok(['traceloop', 'start']);
     assert.match(again.stdout, /already recording on node .*, resumed with its settings/);
-    const held = heldBy(daemon!.pid).prog;
+    const held = heldBy(d!.daemon.pid).prog;
     for (const p of liveObjects().progs) {
       if (p.name?.startsWith('tl_') && held.has(p.id)) progIds.add(p.id);
     }
@@ -375,9 +339,9 @@ describe('traceloop', { skip, concurrency: 1 }, () => {
   test('a restart of the daemon keeps the recordings, and recording goes on', async () => {
     const segv = names.find((n) => n.includes('tl-segv'))!;
     const before = await json(['traceloop', 'show', segv]);
-    await daemon!.stop('SIGTERM');
+    await d!.stop('SIGTERM');
     assert.ok(existsSync(join(pinDir, 'tl_slots')), 'pins survive the daemon');
-    daemon = await startDaemon();
+    await d!.start();
     const afterRestart = await json(['traceloop', 'show', segv]);
     // the same records; wall-clock times may move by the clock offset the new daemon measures
     const strip = (evs: Ev[]): Ev[] => evs.map(({ timestamp: _t, ...rest }) => rest);
@@ -404,23 +368,9 @@ describe('traceloop', { skip, concurrency: 1 }, () => {
   test('a restarted container: the newest instance is shown, the others are listed', async () => {
     const name = uniqueName('tl-restart');
     names.push(name);
-    await podman([
-      'run',
-      '-d',
-      '--name',
-      name,
-      '--ulimit',
-      'nofile=1024:1024',
-      '--ulimit',
-      'nproc=1024:1024',
-      '-v',
-      `${dir}:/t:ro`,
-      '--rootfs',
-      ROOTFS_DIR,
-      '/t/fidelity',
-      '/tmp/kgtest-tl-r1',
-      'exit',
-    ]);
+    await runContainer(name, ['/t/fidelity', '/tmp/kgtest-tl-r1', 'exit'], {
+      args: ['-d', '-v', `${dir}:/t:ro`],
+    });
     await podman(['wait', name]);
     await podman(['start', name]);
     await podman(['wait', name]);
