@@ -50,7 +50,7 @@ import { parsePolicies } from '../plugin/src/services/netpol/policy.js';
 import { buildReport } from '../plugin/src/services/netpol/report.js';
 import { verifyFlows } from '../plugin/src/services/netpol/verify.js';
 import { bpftoolAvailable, heldBy, LeakCheck, liveObjects } from './helpers/bpf.js';
-import { Cli, sleep } from './helpers/cli.js';
+import { Cli, notInCi, sleep } from './helpers/cli.js';
 
 const ROOT = packageRoot();
 const CLI = join(ROOT, 'bin', 'run.js');
@@ -656,7 +656,17 @@ describe(
           .concat(['--timeout', '60', '--report-interval', '500', '-o', cols, '-o', out])
           .map((a) => `'${a}'`)
           .join(' ');
-        tmux('new-session', '-d', '-s', session, '-x', '150', '-y', '40', `exec ${cmd}`);
+        tmux(
+          'new-session',
+          '-d',
+          '-s',
+          session,
+          '-x',
+          '150',
+          '-y',
+          '40',
+          `exec ${notInCi()} ${cmd}`,
+        );
         try {
           tmux('set-option', '-t', session, 'remain-on-exit', 'on');
           const pid = Number(tmux('list-panes', '-t', session, '-F', '#{pane_pid}').trim());

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { CLI, Cli, marker, readyExec, runQuiet, sleep } from './helpers/cli.js';
+import { CLI, Cli, marker, notInCi, readyExec, runQuiet, sleep } from './helpers/cli.js';
 import type { Ev } from './helpers/cli.js';
 import {
   assertFields,
@@ -520,7 +520,7 @@ describe(
 
     test('live view on an 80-column terminal: every gadget column fits, argv escaped', async () => {
       // a real pseudo-terminal (script), 80x30
-      const cmd = `stty cols 80 rows 30; exec ${process.execPath} ${CLI} trace exec --local --timeout 15`;
+      const cmd = `stty cols 80 rows 30; exec ${notInCi()} ${process.execPath} ${CLI} trace exec --local --timeout 15`;
       const tty = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], {
         stdio: ['pipe', 'pipe', 'pipe'],
         env: { ...process.env, TERM: 'xterm' },

@@ -28,6 +28,18 @@ export interface SpawnOptions {
   cwd?: string;
 }
 
+/**
+ * `env -u ...` for the variables that make ink take a terminal for a CI log (is-in-ci: CI,
+ * CONTINUOUS_INTEGRATION, CI_*), which then draws only the last frame: a command run in a
+ * terminal by a test (script, tmux) must see the live view a user sees, also when CI=true.
+ */
+export function notInCi(env: NodeJS.ProcessEnv = process.env): string {
+  const vars = Object.keys(env).filter(
+    (k) => k === 'CI' || k === 'CONTINUOUS_INTEGRATION' || k.startsWith('CI_'),
+  );
+  return ['env', ...vars.flatMap((v) => ['-u', v])].join(' ');
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A random marker for one test's events: kg-<what>-<hex>. */
