@@ -49,7 +49,7 @@ export interface ParamSpec {
   default?: string;
   /** short flag, e.g. 'x' */
   char?: string;
-  /** `const volatile` global this param sets before load (bool/int only) */
+  /** `const volatile` global this param sets before load (bool/int only): see gadgetConfig */
   rodata?: string;
   /** Validate and normalise a string value; throw UserError-like Error with a hint on bad input. */
   validate?: (value: string) => void;
@@ -103,8 +103,11 @@ export interface GadgetDescriptor {
   params: ParamSpec[];
   /** columns of the final event, in display order; common columns (node, namespace, ...) included */
   columns: ColumnSpec[];
-  /** Turn gadget params into kernel configuration (runs in the daemon, or in-process with --local). */
-  configure(params: Record<string, string>, ctx: { selfPid: number }): GadgetConfig;
+  /**
+   * Kernel configuration beyond the params' declared `rodata` globals (lists, maps, computed
+   * values); runs in the daemon, or in-process with --local. Called through gadgetConfig.
+   */
+  configure?(params: Record<string, string>, ctx: { selfPid: number }): Partial<GadgetConfig>;
   /**
    * Turn one decoded kernel record into the gadget's own event fields (runs where output is made:
    * in the CLI). Must be cheap: it runs per event. Common fields (timestamp, pid, comm, ...) are

@@ -37,9 +37,6 @@ pid is its only thread).`,
     { name: 'cwd', width: 16, hidden: true },
     { name: 'exepath', width: 16, hidden: true },
   ],
-  configure(params) {
-    return { rodata: { ignore_failed: params['ignore-failed'] === 'true' } };
-  },
   // declared field by field, so -o json can be written straight from the record bytes
   transform: fieldTransform([
     field.copy('ppid'),

@@ -68,8 +68,6 @@ not reported.`,
     prefixes.forEach((p, i) => buf.write(p, i * MAX_PREFIX_LEN));
     return {
       rodata: {
-        failed_only: params.failed === 'true',
-        full_path: params['full-path'] === 'true',
         prefix_count: prefixes.length,
         prefixes: buf,
       },

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { getGadget, listAllGadgets } from '../../../gadgets/framework/registry.js';
+import { gadgetConfig } from '../../../gadgets/framework/params.js';
 import { gadgetLayoutPath, gadgetObjectPath } from '../../../gadgets/framework/paths.js';
 import type { RecordLayout } from '../../../gadgets/framework/types.js';
 import { RunError } from '../errors.js';
@@ -130,7 +131,7 @@ export class LocalRuntime implements GadgetRuntime {
     await st.ready();
     const registry = st.registry;
 
-    const config = g.configure(params, { selfPid: process.pid });
+    const config = gadgetConfig(g, params, { selfPid: process.pid });
     const mode = filterMode(req.filter, this.opts.kubernetes ?? false);
 
     const layout = JSON.parse(readFileSync(gadgetLayoutPath(g.name), 'utf8')) as RecordLayout;

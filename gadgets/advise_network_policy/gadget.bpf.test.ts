@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { addonPath, ObjectSpec } from '../../daemon/src/bpf/index.js';
 import { makeDecoder } from '../framework/decode.js';
+import { gadgetConfig } from '../framework/params.js';
 import { gadgetLayoutPath, gadgetObjectPath } from '../framework/paths.js';
 import { formatAddr } from './addr.js';
 import { buildDns, parseDns } from './dns.js';
@@ -178,7 +179,7 @@ test('transform: flow reports and DNS answers', () => {
 });
 
 test('configure: report interval and DNS switch become globals; netns owners are seeded', () => {
-  const c = descriptor.configure({ 'report-interval': '250', dns: 'false' }, { selfPid: 1 });
+  const c = gadgetConfig(descriptor, { 'report-interval': '250', dns: 'false' }, { selfPid: 1 });
   assert.equal(c.rodata.report_interval_ns, 250_000_000n);
   assert.equal(c.rodata.capture_dns, false);
   assert.ok(Array.isArray(c.maps?.netns_owner));
