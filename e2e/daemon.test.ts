@@ -29,7 +29,7 @@ import { ALL, assertOpens, noSelf, runOpens } from './helpers/opens.js';
 import { abandonAll, startTraced } from './helpers/trace.js';
 import { startDaemon, TestDaemon } from './helpers/daemon.js';
 import { isBpfError, ObjectSpec, type Collection } from '../daemon/src/bpf/index.js';
-import { emptyFilter } from '../daemon/src/containers/filter.js';
+import { emptyFilter } from '../gadgets/framework/filter.js';
 import { gadgetObjectPath } from '../gadgets/framework/paths.js';
 import { ContainerPool, execIn, podmanAvailable } from './fixtures/podman.js';
 import type { TestContainer } from './fixtures/podman.js';
@@ -143,7 +143,7 @@ describe(
 
     test('version --remote: client and daemon versions, node, kernel', async () => {
       // the package version plus this tree's build id (+commit[.dirty].time), when stamped
-      const { version } = await import('../daemon/src/runtime/version.js');
+      const { version } = await import('../gadgets/framework/version.js');
       const pkg = { version };
       const v = pkg.version.replace(/[.+]/g, '\\$&');
       const r = await runCli(['version', '--remote', addr, '-o', 'json']);

@@ -8,7 +8,7 @@ import { mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { version } from '../daemon/src/runtime/version.js';
+import { version } from '../gadgets/framework/version.js';
 import { CLI, ROOT } from './helpers/cli.js';
 
 const INSTALL = join(ROOT, 'scripts', 'install-plugin.sh');

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Writes build/build-info.json: what tells two builds apart in `kubectl gadget version`
-# (daemon/src/runtime/version.ts reads it): the git commit, whether the tree had uncommitted
+# (gadgets/framework/version.ts reads it): the git commit, whether the tree had uncommitted
 # changes, and the build time. Run by scripts/build.sh (npm run build) and image/build-local.sh;
 # `npx tsc` alone does not restamp it.
 #

@@ -791,7 +791,7 @@ async function main(): Promise<void> {
   log(`wrote ${join(OUT, 'results.json')} and ${join(OUT, 'results.md')}`);
 
   // traceloop: recording cost against untraced, the empty tp_btf floor and strace
-  const tl = await import('../../gadgets/traceloop/bench.js');
+  const tl = await import('./traceloop.js');
   const tlr = await tl.runTraceloopBench();
   writeFileSync(join(OUT, 'traceloop.json'), JSON.stringify(tlr, null, 2) + '\n');
   writeFileSync(join(OUT, 'traceloop.md'), tl.renderMarkdown(tlr));

@@ -10,8 +10,8 @@ import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } f
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { ObjectSpec, clockOffsetNs } from '../../daemon/src/bpf/index.js';
-import { resolveParams } from '../../daemon/src/runtime/params.js';
-import type { RunMessage } from '../../daemon/src/runtime/types.js';
+import { resolveParams } from '../../gadgets/framework/resolve.js';
+import type { RunMessage } from '../../gadgets/framework/runtime.js';
 import { gadgetLayoutPath, gadgetObjectPath } from '../../gadgets/framework/paths.js';
 import type { GadgetDescriptor, RecordLayout } from '../../gadgets/framework/types.js';
 import { descriptor as execDescriptor } from '../../gadgets/trace_exec/gadget.js';

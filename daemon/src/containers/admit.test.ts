@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import type { ContainerFilter } from '../runtime/types.js';
+import type { ContainerFilter } from '../../../gadgets/framework/runtime.js';
 import {
   FILTER_EXCLUDE,
   FILTER_INCLUDE,
@@ -10,9 +10,9 @@ import {
   RunAdmission,
   type AdmitRegistry,
 } from './admit.js';
-import { emptyFilter, matchesFilter } from './filter.js';
-import { emptyK8s } from './sources.js';
-import type { ContainerInfo } from './types.js';
+import { emptyFilter, matchesFilter } from '../../../gadgets/framework/filter.js';
+import { emptyK8s } from '../../../gadgets/framework/containers.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
 
 const f = (over: Partial<ContainerFilter>): ContainerFilter => ({ ...emptyFilter(), ...over });
 

@@ -7,9 +7,9 @@
 // User space then decides the namespaces the kernel passed unclassified, once per namespace
 // (the `decided` cache), and keeps the map current as containers come and go.
 
-import type { ContainerFilter } from '../runtime/types.js';
-import { hasContainerSelector } from './filter.js';
-import type { ContainerInfo } from './types.js';
+import type { ContainerFilter } from '../../../gadgets/framework/runtime.js';
+import { hasContainerSelector } from '../../../gadgets/framework/filter.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
 
 export const FILTER_NONE = 0;
 export const FILTER_INCLUDE = 1;

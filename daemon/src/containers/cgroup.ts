@@ -10,7 +10,7 @@
 //   cri-o             /.../crio-<id>.scope  or  /.../crio-<id>
 // Runtime helper cgroups (libpod-conmon-<id>, crio-conmon-<id>) are not containers.
 
-import type { ContainerInfo } from './types.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
 
 export type RuntimeName = ContainerInfo['runtime'];
 

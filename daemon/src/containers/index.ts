@@ -1,13 +1,21 @@
 // The container registry and its helpers (see registry.ts for how it works).
 
-export type { ContainerInfo, ContainerRegistryEvents, K8sIdentity } from './types.js';
+export type {
+  ContainerInfo,
+  ContainerRegistryEvents,
+  K8sIdentity,
+} from '../../../gadgets/framework/containers.js';
 export {
   ContainerRegistry,
   type ContainerRegistryEventMap,
   type ContainerRegistryOptions,
   type PodInfo,
 } from './registry.js';
-export { emptyFilter, hasContainerSelector, matchesFilter } from './filter.js';
+export {
+  emptyFilter,
+  hasContainerSelector,
+  matchesFilter,
+} from '../../../gadgets/framework/filter.js';
 export {
   formatLabelSelector,
   labelSelectorMatches,
@@ -15,7 +23,7 @@ export {
   matchLabels,
   parseLabelSelector,
   type LabelRequirement,
-} from './labels.js';
+} from '../../../gadgets/framework/labels.js';
 export { matchCgroupPath, parseProcCgroup, type CgroupMatch } from './cgroup.js';
 export {
   ContainerdSource,

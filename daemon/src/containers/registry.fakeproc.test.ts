@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 
-import { emptyFilter } from './filter.js';
+import { emptyFilter } from '../../../gadgets/framework/filter.js';
 import { ContainerRegistry } from './registry.js';
 import type { RuntimeName } from './cgroup.js';
-import { emptyK8s, type MetadataSource, type RuntimeMeta } from './sources.js';
-import type { ContainerInfo } from './types.js';
+import { emptyK8s } from '../../../gadgets/framework/containers.js';
+import type { MetadataSource, RuntimeMeta } from './sources.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
 
 const HOST_NS = 4026531841;
 const idOf = (n: number): string => n.toString(16).padStart(2, '0').repeat(32);

@@ -13,9 +13,9 @@ import {
   waitFor,
   type TestContainer,
 } from '../../../e2e/fixtures/podman.js';
-import { emptyFilter } from './filter.js';
+import { emptyFilter } from '../../../gadgets/framework/filter.js';
 import { ContainerRegistry } from './registry.js';
-import type { ContainerInfo } from './types.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
 
 const skip = podmanAvailable() ? false : 'needs root and podman';
 

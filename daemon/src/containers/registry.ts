@@ -28,7 +28,7 @@
 import { EventEmitter } from 'node:events';
 
 import { parseProcCgroup, cgroupPaths, type CgroupMatch, type RuntimeName } from './cgroup.js';
-import { matchesFilter } from './filter.js';
+import { matchesFilter } from '../../../gadgets/framework/filter.js';
 import {
   bootWallMs,
   listPids,
@@ -44,8 +44,8 @@ import {
   type MetadataSource,
   type RuntimeMeta,
 } from './sources.js';
-import type { ContainerInfo, K8sIdentity } from './types.js';
-import type { ContainerFilter } from '../runtime/types.js';
+import type { ContainerInfo, K8sIdentity } from '../../../gadgets/framework/containers.js';
+import type { ContainerFilter } from '../../../gadgets/framework/runtime.js';
 
 export interface ContainerRegistryOptions {
   /** procfs mount (default '/proc'; '/host/proc' in a pod without hostPID /proc) */

@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 
 import type { RuntimeName } from './cgroup.js';
 import { readCmdline, readStat, readText } from './proc.js';
-import type { K8sIdentity } from './types.js';
+import { emptyK8s, type K8sIdentity } from '../../../gadgets/framework/containers.js';
 
 export interface RuntimeMeta {
   runtime: RuntimeName;
@@ -75,20 +75,6 @@ function stringRecord(v: unknown): Record<string, string> {
   if (!isObj(v)) return out;
   for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
   return out;
-}
-
-export function emptyK8s(): K8sIdentity {
-  return {
-    namespace: '',
-    pod: '',
-    container: '',
-    podUid: '',
-    labels: {},
-    ownerKind: '',
-    ownerName: '',
-    podIp: '',
-    hostNetwork: false,
-  };
 }
 
 /** Parses an OCI runtime config.json (text or parsed) into what the registry needs. */

@@ -5,14 +5,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes, sign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { ContainerInfo } from '../containers/types.js';
-import { RunError } from '../errors.js';
-import type { ContainerFilter, RunRequest } from '../runtime/types.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
+import { RunError } from '../../../gadgets/framework/errors.js';
+import type { ContainerFilter, RunRequest } from '../../../gadgets/framework/runtime.js';
+import { CERT_HEADER, PROOF_HEADER, proofPayload } from '../../../proto/ts/authz.js';
 import {
-  CERT_HEADER,
   KubernetesAuthorizer,
-  PROOF_HEADER,
-  proofPayload,
   subjectIdentity,
   type CallMetadata,
   type ReviewApi,

@@ -21,14 +21,12 @@
 // - Results are cached briefly (TokenReview 60 s, SubjectAccessReview 30 s).
 
 import { createHash, verify as verifySignature, X509Certificate } from 'node:crypto';
-import { clip, RunError } from '../errors.js';
-import type { ContainerInfo } from '../containers/types.js';
-import type { RunRequest } from '../runtime/types.js';
+import { clip, RunError } from '../../../gadgets/framework/errors.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
+import type { RunRequest } from '../../../gadgets/framework/runtime.js';
+import { CERT_HEADER, PROOF_HEADER, proofPayload } from '../../../proto/ts/authz.js';
 import { deadline, errorText, httpStatus, type DaemonKubeConfig } from './config.js';
 
-export const CERT_HEADER = 'x-kgadget-client-cert';
-export const PROOF_HEADER = 'x-kgadget-client-proof';
-export const PROOF_VERSION = 'kubectl-gadget-proof-v1';
 /** How far a proof's time may be from the daemon's clock. */
 export const PROOF_WINDOW_MS = 5 * 60_000;
 
@@ -85,10 +83,6 @@ const SAR_TTL_MS = 30_000;
 const CA_TTL_MS = 10 * 60_000;
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
-
-export function proofPayload(node: string, timeMs: number, nonce: string): Buffer {
-  return Buffer.from(`${PROOF_VERSION}\n${node}\n${timeMs}\n${nonce}`, 'utf8');
-}
 
 /** "CN=alice\nO=dev\nO=ops" -> { username: 'alice', groups: ['dev', 'ops'] } */
 export function subjectIdentity(subject: string): { username: string; groups: string[] } {

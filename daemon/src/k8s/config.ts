@@ -12,7 +12,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { RunError } from '../errors.js';
+import { RunError } from '../../../gadgets/framework/errors.js';
 
 export const KUBECONFIG_ENV = 'KGADGET_KUBECONFIG';
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';

@@ -18,7 +18,7 @@
 
 import type { V1OwnerReference, V1Pod } from '@kubernetes/client-node';
 import type { PodInfo } from '../containers/registry.js';
-import type { ContainerInfo } from '../containers/types.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
 import { deadline, errorText, httpStatus, type DaemonKubeConfig } from './config.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';

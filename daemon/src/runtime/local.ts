@@ -6,17 +6,22 @@ import { getGadget, listAllGadgets } from '../../../gadgets/framework/registry.j
 import { gadgetConfig } from '../../../gadgets/framework/params.js';
 import { gadgetLayoutPath, gadgetObjectPath } from '../../../gadgets/framework/paths.js';
 import type { RecordLayout } from '../../../gadgets/framework/types.js';
-import { RunError } from '../errors.js';
-import type { ContainerInfo } from '../containers/types.js';
+import { RunError } from '../../../gadgets/framework/errors.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
 import type { ContainerRegistryOptions } from '../containers/registry.js';
 import { filterMode, RunAdmission } from '../containers/admit.js';
-import type { GadgetRuntime, NodeInfo, RunMessage, RunRequest } from './types.js';
-import { resolveParams } from './params.js';
-import { parseLabelSelector } from '../containers/labels.js';
+import type {
+  GadgetRuntime,
+  NodeInfo,
+  RunMessage,
+  RunRequest,
+} from '../../../gadgets/framework/runtime.js';
+import { resolveParams } from '../../../gadgets/framework/resolve.js';
+import { parseLabelSelector } from '../../../gadgets/framework/labels.js';
 import { AsyncQueue } from './queue.js';
 import { bpfDenied, SharedState, tracepointFull } from './shared.js';
 import type { Collection } from '../bpf/index.js';
-import { version } from './version.js';
+import { version } from '../../../gadgets/framework/version.js';
 import { pinnedAliasMap, TraceloopRecorder } from '../traceloop/recorder.js';
 
 export interface LocalRuntimeOptions {

@@ -4,8 +4,8 @@
 import { bpfObjectPath } from '../../../gadgets/framework/paths.js';
 import * as bpf from '../bpf/index.js';
 import { ContainerRegistry, type ContainerRegistryOptions } from '../containers/registry.js';
-import type { ContainerInfo } from '../containers/types.js';
-import { RunError } from '../errors.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
+import { RunError } from '../../../gadgets/framework/errors.js';
 
 const SHARED_MAPS = ['gadget_mntns_known', 'gadget_mntns_alias', 'gadget_mntns_container'];
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as pb from '../../../proto/gen/gadget/v1/gadget.js';
-import { RunError } from '../errors.js';
+import { RunError } from '../../../gadgets/framework/errors.js';
 import { startServer, toStatus } from './server.js';
 import { startScriptedDaemon } from './test-support/child.js';
 import { ScriptedRuntime } from './test-support/scripted-runtime.js';

@@ -14,10 +14,10 @@ import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as pb from '../../../proto/gen/gadget/v1/gadget.js';
-import type { GadgetRuntime, RunMessage } from '../runtime/types.js';
+import type { GadgetRuntime, RunMessage } from '../../../gadgets/framework/runtime.js';
 import type { Authorizer, CallMetadata } from '../k8s/authz.js';
-import { clip, isRunError, type RunErrorCode } from '../errors.js';
-import { checkTimeoutSeconds } from '../runtime/params.js';
+import { clip, isRunError, type RunErrorCode } from '../../../gadgets/framework/errors.js';
+import { checkTimeoutSeconds } from '../../../gadgets/framework/resolve.js';
 import {
   DEFAULT_ADDRESS,
   formatAddress,
@@ -25,7 +25,7 @@ import {
   hostPort,
   parseAddress,
   type DaemonAddress,
-} from './address.js';
+} from '../../../proto/ts/address.js';
 import {
   HINT_TRAILER,
   SHUTTING_DOWN,
@@ -35,7 +35,7 @@ import {
   runMessageToPb,
   runRequestFromPb,
   type GadgetSummary,
-} from './convert.js';
+} from '../../../proto/ts/convert.js';
 import { traceloopHandlers } from './traceloop.js';
 
 export interface ServerOptions {

@@ -1,29 +1,22 @@
-// The Traceloop RPCs of gadget.v1.GadgetService over a runtime's traceloop recorder, and the
-// conversions both sides (this server, the CLI's RemoteRuntime) use.
+// The Traceloop RPCs of gadget.v1.GadgetService over a runtime's traceloop recorder (the
+// conversions both sides use are in proto/ts/traceloop.ts).
 //
 // Kubernetes mode: start is authorized like a run with the session's filter; list and show only
 // reveal containers the caller may see; stop and delete need the rights of a node-wide run.
 
 import * as grpc from '@grpc/grpc-js';
 import type * as pb from '../../../proto/gen/gadget/v1/gadget.js';
-import { clip, RunError } from '../errors.js';
+import { clip, RunError } from '../../../gadgets/framework/errors.js';
 import type { Authorizer } from '../k8s/authz.js';
-import type { ContainerFilter, GadgetRuntime, RunRequest } from '../runtime/types.js';
 import type {
+  ContainerFilter,
+  GadgetRuntime,
+  RunRequest,
   TraceloopApi,
-  TraceloopEntry,
-  TraceloopSession,
-  TraceloopStartOptions,
-  TraceloopStatus,
-} from '../traceloop/types.js';
-import {
-  containerFromPb,
-  containerToPb,
-  filterFromPb,
-  filterToPb,
-  runMessageToPb,
-  u64ToNumber,
-} from './convert.js';
+} from '../../../gadgets/framework/runtime.js';
+import type { TraceloopEntry } from '../../../gadgets/framework/traceloop.js';
+import { runMessageToPb } from '../../../proto/ts/convert.js';
+import { entryToPb, sessionToPb, startOptionsFromPb } from '../../../proto/ts/traceloop.js';
 
 type Handlers = Pick<
   pb.GadgetServiceHandlers,
@@ -55,86 +48,6 @@ const ALL: ContainerFilter = {
 
 function asRun(filter: ContainerFilter): RunRequest {
   return { gadget: 'traceloop', params: {}, filter, timeoutSeconds: 0 };
-}
-
-export function startOptionsFromPb(r: pb.TraceloopStartRequest): TraceloopStartOptions {
-  const perContainer =
-    r.syscallsPerContainer ||
-    (r.bufferKib ? Math.max(1, Math.floor((r.bufferKib * 1024) / 392)) : 0);
-  return {
-    filter: filterFromPb(r.filter),
-    syscalls: r.syscalls,
-    ...(perContainer ? { syscallsPerContainer: perContainer } : {}),
-    ...(r.maxMemoryMib ? { maxMemoryMib: r.maxMemoryMib } : {}),
-  };
-}
-
-export function startOptionsToPb(o: TraceloopStartOptions): pb.TraceloopStartRequest {
-  return {
-    filter: filterToPb(o.filter),
-    bufferKib: 0,
-    syscalls: o.syscalls,
-    maxMemoryMib: o.maxMemoryMib ?? 0,
-    syscallsPerContainer: o.syscallsPerContainer ?? 0,
-  };
-}
-
-export function sessionToPb(s: TraceloopSession): pb.TraceloopStartResponse {
-  return {
-    sessionId: s.sessionId,
-    node: s.node,
-    syscallsPerContainer: s.syscallsPerContainer,
-    buffers: s.buffers,
-    memoryBytes: String(s.memoryBytes),
-    resumed: s.resumed ?? false,
-    filter: s.filter ? filterToPb(s.filter) : null,
-    syscalls: s.syscalls ?? [],
-    maxMemoryMib: s.maxMemoryMib ?? 0,
-    startedAtMs: String(s.startedAt),
-  };
-}
-
-export function sessionFromPb(r: pb.TraceloopStartResponse, node: string): TraceloopSession {
-  return {
-    sessionId: r.sessionId,
-    node: r.node || node,
-    state: 'recording',
-    syscallsPerContainer: r.syscallsPerContainer,
-    buffers: r.buffers,
-    memoryBytes: u64ToNumber(r.memoryBytes, 'memory bytes'),
-    // an older daemon does not say
-    startedAt: u64ToNumber(r.startedAtMs || '0', 'start time') || Date.now(),
-    ...(r.resumed ? { resumed: true } : {}),
-    ...(r.filter ? { filter: filterFromPb(r.filter) } : {}),
-    syscalls: r.syscalls,
-    ...(r.maxMemoryMib ? { maxMemoryMib: r.maxMemoryMib } : {}),
-  };
-}
-
-export function entryToPb(e: TraceloopEntry): pb.TraceloopEntry {
-  return {
-    sessionId: e.sessionId,
-    container: containerToPb(e.container),
-    status: e.status,
-    records: String(e.records),
-    lost: String(e.lost),
-    instance: String(e.instance),
-    exitStatus: e.exitStatus ?? 0,
-    hasExitStatus: e.exitStatus !== undefined,
-  };
-}
-
-export function entryFromPb(e: pb.TraceloopEntry): TraceloopEntry {
-  const container = containerFromPb(e.container!);
-  return {
-    sessionId: e.sessionId,
-    container,
-    status: e.status as TraceloopStatus,
-    records: u64ToNumber(e.records, 'records'),
-    lost: u64ToNumber(e.lost, 'lost'),
-    instance: u64ToNumber(e.instance, 'instance') || container.generation,
-    ...(e.hasExitStatus ? { exitStatus: e.exitStatus } : {}),
-  };
 }
 
 /** TraceloopShowRequest.instance: a uint64 on the wire, a safe integer here. */

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, rmdirSync, unlinkSync } fro
 import { dirname, join } from 'node:path';
 import type { BpfMap, Collection, ObjectSpec } from '../bpf/index.js';
 import * as bpf from '../bpf/index.js';
-import type { ContainerFilter } from '../runtime/types.js';
+import type { ContainerFilter } from '../../../gadgets/framework/runtime.js';
 import { gadgetObjectPath } from '../../../gadgets/framework/paths.js';
 import { parseSyscallFilter, scInfoBytes } from '../../../gadgets/traceloop/table.js';
 import { MAP_NAMES, checkMap, encodeSession, parseSession, u32Key, type MapName } from './maps.js';

@@ -40,16 +40,16 @@ import type { ObjectSpec } from '../bpf/index.js';
 import * as bpf from '../bpf/index.js';
 import { matchCgroupPath } from '../containers/cgroup.js';
 import { listPids, readNsInode } from '../containers/proc.js';
-import { matchesFilter } from '../containers/filter.js';
+import { matchesFilter } from '../../../gadgets/framework/filter.js';
 import type { ContainerRegistry } from '../containers/registry.js';
 import {
   ContainerdSource,
   ContainersStorageSource,
   type MetadataSource,
 } from '../containers/sources.js';
-import type { ContainerInfo } from '../containers/types.js';
-import { clip, RunError } from '../errors.js';
-import type { ContainerFilter, RunMessage } from '../runtime/types.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
+import { clip, RunError } from '../../../gadgets/framework/errors.js';
+import type { ContainerFilter, RunMessage } from '../../../gadgets/framework/runtime.js';
 import { gadgetLayoutPath } from '../../../gadgets/framework/paths.js';
 import type { RecordLayout } from '../../../gadgets/framework/types.js';
 import { parseSyscallFilter, SyscallFilterError } from '../../../gadgets/traceloop/table.js';
@@ -76,14 +76,14 @@ import {
 } from './maps.js';
 import { TraceloopPins, traceloopPinDir, type SessionConfig } from './pins.js';
 import { matchesSpec, noRecordingError, pick, pickOne, readSlots, type Tombstone } from './show.js';
+import type { TraceloopApi } from '../../../gadgets/framework/runtime.js';
 import type {
-  TraceloopApi,
   TraceloopEntry,
   TraceloopSession,
   TraceloopShowRequest,
   TraceloopStartOptions,
   TraceloopStatus,
-} from './types.js';
+} from '../../../gadgets/framework/traceloop.js';
 
 // what importers of the recorder use, wherever it lives now
 export { DEFAULT_PIN_DIR, LINK_PREFIX, pinnedAliasMap, traceloopPinDir } from './pins.js';

@@ -2,8 +2,8 @@
 // the pinned maps in sequence order, framed for the wire as a run's batches.
 
 import type { BpfMap } from '../bpf/index.js';
-import type { ContainerInfo } from '../containers/types.js';
-import { clip, RunError } from '../errors.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
+import { clip, RunError } from '../../../gadgets/framework/errors.js';
 import { closeMatches } from '../../../gadgets/traceloop/table.js';
 import {
   SLOT_BACK,
@@ -15,7 +15,7 @@ import {
   type MapName,
   type Meta,
 } from './maps.js';
-import { matchesSpec } from './spec.js';
+import { matchesSpec } from '../../../gadgets/framework/container-spec.js';
 
 /** A recording that may be picked: named (container) unless it is still being resolved. */
 interface Named {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Syscall-heavy workload for gadgets/traceloop/bench.ts: N iterations of one syscall mix, then
+ * Syscall-heavy workload for e2e/bench/traceloop.ts: N iterations of one syscall mix, then
  * prints the ns per iteration as JSON.
  *   loop N getppid     one cheap syscall per iteration (worst case for a per-syscall hook)
  *   loop N openclose   openat(path) + read + close of a small file (strings read at exit)

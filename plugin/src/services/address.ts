@@ -1,6 +1,6 @@
-// Daemon addresses for the CLI (--address). The parser lives with the daemon's server
-// (daemon/src/server/address.ts) so `kubectl-gadget daemon --listen` and the CLI accept exactly
-// the same forms; this module is the CLI's entry point to it.
+// Daemon addresses for the CLI (--address). The parser is part of the wire contract
+// (proto/ts/address.ts) so `kubectl-gadget daemon --listen` and the CLI accept exactly the same
+// forms; this module is the CLI's entry point to it.
 //
 //   unix:///run/kubectl-gadget/gadget.sock   (default)
 //   tcp://HOST:PORT
@@ -13,7 +13,7 @@ import {
   grpcTarget,
   parseAddress,
   type DaemonAddress,
-} from '../../../daemon/src/server/address.js';
+} from '../../../proto/ts/address.js';
 
 export {
   AddressError,

@@ -3,7 +3,7 @@
 // generated per record layout: one makes event objects (columns, yaml, live view), the other
 // writes the NDJSON line directly (-o json), skipping the object and most of the escaping.
 
-import type { ContainerInfo } from '../../../daemon/src/containers/types.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
 import type {
   FieldKind,
   GadgetEvent,

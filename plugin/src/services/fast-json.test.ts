@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import type { ContainerInfo } from '../../../daemon/src/containers/types.js';
-import type { RunMessage } from '../../../daemon/src/runtime/types.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
+import type { RunMessage } from '../../../gadgets/framework/runtime.js';
 import { decodeBytes, splitNulStrings } from '../../../gadgets/framework/decode.js';
 import { field, fieldSpecsOf, fieldTransform } from '../../../gadgets/framework/fields.js';
 import {

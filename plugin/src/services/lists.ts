@@ -1,8 +1,8 @@
 // list-containers, list-gadgets and version: ask the runtime (or the local registry), print.
 
 import type { Writable } from 'node:stream';
-import type { ContainerInfo } from '../../../daemon/src/containers/types.js';
-import type { GadgetInfo } from '../../../daemon/src/runtime/types.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
+import type { GadgetInfo } from '../../../gadgets/framework/runtime.js';
 import type { ColumnSpec } from '../../../gadgets/framework/types.js';
 import type { CommonFlagValues } from '../flags.js';
 import { printList } from '../output/list.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ContainerInfo } from '../../../daemon/src/containers/types.js';
-import type { RunMessage } from '../../../daemon/src/runtime/types.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
+import type { RunMessage } from '../../../gadgets/framework/runtime.js';
 import type { GadgetEvent, RawRecord, RecordLayout } from '../../../gadgets/framework/types.js';
 import type { ObjectSink, Reporter, TextSink } from '../output/types.js';
 import { EventPipeline } from './pipeline.js';

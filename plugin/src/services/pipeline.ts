@@ -5,8 +5,8 @@
 // -o json of a gadget whose transform is made of field specs takes the fast path (fast-json.ts):
 // lines written straight from the record bytes, byte-identical to the object path.
 
-import type { ContainerInfo } from '../../../daemon/src/containers/types.js';
-import type { RunMessage } from '../../../daemon/src/runtime/types.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
+import type { RunMessage } from '../../../gadgets/framework/runtime.js';
 import { makeDecoder as defaultMakeDecoder, fixedSize } from '../../../gadgets/framework/decode.js';
 import { fieldSpecsOf } from '../../../gadgets/framework/fields.js';
 import type {

@@ -5,8 +5,8 @@
 
 import * as grpc from '@grpc/grpc-js';
 import * as pb from '../../../proto/gen/gadget/v1/gadget.js';
-import type { ContainerInfo } from '../../../daemon/src/containers/types.js';
-import { RunError } from '../../../daemon/src/errors.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
+import { RunError } from '../../../gadgets/framework/errors.js';
 import {
   HINT_TRAILER,
   SHUTTING_DOWN,
@@ -16,19 +16,15 @@ import {
   runMessageFromPb,
   runRequestToPb,
   type GadgetSummary,
-} from '../../../daemon/src/server/convert.js';
+} from '../../../proto/ts/convert.js';
 import type {
   GadgetRuntime,
   NodeInfo,
   RunMessage,
   RunRequest,
-} from '../../../daemon/src/runtime/types.js';
-import {
-  entryFromPb,
-  sessionFromPb,
-  startOptionsToPb,
-} from '../../../daemon/src/server/traceloop.js';
-import type { TraceloopApi } from '../../../daemon/src/traceloop/types.js';
+  TraceloopApi,
+} from '../../../gadgets/framework/runtime.js';
+import { entryFromPb, sessionFromPb, startOptionsToPb } from '../../../proto/ts/traceloop.js';
 import { formatAddress, grpcTarget, parseAddress } from './address.js';
 
 export interface RemoteRuntimeOptions {

@@ -1,9 +1,9 @@
 // Parsed flags -> RunRequest (what the runtime is asked to do) + the resolved params the
 // transform sees. Validation errors become one-line UserErrors before anything is started.
 
-import type { ContainerFilter, RunRequest } from '../../../daemon/src/runtime/types.js';
-import { resolveParams } from '../../../daemon/src/runtime/params.js';
-import { parseLabelSelector } from '../../../daemon/src/containers/labels.js';
+import type { ContainerFilter, RunRequest } from '../../../gadgets/framework/runtime.js';
+import { resolveParams } from '../../../gadgets/framework/resolve.js';
+import { parseLabelSelector } from '../../../gadgets/framework/labels.js';
 import type { GadgetDescriptor } from '../../../gadgets/framework/types.js';
 import { UserError } from '../errors.js';
 import { paramValues } from '../flags.js';

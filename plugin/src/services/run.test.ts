@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import type { ContainerInfo } from '../../../daemon/src/containers/types.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
 import type {
   GadgetRuntime,
   NodeInfo,
   RunMessage,
   RunRequest,
-} from '../../../daemon/src/runtime/types.js';
+} from '../../../gadgets/framework/runtime.js';
 import type { GadgetDescriptor, RecordLayout } from '../../../gadgets/framework/types.js';
 import { runGadget } from './run.js';
 import type { OutputStream } from './run.js';

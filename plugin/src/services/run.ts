@@ -8,7 +8,7 @@ import type {
   GadgetRuntime,
   RunMessage,
   RunRequest,
-} from '../../../daemon/src/runtime/types.js';
+} from '../../../gadgets/framework/runtime.js';
 import type { GadgetDescriptor } from '../../../gadgets/framework/types.js';
 import { ColumnsSink, selectColumns, singleNodeColumns } from '../output/columns.js';
 import { escapeControl } from '../output/escape.js';
@@ -18,7 +18,7 @@ import type { EventSink, Reporter, RunTotals } from '../output/types.js';
 import { drained } from '../output/write.js';
 import { createYamlSink } from '../output/yaml.js';
 import { EventPipeline } from './pipeline.js';
-import { isUnreachable } from '../../../daemon/src/errors.js';
+import { isUnreachable } from '../../../gadgets/framework/errors.js';
 
 export interface OutputStream extends Writable {
   isTTY?: boolean;

@@ -5,13 +5,13 @@
 
 import type { Writable } from 'node:stream';
 import { Flags } from '@oclif/core';
-import type { ContainerInfo } from '../../../daemon/src/containers/types.js';
-import type { ContainerFilter, RunMessage } from '../../../daemon/src/runtime/types.js';
+import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
 import type {
+  ContainerFilter,
+  RunMessage,
   TraceloopApi,
-  TraceloopEntry,
-  TraceloopSession,
-} from '../../../daemon/src/traceloop/types.js';
+} from '../../../gadgets/framework/runtime.js';
+import type { TraceloopEntry, TraceloopSession } from '../../../gadgets/framework/traceloop.js';
 import type { ColumnSpec } from '../../../gadgets/framework/types.js';
 import {
   SLOT_SIZE,
@@ -35,9 +35,9 @@ import type { OutputSpec } from '../output/spec.js';
 import { formatRfc3339Nano } from '../output/time.js';
 import { drained, writeChunk } from '../output/write.js';
 import { loadYamlStringify } from '../output/yaml.js';
-import { hasContainerSelector, matchesFilter } from '../../../daemon/src/containers/filter.js';
-import { parseLabelSelector } from '../../../daemon/src/containers/labels.js';
-import { matchesSpec } from '../../../daemon/src/traceloop/spec.js';
+import { hasContainerSelector, matchesFilter } from '../../../gadgets/framework/filter.js';
+import { parseLabelSelector } from '../../../gadgets/framework/labels.js';
+import { matchesSpec } from '../../../gadgets/framework/container-spec.js';
 import { containerFilter } from './request.js';
 import { runtimeMode } from './runtime.js';
 

@@ -11,10 +11,15 @@
 //   bad        header, then throws RunError INVALID_ARGUMENT
 //   crash      header, then throws a plain Error
 
-import type { ContainerInfo } from '../../containers/types.js';
-import { RunError } from '../../errors.js';
-import type { GadgetRuntime, NodeInfo, RunMessage, RunRequest } from '../../runtime/types.js';
-import type { GadgetSummary } from '../convert.js';
+import type { ContainerInfo } from '../../../../gadgets/framework/containers.js';
+import { RunError } from '../../../../gadgets/framework/errors.js';
+import type {
+  GadgetRuntime,
+  NodeInfo,
+  RunMessage,
+  RunRequest,
+} from '../../../../gadgets/framework/runtime.js';
+import type { GadgetSummary } from '../../../../proto/ts/convert.js';
 
 export type RuntimeReport =
   | { event: 'run-start'; tag: string; gadget: string }

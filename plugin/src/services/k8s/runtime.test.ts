@@ -4,19 +4,19 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { ContainerInfo } from '../../../../daemon/src/containers/types.js';
-import { RunError } from '../../../../daemon/src/errors.js';
+import type { ContainerInfo } from '../../../../gadgets/framework/containers.js';
+import { RunError } from '../../../../gadgets/framework/errors.js';
 import type {
   ContainerFilter,
   GadgetRuntime,
   NodeInfo,
   RunMessage,
   RunRequest,
-} from '../../../../daemon/src/runtime/types.js';
+} from '../../../../gadgets/framework/runtime.js';
 import type { GadgetEvent, RawRecord, RecordLayout } from '../../../../gadgets/framework/types.js';
 import type { ObjectSink, Reporter } from '../../output/types.js';
 import { EventPipeline } from '../pipeline.js';
-import { matchesFilter } from '../../../../daemon/src/containers/filter.js';
+import { matchesFilter } from '../../../../gadgets/framework/filter.js';
 import {
   KubernetesRuntime,
   kubernetesRequest,

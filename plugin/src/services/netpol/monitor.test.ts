@@ -3,12 +3,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { ContainerInfo } from '../../../../daemon/src/containers/types.js';
+import type { ContainerInfo } from '../../../../gadgets/framework/containers.js';
 import type {
   GadgetRuntime,
   RunMessage,
   RunRequest,
-} from '../../../../daemon/src/runtime/types.js';
+} from '../../../../gadgets/framework/runtime.js';
 import { buildDns } from '../../../../gadgets/advise_network_policy/dns.js';
 import { LAYOUT } from '../../../../gadgets/advise_network_policy/testdata/layout.js';
 import type { GadgetEvent } from '../../../../gadgets/framework/types.js';

@@ -4,12 +4,12 @@
 
 import { renameSync, writeFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import type { ContainerInfo } from '../../../../daemon/src/containers/types.js';
+import type { ContainerInfo } from '../../../../gadgets/framework/containers.js';
 import type {
   GadgetRuntime,
   RunMessage,
   RunRequest,
-} from '../../../../daemon/src/runtime/types.js';
+} from '../../../../gadgets/framework/runtime.js';
 import { descriptor, type NetpolEvent } from '../../../../gadgets/advise_network_policy/gadget.js';
 import { makeDecoder } from '../../../../gadgets/framework/decode.js';
 import type { ColumnSpec } from '../../../../gadgets/framework/types.js';

@@ -1,4 +1,4 @@
-// traceloop benchmark (node dist/gadgets/traceloop/bench.js; root, podman, strace):
+// traceloop benchmark (node dist/e2e/bench/traceloop.js; root, podman, strace):
 //   - slowdown of a syscall-heavy workload in a container while traceloop records it, against
 //     the same workload untraced, under an empty program on the same hooks (the floor: tp_btf
 //     sys_enter + sys_exit), and under `strace -f`;
@@ -27,10 +27,16 @@ import { fileURLToPath } from 'node:url';
 import { ObjectSpec, type Collection } from '../../daemon/src/bpf/index.js';
 import { ContainerRegistry } from '../../daemon/src/containers/registry.js';
 import { bytesPerContainer, TraceloopRecorder } from '../../daemon/src/traceloop/recorder.js';
-import type { RunMessage } from '../../daemon/src/runtime/types.js';
-import { packageRoot } from '../framework/paths.js';
-import { assemble, parseSlot, recordObject, formatParams, type Slot } from './format.js';
-import { buildFloor, buildLoop } from './testdata/build.js';
+import type { RunMessage } from '../../gadgets/framework/runtime.js';
+import { packageRoot } from '../../gadgets/framework/paths.js';
+import {
+  assemble,
+  parseSlot,
+  recordObject,
+  formatParams,
+  type Slot,
+} from '../../gadgets/traceloop/format.js';
+import { buildFloor, buildLoop } from '../../gadgets/traceloop/testdata/build.js';
 
 const ROUNDS = Number(process.env.TL_BENCH_ROUNDS ?? 5);
 const N_GETPPID = Number(process.env.TL_BENCH_N ?? 2_000_000);

@@ -9,9 +9,23 @@
 //   selector is given and matches (so `host` alone means "only the host").
 // - podsOnly: containers without a k8s identity never match; the host matches only with host.
 
-import type { ContainerFilter } from '../runtime/types.js';
 import { labelSelectorMatches } from './labels.js';
-import type { ContainerInfo } from './types.js';
+import type { ContainerInfo } from './containers.js';
+
+export interface ContainerFilter {
+  /** container names (podman name or k8s container name) */
+  containerNames: string[];
+  /** full or prefix container ids */
+  containerIds: string[];
+  /** only processes outside containers */
+  host: boolean;
+  /** Kubernetes: namespaces ([] = all), pod names, label selector string */
+  namespaces: string[];
+  pods: string[];
+  labelSelector: string;
+  /** Kubernetes mode: only pod processes unless host is set */
+  podsOnly: boolean;
+}
 
 export function emptyFilter(): ContainerFilter {
   return {

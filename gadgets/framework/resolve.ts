@@ -1,7 +1,7 @@
 // Validates a run's params against the gadget's declared ParamSpecs and fills defaults.
 
-import type { GadgetDescriptor } from '../../../gadgets/framework/types.js';
-import { clip, RunError } from '../errors.js';
+import type { GadgetDescriptor } from './types.js';
+import { clip, RunError } from './errors.js';
 
 /** Longest run timeout: setTimeout holds at most 2^31-1 ms (longer fires after 1 ms). */
 export const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);

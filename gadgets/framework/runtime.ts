@@ -1,9 +1,17 @@
 // The runtime interface: one local (in-process) and one remote (gRPC) implementation.
 // Messages mirror proto/gadget/v1/gadget.proto RunResponse so the remote side is a thin mapping.
 
-import type { RecordLayout } from '../../../gadgets/framework/types.js';
-import type { ContainerInfo } from '../containers/types.js';
-import type { TraceloopApi } from '../traceloop/types.js';
+import type { RecordLayout } from './types.js';
+import type { ContainerInfo } from './containers.js';
+import type { ContainerFilter } from './filter.js';
+import type {
+  TraceloopEntry,
+  TraceloopSession,
+  TraceloopShowRequest,
+  TraceloopStartOptions,
+} from './traceloop.js';
+
+export type { ContainerFilter };
 
 export interface RunRequest {
   /** canonical gadget name, e.g. 'trace_exec' */
@@ -12,21 +20,6 @@ export interface RunRequest {
   filter: ContainerFilter;
   /** seconds; 0 = until cancelled */
   timeoutSeconds: number;
-}
-
-export interface ContainerFilter {
-  /** container names (podman name or k8s container name) */
-  containerNames: string[];
-  /** full or prefix container ids */
-  containerIds: string[];
-  /** only processes outside containers */
-  host: boolean;
-  /** Kubernetes: namespaces ([] = all), pod names, label selector string */
-  namespaces: string[];
-  pods: string[];
-  labelSelector: string;
-  /** Kubernetes mode: only pod processes unless host is set */
-  podsOnly: boolean;
 }
 
 export interface RunHeader {
@@ -80,4 +73,22 @@ export interface GadgetRuntime {
   /** The node's traceloop recorder (daemon/src/traceloop); absent where there is none. */
   traceloop?(): TraceloopApi;
   close(): Promise<void>;
+}
+
+/**
+ * The traceloop API of a node. Implemented in-process by TraceloopRecorder and over gRPC by the
+ * CLI's RemoteRuntime; both look the same.
+ */
+export interface TraceloopApi {
+  start(o: TraceloopStartOptions): Promise<TraceloopSession>;
+  /** Detaches the programs and removes the bpffs pins; recordings stay readable until delete. */
+  stop(sessionId: string): Promise<void>;
+  list(sessionId: string): Promise<TraceloopEntry[]>;
+  /**
+   * One recording as a RunMessage stream: header (layout of struct tl_slot), containers (the
+   * recorded one), log lines (other instances), batches of raw slots in time order, stats, done.
+   */
+  show(req: TraceloopShowRequest, signal: AbortSignal): AsyncIterable<RunMessage>;
+  /** Deletes one container's recordings, or everything (container ''), stopping first. */
+  delete(sessionId: string, container: string): Promise<number>;
 }

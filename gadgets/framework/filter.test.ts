@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import type { ContainerFilter } from '../runtime/types.js';
+import type { ContainerFilter } from './runtime.js';
 import { emptyFilter, matchesFilter } from './filter.js';
-import { emptyK8s } from './sources.js';
-import type { ContainerInfo } from './types.js';
+import { emptyK8s } from './containers.js';
+import type { ContainerInfo } from './containers.js';
 
 function container(over: Partial<ContainerInfo> = {}): ContainerInfo {
   return {

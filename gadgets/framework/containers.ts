@@ -53,3 +53,18 @@ export interface ContainerRegistryEvents {
   /** no process uses it anymore (its inode may be reused): remove from `known` */
   'mntns-removed': (mntns: number) => void;
 }
+
+/** A K8sIdentity with every field blank, for sources to fill in. */
+export function emptyK8s(): K8sIdentity {
+  return {
+    namespace: '',
+    pod: '',
+    container: '',
+    podUid: '',
+    labels: {},
+    ownerKind: '',
+    ownerName: '',
+    podIp: '',
+    hostNetwork: false,
+  };
+}

@@ -1,6 +1,6 @@
 // Which recordings a user's container reference names (pure: the CLI filters with it too).
 
-import type { ContainerInfo } from '../containers/types.js';
+import type { ContainerInfo } from './containers.js';
 
 /** container id (prefix), runtime or k8s container name, pod, pod/container, ns/pod[/container] */
 export function matchesSpec(spec: string, c: ContainerInfo): boolean {

@@ -1,9 +1,9 @@
-// The traceloop API of a node: a syscall flight recorder per container that lives in the daemon
-// (its recordings outlive any CLI process, and the daemon too: see recorder.ts). Implemented
-// in-process by TraceloopRecorder and over gRPC by the CLI's RemoteRuntime; both look the same.
+// The data of traceloop's API (TraceloopApi in runtime.ts): a syscall flight recorder per
+// container that lives in the daemon (its recordings outlive any CLI process, and the daemon too:
+// see daemon/src/traceloop/recorder.ts).
 
-import type { ContainerInfo } from '../containers/types.js';
-import type { ContainerFilter, RunMessage } from '../runtime/types.js';
+import type { ContainerInfo } from './containers.js';
+import type { ContainerFilter } from './filter.js';
 
 export interface TraceloopStartOptions {
   /** which containers to record; an empty filter records every container */
@@ -60,18 +60,4 @@ export interface TraceloopShowRequest {
   container: string;
   /** an instance (generation) of a restarted container; 0 = the newest */
   instance: number;
-}
-
-export interface TraceloopApi {
-  start(o: TraceloopStartOptions): Promise<TraceloopSession>;
-  /** Detaches the programs and removes the bpffs pins; recordings stay readable until delete. */
-  stop(sessionId: string): Promise<void>;
-  list(sessionId: string): Promise<TraceloopEntry[]>;
-  /**
-   * One recording as a RunMessage stream: header (layout of struct tl_slot), containers (the
-   * recorded one), log lines (other instances), batches of raw slots in time order, stats, done.
-   */
-  show(req: TraceloopShowRequest, signal: AbortSignal): AsyncIterable<RunMessage>;
-  /** Deletes one container's recordings, or everything (container ''), stopping first. */
-  delete(sessionId: string, container: string): Promise<number>;
 }

@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../../../gadgets/framework/paths.js';
+import { packageRoot } from './paths.js';
 
 export const packageVersion: string = (
   JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }

@@ -9,7 +9,7 @@
 //                 | KEY (">" | "<") INTEGER
 // Requirements are ANDed. Whitespace separates tokens and is otherwise ignored.
 
-import { clip } from '../errors.js';
+import { clip } from './errors.js';
 
 /** Input quoted in a message, clipped (errors.ts). */
 const q = (s: string): string => JSON.stringify(clip(s));

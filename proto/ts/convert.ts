@@ -1,11 +1,11 @@
-// Mapping between the runtime's objects (daemon/src/runtime/types.ts) and the gadget.v1 wire
+// Mapping between the runtime's objects (gadgets/framework/runtime.ts) and the gadget.v1 wire
 // messages (proto/gen/gadget/v1/gadget.ts). Used by the server and by the CLI's RemoteRuntime,
 // so both ends agree on every conversion.
 //
 // 64-bit integers arrive as decimal strings. Ids, counters and unix-ms times become numbers and
 // are checked to fit in 53 bits; boot_to_wall_ns stays a bigint.
 
-import type * as pb from '../../../proto/gen/gadget/v1/gadget.js';
+import type * as pb from '../gen/gadget/v1/gadget.js';
 import type {
   ColumnSpec,
   FieldKind,
@@ -14,15 +14,15 @@ import type {
   ParamSpec,
   ParamType,
   RecordLayout,
-} from '../../../gadgets/framework/types.js';
-import type { ContainerInfo, K8sIdentity } from '../containers/types.js';
+} from '../../gadgets/framework/types.js';
+import type { ContainerInfo, K8sIdentity } from '../../gadgets/framework/containers.js';
 import type {
   ContainerFilter,
   GadgetInfo,
   NodeInfo,
   RunMessage,
   RunRequest,
-} from '../runtime/types.js';
+} from '../../gadgets/framework/runtime.js';
 
 /** Trailer carrying RunError.hint (binary so any UTF-8 survives). */
 export const HINT_TRAILER = 'gadget-hint-bin';
