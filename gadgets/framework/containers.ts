@@ -38,22 +38,6 @@ export interface ContainerInfo {
   k8s?: K8sIdentity;
 }
 
-/** Listener signatures of ContainerRegistry (registry.ts); same events as ContainerRegistryEventMap. */
-export interface ContainerRegistryEvents {
-  /** a container was found (state 'running'); emitted before 'mntns-added' of its namespace */
-  added: (c: ContainerInfo) => void;
-  /** it exited (state 'exited', pid 0; still listed for the retention) or was a CRI sandbox */
-  removed: (c: ContainerInfo) => void;
-  /** metadata completed after discovery, or pod info (labels, owner) applied */
-  updated: (c: ContainerInfo) => void;
-  /** an exited container dropped from list() after the retention */
-  expired: (c: ContainerInfo) => void;
-  /** a mount namespace (container or host) is in use: add to the kernel `known` set */
-  'mntns-added': (mntns: number) => void;
-  /** no process uses it anymore (its inode may be reused): remove from `known` */
-  'mntns-removed': (mntns: number) => void;
-}
-
 /** A K8sIdentity with every field blank, for sources to fill in. */
 export function emptyK8s(): K8sIdentity {
   return {
