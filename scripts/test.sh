@@ -11,6 +11,8 @@ trap 'kill $k8s_build 2>/dev/null || true' EXIT
 bash scripts/setup.sh
 npm run --silent lint
 node scripts/run-tests.mjs unit
+# the kernel-side smoke test: each object loaded by a libbpf loader independent of the daemon
+if [ "$(id -u)" = 0 ]; then bash bpf/test/build.sh >/dev/null && node bpf/test/smoke.mjs; fi
 if ! wait $k8s_build || [ "$(cat build/k8s-build.rc 2>/dev/null)" != 0 ]; then
   echo "test: building the Kubernetes binaries failed:" >&2
   tail -20 build/k8s-build.log >&2
