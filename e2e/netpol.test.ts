@@ -30,13 +30,13 @@ import {
   type Endpoint,
   type FlowRecord,
   type WorkloadRef,
-} from '../plugin/src/services/netpol/flow.js';
+} from '../plugin/src/services/advise_network_policy/flow.js';
 import {
   ContainerResolver,
   ResolverChain,
   FallbackResolver,
   type IdentityResolver,
-} from '../plugin/src/services/netpol/identity.js';
+} from '../plugin/src/services/advise_network_policy/identity.js';
 import {
   demoFlows,
   flow as fixtureFlow,
@@ -44,11 +44,11 @@ import {
   pod,
   syntheticFlows,
   writeFlowFile,
-} from '../plugin/src/services/netpol/fixtures.js';
-import { runMonitor } from '../plugin/src/services/netpol/monitor.js';
-import { parsePolicies } from '../plugin/src/services/netpol/policy.js';
-import { buildReport } from '../plugin/src/services/netpol/report.js';
-import { verifyFlows } from '../plugin/src/services/netpol/verify.js';
+} from '../plugin/src/services/advise_network_policy/fixtures.js';
+import { runMonitor } from '../plugin/src/services/advise_network_policy/monitor.js';
+import { parsePolicies } from '../plugin/src/services/advise_network_policy/policy.js';
+import { buildReport } from '../plugin/src/services/advise_network_policy/report.js';
+import { verifyFlows } from '../plugin/src/services/advise_network_policy/verify.js';
 import { bpftoolAvailable, heldBy, LeakCheck, liveObjects } from './helpers/bpf.js';
 import { Cli, notInCi, sleep } from './helpers/cli.js';
 

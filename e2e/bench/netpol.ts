@@ -15,13 +15,16 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { LocalRuntime } from '../../daemon/src/runtime/local.js';
 import { packageRoot } from '../../gadgets/framework/paths.js';
-import { syntheticFlows } from '../../plugin/src/services/netpol/fixtures.js';
-import { formatFlows, parseFlows } from '../../plugin/src/services/netpol/flow.js';
-import { renderGraph } from '../../plugin/src/services/netpol/graph.js';
-import { ContainerResolver, ResolverChain } from '../../plugin/src/services/netpol/identity.js';
-import { runMonitor } from '../../plugin/src/services/netpol/monitor.js';
-import { buildReport } from '../../plugin/src/services/netpol/report.js';
-import { verifyFlows } from '../../plugin/src/services/netpol/verify.js';
+import { syntheticFlows } from '../../plugin/src/services/advise_network_policy/fixtures.js';
+import { formatFlows, parseFlows } from '../../plugin/src/services/advise_network_policy/flow.js';
+import { renderGraph } from '../../plugin/src/services/advise_network_policy/graph.js';
+import {
+  ContainerResolver,
+  ResolverChain,
+} from '../../plugin/src/services/advise_network_policy/identity.js';
+import { runMonitor } from '../../plugin/src/services/advise_network_policy/monitor.js';
+import { buildReport } from '../../plugin/src/services/advise_network_policy/report.js';
+import { verifyFlows } from '../../plugin/src/services/advise_network_policy/verify.js';
 
 const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(`--${name}`);

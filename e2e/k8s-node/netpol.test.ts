@@ -22,9 +22,12 @@ import {
   endpointName,
   parseFlows,
   type FlowRecord,
-} from '../../plugin/src/services/netpol/flow.js';
-import { parsePolicies, type NetworkPolicy } from '../../plugin/src/services/netpol/policy.js';
-import { verifyFlows } from '../../plugin/src/services/netpol/verify.js';
+} from '../../plugin/src/services/advise_network_policy/flow.js';
+import {
+  parsePolicies,
+  type NetworkPolicy,
+} from '../../plugin/src/services/advise_network_policy/policy.js';
+import { verifyFlows } from '../../plugin/src/services/advise_network_policy/verify.js';
 import {
   BUSYBOX_IMAGE,
   NODE_NAME,

@@ -1,5 +1,5 @@
 // advise network-policy: the kernel side reports distinct flows per network namespace (counted in
-// the kernel) and DNS answers; `advise network-policy monitor` (plugin/src/services/netpol)
+// the kernel) and DNS answers; `advise network-policy monitor` (plugin/src/services/advise_network_policy)
 // turns them into flow records for `report`, `verify` and `graph`. Run as a plain gadget it
 // prints one row per flow report.
 

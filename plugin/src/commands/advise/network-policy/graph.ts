@@ -1,7 +1,7 @@
 import { Command, Flags } from '@oclif/core';
 import { debugFlag } from '../../../flags.js';
-import { graphCommand } from '../../../services/netpol/commands.js';
-import type { GraphFormat } from '../../../services/netpol/graph.js';
+import { graphCommand } from '../../../services/advise_network_policy/commands.js';
+import type { GraphFormat } from '../../../services/advise_network_policy/graph.js';
 
 export default class AdviseNetworkPolicyGraph extends Command {
   static override summary = 'Draw the service dependency map of recorded flows (Mermaid, DOT, SVG)';

@@ -8,7 +8,7 @@ import {
   paramFlags,
   parseTimeout,
 } from '../../../flags.js';
-import { monitorCommand } from '../../../services/netpol/commands.js';
+import { monitorCommand } from '../../../services/advise_network_policy/commands.js';
 
 export default class AdviseNetworkPolicyMonitor extends Command {
   static override summary = 'Record the network flows of pods, for report, verify and graph';

@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core';
 import { debugFlag } from '../../../flags.js';
-import { reportCommand } from '../../../services/netpol/commands.js';
+import { reportCommand } from '../../../services/advise_network_policy/commands.js';
 
 export default class AdviseNetworkPolicyReport extends Command {
   static override summary = 'Write NetworkPolicies that allow exactly the recorded flows';

@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core';
 import { debugFlag, outputFlag } from '../../../flags.js';
-import { verifyCommand } from '../../../services/netpol/commands.js';
+import { verifyCommand } from '../../../services/advise_network_policy/commands.js';
 
 export default class AdviseNetworkPolicyVerify extends Command {
   static override summary =

@@ -9,7 +9,10 @@ import { parsePolicies, type NetworkPolicy } from './policy.js';
 import { buildReport } from './report.js';
 import { verifyFlows } from './verify.js';
 
-const GOLDEN = join(packageRoot(), 'plugin/src/services/netpol/testdata/demo-policies.yaml');
+const GOLDEN = join(
+  packageRoot(),
+  'plugin/src/services/advise_network_policy/testdata/demo-policies.yaml',
+);
 
 function shuffled<T>(a: T[], seed: number): T[] {
   const out = [...a];
