@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CAPABILITIES } from '../plugin/src/services/k8s/manifests.js';
+import { CAPABILITIES } from '../plugin/src/services/deploy/manifests.js';
 import type { Cli } from './helpers/cli.js';
 import { TestDaemon } from './helpers/daemon.js';
 import {

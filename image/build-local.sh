@@ -161,7 +161,7 @@ buildah push --quiet --digestfile "$OUT.digest" "$TAG" "oci-archive:$OUT.tmp:$TA
 mv "$OUT.tmp" "$OUT"
 digest="$(cat "$OUT.digest")"
 rm -f "$OUT.digest"
-# what deploy reads (plugin/src/services/k8s/deploy.ts): which content this tag names now
+# what deploy reads (plugin/src/services/deploy/deploy.ts): which content this tag names now
 printf '{"image":"%s","digest":"%s","id":"sha256:%s","buildId":"%s"}\n' \
 	"$TAG" "$digest" "${image_id#sha256:}" "$build_id" >"$OUT.json.tmp"
 mv "$OUT.json.tmp" "$OUT.json"

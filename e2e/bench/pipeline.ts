@@ -17,7 +17,7 @@ import type { GadgetDescriptor, RecordLayout } from '../../gadgets/framework/typ
 import { descriptor as execDescriptor } from '../../gadgets/trace_exec/gadget.js';
 import { descriptor } from '../../gadgets/trace_open/gadget.js';
 import type { Reporter, TextSink } from '../../plugin/src/output/types.js';
-import { EventPipeline } from '../../plugin/src/services/pipeline.js';
+import { EventPipeline } from '../../plugin/src/pipeline/pipeline.js';
 import { run } from './proc.js';
 import { OUT, TMP, WORKLOAD } from './setup.js';
 

@@ -12,7 +12,7 @@
 //   --kubernetes`), with the gadget ServiceAccount's own token (kubectl create token) in a
 //   kubeconfig given through KGADGET_KUBECONFIG: the daemon's RBAC is the ServiceAccount's;
 // - port-forward needs a kubelet, so the CLI reaches that daemon through the transport seam
-//   KGADGET_FAKE_KUBELET_ENDPOINTS (plugin/src/services/k8s/transport.ts) that maps the node to
+//   KGADGET_FAKE_KUBELET_ENDPOINTS (plugin/src/runtimes/k8s/transport.ts) that maps the node to
 //   the daemon's unix socket. Pod discovery still goes through the API server. The real
 //   port-forward path is tested with a real kubelet (next issue).
 // - apiProxy: a TCP proxy between the daemon and the API server that a test can cut, to show the

@@ -2,7 +2,7 @@
 // one of a few declared ways. `fieldTransform` turns the list into the descriptor's `transform`
 // (the object path: columns, yaml, live view); because the derivation is declared, the CLI can
 // also compile it into a serializer that writes `-o json` straight from the record bytes
-// (plugin/src/services/fast-json.ts). Gadgets with a transform of their own keep the object path.
+// (plugin/src/output/fast-json.ts). Gadgets with a transform of their own keep the object path.
 
 import { splitNulStrings } from './decode.js';
 import type { GadgetEvent, RawRecord } from './types.js';

@@ -38,7 +38,7 @@ export interface RunStats {
 }
 
 /**
- * A run's messages. A fan-in over several nodes (Kubernetes mode, plugin/src/services/k8s/
+ * A run's messages. A fan-in over several nodes (Kubernetes mode, plugin/src/runtimes/k8s/
  * runtime.ts) sends one header per node and stamps `node` on containers and batches, naming the
  * header they belong to; without `node` they belong to the last header.
  */

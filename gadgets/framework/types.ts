@@ -113,7 +113,7 @@ export interface GadgetDescriptor {
    * in the CLI). Must be cheap: it runs per event. Common fields (timestamp, pid, comm, ...) are
    * added by the generic pipeline; return only gadget-specific ones, or null to drop the event.
    * Made with `fieldTransform` (fields.ts) when each field is declared, -o json is written
-   * straight from the record bytes instead (plugin/src/services/fast-json.ts).
+   * straight from the record bytes instead (plugin/src/output/fast-json.ts).
    */
   transform(raw: RawRecord, params: Record<string, string>): GadgetEvent | null;
   /**

@@ -32,7 +32,7 @@ describe('import layers (eslint.config.js)', () => {
     ],
     [
       'daemon/src/fixture.ts',
-      "import { x } from '../../plugin/src/services/run.js';",
+      "import { x } from '../../plugin/src/pipeline/run.js';",
       /^error: .*plugin\/ is the CLI/,
     ],
     [

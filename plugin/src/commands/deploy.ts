@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core';
 import { debugFlag, kubernetesFlags, parseTimeout } from '../flags.js';
-import { DEFAULT_IMAGE_REPOSITORY, IMAGE_PULL_POLICIES } from '../services/k8s/constants.js';
+import { DEFAULT_IMAGE_REPOSITORY, IMAGE_PULL_POLICIES } from '../runtimes/k8s/constants.js';
 
 export default class Deploy extends Command {
   static override summary =
@@ -45,7 +45,7 @@ export default class Deploy extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Deploy);
-    const { deploy } = await import('../services/k8s/deploy.js');
+    const { deploy } = await import('../services/deploy/deploy.js');
     await deploy({
       version: this.config.version,
       image: flags.image,

@@ -22,7 +22,7 @@ export default class Undeploy extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Undeploy);
-    const { undeploy } = await import('../services/k8s/deploy.js');
+    const { undeploy } = await import('../services/deploy/deploy.js');
     await undeploy({
       wait: flags.wait,
       timeout: flags.timeout,

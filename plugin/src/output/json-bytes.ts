@@ -1,5 +1,5 @@
 // JSON text written as UTF-8 bytes straight from kernel record bytes, for the -o json fast path
-// (services/fast-json.ts). Each writer produces exactly the bytes of the string path:
+// (fast-json.ts). Each writer produces exactly the bytes of the string path:
 // `jsonString(decodeBytes(...))` encoded as UTF-8, including its quirks (see writeString). The
 // caller guarantees room: a string writer needs at most 6 bytes per input byte, plus 2.
 

@@ -3,8 +3,8 @@
 import type { GadgetDescriptor } from '../../../gadgets/framework/types.js';
 import type { CommonFlagValues } from '../flags.js';
 import { buildRunRequest } from './request.js';
-import type { RunSummary } from './run.js';
-import { runtimeMode, withRuntime } from './runtime.js';
+import type { RunSummary } from '../pipeline/run.js';
+import { runtimeMode, withRuntime } from '../runtimes/runtime.js';
 
 export async function runGadgetCommand(
   descriptor: GadgetDescriptor,
@@ -12,7 +12,7 @@ export async function runGadgetCommand(
 ): Promise<RunSummary> {
   // validate everything before starting anything
   const { request, params } = buildRunRequest(descriptor, flags);
-  const { runGadget } = await import('./run.js');
+  const { runGadget } = await import('../pipeline/run.js');
   return withRuntime(flags, (runtime) =>
     runGadget(runtime, {
       descriptor,

@@ -10,7 +10,7 @@ import type { OutputSpec } from '../output/spec.js';
 import { toPrettyJson } from '../output/json.js';
 import { loadYamlStringify } from '../output/yaml.js';
 import { writeChunk, drained } from '../output/write.js';
-import { runtimeMode, withRuntime } from './runtime.js';
+import { runtimeMode, withRuntime } from '../runtimes/runtime.js';
 
 type Out = Writable & { isTTY?: boolean; columns?: number };
 
@@ -153,7 +153,7 @@ export async function versionInfo(
       address: flags.remote!,
     };
   } else if (runtimeMode(flags) === 'kubernetes') {
-    const { KubernetesRuntime } = await import('./k8s/runtime.js');
+    const { KubernetesRuntime } = await import('../runtimes/k8s/runtime.js');
     let rt: InstanceType<typeof KubernetesRuntime> | undefined;
     try {
       rt = await KubernetesRuntime.open(flags);

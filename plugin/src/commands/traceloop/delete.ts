@@ -1,6 +1,6 @@
 import { Args, Command } from '@oclif/core';
 import { debugFlag } from '../../flags.js';
-import { recordingFlags, traceloopDelete } from '../../services/traceloop.js';
+import { recordingFlags, traceloopDelete } from '../../services/traceloop/traceloop.js';
 
 export default class TraceloopDelete extends Command {
   static override summary =

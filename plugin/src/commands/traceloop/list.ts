@@ -1,6 +1,6 @@
 import { Command } from '@oclif/core';
 import { debugFlag, outputFlag } from '../../flags.js';
-import { LIST_COLUMNS, recordingFlags, traceloopList } from '../../services/traceloop.js';
+import { LIST_COLUMNS, recordingFlags, traceloopList } from '../../services/traceloop/traceloop.js';
 
 export default class TraceloopList extends Command {
   static override summary = 'List the recordings: running and exited containers, records held';

@@ -1,6 +1,6 @@
 import { Args, Command, Flags } from '@oclif/core';
 import { debugFlag, kubernetesFlags, modeFlags, outputFlag } from '../../flags.js';
-import { SHOW_COLUMNS, sessionFlag, traceloopShow } from '../../services/traceloop.js';
+import { SHOW_COLUMNS, sessionFlag, traceloopShow } from '../../services/traceloop/traceloop.js';
 
 export default class TraceloopShow extends Command {
   static override summary =

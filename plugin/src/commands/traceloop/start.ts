@@ -1,6 +1,10 @@
 import { Command, Flags } from '@oclif/core';
 import { containerFlags, debugFlag, kubernetesFlags, modeFlags, outputFlag } from '../../flags.js';
-import { SESSION_COLUMNS, TRACELOOP_HELP, traceloopStart } from '../../services/traceloop.js';
+import {
+  SESSION_COLUMNS,
+  TRACELOOP_HELP,
+  traceloopStart,
+} from '../../services/traceloop/traceloop.js';
 
 export default class TraceloopStart extends Command {
   static override summary = 'Start recording the syscalls of containers (a flight recorder)';

@@ -1,6 +1,6 @@
 import { Command } from '@oclif/core';
 import { debugFlag, kubernetesFlags, modeFlags } from '../../flags.js';
-import { sessionFlag, traceloopStop } from '../../services/traceloop.js';
+import { sessionFlag, traceloopStop } from '../../services/traceloop/traceloop.js';
 
 export default class TraceloopStop extends Command {
   static override summary =

@@ -11,8 +11,8 @@ import type {
   V1Service,
   V1EndpointSlice,
 } from '@kubernetes/client-node';
-import { connect, type Cluster } from '../k8s/client.js';
-import type { KubeFlags } from '../k8s/kubeconfig.js';
+import { connect, type Cluster } from '../../runtimes/k8s/client.js';
+import type { KubeFlags } from '../../runtimes/k8s/kubeconfig.js';
 import type { Endpoint, Protocol, WorkloadRef } from './flow.js';
 import {
   workloadOwner,

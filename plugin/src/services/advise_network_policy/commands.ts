@@ -13,8 +13,8 @@ import { formatTable, selectColumns } from '../../output/columns.js';
 import { parseOutputSpec, type OutputSpec } from '../../output/spec.js';
 import { writeChunk } from '../../output/write.js';
 import { buildRunRequest } from '../request.js';
-import { runtimeMode, withRuntime } from '../runtime.js';
-import { StderrReporter } from '../run.js';
+import { runtimeMode, withRuntime } from '../../runtimes/runtime.js';
+import { StderrReporter } from '../../pipeline/run.js';
 import type { LiveTable } from '../../ui/live-table.js';
 import {
   endpointName,

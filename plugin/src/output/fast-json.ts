@@ -24,10 +24,10 @@ import {
   writeNumber,
   writeString,
   writeStrings,
-} from '../output/json-bytes.js';
-import { jsonValue } from '../output/json.js';
-import type { TimestampFormatter, TimestampWriter } from '../output/time.js';
-import { COMMON_FIELD_SET, INT_KINDS, RAW_FIELDS } from './event.js';
+} from './json-bytes.js';
+import { jsonValue } from './json.js';
+import type { TimestampFormatter, TimestampWriter } from './time.js';
+import { COMMON_FIELD_SET, INT_KINDS, RAW_FIELDS } from '../pipeline/event.js';
 
 /** Per-node state a record writer uses (one per run header). */
 export interface FastContext {

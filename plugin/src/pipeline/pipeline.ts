@@ -2,7 +2,7 @@
 // with the decoder generated from the run's layout, adds the common fields (timestamp, container,
 // process), applies the gadget's transform and hands each batch to the output sink in one piece.
 // Synchronous per message except for backpressure, so it is easy to test with hand-made buffers.
-// -o json of a gadget whose transform is made of field specs takes the fast path (fast-json.ts):
+// -o json of a gadget whose transform is made of field specs takes the fast path (output/fast-json.ts):
 // lines written straight from the record bytes, byte-identical to the object path.
 
 import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
@@ -20,8 +20,8 @@ import { TimestampFormatter, TimestampWriter } from '../output/time.js';
 import type { EventSink, Reporter, RunTotals, TextSink } from '../output/types.js';
 import { COMMON_FIELD_SET, makeEventBuilders, placement } from './event.js';
 import type { EventBuilders, Placement } from './event.js';
-import { compileRecordWriter } from './fast-json.js';
-import type { CompileResult, FastContext, RecordWriter } from './fast-json.js';
+import { compileRecordWriter } from '../output/fast-json.js';
+import type { CompileResult, FastContext, RecordWriter } from '../output/fast-json.js';
 
 type Decoder = (buf: Buffer, offset: number, length: number) => RawRecord;
 

@@ -15,7 +15,7 @@ import type {
 } from '../../../../gadgets/framework/runtime.js';
 import type { GadgetEvent, RawRecord, RecordLayout } from '../../../../gadgets/framework/types.js';
 import type { ObjectSink, Reporter } from '../../output/types.js';
-import { EventPipeline } from '../pipeline.js';
+import { EventPipeline } from '../../pipeline/pipeline.js';
 import { matchesFilter } from '../../../../gadgets/framework/filter.js';
 import {
   KubernetesRuntime,

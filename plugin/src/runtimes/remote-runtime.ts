@@ -48,7 +48,7 @@ export interface RemoteRuntimeOptions {
   unreachableHint?: string;
   /**
    * Call metadata for each call, e.g. the caller's Kubernetes identity (Kubernetes mode,
-   * plugin/src/services/k8s/identity.ts). Made fresh per call: it may hold one-time proofs.
+   * plugin/src/runtimes/k8s/identity.ts). Made fresh per call: it may hold one-time proofs.
    */
   metadata?: () => Promise<Record<string, string>>;
   /**

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { isUserError } from '../../errors.js';
-import { DAEMON_LISTEN, DAEMON_PORT, MANAGED_BY_KEY, MANAGED_BY_VALUE } from './constants.js';
+import {
+  DAEMON_LISTEN,
+  DAEMON_PORT,
+  MANAGED_BY_KEY,
+  MANAGED_BY_VALUE,
+} from '../../runtimes/k8s/constants.js';
 import {
   buildManifests,
   CAPABILITIES,

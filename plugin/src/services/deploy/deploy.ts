@@ -14,7 +14,7 @@ import type {
 } from '@kubernetes/client-node';
 import { packageRoot } from '../../../../gadgets/framework/paths.js';
 import { UserError } from '../../errors.js';
-import { Cluster, connect, describe } from './client.js';
+import { Cluster, connect, describe } from '../../runtimes/k8s/client.js';
 import {
   FIELD_MANAGER,
   GADGET_NAME,
@@ -24,8 +24,8 @@ import {
   MANAGED_BY_VALUE,
   POD_SELECTOR,
   defaultImage,
-} from './constants.js';
-import type { KubeFlags } from './kubeconfig.js';
+} from '../../runtimes/k8s/constants.js';
+import type { KubeFlags } from '../../runtimes/k8s/kubeconfig.js';
 import {
   IMAGE_DIGEST_ANNOTATION,
   buildManifests,
@@ -436,7 +436,7 @@ export async function undeploy(opts: UndeployOptions): Promise<void> {
   }
   // traceloop's pinned recordings outlive the daemons on purpose: undeploy owns removing them
   if (!found.some((r, i) => r.kind === 'Namespace' && terminating.has(i))) {
-    const { removeAllRecordings } = await import('../traceloop.js');
+    const { removeAllRecordings } = await import('../traceloop/traceloop.js');
     const removed = await removeAllRecordings(opts, (m) => write(out, `warning: ${m}\n`));
     for (const r of removed) {
       write(out, `node ${r.node}: traceloop recordings removed (${r.removed})\n`);

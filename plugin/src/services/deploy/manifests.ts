@@ -37,7 +37,7 @@ import {
   POD_LABEL_KEY,
   POD_LABEL_VALUE,
   type ImagePullPolicy,
-} from './constants.js';
+} from '../../runtimes/k8s/constants.js';
 
 export interface ManifestOptions {
   image: string;

@@ -28,18 +28,12 @@ import type {
 } from '../../../gadgets/framework/types.js';
 import { descriptor as execDescriptor } from '../../../gadgets/trace_exec/gadget.js';
 import { descriptor as openDescriptor } from '../../../gadgets/trace_open/gadget.js';
-import {
-  writeInt,
-  writeNthString,
-  writeNumber,
-  writeString,
-  writeStrings,
-} from '../output/json-bytes.js';
-import { jsonString } from '../output/json.js';
-import { TimestampFormatter, TimestampWriter } from '../output/time.js';
-import type { ObjectSink, Reporter, TextSink } from '../output/types.js';
+import { writeInt, writeNthString, writeNumber, writeString, writeStrings } from './json-bytes.js';
+import { jsonString } from './json.js';
+import { TimestampFormatter, TimestampWriter } from './time.js';
+import type { ObjectSink, Reporter, TextSink } from './types.js';
 import { compileRecordWriter } from './fast-json.js';
-import { EventPipeline } from './pipeline.js';
+import { EventPipeline } from '../pipeline/pipeline.js';
 
 // ------------------------------------------------------------------ the transforms as they were
 

@@ -1,5 +1,5 @@
 // Chooses where a gadget runs: in this process (--local), on a daemon (--remote ADDR) or, by
-// default, on the cluster's nodes (Kubernetes mode, services/k8s/runtime.ts). Implementations are
+// default, on the cluster's nodes (Kubernetes mode, k8s/runtime.ts). Implementations are
 // imported only when chosen: startup stays light.
 
 import type { GadgetRuntime } from '../../../gadgets/framework/runtime.js';

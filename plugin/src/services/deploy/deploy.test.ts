@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
 import { isUserError } from '../../errors.js';
-import { connect } from './client.js';
+import { connect } from '../../runtimes/k8s/client.js';
 import {
   applyResult,
   deploy,

@@ -5,14 +5,14 @@
 
 import type { Writable } from 'node:stream';
 import { Flags } from '@oclif/core';
-import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
+import type { ContainerInfo } from '../../../../gadgets/framework/containers.js';
 import type {
   ContainerFilter,
   RunMessage,
   TraceloopApi,
-} from '../../../gadgets/framework/runtime.js';
-import type { TraceloopEntry, TraceloopSession } from '../../../gadgets/framework/traceloop.js';
-import type { ColumnSpec } from '../../../gadgets/framework/types.js';
+} from '../../../../gadgets/framework/runtime.js';
+import type { TraceloopEntry, TraceloopSession } from '../../../../gadgets/framework/traceloop.js';
+import type { ColumnSpec } from '../../../../gadgets/framework/types.js';
 import {
   SLOT_SIZE,
   assemble,
@@ -24,22 +24,22 @@ import {
   retText,
   type Slot,
   type TraceRecord,
-} from '../../../gadgets/traceloop/format.js';
-import { parseSyscallFilter, SyscallFilterError } from '../../../gadgets/traceloop/table.js';
-import { errText, UserError } from '../errors.js';
-import { containerFlags, kubernetesFlags, modeFlags } from '../flags.js';
-import type { CommonFlagValues } from '../flags.js';
-import { formatTable, selectColumns } from '../output/columns.js';
-import { printList } from '../output/list.js';
-import type { OutputSpec } from '../output/spec.js';
-import { formatRfc3339Nano } from '../output/time.js';
-import { drained, writeChunk } from '../output/write.js';
-import { loadYamlStringify } from '../output/yaml.js';
-import { hasContainerSelector, matchesFilter } from '../../../gadgets/framework/filter.js';
-import { parseLabelSelector } from '../../../gadgets/framework/labels.js';
-import { matchesSpec } from '../../../gadgets/framework/container-spec.js';
-import { containerFilter } from './request.js';
-import { runtimeMode } from './runtime.js';
+} from '../../../../gadgets/traceloop/format.js';
+import { parseSyscallFilter, SyscallFilterError } from '../../../../gadgets/traceloop/table.js';
+import { errText, UserError } from '../../errors.js';
+import { containerFlags, kubernetesFlags, modeFlags } from '../../flags.js';
+import type { CommonFlagValues } from '../../flags.js';
+import { formatTable, selectColumns } from '../../output/columns.js';
+import { printList } from '../../output/list.js';
+import type { OutputSpec } from '../../output/spec.js';
+import { formatRfc3339Nano } from '../../output/time.js';
+import { drained, writeChunk } from '../../output/write.js';
+import { loadYamlStringify } from '../../output/yaml.js';
+import { hasContainerSelector, matchesFilter } from '../../../../gadgets/framework/filter.js';
+import { parseLabelSelector } from '../../../../gadgets/framework/labels.js';
+import { matchesSpec } from '../../../../gadgets/framework/container-spec.js';
+import { containerFilter } from '../request.js';
+import { runtimeMode } from '../../runtimes/runtime.js';
 
 type Out = Writable & { isTTY?: boolean; columns?: number };
 
@@ -92,7 +92,7 @@ async function openRecorders(flags: CommonFlagValues): Promise<Recorders> {
       const address = flags.remote!.trim();
       if (!address)
         throw new UserError('--remote needs an address: unix:///path/to.sock or tcp://host:port');
-      const { RemoteRuntime } = await import('./remote-runtime.js');
+      const { RemoteRuntime } = await import('../../runtimes/remote-runtime.js');
       const rt = new RemoteRuntime(address);
       // the node's name, for the NODE column (the daemon's errors come from the traceloop call)
       const node = await rt.info().then(
@@ -106,7 +106,7 @@ async function openRecorders(flags: CommonFlagValues): Promise<Recorders> {
       };
     }
     case 'kubernetes': {
-      const { KubernetesRuntime } = await import('./k8s/runtime.js');
+      const { KubernetesRuntime } = await import('../../runtimes/k8s/runtime.js');
       const rt = await KubernetesRuntime.open(flags);
       const nodes: NodeRecorder[] = [];
       for (const n of rt.nodes) {
