@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ColumnSpec, ParamSpec } from '../../gadgets/framework/types.js';
+import type { ColumnSpec, ParamSpec } from '#gadgets/framework/types.js';
 import { isUserError } from './errors.js';
 import { gadgetFlags, paramFlags, paramValues, parseTimeout } from './flags.js';
 import { parseOutputSpec } from './output/spec.js';

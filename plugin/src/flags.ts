@@ -3,8 +3,8 @@
 
 import { Flags } from '@oclif/core';
 import type { Interfaces } from '@oclif/core';
-import type { ColumnSpec, GadgetDescriptor, ParamSpec } from '../../gadgets/framework/types.js';
-import { MAX_TIMEOUT_SECONDS } from '../../gadgets/framework/resolve.js';
+import type { ColumnSpec, GadgetDescriptor, ParamSpec } from '#gadgets/framework/types.js';
+import { MAX_TIMEOUT_SECONDS } from '#gadgets/framework/resolve.js';
 import { UserError } from './errors.js';
 import { OUTPUT_HELP, parseOutputSpec } from './output/spec.js';
 import type { OutputSpec } from './output/spec.js';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ESLint } from 'eslint';
-import { packageRoot } from '../../gadgets/framework/paths.js';
+import { packageRoot } from '#gadgets/framework/paths.js';
 
 const eslint = new ESLint({ cwd: packageRoot() });
 

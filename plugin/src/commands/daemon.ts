@@ -1,5 +1,5 @@
 import { Command, Flags } from '@oclif/core';
-import { DEFAULT_ADDRESS } from '../../../proto/ts/address.js';
+import { DEFAULT_ADDRESS } from '#proto/ts/address.js';
 
 export default class Daemon extends Command {
   static override summary = 'Run the node daemon: gadgets behind a gRPC API (needs root)';

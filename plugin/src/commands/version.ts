@@ -1,5 +1,5 @@
 import { Command } from '@oclif/core';
-import { version } from '../../../gadgets/framework/version.js';
+import { version } from '#gadgets/framework/version.js';
 import { debugFlag, kubernetesFlags, modeFlags, outputFlag } from '../flags.js';
 import { showVersion } from '../services/lists.js';
 

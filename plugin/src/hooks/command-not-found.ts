@@ -2,7 +2,7 @@
 // names the closest commands, exit 1 (plugin/src/errors.ts prints it).
 
 import type { Hook } from '@oclif/core';
-import { closeMatches, editDistance } from '../../../gadgets/traceloop/table.js';
+import { closeMatches, editDistance } from '#gadgets/traceloop/table.js';
 import { UserError } from '../errors.js';
 
 const words = (s: string): number => s.split(' ').length;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import type { ColumnSpec } from '../../../gadgets/framework/types.js';
+import type { ColumnSpec } from '#gadgets/framework/types.js';
 import {
   cellText,
   ColumnLayout,
@@ -13,7 +13,7 @@ import {
   selectColumns,
   singleNodeColumns,
 } from './columns.js';
-import { descriptor as openDescriptor } from '../../../gadgets/trace_open/gadget.js';
+import { descriptor as openDescriptor } from '#gadgets/trace_open/gadget.js';
 
 const specs: ColumnSpec[] = [
   { name: 'node' },

@@ -4,7 +4,7 @@
 // and a terminal too narrow for the table is fitted by `ColumnLayout.plan`.
 
 import type { Writable } from 'node:stream';
-import type { ColumnSpec, GadgetEvent } from '../../../gadgets/framework/types.js';
+import type { ColumnSpec, GadgetEvent } from '#gadgets/framework/types.js';
 import { UserError } from '../errors.js';
 import { escapeControl } from './escape.js';
 import type { ObjectSink } from './types.js';

@@ -8,26 +8,26 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
-import type { RunMessage } from '../../../gadgets/framework/runtime.js';
-import { decodeBytes, splitNulStrings } from '../../../gadgets/framework/decode.js';
-import { field, fieldSpecsOf, fieldTransform } from '../../../gadgets/framework/fields.js';
+import type { ContainerInfo } from '#gadgets/framework/containers.js';
+import type { RunMessage } from '#gadgets/framework/runtime.js';
+import { decodeBytes, splitNulStrings } from '#gadgets/framework/decode.js';
+import { field, fieldSpecsOf, fieldTransform } from '#gadgets/framework/fields.js';
 import {
   errnoName,
   modeString,
   O_CREAT,
   O_TMPFILE,
   openFlagNames,
-} from '../../../gadgets/framework/linux.js';
-import { gadgetLayoutPath } from '../../../gadgets/framework/paths.js';
+} from '#gadgets/framework/linux.js';
+import { gadgetLayoutPath } from '#gadgets/framework/paths.js';
 import type {
   GadgetDescriptor,
   GadgetEvent,
   RawRecord,
   RecordLayout,
-} from '../../../gadgets/framework/types.js';
-import { descriptor as execDescriptor } from '../../../gadgets/trace_exec/gadget.js';
-import { descriptor as openDescriptor } from '../../../gadgets/trace_open/gadget.js';
+} from '#gadgets/framework/types.js';
+import { descriptor as execDescriptor } from '#gadgets/trace_exec/gadget.js';
+import { descriptor as openDescriptor } from '#gadgets/trace_open/gadget.js';
 import { writeInt, writeNthString, writeNumber, writeString, writeStrings } from './json-bytes.js';
 import { jsonString } from './json.js';
 import { TimestampFormatter, TimestampWriter } from './time.js';

@@ -12,10 +12,10 @@
 // against each other on generated records. A spec the writer cannot do from bytes (a computed
 // field, a copy of a bytes field...) is still served: the writer decodes the record for it.
 
-import type { Decoder } from '../../../gadgets/framework/decode.js';
-import { fieldTransform } from '../../../gadgets/framework/fields.js';
-import type { FieldSpec, Scalar } from '../../../gadgets/framework/fields.js';
-import type { FieldLayout, RawRecord, RecordLayout } from '../../../gadgets/framework/types.js';
+import type { Decoder } from '#gadgets/framework/decode.js';
+import { fieldTransform } from '#gadgets/framework/fields.js';
+import type { FieldSpec, Scalar } from '#gadgets/framework/fields.js';
+import type { FieldLayout, RawRecord, RecordLayout } from '#gadgets/framework/types.js';
 import {
   writeAsciiText,
   writeBytes,

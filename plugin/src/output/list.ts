@@ -2,7 +2,7 @@
 // or one YAML document.
 
 import type { Writable } from 'node:stream';
-import type { ColumnSpec } from '../../../gadgets/framework/types.js';
+import type { ColumnSpec } from '#gadgets/framework/types.js';
 import { formatTable, selectColumns } from './columns.js';
 import { toPrettyJson } from './json.js';
 import type { OutputSpec } from './spec.js';

@@ -1,7 +1,7 @@
 // -o/--output values: columns | columns=a,b,c | json | yaml. Parsed once, validated against the
 // command's columns so a typo fails before anything starts.
 
-import type { ColumnSpec } from '../../../gadgets/framework/types.js';
+import type { ColumnSpec } from '#gadgets/framework/types.js';
 import { UserError } from '../errors.js';
 import { findColumn } from './columns.js';
 

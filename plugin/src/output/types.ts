@@ -1,7 +1,7 @@
 // Where a run's events go. Objects for columns, yaml and the live view; pre-serialized NDJSON
 // text for -o json, so the hot path never builds an event object it does not need.
 
-import type { GadgetEvent } from '../../../gadgets/framework/types.js';
+import type { GadgetEvent } from '#gadgets/framework/types.js';
 
 export interface ObjectSink {
   readonly kind: 'objects';

@@ -2,7 +2,7 @@
 // only when -o yaml is used).
 
 import type { Writable } from 'node:stream';
-import type { GadgetEvent } from '../../../gadgets/framework/types.js';
+import type { GadgetEvent } from '#gadgets/framework/types.js';
 import type { ObjectSink } from './types.js';
 import { writeChunk } from './write.js';
 

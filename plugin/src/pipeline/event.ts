@@ -3,13 +3,8 @@
 // generated per record layout: one makes event objects (columns, yaml, live view), the other
 // writes the NDJSON line directly (-o json), skipping the object and most of the escaping.
 
-import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
-import type {
-  FieldKind,
-  GadgetEvent,
-  RawRecord,
-  RecordLayout,
-} from '../../../gadgets/framework/types.js';
+import type { ContainerInfo } from '#gadgets/framework/containers.js';
+import type { FieldKind, GadgetEvent, RawRecord, RecordLayout } from '#gadgets/framework/types.js';
 import { jsonString, jsonValue } from '../output/json.js';
 
 /** Output order of the common fields; gadget fields follow. */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
-import type { RunMessage } from '../../../gadgets/framework/runtime.js';
-import type { GadgetEvent, RawRecord, RecordLayout } from '../../../gadgets/framework/types.js';
+import type { ContainerInfo } from '#gadgets/framework/containers.js';
+import type { RunMessage } from '#gadgets/framework/runtime.js';
+import type { GadgetEvent, RawRecord, RecordLayout } from '#gadgets/framework/types.js';
 import type { ObjectSink, Reporter, TextSink } from '../output/types.js';
 import { EventPipeline } from './pipeline.js';
 

@@ -5,16 +5,16 @@
 // -o json of a gadget whose transform is made of field specs takes the fast path (output/fast-json.ts):
 // lines written straight from the record bytes, byte-identical to the object path.
 
-import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
-import type { RunMessage } from '../../../gadgets/framework/runtime.js';
-import { makeDecoder as defaultMakeDecoder, fixedSize } from '../../../gadgets/framework/decode.js';
-import { fieldSpecsOf } from '../../../gadgets/framework/fields.js';
+import type { ContainerInfo } from '#gadgets/framework/containers.js';
+import type { RunMessage } from '#gadgets/framework/runtime.js';
+import { makeDecoder as defaultMakeDecoder, fixedSize } from '#gadgets/framework/decode.js';
+import { fieldSpecsOf } from '#gadgets/framework/fields.js';
 import type {
   GadgetDescriptor,
   GadgetEvent,
   RawRecord,
   RecordLayout,
-} from '../../../gadgets/framework/types.js';
+} from '#gadgets/framework/types.js';
 import { LineBuffer, makeTail, toJson } from '../output/json.js';
 import { TimestampFormatter, TimestampWriter } from '../output/time.js';
 import type { EventSink, Reporter, RunTotals, TextSink } from '../output/types.js';

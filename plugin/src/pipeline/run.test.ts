@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
+import type { ContainerInfo } from '#gadgets/framework/containers.js';
 import type {
   GadgetRuntime,
   NodeInfo,
   RunMessage,
   RunRequest,
-} from '../../../gadgets/framework/runtime.js';
-import type { GadgetDescriptor, RecordLayout } from '../../../gadgets/framework/types.js';
+} from '#gadgets/framework/runtime.js';
+import type { GadgetDescriptor, RecordLayout } from '#gadgets/framework/types.js';
 import { runGadget } from './run.js';
 import type { OutputStream } from './run.js';
 

@@ -8,8 +8,8 @@ import type {
   GadgetRuntime,
   RunMessage,
   RunRequest,
-} from '../../../gadgets/framework/runtime.js';
-import type { GadgetDescriptor } from '../../../gadgets/framework/types.js';
+} from '#gadgets/framework/runtime.js';
+import type { GadgetDescriptor } from '#gadgets/framework/types.js';
 import { ColumnsSink, selectColumns, singleNodeColumns } from '../output/columns.js';
 import { escapeControl } from '../output/escape.js';
 import { NdjsonSink } from '../output/json.js';
@@ -18,7 +18,7 @@ import type { EventSink, Reporter, RunTotals } from '../output/types.js';
 import { drained } from '../output/write.js';
 import { createYamlSink } from '../output/yaml.js';
 import { EventPipeline } from './pipeline.js';
-import { isUnreachable } from '../../../gadgets/framework/errors.js';
+import { isUnreachable } from '#gadgets/framework/errors.js';
 
 export interface OutputStream extends Writable {
   isTTY?: boolean;

@@ -13,7 +13,7 @@ import {
   grpcTarget,
   parseAddress,
   type DaemonAddress,
-} from '../../../proto/ts/address.js';
+} from '#proto/ts/address.js';
 
 export {
   AddressError,

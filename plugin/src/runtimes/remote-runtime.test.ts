@@ -7,12 +7,8 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type {
-  ContainerFilter,
-  RunMessage,
-  RunRequest,
-} from '../../../gadgets/framework/runtime.js';
-import { RunError } from '../../../gadgets/framework/errors.js';
+import type { ContainerFilter, RunMessage, RunRequest } from '#gadgets/framework/runtime.js';
+import { RunError } from '#gadgets/framework/errors.js';
 import {
   JsonLineChild,
   startScriptedDaemon,

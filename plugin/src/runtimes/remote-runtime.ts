@@ -4,9 +4,9 @@
 // batches rather than buffering without bound).
 
 import * as grpc from '@grpc/grpc-js';
-import * as pb from '../../../proto/gen/gadget/v1/gadget.js';
-import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
-import { RunError } from '../../../gadgets/framework/errors.js';
+import * as pb from '#proto/gen/gadget/v1/gadget.js';
+import type { ContainerInfo } from '#gadgets/framework/containers.js';
+import { RunError } from '#gadgets/framework/errors.js';
 import {
   HINT_TRAILER,
   SHUTTING_DOWN,
@@ -16,15 +16,15 @@ import {
   runMessageFromPb,
   runRequestToPb,
   type GadgetSummary,
-} from '../../../proto/ts/convert.js';
+} from '#proto/ts/convert.js';
 import type {
   GadgetRuntime,
   NodeInfo,
   RunMessage,
   RunRequest,
   TraceloopApi,
-} from '../../../gadgets/framework/runtime.js';
-import { entryFromPb, sessionFromPb, startOptionsToPb } from '../../../proto/ts/traceloop.js';
+} from '#gadgets/framework/runtime.js';
+import { entryFromPb, sessionFromPb, startOptionsToPb } from '#proto/ts/traceloop.js';
 import { formatAddress, grpcTarget, parseAddress } from './address.js';
 
 export interface RemoteRuntimeOptions {

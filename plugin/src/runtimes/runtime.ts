@@ -2,7 +2,7 @@
 // default, on the cluster's nodes (Kubernetes mode, k8s/runtime.ts). Implementations are
 // imported only when chosen: startup stays light.
 
-import type { GadgetRuntime } from '../../../gadgets/framework/runtime.js';
+import type { GadgetRuntime } from '#gadgets/framework/runtime.js';
 import { UserError } from '../errors.js';
 import type { CommonFlagValues } from '../flags.js';
 

@@ -1,6 +1,6 @@
 // What every gadget command (trace exec, trace open, ...) does once its flags are parsed.
 
-import type { GadgetDescriptor } from '../../../gadgets/framework/types.js';
+import type { GadgetDescriptor } from '#gadgets/framework/types.js';
 import type { CommonFlagValues } from '../flags.js';
 import { buildRunRequest } from './request.js';
 import type { RunSummary } from '../pipeline/run.js';

@@ -1,9 +1,9 @@
 // list-containers, list-gadgets and version: ask the runtime (or the local registry), print.
 
 import type { Writable } from 'node:stream';
-import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
-import type { GadgetInfo } from '../../../gadgets/framework/runtime.js';
-import type { ColumnSpec } from '../../../gadgets/framework/types.js';
+import type { ContainerInfo } from '#gadgets/framework/containers.js';
+import type { GadgetInfo } from '#gadgets/framework/runtime.js';
+import type { ColumnSpec } from '#gadgets/framework/types.js';
 import type { CommonFlagValues } from '../flags.js';
 import { printList } from '../output/list.js';
 import type { OutputSpec } from '../output/spec.js';
@@ -104,7 +104,7 @@ export const GADGET_COLUMNS: ColumnSpec[] = [
 
 export async function listGadgetInfos(flags: CommonFlagValues): Promise<GadgetInfo[]> {
   if (runtimeMode(flags) === 'remote') return (await withRuntime(flags, (rt) => rt.info())).gadgets;
-  const { listAllGadgets } = await import('../../../gadgets/framework/registry.js');
+  const { listAllGadgets } = await import('#gadgets/framework/registry.js');
   return (await listAllGadgets()).map((g) => ({
     name: g.name,
     command: g.command,

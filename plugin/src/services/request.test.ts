@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { GadgetDescriptor } from '../../../gadgets/framework/types.js';
+import type { GadgetDescriptor } from '#gadgets/framework/types.js';
 import { isUserError } from '../errors.js';
 import { buildRunRequest } from './request.js';
 

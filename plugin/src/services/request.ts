@@ -1,10 +1,10 @@
 // Parsed flags -> RunRequest (what the runtime is asked to do) + the resolved params the
 // transform sees. Validation errors become one-line UserErrors before anything is started.
 
-import type { ContainerFilter, RunRequest } from '../../../gadgets/framework/runtime.js';
-import { resolveParams } from '../../../gadgets/framework/resolve.js';
-import { parseLabelSelector } from '../../../gadgets/framework/labels.js';
-import type { GadgetDescriptor } from '../../../gadgets/framework/types.js';
+import type { ContainerFilter, RunRequest } from '#gadgets/framework/runtime.js';
+import { resolveParams } from '#gadgets/framework/resolve.js';
+import { parseLabelSelector } from '#gadgets/framework/labels.js';
+import type { GadgetDescriptor } from '#gadgets/framework/types.js';
 import { UserError } from '../errors.js';
 import { paramValues } from '../flags.js';
 import type { CommonFlagValues } from '../flags.js';

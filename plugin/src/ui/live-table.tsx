@@ -3,7 +3,7 @@
 // output is columns. Redraws are throttled to ~10/s whatever the event rate.
 
 import { Box, render, Text } from 'ink';
-import type { GadgetEvent } from '../../../gadgets/framework/types.js';
+import type { GadgetEvent } from '#gadgets/framework/types.js';
 import { ColumnLayout, rowCells } from '../output/columns.js';
 import type { TableColumn } from '../output/columns.js';
 import { escapeControl } from '../output/escape.js';

@@ -1,5 +1,5 @@
 import { Command } from '@oclif/core';
-import { descriptor } from '../../../../gadgets/trace_exec/gadget.js';
+import { descriptor } from '#gadgets/trace_exec/gadget.js';
 import { gadgetFlags, helpDescription } from '../../flags.js';
 import { runGadgetCommand } from '../../services/gadget-command.js';
 

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesAuthorizer, type ReviewApi } from '../../../../daemon/src/k8s/authz.js';
 import { makeTestCa, type TestCa } from '../../../../daemon/src/k8s/test-support/certs.js';
-import type { RunRequest } from '../../../../gadgets/framework/runtime.js';
+import type { RunRequest } from '#gadgets/framework/runtime.js';
 import { callerIdentity } from './identity.js';
 
 async function kubeconfig(user: Record<string, unknown>): Promise<KubeConfig> {

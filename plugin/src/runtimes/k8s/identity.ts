@@ -9,7 +9,7 @@
 
 import { randomBytes, sign } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { CERT_HEADER, PROOF_HEADER, proofPayload } from '../../../../proto/ts/authz.js';
+import { CERT_HEADER, PROOF_HEADER, proofPayload } from '#proto/ts/authz.js';
 
 export interface CallerIdentity {
   kind: 'token' | 'x509' | 'none';

@@ -4,19 +4,19 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { ContainerInfo } from '../../../../gadgets/framework/containers.js';
-import { RunError } from '../../../../gadgets/framework/errors.js';
+import type { ContainerInfo } from '#gadgets/framework/containers.js';
+import { RunError } from '#gadgets/framework/errors.js';
 import type {
   ContainerFilter,
   GadgetRuntime,
   NodeInfo,
   RunMessage,
   RunRequest,
-} from '../../../../gadgets/framework/runtime.js';
-import type { GadgetEvent, RawRecord, RecordLayout } from '../../../../gadgets/framework/types.js';
+} from '#gadgets/framework/runtime.js';
+import type { GadgetEvent, RawRecord, RecordLayout } from '#gadgets/framework/types.js';
 import type { ObjectSink, Reporter } from '../../output/types.js';
 import { EventPipeline } from '../../pipeline/pipeline.js';
-import { matchesFilter } from '../../../../gadgets/framework/filter.js';
+import { matchesFilter } from '#gadgets/framework/filter.js';
 import {
   KubernetesRuntime,
   kubernetesRequest,

@@ -13,7 +13,7 @@
 // - maps the filter like kubectl: -n defaults to the context's namespace, -A is every namespace,
 //   and only pod processes are traced unless --host.
 
-import type { ContainerInfo } from '../../../../gadgets/framework/containers.js';
+import type { ContainerInfo } from '#gadgets/framework/containers.js';
 import type {
   ContainerFilter,
   GadgetRuntime,
@@ -21,11 +21,11 @@ import type {
   RunMessage,
   RunRequest,
   RunStats,
-} from '../../../../gadgets/framework/runtime.js';
+} from '#gadgets/framework/runtime.js';
 import { errText, UserError } from '../../errors.js';
 import { RemoteRuntime } from '../remote-runtime.js';
 import { connect, type Cluster } from './client.js';
-import { parseLabelSelector } from '../../../../gadgets/framework/labels.js';
+import { parseLabelSelector } from '#gadgets/framework/labels.js';
 import {
   GADGET_NAME,
   GADGET_NAMESPACE,

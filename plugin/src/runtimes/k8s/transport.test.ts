@@ -18,7 +18,7 @@ import {
   ScriptedRuntime,
   scriptedMessages,
 } from '../../../../daemon/src/server/test-support/scripted-runtime.js';
-import type { RunMessage } from '../../../../gadgets/framework/runtime.js';
+import type { RunMessage } from '#gadgets/framework/runtime.js';
 import { RemoteRuntime } from '../remote-runtime.js';
 import {
   BridgeTransport,

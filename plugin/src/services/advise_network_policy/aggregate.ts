@@ -1,8 +1,8 @@
 // Kernel flow reports -> flow records (one per key), with identities resolved at capture time
 // and DNS names from the pod's own lookups attached to the peers they resolved to.
 
-import type { ContainerInfo } from '../../../../gadgets/framework/containers.js';
-import type { NetpolEvent } from '../../../../gadgets/advise_network_policy/gadget.js';
+import type { ContainerInfo } from '#gadgets/framework/containers.js';
+import type { NetpolEvent } from '#gadgets/advise_network_policy/gadget.js';
 import { FLOW_SCHEMA, canonicalFlow, flowKey, sortFlows, type FlowRecord } from './flow.js';
 import { isLoopback, type ResolverChain } from './identity.js';
 import { normalizeIp } from './ip.js';

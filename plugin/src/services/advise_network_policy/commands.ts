@@ -5,7 +5,7 @@ import { createReadStream, existsSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { text } from 'node:stream/consumers';
-import { descriptor } from '../../../../gadgets/advise_network_policy/gadget.js';
+import { descriptor } from '#gadgets/advise_network_policy/gadget.js';
 import { UserError } from '../../errors.js';
 import { escapeControl } from '../../output/escape.js';
 import type { CommonFlagValues } from '../../flags.js';

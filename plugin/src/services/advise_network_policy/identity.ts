@@ -7,7 +7,7 @@
 // - the fallback: loopback is dropped, this host's addresses are the node, the rest external
 
 import { networkInterfaces } from 'node:os';
-import type { ContainerInfo } from '../../../../gadgets/framework/containers.js';
+import type { ContainerInfo } from '#gadgets/framework/containers.js';
 import type { Direction, Endpoint, Protocol } from './flow.js';
 import { normalizeIp, parseCidr, cidrContains, parseIp } from './ip.js';
 import { workloadLabels } from './labels.js';

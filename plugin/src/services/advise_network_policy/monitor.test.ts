@@ -3,15 +3,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { ContainerInfo } from '../../../../gadgets/framework/containers.js';
-import type {
-  GadgetRuntime,
-  RunMessage,
-  RunRequest,
-} from '../../../../gadgets/framework/runtime.js';
-import { buildDns } from '../../../../gadgets/advise_network_policy/dns.js';
-import { LAYOUT } from '../../../../gadgets/advise_network_policy/testdata/layout.js';
-import type { GadgetEvent } from '../../../../gadgets/framework/types.js';
+import type { ContainerInfo } from '#gadgets/framework/containers.js';
+import type { GadgetRuntime, RunMessage, RunRequest } from '#gadgets/framework/runtime.js';
+import { buildDns } from '#gadgets/advise_network_policy/dns.js';
+import { LAYOUT } from '#gadgets/advise_network_policy/testdata/layout.js';
+import type { GadgetEvent } from '#gadgets/framework/types.js';
 import type { RunTotals } from '../../output/types.js';
 import { endpointName, parseFlows } from './flow.js';
 import {

@@ -4,15 +4,11 @@
 
 import { renameSync, writeFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import type { ContainerInfo } from '../../../../gadgets/framework/containers.js';
-import type {
-  GadgetRuntime,
-  RunMessage,
-  RunRequest,
-} from '../../../../gadgets/framework/runtime.js';
-import { descriptor, type NetpolEvent } from '../../../../gadgets/advise_network_policy/gadget.js';
-import { makeDecoder } from '../../../../gadgets/framework/decode.js';
-import type { ColumnSpec } from '../../../../gadgets/framework/types.js';
+import type { ContainerInfo } from '#gadgets/framework/containers.js';
+import type { GadgetRuntime, RunMessage, RunRequest } from '#gadgets/framework/runtime.js';
+import { descriptor, type NetpolEvent } from '#gadgets/advise_network_policy/gadget.js';
+import { makeDecoder } from '#gadgets/framework/decode.js';
+import type { ColumnSpec } from '#gadgets/framework/types.js';
 import { escapeControl } from '../../output/escape.js';
 import type { ObjectSink, Reporter } from '../../output/types.js';
 import { FlowAggregator } from './aggregate.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { packageRoot } from '../../../../gadgets/framework/paths.js';
+import { packageRoot } from '#gadgets/framework/paths.js';
 import { DEMO, demoFlows, external, flow, node, pod, service } from './fixtures.js';
 import type { FlowRecord } from './flow.js';
 import { parsePolicies, type NetworkPolicy } from './policy.js';

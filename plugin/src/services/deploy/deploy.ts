@@ -12,7 +12,7 @@ import type {
   V1Namespace,
   V1Pod,
 } from '@kubernetes/client-node';
-import { packageRoot } from '../../../../gadgets/framework/paths.js';
+import { packageRoot } from '#gadgets/framework/paths.js';
 import { UserError } from '../../errors.js';
 import { Cluster, connect, describe } from '../../runtimes/k8s/client.js';
 import {

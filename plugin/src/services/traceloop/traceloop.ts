@@ -5,14 +5,10 @@
 
 import type { Writable } from 'node:stream';
 import { Flags } from '@oclif/core';
-import type { ContainerInfo } from '../../../../gadgets/framework/containers.js';
-import type {
-  ContainerFilter,
-  RunMessage,
-  TraceloopApi,
-} from '../../../../gadgets/framework/runtime.js';
-import type { TraceloopEntry, TraceloopSession } from '../../../../gadgets/framework/traceloop.js';
-import type { ColumnSpec } from '../../../../gadgets/framework/types.js';
+import type { ContainerInfo } from '#gadgets/framework/containers.js';
+import type { ContainerFilter, RunMessage, TraceloopApi } from '#gadgets/framework/runtime.js';
+import type { TraceloopEntry, TraceloopSession } from '#gadgets/framework/traceloop.js';
+import type { ColumnSpec } from '#gadgets/framework/types.js';
 import {
   SLOT_SIZE,
   assemble,
@@ -24,8 +20,8 @@ import {
   retText,
   type Slot,
   type TraceRecord,
-} from '../../../../gadgets/traceloop/format.js';
-import { parseSyscallFilter, SyscallFilterError } from '../../../../gadgets/traceloop/table.js';
+} from '#gadgets/traceloop/format.js';
+import { parseSyscallFilter, SyscallFilterError } from '#gadgets/traceloop/table.js';
 import { errText, UserError } from '../../errors.js';
 import { containerFlags, kubernetesFlags, modeFlags } from '../../flags.js';
 import type { CommonFlagValues } from '../../flags.js';
@@ -35,9 +31,9 @@ import type { OutputSpec } from '../../output/spec.js';
 import { formatRfc3339Nano } from '../../output/time.js';
 import { drained, writeChunk } from '../../output/write.js';
 import { loadYamlStringify } from '../../output/yaml.js';
-import { hasContainerSelector, matchesFilter } from '../../../../gadgets/framework/filter.js';
-import { parseLabelSelector } from '../../../../gadgets/framework/labels.js';
-import { matchesSpec } from '../../../../gadgets/framework/container-spec.js';
+import { hasContainerSelector, matchesFilter } from '#gadgets/framework/filter.js';
+import { parseLabelSelector } from '#gadgets/framework/labels.js';
+import { matchesSpec } from '#gadgets/framework/container-spec.js';
 import { containerFilter } from '../request.js';
 import { runtimeMode } from '../../runtimes/runtime.js';
 

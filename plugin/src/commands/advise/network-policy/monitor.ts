@@ -1,5 +1,5 @@
 import { Command, Flags } from '@oclif/core';
-import { descriptor } from '../../../../../gadgets/advise_network_policy/gadget.js';
+import { descriptor } from '#gadgets/advise_network_policy/gadget.js';
 import {
   containerFlags,
   debugFlag,
