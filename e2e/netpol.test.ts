@@ -51,6 +51,7 @@ import { buildReport } from '../plugin/src/services/advise_network_policy/report
 import { verifyFlows } from '../plugin/src/services/advise_network_policy/verify.js';
 import { bpftoolAvailable, heldBy, LeakCheck, liveObjects } from './helpers/bpf.js';
 import { Cli, notInCi, sleep } from './helpers/cli.js';
+import { emptyFilter } from '../gadgets/framework/filter.js';
 
 const ROOT = packageRoot();
 const CLI = join(ROOT, 'bin', 'run.js');
@@ -386,15 +387,7 @@ describe(
         request: {
           gadget: 'advise_network_policy',
           params: { 'report-interval': '1000' },
-          filter: {
-            containerNames: [],
-            containerIds: [],
-            host: false,
-            namespaces: [],
-            pods: [],
-            labelSelector: '',
-            podsOnly: false,
-          },
+          filter: emptyFilter(),
           timeoutSeconds: 60,
         },
         params: { 'report-interval': '1000', dns: 'true' },

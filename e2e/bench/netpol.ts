@@ -25,6 +25,7 @@ import {
 import { runMonitor } from '../../plugin/src/services/advise_network_policy/monitor.js';
 import { buildReport } from '../../plugin/src/services/advise_network_policy/report.js';
 import { verifyFlows } from '../../plugin/src/services/advise_network_policy/verify.js';
+import { emptyFilter } from '../../gadgets/framework/filter.js';
 
 const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -72,15 +73,7 @@ async function monitored<T>(
     request: {
       gadget: 'advise_network_policy',
       params: {},
-      filter: {
-        containerNames: [],
-        containerIds: [],
-        host: false,
-        namespaces: [],
-        pods: [],
-        labelSelector: '',
-        podsOnly: false,
-      },
+      filter: emptyFilter(),
       timeoutSeconds: 0,
     },
     params: { 'report-interval': '1000', dns: 'true' },

@@ -17,6 +17,7 @@ import type {
 import type { TraceloopEntry } from '../../../gadgets/framework/traceloop.js';
 import { runMessageToPb } from '../../../proto/ts/convert.js';
 import { entryToPb, sessionToPb, startOptionsFromPb } from '../../../proto/ts/traceloop.js';
+import { emptyFilter } from '../../../gadgets/framework/filter.js';
 
 type Handlers = Pick<
   pb.GadgetServiceHandlers,
@@ -36,15 +37,7 @@ function md(m: grpc.Metadata): Md {
   };
 }
 
-const ALL: ContainerFilter = {
-  containerNames: [],
-  containerIds: [],
-  host: false,
-  namespaces: [],
-  pods: [],
-  labelSelector: '',
-  podsOnly: false,
-};
+const ALL: ContainerFilter = emptyFilter();
 
 function asRun(filter: ContainerFilter): RunRequest {
   return { gadget: 'traceloop', params: {}, filter, timeoutSeconds: 0 };

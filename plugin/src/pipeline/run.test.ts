@@ -11,6 +11,7 @@ import type {
 import type { GadgetDescriptor, RecordLayout } from '#gadgets/framework/types.js';
 import { runGadget } from './run.js';
 import type { OutputStream } from './run.js';
+import { emptyFilter } from '#gadgets/framework/filter.js';
 
 const layout: RecordLayout = {
   struct: 'event',
@@ -94,15 +95,7 @@ function io(): { stdout: OutputStream; stderr: PassThrough; out: () => string; e
 const request = (timeoutSeconds = 0): RunRequest => ({
   gadget: 'trace_test',
   params: {},
-  filter: {
-    containerNames: [],
-    containerIds: [],
-    host: false,
-    namespaces: [],
-    pods: [],
-    labelSelector: '',
-    podsOnly: false,
-  },
+  filter: emptyFilter(),
   timeoutSeconds,
 });
 

@@ -20,16 +20,9 @@ import {
   scriptedMessages,
 } from '../../../daemon/src/server/test-support/scripted-runtime.js';
 import { RemoteRuntime } from './remote-runtime.js';
+import { emptyFilter } from '#gadgets/framework/filter.js';
 
-const NO_FILTER: ContainerFilter = {
-  containerNames: [],
-  containerIds: [],
-  host: false,
-  namespaces: [],
-  pods: [],
-  labelSelector: '',
-  podsOnly: false,
-};
+const NO_FILTER: ContainerFilter = emptyFilter();
 
 const request = (gadget: string, params: Record<string, string> = {}): RunRequest => ({
   gadget,

@@ -27,6 +27,7 @@ import {
   type GadgetPod,
   type WebSocketInterface,
 } from './transport.js';
+import { emptyFilter } from '#gadgets/framework/filter.js';
 
 const POD: GadgetPod = {
   name: 'gadget-abcde',
@@ -269,13 +270,5 @@ describe('port-forward bridge', () => {
 });
 
 function noFilter() {
-  return {
-    containerNames: [],
-    containerIds: [],
-    host: false,
-    namespaces: [],
-    pods: [],
-    labelSelector: '',
-    podsOnly: false,
-  };
+  return emptyFilter();
 }

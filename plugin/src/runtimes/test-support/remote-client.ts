@@ -5,6 +5,7 @@
 //   node remote-client.js <address> <gadget> <tag>
 
 import { RemoteRuntime } from '../remote-runtime.js';
+import { emptyFilter } from '#gadgets/framework/filter.js';
 
 const [address, gadget, tag] = process.argv.slice(2);
 const emit = (o: object): void => {
@@ -18,15 +19,7 @@ try {
     {
       gadget: gadget ?? 'endless',
       params: { tag: tag ?? '' },
-      filter: {
-        containerNames: [],
-        containerIds: [],
-        host: false,
-        namespaces: [],
-        pods: [],
-        labelSelector: '',
-        podsOnly: false,
-      },
+      filter: emptyFilter(),
       timeoutSeconds: 0,
     },
     ac.signal,

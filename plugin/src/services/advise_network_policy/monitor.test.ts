@@ -18,6 +18,7 @@ import {
   workloadOwner,
 } from './identity.js';
 import { flowRow, runMonitor } from './monitor.js';
+import { emptyFilter } from '#gadgets/framework/filter.js';
 
 interface Rec {
   ts?: bigint;
@@ -82,15 +83,7 @@ class FakeRuntime implements GadgetRuntime {
 const REQUEST: RunRequest = {
   gadget: 'advise_network_policy',
   params: {},
-  filter: {
-    containerNames: [],
-    containerIds: [],
-    host: false,
-    namespaces: [],
-    pods: [],
-    labelSelector: '',
-    podsOnly: false,
-  },
+  filter: emptyFilter(),
   timeoutSeconds: 0,
 };
 
