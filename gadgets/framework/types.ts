@@ -100,6 +100,8 @@ export interface GadgetDescriptor {
   description: string;
   /** markdown docs shown in README / `list-gadgets --docs` */
   docs?: string;
+  /** the arguments of its --help examples, each after `kubectl-gadget <command>` */
+  examples?: string[];
   params: ParamSpec[];
   /** columns of the final event, in display order; common columns (node, namespace, ...) included */
   columns: ColumnSpec[];

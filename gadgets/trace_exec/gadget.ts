@@ -14,6 +14,11 @@ process image (complete, up to 16 KiB in total; failed execs also keep at most 1
 Covers execve and execveat, including fileless exec (a memfd with AT_EMPTY_PATH) and exec
 from a non-leader thread (\`tid\` is the thread that called exec; after it, that process's
 pid is its only thread).`,
+  examples: [
+    '--local',
+    '--remote unix:///run/kubectl-gadget/gadget.sock -c web -o json',
+    '--local -o columns=timestamp,pid,comm,args --timeout 10',
+  ],
   params: [
     {
       name: 'ignore-failed',

@@ -19,6 +19,7 @@ the resolved path. \`full_path\` of a successful open is the opened file's real 
 resolved, relative to the process's root, so a container sees its own paths); of a failed one,
 the dirfd's or cwd's path joined with the relative path as passed. 32-bit (ia32) syscalls are
 not reported.`,
+  examples: ['--local --failed', '--remote tcp://127.0.0.1:7878 --prefix /etc/ -o json'],
   params: [
     {
       name: 'failed',
