@@ -18,10 +18,20 @@ const UP = {
   },
 };
 const TESTS = ['**/*.test.ts', '**/*.test.tsx'];
+// no-restricted-imports sees import and export declarations only; the same patterns are checked
+// on import('...') with a literal specifier by no-restricted-syntax (esquery regexes cannot
+// hold a '/', so it is written \x2F).
+const dynamicImport = ({ regex, message }) => ({
+  selector: `ImportExpression[source.value=/${regex.replaceAll('/', '\\x2F')}/]`,
+  message: `import() of a higher layer: ${message}`,
+});
 const layer = (files, ignores, ...rules) => ({
   files,
   ignores,
-  rules: { 'no-restricted-imports': ['error', { patterns: rules }] },
+  rules: {
+    'no-restricted-imports': ['error', { patterns: rules }],
+    'no-restricted-syntax': ['error', ...rules.map(dynamicImport)],
+  },
 });
 // Tests may reach a peer a layer up in the ways named here: plugin tests start the real daemon
 // server (and its authorizer) over test doubles; daemon and gadget tests share e2e/fixtures/

@@ -9,12 +9,12 @@ import { packageRoot } from '#gadgets/framework/paths.js';
 
 const eslint = new ESLint({ cwd: packageRoot() });
 
-/** The no-restricted-imports messages for `source` linted as if it were the file `filePath`. */
+/** The layer rule's messages (no-restricted-imports, and no-restricted-syntax for import()) for `source` linted as if it were the file `filePath`. */
 async function layerErrors(filePath: string, source: string): Promise<string[]> {
   const [result] = await eslint.lintText(`${source}\nexport const used = x;\n`, { filePath });
   assert.ok(result, `no lint result for ${filePath}`);
   return result.messages
-    .filter((m) => m.ruleId === 'no-restricted-imports')
+    .filter((m) => m.ruleId === 'no-restricted-imports' || m.ruleId === 'no-restricted-syntax')
     .map((m) => `${m.severity === 2 ? 'error' : 'warning'}: ${m.message}`);
 }
 
@@ -50,6 +50,17 @@ describe('import layers (eslint.config.js)', () => {
       "export { x } from '../../../daemon/src/bpf/index.js';",
       /^error: .*the CLI imports daemon\/ only through/,
     ],
+    // a dynamic import() is held to the same layers
+    [
+      'gadgets/trace_exec/fixture.ts',
+      "const x = await import('../../plugin/src/commands/index.js');",
+      /^error: import\(\) of a higher layer: plugin\/ is the CLI: nothing below imports it$/,
+    ],
+    [
+      'plugin/src/services/fixture.ts',
+      "const { x } = await import('../../../daemon/src/traceloop/recorder.js');",
+      /^error: import\(\) of a higher layer: the CLI imports daemon\/ only through/,
+    ],
   ];
   for (const [file, source, why] of upward) {
     test(`${file}: ${source} is an error`, async () => {
@@ -62,6 +73,10 @@ describe('import layers (eslint.config.js)', () => {
   const allowed: [file: string, source: string][] = [
     ['plugin/src/services/fixture.ts', "import { x } from '../../../daemon/src/runtime/local.js';"],
     ['plugin/src/commands/fixture.ts', "import { x } from '../../../daemon/src/main.js';"],
+    [
+      'plugin/src/runtimes/fixture.ts',
+      "const { x } = await import('../../../daemon/src/runtime/local.js');",
+    ],
     [
       'plugin/src/services/fixture.ts',
       "import { x } from '../../../gadgets/framework/runtime.js';",
