@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { descriptor as traceExec } from '../gadgets/trace_exec/gadget.js';
 import { Cli, marker, runCli, sleep, waitReady } from './helpers/cli.js';
 import type { Ev } from './helpers/cli.js';
 import {
@@ -14,7 +15,7 @@ import {
   assertKeys,
   assertTimestamp,
   describe as show,
-  EXEC_KEYS,
+  eventKeys,
 } from './helpers/events.js';
 import { abandonAll, finishTraced, startTraced } from './helpers/trace.js';
 import type { Traced } from './helpers/trace.js';
@@ -84,7 +85,7 @@ async function theExec(cli: Cli, args: string[], from: number): Promise<Ev> {
   const evs = withArgs(cli, args);
   assert.equal(evs.length, 1, show(evs));
   const e = evs[0]!;
-  assertKeys(e, EXEC_KEYS);
+  assertKeys(e, eventKeys(traceExec));
   assertTimestamp(e, from, Date.now());
   assert.equal(e.tid, e.pid);
   assert.ok((e.ppid as number) > 0 && typeof e.pcomm === 'string' && e.pcomm !== '', 'parent');
@@ -182,7 +183,7 @@ describe(
         await sleep(500);
         return t!.cli.events.filter((x) => x.pid === host.pid);
       })();
-      assertKeys(e!, EXEC_KEYS);
+      assertKeys(e!, eventKeys(traceExec));
       assertTimestamp(e!, host.startMs, host.endMs);
       assertFields(e!, {
         node: NODE_NAME,

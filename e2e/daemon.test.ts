@@ -12,6 +12,7 @@ import { existsSync, mkdtempSync, realpathSync, statSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { descriptor as traceExec } from '../gadgets/trace_exec/gadget.js';
 import * as grpc from '@grpc/grpc-js';
 import * as pb from '../proto/gen/gadget/v1/gadget.js';
 import { Cli, marker, readyExec, readyOpen, runCli, sleep, waitReady } from './helpers/cli.js';
@@ -23,7 +24,7 @@ import {
   assertKeys,
   assertListsContainers,
   describe as show,
-  EXEC_KEYS,
+  eventKeys,
 } from './helpers/events.js';
 import { ALL, assertOpens, noSelf, runOpens } from './helpers/opens.js';
 import { abandonAll, startTraced } from './helpers/trace.js';
@@ -74,7 +75,7 @@ async function assertEchoIn(cli: Cli, c: TestContainer, m: string): Promise<void
     15_000,
     `echo ${m}`,
   );
-  assertKeys(e, EXEC_KEYS);
+  assertKeys(e, eventKeys(traceExec));
   assertFields(e, {
     namespace: '',
     pod: '',

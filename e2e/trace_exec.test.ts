@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { descriptor as traceExec } from '../gadgets/trace_exec/gadget.js';
 import { CLI, Cli, marker, notInCi, readyExec, runQuiet, sleep } from './helpers/cli.js';
 import type { Ev } from './helpers/cli.js';
 import {
@@ -27,7 +28,7 @@ import {
   byPid,
   describe as show,
   escaped,
-  EXEC_KEYS,
+  eventKeys,
 } from './helpers/events.js';
 import {
   execIn,
@@ -115,7 +116,7 @@ function fromWhoami(who: Record<string, unknown>) {
 
 function checkAll(evs: Ev[], run: WorkloadRun): void {
   for (const e of evs) {
-    assertKeys(e, EXEC_KEYS);
+    assertKeys(e, eventKeys(traceExec));
     assertTimestamp(e, run.startMs, run.endMs);
   }
   assertOrdered(evs);

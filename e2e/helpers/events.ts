@@ -2,6 +2,7 @@
 // and range, and an independent oracle for how bytes that are not UTF-8 must be escaped.
 
 import assert from 'node:assert/strict';
+import type { GadgetDescriptor } from '../../gadgets/framework/types.js';
 import type { Ev } from './cli.js';
 
 export const COMMON_KEYS = [
@@ -19,27 +20,16 @@ export const COMMON_KEYS = [
   'gid',
   'comm',
 ];
-export const EXEC_KEYS = [
-  ...COMMON_KEYS,
-  'ppid',
-  'pcomm',
-  'ret',
-  'error',
-  'args',
-  'args_truncated',
-  'cwd',
-  'exepath',
-];
-export const OPEN_KEYS = [
-  ...COMMON_KEYS,
-  'fd',
-  'ret',
-  'error',
-  'flags',
-  'mode',
-  'path',
-  'full_path',
-];
+
+/**
+ * The keys of a gadget's JSON events: its declared columns (hidden ones included), which are the
+ * common fields plus the gadget's own. Asserting them checks the transform against the columns.
+ */
+export function eventKeys(descriptor: Pick<GadgetDescriptor, 'columns'>): string[] {
+  const keys = descriptor.columns.map((c) => c.name);
+  for (const k of COMMON_KEYS) assert.ok(keys.includes(k), `common field ${k} has no column`);
+  return keys;
+}
 
 /** The event has exactly these keys (order not checked). */
 export function assertKeys(ev: Ev, keys: readonly string[]): void {

@@ -2,6 +2,7 @@
 // trace open events each must give, shared by the trace open and daemon tests.
 
 import assert from 'node:assert/strict';
+import { descriptor as traceOpen } from '../../gadgets/trace_open/gadget.js';
 import type { Cli, Ev } from './cli.js';
 import { sleep } from './cli.js';
 import {
@@ -11,7 +12,7 @@ import {
   assertTimestamp,
   byPid,
   describe as show,
-  OPEN_KEYS,
+  eventKeys,
 } from './events.js';
 import { hostMntns, NODE_NAME, runWorkload } from './workload.js';
 import type { Truth, WorkloadRun } from './workload.js';
@@ -164,7 +165,7 @@ export async function assertOpens(
 ): Promise<void> {
   const evs = await openEventsOf(cli, run.pid, which.length);
   evs.forEach((e, k) => {
-    assertKeys(e, OPEN_KEYS);
+    assertKeys(e, eventKeys(traceOpen));
     assertTimestamp(e, run.startMs, run.endMs);
     assertFields(e, expectedOpen(run, which[k]!, dir, fullPath), `open #${which[k]}`);
   });
