@@ -62,6 +62,12 @@ export default tseslint.config(
     testOnly(UP.e2e, 'fixtures/', 'e2e/fixtures/ only'),
     testOnly(UP.daemon, 'src/bpf/index\\.js$', 'daemon/src/bpf/index.ts only, the loader'),
   ),
+  // a gadget's integration tests (*.e2e.test.ts) live in its folder but are e2e tests: the top
+  // layer, like e2e/ (they run the built CLI with e2e/helpers/)
+  {
+    files: ['gadgets/**/*.e2e.test.ts'],
+    rules: { 'no-restricted-imports': 'off', 'no-restricted-syntax': 'off' },
+  },
   layer(['daemon/**'], TESTS, UP.plugin, UP.e2e),
   layer(
     TESTS.map((t) => `daemon/${t}`),

@@ -1,4 +1,6 @@
-// Runs compiled node:test files. `unit`: *.test.js outside e2e/; `integration`: e2e/**/*.test.js.
+// Runs compiled node:test files. `unit`: *.test.js outside e2e/ (gadgets/ included; those that
+// need root carry it in the name: *.bpf.test.ts, *.podman.test.ts); `integration`: e2e/**/*.test.js
+// and a gadget's own end-to-end tests, gadgets/<name>/*.e2e.test.js.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +17,9 @@ const walk = (dir) => {
 };
 walk('dist');
 const picked = files
-  .filter((f) => (which === 'integration' ? f.startsWith('dist/e2e/') : !f.startsWith('dist/e2e/')))
+  .filter(
+    (f) => (f.startsWith('dist/e2e/') || f.endsWith('.e2e.test.js')) === (which === 'integration'),
+  )
   .filter((f) => extra.length === 0 || extra.some((x) => f.includes(x)))
   .sort();
 if (picked.length === 0) {

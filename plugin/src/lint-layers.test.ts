@@ -84,6 +84,7 @@ describe('import layers (eslint.config.js)', () => {
     ['plugin/src/services/fixture.ts', "import { x } from '../../../proto/ts/convert.js';"],
     ['daemon/src/fixture.ts', "import { x } from '../../gadgets/framework/errors.js';"],
     ['e2e/fixture.ts', "import { x } from '../daemon/src/traceloop/recorder.js';"],
+    ['gadgets/trace_exec/fixture.e2e.test.ts', "import { x } from '../../e2e/helpers/cli.js';"],
   ];
   for (const [file, source] of allowed) {
     test(`${file}: ${source} is allowed`, async () => {

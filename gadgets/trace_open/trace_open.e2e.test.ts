@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { readyOpen, sleep } from './helpers/cli.js';
-import { describe as show, timestampNs } from './helpers/events.js';
+import { readyOpen, sleep } from '../../e2e/helpers/cli.js';
+import { describe as show, timestampNs } from '../../e2e/helpers/events.js';
 import {
   ABSOLUTE,
   ALL,
@@ -16,10 +16,10 @@ import {
   noSelf,
   openEventsOf,
   runOpens,
-} from './helpers/opens.js';
-import { abandon, abandonAll, finishTraced, startTraced } from './helpers/trace.js';
-import type { Traced } from './helpers/trace.js';
-import { WORKLOAD, workloadBuilt } from './helpers/workload.js';
+} from '../../e2e/helpers/opens.js';
+import { abandon, abandonAll, finishTraced, startTraced } from '../../e2e/helpers/trace.js';
+import type { Traced } from '../../e2e/helpers/trace.js';
+import { WORKLOAD, workloadBuilt } from '../../e2e/helpers/workload.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 

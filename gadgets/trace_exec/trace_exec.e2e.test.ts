@@ -17,9 +17,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { descriptor as traceExec } from '../gadgets/trace_exec/gadget.js';
-import { CLI, Cli, marker, notInCi, readyExec, runQuiet, sleep } from './helpers/cli.js';
-import type { Ev } from './helpers/cli.js';
+import { descriptor as traceExec } from './gadget.js';
+import { CLI, Cli, marker, notInCi, readyExec, runQuiet, sleep } from '../../e2e/helpers/cli.js';
+import type { Ev } from '../../e2e/helpers/cli.js';
 import {
   assertFields,
   assertKeys,
@@ -29,16 +29,16 @@ import {
   describe as show,
   escaped,
   eventKeys,
-} from './helpers/events.js';
+} from '../../e2e/helpers/events.js';
 import {
   execIn,
   podmanAvailable,
   removeContainer,
   startContainer,
   uniqueName,
-} from './fixtures/podman.js';
-import { abandonAll, finishTraced, startTraced } from './helpers/trace.js';
-import type { Traced } from './helpers/trace.js';
+} from '../../e2e/fixtures/podman.js';
+import { abandonAll, finishTraced, startTraced } from '../../e2e/helpers/trace.js';
+import type { Traced } from '../../e2e/helpers/trace.js';
 import {
   hexBytes,
   hostMntns,
@@ -48,8 +48,8 @@ import {
   truth,
   WORKLOAD,
   workloadBuilt,
-} from './helpers/workload.js';
-import type { WorkloadRun } from './helpers/workload.js';
+} from '../../e2e/helpers/workload.js';
+import type { WorkloadRun } from '../../e2e/helpers/workload.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const SETPRIV = '/usr/bin/setpriv';
