@@ -1,5 +1,8 @@
-// Gadgets are discovered from their folders (gadgets/<name>/gadget.js), so adding one touches
-// only its folder.
+// Gadgets are discovered from their folders (gadgets/<name>/gadget.js). The daemon runs what it
+// finds here, list-gadgets lists it, and the CLI makes a command for each stream gadget
+// (plugin/src/commands/index.ts), so adding a stream gadget touches only its folder
+// (e2e/new-gadget.test.ts shows it). Gadgets with verbs of their own (traceloop, advise
+// network-policy) also have commands and services in plugin/.
 
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';

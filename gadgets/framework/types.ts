@@ -1,5 +1,7 @@
-// The contract every gadget folder fulfils. Generic code (daemon runtime, CLI output, gRPC)
-// only ever talks to these types, so adding a gadget touches only its own folder.
+// The contract every gadget folder fulfils. Generic code (daemon runtime, CLI commands and
+// output, gRPC) only ever talks to these types, so adding a stream gadget touches only its own
+// folder; one with verbs of its own (traceloop, advise network-policy) also has its commands in
+// plugin/.
 
 /** One field of a kernel record, derived from the object's BTF at build time (bpf/gen-layout.mjs). */
 export type FieldKind =

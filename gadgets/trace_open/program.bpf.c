@@ -47,7 +47,7 @@ struct event {
 GADGET_EVENT(event);
 
 const volatile bool failed_only = false;
-/* Also resolve the full path (see docs in bpf/README.md); costs a dentry walk per event. */
+/* Also resolve the full path (see README.md in this folder); costs a dentry walk per event. */
 const volatile bool full_path = false;
 /* An event passes when path (or, with full_path, the resolved path) starts with one of the
  * first prefix_count NUL-terminated prefixes. 0: no path filter. */
