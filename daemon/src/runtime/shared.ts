@@ -4,6 +4,8 @@
 import { bpfObjectPath } from '../../../gadgets/framework/paths.js';
 import * as bpf from '../bpf/index.js';
 import { ContainerRegistry, type ContainerRegistryOptions } from '../containers/registry.js';
+import { RuntimeExecSource, runtimeExecWarning } from '../containers/runtime-exec.js';
+import { ContainerdSource, ContainersStorageSource } from '../containers/sources.js';
 import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
 import { RunError } from '../../../gadgets/framework/errors.js';
 
@@ -50,6 +52,32 @@ export interface SharedStateOptions {
    */
   aliasMap?: bpf.BpfMap;
   warn?: (message: string) => void;
+  /**
+   * Watch the OCI runtime binaries' execs (fanotify, needs CAP_SYS_ADMIN) so containers are
+   * named before they run (default true; KGADGET_EXEC_WATCH=off turns it off). Without the
+   * privilege, one warning and the on-disk sources alone.
+   */
+  runtimeExec?: boolean;
+  /** the host's root as this process sees it (default HOST_ROOT, else '/') */
+  hostRoot?: string;
+}
+
+/**
+ * The registry's metadata sources with the exec watch first: what it read at the runtime's exec
+ * names a container whose files are gone. The on-disk sources get the same defaults as the
+ * registry's own (registry.ts DEFAULTS).
+ */
+function metadataSources(opts: ContainerRegistryOptions, exec: RuntimeExecSource | undefined) {
+  if (opts.sources) return exec ? [exec, ...opts.sources] : opts.sources;
+  return [
+    ...(exec ? [exec] : []),
+    new ContainerdSource(opts.containerdStateDirs ?? ['/run/containerd'], opts.dockerRoot),
+    new ContainersStorageSource(
+      opts.containersStorageRoots ?? ['/var/lib/containers/storage', '/run/containers/storage'],
+      opts.runcRoots ?? ['/run/runc'],
+      opts.procRoot,
+    ),
+  ];
 }
 
 export class SharedState {
@@ -59,6 +87,8 @@ export class SharedState {
   private fresh!: bpf.BpfMap;
   private freshTimer: NodeJS.Timeout | undefined;
   private started: Promise<void>;
+  /** the exec watch on the runtime binaries; undefined when off or not permitted */
+  readonly runtimeExec: RuntimeExecSource | undefined;
 
   constructor(opts: ContainerRegistryOptions, shared: SharedStateOptions = {}) {
     const spec = bpf.ObjectSpec.open(bpfObjectPath('container_tracker'));
@@ -100,7 +130,20 @@ export class SharedState {
       return b;
     };
     const one = Buffer.from([1]);
-    this.registry = new ContainerRegistry(opts);
+    let exec: RuntimeExecSource | undefined;
+    const execOn = shared.runtimeExec ?? process.env.KGADGET_EXEC_WATCH !== 'off';
+    if (execOn) {
+      exec = new RuntimeExecSource({
+        hostRoot: shared.hostRoot ?? (process.env.HOST_ROOT || '/'),
+        retentionMs: opts.exitedRetentionMs,
+      });
+      const r = exec.start();
+      const w = runtimeExecWarning(r);
+      if (w) shared.warn?.(w);
+      if (!r.ok) exec = undefined;
+    }
+    this.runtimeExec = exec;
+    this.registry = new ContainerRegistry({ ...opts, sources: metadataSources(opts, exec) });
     this.registry.on('mntns-added', (n: number) => known.update(key(n), one));
     this.registry.on('mntns-removed', (n: number) => {
       known.delete(key(n));
@@ -147,6 +190,7 @@ export class SharedState {
 
   close(): void {
     clearInterval(this.freshTimer);
+    this.runtimeExec?.close();
     this.registry.close();
     this.tracker.close();
   }
