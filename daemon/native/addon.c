@@ -319,7 +319,7 @@ static napi_value init(napi_env env, napi_value exports)
 {
 	libbpf_set_print(print_cb);
 	const struct addon_fn *const tables[] = {
-		object_fns, globals_fns, programs_fns, maps_fns, links_fns, iter_fns, ringbuf_fns, fanotify_fns, misc_fns,
+		object_fns, globals_fns, programs_fns, maps_fns, links_fns, iter_fns, ringbuf_fns, fanotify_fns, ns_fns, misc_fns,
 	};
 	for (size_t t = 0; t < sizeof(tables) / sizeof(*tables); t++) {
 		for (const struct addon_fn *f = tables[t]; f->name; f++) {

@@ -14,6 +14,7 @@
  *   iter.c      reading an attached iter/ program
  *   ringbuf.c   the ring buffer reader thread
  *   fanotify.c  the exec permission watcher on the OCI runtime binaries (its own thread)
+ *   ns.c        namespace ids (the mount namespace unique id)
  */
 #ifndef KGADGET_ADDON_H
 #define KGADGET_ADDON_H
@@ -55,7 +56,7 @@ struct addon_fn {
 };
 
 extern const struct addon_fn object_fns[], globals_fns[], programs_fns[], maps_fns[], links_fns[], iter_fns[],
-	ringbuf_fns[], fanotify_fns[];
+	ringbuf_fns[], fanotify_fns[], ns_fns[];
 
 /* log.c */
 int print_cb(enum libbpf_print_level level, const char *fmt, va_list ap);

@@ -49,6 +49,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "mntns_maps.h"
+#include "ns_uid.h"
 
 /* Keeps the slot struct in BTF so bpf/gen-layout.mjs derives its layout (see bpf/gadget.h). */
 #define GADGET_EVENT(type) const volatile struct type *__gadget_event_##type __attribute__((unused))
@@ -292,13 +293,7 @@ struct {
 	__type(value, struct tl_pend);
 } tl_pend SEC(".maps");
 
-/* older kernels: mnt_namespace.seq instead of ns_common.ns_id; kernfs_node.parent */
-struct mnt_namespace___seq {
-	__u64 seq;
-} __attribute__((preserve_access_index));
-struct ns_common___id {
-	__u64 ns_id;
-} __attribute__((preserve_access_index));
+/* older kernels: kernfs_node.parent (ns_unique_id: bpf/ns_uid.h) */
 struct kernfs_node___old {
 	struct kernfs_node *parent;
 } __attribute__((preserve_access_index));
@@ -307,15 +302,6 @@ struct kernfs_node___old {
 
 #define WRITE_ONCE64(x, v) (*(volatile __u64 *)&(x) = (v))
 #define READ_ONCE64(x) (*(volatile __u64 *)&(x))
-
-static __always_inline __u64 ns_unique_id(struct mnt_namespace *mnt)
-{
-	if (bpf_core_field_exists(struct ns_common___id, ns_id)) {
-		struct ns_common___id *ns = (void *)&mnt->ns;
-		return BPF_CORE_READ(ns, ns_id);
-	}
-	return BPF_CORE_READ((struct mnt_namespace___seq *)mnt, seq);
-}
 
 static __always_inline struct tl_cfg *cfg(void)
 {

@@ -13,6 +13,7 @@ export { BPF_ANY, BPF_EXIST, BPF_NOEXIST, BpfMap, MapType, openPinnedMap } from 
 export {
   addonPath,
   clockOffsetNs,
+  mntnsUid,
   native,
   numPossibleCpus,
   packageRoot,

@@ -137,6 +137,8 @@ export interface BpfAddon {
   clockOffsetNs(): bigint;
   numPossibleCpus(): number;
   libbpfVersion(): string;
+  /** ioctl(NS_GET_MNTNS_ID) on an ns/mnt link; null: gone, or a kernel before 6.8 (ns.c) */
+  mntnsUid(path: string): number | null;
 }
 
 /** The package root: the nearest directory above this file holding a package.json. */
@@ -177,6 +179,14 @@ export function native(): BpfAddon {
 /** CLOCK_REALTIME - CLOCK_BOOTTIME in ns: add to bpf_ktime_get_boot_ns() for wall time. */
 export function clockOffsetNs(): bigint {
   return native().clockOffsetNs();
+}
+
+/**
+ * The unique id of the mount namespace of `pid` (never reused, unlike its inode; the container
+ * tracker's kernel record is keyed by it); null when the process is gone or the kernel cannot say.
+ */
+export function mntnsUid(pid: number, procRoot = '/proc'): number | null {
+  return native().mntnsUid(`${procRoot}/${pid}/ns/mnt`);
 }
 
 export function numPossibleCpus(): number {
