@@ -14,6 +14,7 @@ export default class Deploy extends Command {
     '<%= config.bin %> <%= command.id %> --wait',
     '<%= config.bin %> <%= command.id %> --image localhost/kubectl-gadget:dev --image-pull-policy Never',
     '<%= config.bin %> <%= command.id %> --node-selector kubernetes.io/arch=amd64 --print-only > gadget.yaml',
+    '<%= config.bin %> <%= command.id %> --no-sys-admin',
   ];
   static override flags = {
     image: Flags.string({
@@ -27,6 +28,13 @@ export default class Deploy extends Command {
     'node-selector': Flags.string({
       description: 'Only nodes with these labels: key=value[,key=value].',
       helpValue: 'LABELS',
+    }),
+    'sys-admin': Flags.boolean({
+      description:
+        'Give the daemon CAP_SYS_ADMIN, to hold each exec of runc/crun until the container is named ' +
+        '(fanotify). --no-sys-admin: containers that live only milliseconds may go unnamed.',
+      allowNo: true,
+      default: true,
     }),
     'print-only': Flags.boolean({
       description: 'Print the manifests as YAML and contact nothing.',
@@ -51,6 +59,7 @@ export default class Deploy extends Command {
       image: flags.image,
       imagePullPolicy: flags['image-pull-policy'],
       nodeSelector: flags['node-selector'],
+      sysAdmin: flags['sys-admin'],
       printOnly: flags['print-only'],
       wait: flags.wait,
       timeout: flags.timeout,

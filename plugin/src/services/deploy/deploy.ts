@@ -46,6 +46,8 @@ export interface DeployOptions extends KubeFlags {
   image?: string;
   imagePullPolicy?: string;
   nodeSelector?: string;
+  /** add CAP_SYS_ADMIN for the runtime exec watch (default true; --no-sys-admin) */
+  sysAdmin?: boolean;
   printOnly?: boolean;
   wait?: boolean;
   /** seconds for --wait; 0 = no limit */
@@ -111,6 +113,7 @@ function objectsFor(opts: DeployOptions): { objects: GadgetObject[]; record?: Im
     ...(opts.nodeSelector !== undefined
       ? { nodeSelector: parseNodeSelector(opts.nodeSelector) }
       : {}),
+    ...(opts.sysAdmin === false ? { sysAdmin: false } : {}),
   });
   return { objects: manifestList(manifests), ...(record ? { record } : {}) };
 }

@@ -11,10 +11,12 @@ import {
 import {
   buildManifests,
   CAPABILITIES,
+  EXEC_WATCH_ENV,
   manifestList,
   manifestsYaml,
   parseImagePullPolicy,
   parseNodeSelector,
+  SYS_ADMIN_CAP,
   validateImage,
 } from './manifests.js';
 
@@ -33,8 +35,34 @@ function userErrorOf(fn: () => unknown): string {
   throw new Error('no error thrown');
 }
 
-test('container security context: not privileged, drops ALL, adds exactly BPF, PERFMON, SYS_PTRACE, NET_ADMIN', () => {
+test('container security context: not privileged, drops ALL, adds exactly BPF, PERFMON, SYS_PTRACE, NET_ADMIN and SYS_ADMIN (fanotify)', () => {
   assert.deepEqual(container.securityContext, {
+    privileged: false,
+    runAsUser: 0,
+    runAsNonRoot: false,
+    readOnlyRootFilesystem: true,
+    capabilities: {
+      drop: ['ALL'],
+      add: ['BPF', 'PERFMON', 'SYS_PTRACE', 'NET_ADMIN', 'SYS_ADMIN'],
+    },
+    seccompProfile: { type: 'Unconfined' },
+    appArmorProfile: { type: 'Unconfined' },
+  });
+  // (no allowPrivilegeEscalation key: Kubernetes rejects false together with SYS_ADMIN)
+  assert.deepEqual([...CAPABILITIES], ['BPF', 'PERFMON', 'SYS_PTRACE', 'NET_ADMIN']);
+  assert.equal(SYS_ADMIN_CAP, 'SYS_ADMIN');
+  const added = container.securityContext!.capabilities!.add!;
+  for (const forbidden of ['SYS_RESOURCE', 'NET_RAW', 'DAC_READ_SEARCH', 'DAC_OVERRIDE']) {
+    assert.ok(!added.includes(forbidden), `${forbidden} must not be added`);
+    assert.ok(!added.includes(`CAP_${forbidden}`), `CAP_${forbidden} must not be added`);
+  }
+  assert.ok(!(container.env ?? []).some((e) => e.name === EXEC_WATCH_ENV));
+});
+
+test('--no-sys-admin: no SYS_ADMIN, allowPrivilegeEscalation false, the exec watch off by env', () => {
+  const c = buildManifests({ ...opts, sysAdmin: false }).daemonSet.spec!.template.spec!
+    .containers[0]!;
+  assert.deepEqual(c.securityContext, {
     privileged: false,
     allowPrivilegeEscalation: false,
     runAsUser: 0,
@@ -44,18 +72,10 @@ test('container security context: not privileged, drops ALL, adds exactly BPF, P
     seccompProfile: { type: 'Unconfined' },
     appArmorProfile: { type: 'Unconfined' },
   });
-  assert.deepEqual([...CAPABILITIES], ['BPF', 'PERFMON', 'SYS_PTRACE', 'NET_ADMIN']);
-  const added = container.securityContext!.capabilities!.add!;
-  for (const forbidden of [
-    'SYS_RESOURCE',
-    'SYS_ADMIN',
-    'NET_RAW',
-    'DAC_READ_SEARCH',
-    'DAC_OVERRIDE',
-  ]) {
-    assert.ok(!added.includes(forbidden), `${forbidden} must not be added`);
-    assert.ok(!added.includes(`CAP_${forbidden}`), `CAP_${forbidden} must not be added`);
-  }
+  assert.deepEqual(
+    c.env!.find((e) => e.name === EXEC_WATCH_ENV),
+    { name: 'KGADGET_EXEC_WATCH', value: 'off' },
+  );
 });
 
 test('pod: hostPID, no hostNetwork, every taint tolerated, linux nodes, short grace period', () => {
@@ -111,6 +131,7 @@ test('mounts: host paths read-only except bpffs, no Bidirectional propagation, w
     ['/sys/kernel/debug', '/sys/kernel/debug', true],
     ['/host/proc', '/proc', true],
     ['/host/run', '/run', true],
+    ['/host/usr', '/usr', true],
     ['/host/sys/fs/cgroup', '/sys/fs/cgroup', true],
   ];
   for (const [mountPath, hostPath, ro] of expect) {

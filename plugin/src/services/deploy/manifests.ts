@@ -4,10 +4,16 @@
 // Security model of the gadget pod (docs/deploy.md explains each line):
 // - not privileged; all capabilities dropped, then BPF, PERFMON (load and attach tracing
 //   programs, read kernel memory from them), SYS_PTRACE (readlink /proc/<pid>/ns/* of host
-//   processes) and NET_ADMIN (load the cgroup sock_addr programs of advise network-policy) added
-//   back. No SYS_ADMIN: the gadgets use ring buffers (kernel >= 5.8), and every such kernel has
-//   CAP_BPF and CAP_PERFMON. No SYS_RESOURCE: on kernels >= 5.11 BPF memory is charged to the
-//   cgroup, not RLIMIT_MEMLOCK. No DAC_READ_SEARCH, DAC_OVERRIDE, NET_RAW.
+//   processes), NET_ADMIN (load the cgroup sock_addr programs of advise network-policy) and
+//   SYS_ADMIN added back. SYS_ADMIN is for fanotify permission events only: the daemon holds
+//   each exec of the OCI runtime binaries (runc, crun) until it has read the bundle, so a
+//   container is named before its first process runs (docs/security.md: a daemon stopped while
+//   it holds an exec stalls container starts on its node). `deploy --no-sys-admin` leaves it
+//   out (and so keeps allowPrivilegeEscalation: false, which Kubernetes refuses with
+//   SYS_ADMIN): containers living milliseconds may then go unnamed. The gadgets themselves
+//   need no SYS_ADMIN: they use ring buffers (kernel >= 5.8), and every such kernel has CAP_BPF
+//   and CAP_PERFMON. No SYS_RESOURCE: on kernels >= 5.11 BPF memory is charged to the cgroup,
+//   not RLIMIT_MEMLOCK. No DAC_READ_SEARCH, DAC_OVERRIDE, NET_RAW.
 // - hostPID (the node's processes), no hostNetwork: the daemon listens on the pod's loopback and
 //   the CLI reaches it through pods/portforward.
 // - seccomp and AppArmor unconfined: bpf() and perf_event_open() are not in every runtime's
@@ -48,6 +54,11 @@ export interface ManifestOptions {
   nodeSelector?: Record<string, string>;
   /** content digest of `image` when known (a local build): a new one rolls the pods */
   imageDigest?: string;
+  /**
+   * Add CAP_SYS_ADMIN for the runtime exec watch (fanotify), default true. Without it the
+   * daemon learns of a container only after it started (see docs/deploy.md).
+   */
+  sysAdmin?: boolean;
 }
 
 /**
@@ -67,8 +78,14 @@ export interface GadgetManifests {
   daemonSet: V1DaemonSet;
 }
 
-/** Capabilities added back after dropping ALL (see the header comment). */
+/** Capabilities added back after dropping ALL (see the header comment); plus SYS_ADMIN_CAP. */
 export const CAPABILITIES = ['BPF', 'PERFMON', 'SYS_PTRACE', 'NET_ADMIN'] as const;
+
+/** For fanotify permission events on the runtime binaries; left out by `deploy --no-sys-admin`. */
+export const SYS_ADMIN_CAP = 'SYS_ADMIN';
+
+/** The daemon's switch for the runtime exec watch (daemon/src/runtime/shared.ts). */
+export const EXEC_WATCH_ENV = 'KGADGET_EXEC_WATCH';
 
 /**
  * What the daemon reads from the API server, nothing more: pods, namespaces and nodes to enrich
@@ -125,6 +142,9 @@ const HOST_MOUNTS: ReadonlyArray<{
   // account token mount inside a read-only host directory
   { name: 'host-proc', hostPath: '/proc', mountPath: `${HOST_ROOT}/proc`, readOnly: true },
   { name: 'host-run', hostPath: '/run', mountPath: `${HOST_ROOT}/run`, readOnly: true },
+  // the OCI runtime binaries (runc, crun in /usr/bin, /usr/sbin, /usr/local/...) that the exec
+  // watch marks: a mark is on the inode, so the host's file seen through this mount will do
+  { name: 'host-usr', hostPath: '/usr', mountPath: `${HOST_ROOT}/usr`, readOnly: true },
   {
     name: 'host-cgroup',
     hostPath: '/sys/fs/cgroup',
@@ -153,6 +173,7 @@ function labelValue(v: string): string {
 
 export function buildManifests(opts: ManifestOptions): GadgetManifests {
   const labels = commonLabels(opts.version);
+  const sysAdmin = opts.sysAdmin ?? true;
   const selector = { [POD_LABEL_KEY]: POD_LABEL_VALUE };
 
   const namespace: V1Namespace = {
@@ -226,16 +247,21 @@ export function buildManifests(opts: ManifestOptions): GadgetManifests {
               env: [
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                 { name: 'HOST_ROOT', value: HOST_ROOT },
+                // without SYS_ADMIN the watch cannot run: say so in the manifest, not in a warning
+                ...(sysAdmin ? [] : [{ name: EXEC_WATCH_ENV, value: 'off' }]),
               ],
               securityContext: {
                 privileged: false,
-                // no setuid binaries to gain from, and allowed because SYS_ADMIN is not added
-                allowPrivilegeEscalation: false,
+                // no setuid binaries to gain from; Kubernetes refuses it together with SYS_ADMIN
+                ...(sysAdmin ? {} : { allowPrivilegeEscalation: false }),
                 // loading eBPF programs and reading /proc of host processes needs uid 0
                 runAsUser: 0,
                 runAsNonRoot: false,
                 readOnlyRootFilesystem: true,
-                capabilities: { drop: ['ALL'], add: [...CAPABILITIES] },
+                capabilities: {
+                  drop: ['ALL'],
+                  add: [...CAPABILITIES, ...(sysAdmin ? [SYS_ADMIN_CAP] : [])],
+                },
                 seccompProfile: { type: 'Unconfined' },
                 appArmorProfile: { type: 'Unconfined' },
               },
