@@ -4,6 +4,7 @@
 import { bpfObjectPath } from '../../../gadgets/framework/paths.js';
 import * as bpf from '../bpf/index.js';
 import { ContainerRegistry, type ContainerRegistryOptions } from '../containers/registry.js';
+import { startRuntimeEventSources, type RuntimeEventSources } from '../containers/events/index.js';
 import { RuntimeExecSource, runtimeExecWarning } from '../containers/runtime-exec.js';
 import { ContainerdSource, ContainersStorageSource } from '../containers/sources.js';
 import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
@@ -83,6 +84,8 @@ function metadataSources(opts: ContainerRegistryOptions, exec: RuntimeExecSource
 export class SharedState {
   readonly bpf = bpf;
   readonly registry: ContainerRegistry;
+  /** containerd's and podman's event streams (names of gone containers); see containers/events */
+  readonly runtimeEvents: RuntimeEventSources | undefined;
   private tracker: bpf.Collection;
   private fresh!: bpf.BpfMap;
   private freshTimer: NodeJS.Timeout | undefined;
@@ -143,7 +146,22 @@ export class SharedState {
       if (!r.ok) exec = undefined;
     }
     this.runtimeExec = exec;
-    this.registry = new ContainerRegistry({ ...opts, sources: metadataSources(opts, exec) });
+    // the runtimes' event streams, after the on-disk sources; not when the caller chose the
+    // sources (tests), nor with KGADGET_RUNTIME_EVENTS=off
+    this.runtimeEvents =
+      opts.sources || process.env.KGADGET_RUNTIME_EVENTS === 'off'
+        ? undefined
+        : startRuntimeEventSources({
+            hostRoot: shared.hostRoot ?? process.env.HOST_ROOT,
+            containerdStateDirs: opts.containerdStateDirs,
+            dockerRoot: opts.dockerRoot,
+            retentionMs: opts.exitedRetentionMs,
+            warn: shared.warn,
+          });
+    this.registry = new ContainerRegistry({
+      ...opts,
+      sources: [...metadataSources(opts, exec), ...(this.runtimeEvents?.sources ?? [])],
+    });
     this.registry.on('mntns-added', (n: number) => known.update(key(n), one));
     this.registry.on('mntns-removed', (n: number) => {
       known.delete(key(n));
@@ -191,6 +209,7 @@ export class SharedState {
   close(): void {
     clearInterval(this.freshTimer);
     this.runtimeExec?.close();
+    this.runtimeEvents?.close();
     this.registry.close();
     this.tracker.close();
   }

@@ -10,6 +10,11 @@
 //   /tasks/exit         TaskExit{container_id, id, ...}     id == container_id: the init exited
 //   /tasks/delete       TaskDelete                          the bundle is gone
 //
+// Each subscription is followed by a listing of the containers in containerd's metadata, in every
+// namespace (Namespaces.List, Containers.List with their OCI spec): a container whose task ran and
+// ended while no stream was open is still named if its metadata was kept (kubelet keeps exited
+// containers until its GC; `ctr run` without --rm keeps them).
+//
 // What it learns stays in a MetaCache for the registry's retention after the exit, so events of
 // a container that is gone (its bundle deleted) still find its name. A stream that ends or fails
 // (containerd restarted) is subscribed again with a backoff. Events published while no stream
@@ -21,11 +26,18 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 
 import type { RuntimeName } from '../cgroup.js';
-import { ContainerdSource, type MetadataSource, type RuntimeMeta } from '../sources.js';
+import {
+  ContainerdSource,
+  parseOciConfig,
+  type MetadataSource,
+  type RuntimeMeta,
+} from '../sources.js';
 import { MetaCache, type MetaCacheStats } from './cache.js';
 import { DESCRIPTOR } from './descriptor.js';
 
 const SUBSCRIBE = '/containerd.services.events.v1.Events/Subscribe';
+const LIST_NAMESPACES = '/containerd.services.namespaces.v1.Namespaces/List';
+const LIST_CONTAINERS = '/containerd.services.containers.v1.Containers/List';
 /** The topics decoded; containerd ORs the filters. */
 export const CONTAINERD_TOPICS = [
   '/containers/create',
@@ -93,6 +105,10 @@ export interface ContainerdEventStats extends MetaCacheStats {
   errors: number;
   /** subscriptions made after the first */
   reconnects: number;
+  /** containers learned from Containers.List */
+  listed: number;
+  /** listings that failed */
+  listErrors: number;
 }
 
 export interface ContainerdEventSourceEvents {
@@ -101,12 +117,16 @@ export interface ContainerdEventSourceEvents {
   envelope: [{ namespace: string; topic: string }];
   /** the stream failed or ended; a new one follows after `retryMs` */
   disconnected: [{ error: string; retryMs: number }];
+  /** the listing after a subscription is done (count: containers learned; error if it failed) */
+  listed: [{ count: number; error?: string }];
 }
 
 interface Codecs {
   envelope: protobuf.Type;
   request: protobuf.Type;
   byTypeName: Map<string, protobuf.Type>;
+  listNamespaces: [protobuf.Type, protobuf.Type];
+  listContainers: [protobuf.Type, protobuf.Type];
 }
 let codecs: Codecs | undefined;
 function getCodecs(): Codecs {
@@ -127,6 +147,14 @@ function getCodecs(): Codecs {
     envelope: root.lookupType('containerd.services.events.v1.Envelope'),
     request: root.lookupType('containerd.services.events.v1.SubscribeRequest'),
     byTypeName,
+    listNamespaces: [
+      root.lookupType('containerd.services.namespaces.v1.ListNamespacesRequest'),
+      root.lookupType('containerd.services.namespaces.v1.ListNamespacesResponse'),
+    ],
+    listContainers: [
+      root.lookupType('containerd.services.containers.v1.ListContainersRequest'),
+      root.lookupType('containerd.services.containers.v1.ListContainersResponse'),
+    ],
   };
   return codecs;
 }
@@ -214,6 +242,8 @@ export class ContainerdEventSource
     bundleErrors: 0,
     errors: 0,
     reconnects: 0,
+    listed: 0,
+    listErrors: 0,
   };
 
   constructor(opts: ContainerdEventSourceOptions = {}) {
@@ -274,8 +304,9 @@ export class ContainerdEventSource
     this.retry = undefined;
     try {
       this.client ??= new grpc.Client(`unix://${this.socket}`, grpc.credentials.createInsecure(), {
-        // events are small; a huge message is hostile or a bug: the stream fails, and is retried
-        'grpc.max_receive_message_length': 1 << 20,
+        // events are small, a listing of a busy node's containers with their specs is not; more
+        // is hostile or a bug: the call fails (counted) and is retried
+        'grpc.max_receive_message_length': 16 << 20,
         'grpc.initial_reconnect_backoff_ms': this.backoffMinMs,
         'grpc.max_reconnect_backoff_ms': this.backoffMaxMs,
         'grpc.enable_retries': 0,
@@ -291,9 +322,123 @@ export class ContainerdEventSource
       call.on('data', (b: Buffer) => this.onData(b));
       call.on('error', (e: Error) => this.onEnd(call, e.message));
       call.on('end', () => this.onEnd(call, 'stream ended'));
+      // after the Subscribe call: what the listing misses, the stream tells
+      const client = this.client;
+      void this.listExisting(client, Date.now()).then(
+        (count) => this.emit('listed', { count }),
+        (e: unknown) => {
+          this.counters.listErrors++;
+          this.emit('listed', { count: 0, error: (e as Error).message });
+        },
+      );
     } catch (e) {
       this.onEnd(undefined, (e as Error).message);
     }
+  }
+
+  private unary(
+    client: grpc.Client,
+    path: string,
+    types: [protobuf.Type, protobuf.Type],
+    req: Record<string, unknown>,
+    namespace: string,
+  ): Promise<Record<string, unknown>> {
+    const [reqType, resType] = types;
+    const md = new grpc.Metadata();
+    if (namespace) md.set('containerd-namespace', namespace);
+    return new Promise((resolve, reject) => {
+      client.makeUnaryRequest<Buffer, Buffer>(
+        path,
+        (b) => b,
+        (b) => b,
+        Buffer.from(reqType.encode(reqType.fromObject(req)).finish()),
+        md,
+        { deadline: Date.now() + 10_000 },
+        (err, res) => {
+          if (err || !res) {
+            reject(err ?? new Error('no response'));
+            return;
+          }
+          try {
+            resolve(resType.toObject(resType.decode(res), TO_OBJECT));
+          } catch (e) {
+            reject(e instanceof Error ? e : new Error(String(e)));
+          }
+        },
+      );
+    });
+  }
+
+  /**
+   * Containers.List in every namespace: names of containers whose task ran while no stream was
+   * open (or before the daemon started). `at` orders what it learns before later events.
+   */
+  private async listExisting(client: grpc.Client, at: number): Promise<number> {
+    const c = getCodecs();
+    const nsr = await this.unary(client, LIST_NAMESPACES, c.listNamespaces, {}, '');
+    const namespaces = (Array.isArray(nsr.namespaces) ? nsr.namespaces : [])
+      .map((n) => str((n as Record<string, unknown>).name))
+      .filter((n) => n && n.length <= 76 && !n.includes('/'))
+      .slice(0, 256);
+    let count = 0;
+    const seen = new Set<string>();
+    for (const ns of namespaces) {
+      if (this.closed || client !== this.client) break;
+      const r = await this.unary(client, LIST_CONTAINERS, c.listContainers, {}, ns);
+      const list = Array.isArray(r.containers) ? (r.containers as Record<string, unknown>[]) : [];
+      for (const x of list) {
+        const id = str(x.id);
+        if (!ID_RE.test(id)) {
+          this.counters.malformed++;
+          continue;
+        }
+        const spec = x.spec as { value?: Uint8Array } | null;
+        let meta: RuntimeMeta = {
+          runtime: ns === 'moby' ? 'docker' : 'containerd',
+          id,
+          name: id.slice(0, 12),
+          image: str(x.image).slice(0, 4096),
+          initPid: 0,
+          annotations: {},
+          sandbox: false,
+          bundle: '',
+          containerdNamespace: ns,
+        };
+        try {
+          if (spec?.value?.length) {
+            const oci = parseOciConfig(Buffer.from(spec.value).toString('utf8'));
+            meta = {
+              ...meta,
+              name: oci.criName || oci.annotations['nerdctl/name'] || meta.name,
+              image: oci.image || meta.image,
+              annotations: oci.annotations,
+              k8s: oci.k8s,
+              sandbox: oci.sandbox,
+            };
+          }
+        } catch {
+          this.counters.malformed++;
+        }
+        seen.add(id);
+        // what the events told (bundle, init pid) is richer than the listing: kept
+        if (!this.cache.get(id)) {
+          if (!this.cache.set(meta, at)) continue;
+          count++;
+        }
+        // no task directory: the task is gone (or never ran)
+        if (!this.disk.findTaskDir(id)) this.cache.markExited(id, Date.now(), at);
+      }
+    }
+    // deleted while no stream was open: no longer running (unless an event since says so)
+    const listed = new Set(namespaces);
+    for (const id of [...this.cache.ids()]) {
+      const m = this.cache.get(id);
+      if (m && !seen.has(id) && listed.has(m.containerdNamespace) && !this.cache.exitedAt(id)) {
+        this.cache.markExited(id, Date.now(), at);
+      }
+    }
+    this.counters.listed += count;
+    return count;
   }
 
   private dropCall(): void {

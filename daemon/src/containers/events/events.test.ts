@@ -301,10 +301,19 @@ describe('containerd envelopes', () => {
     assert.ok(encodeSubscribeRequest(['topic=="/tasks/create"']).length > 10);
   });
 
-  test('descriptor.ts matches events.proto and task-events.proto', () => {
+  test('descriptor.ts matches the .proto files', () => {
     const dir = join(REPO_ROOT, 'daemon', 'src', 'containers', 'events');
+    const PROTO_FILES = [
+      'events.proto',
+      'task-events.proto',
+      'containers.proto',
+      'namespaces.proto',
+    ];
     const fromProto = new protobuf.Root()
-      .loadSync([join(dir, 'events.proto'), join(dir, 'task-events.proto')], { keepCase: true })
+      .loadSync(
+        PROTO_FILES.map((f) => join(dir, f)),
+        { keepCase: true },
+      )
       .toJSON();
     assert.deepEqual(
       protobuf.Root.fromJSON(DESCRIPTOR).toJSON(),
