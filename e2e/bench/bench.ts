@@ -4,10 +4,12 @@
 //   (c) slowdown when trace open is filtered to another container
 //   (d) time from the command's start to its first event
 //   (e) the daemon's RSS, idle and under load
+//   (f) what container identity costs: podman run and the open loop with and without a daemon
+//       (identity.ts; only with --only f)
 // Prints one table, writes build/bench/results.json and build/bench/results.md.
 // Needs root, a built tree (npm run build), podman (c) and bpftrace (b; installed when missing).
 // Environment: BENCH_ROUNDS (5), BENCH_SECONDS per rate step (4), BENCH_ITERS (calibrated),
-// BENCH_RATES (the (a) steps, comma-separated); `--only a|d|e` (or BENCH_ONLY) runs one section
+// BENCH_RATES (the (a) steps, comma-separated); `--only a|d|e|f` (or BENCH_ONLY) runs one section
 // and prints it as JSON (`--rate`/BENCH_RATE: (e)'s load, (a)'s per-process rate x2). --help.
 
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -653,7 +655,7 @@ async function firstEvent(): Promise<Results['d']> {
 
 // ---------------------------------------------------------------- main
 
-const USAGE = `usage: node dist/e2e/bench/bench.js [--only a|d|e] [--rate N]
+const USAGE = `usage: node dist/e2e/bench/bench.js [--only a|d|e|f] [--rate N]
 
 Without --only: every figure of docs/benchmarks.md (about 6 minutes), printed as a table and
 written to build/bench/results.{json,md}.
@@ -661,6 +663,9 @@ written to build/bench/results.{json,md}.
              step, then the CLI's -o json path alone on replayed records; printed as JSON
   --only d   (d) alone: time to the first event of \`trace exec\`
   --only e   (e) alone: daemon RSS idle and while streaming --rate events/s to a --remote client
+  --only f   (f): podman run --rm and the open loop, medians of 50 interleaved runs with and
+             without a daemon (its runtime exec watch on); BENCH_F_RUNS, BENCH_F_BLOCK,
+             BENCH_F_ITERS; writes build/bench/identity.json
   --rate N   (a): a workload process is given at most N/2 opens/s (default: 80% of what one
              process does with the open loop's cost doubled, like the full run without (b));
              (e): the load (default 100000)
@@ -696,8 +701,14 @@ async function main(): Promise<void> {
   // one section, printed as JSON, no results files
   const only = args.only ?? process.env.BENCH_ONLY;
   const rateArg = args.rate ?? process.env.BENCH_RATE;
-  if (only !== undefined && only !== 'a' && only !== 'd' && only !== 'e')
-    throw new Error(`--only: a, d or e, not ${only}`);
+  if (only !== undefined && !['a', 'd', 'e', 'f'].includes(only))
+    throw new Error(`--only: a, d, e or f, not ${only}`);
+  if (only === 'f') {
+    const { identityCost, renderIdentity } = await import('./identity.js');
+    const r = await identityCost();
+    process.stdout.write(JSON.stringify(r, null, 2) + '\n' + renderIdentity(r));
+    return;
+  }
   if (only === 'd' || only === 'e') {
     const r = only === 'd' ? await firstEvent() : await daemonRss(Number(rateArg ?? 100_000));
     process.stdout.write(JSON.stringify(r, null, 2) + '\n');

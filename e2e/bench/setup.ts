@@ -28,7 +28,7 @@ export function buildBenchArtifacts(): void {
     join(ROOT, 'build', 'gadgets', 'trace_exec.bpf.o'),
     join(ROOT, 'build', 'bpf', 'container_tracker.bpf.o'),
     join(ROOT, 'build', 'vmlinux.h'),
-    join(ROOT, 'dist', 'plugin', 'src', 'commands', 'trace', 'open.js'),
+    join(ROOT, 'dist', 'plugin', 'src', 'commands', 'daemon.js'),
   ];
   const missing = need.filter((p) => !existsSync(p));
   if (missing.length)

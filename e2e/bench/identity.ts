@@ -1,0 +1,171 @@
+// (f) What container identity costs (issue 12 #5): the median of interleaved runs with and
+// without a real `kubectl-gadget daemon` (its container tracker loaded, its runtime exec watch
+// on: fanotify holds every runc exec until the daemon has read the bundle) of
+//   (i)  `podman run --rm ... /bin/busybox true`, wall time;
+//   (ii) the open/close loop of (b), ns per iteration.
+// Runs alternate in blocks of BENCH_F_BLOCK (5): daemon up for a block, down for the next (ABBA
+// order), BENCH_F_RUNS (50) of each kind in all. BENCH_F_ITERS (200000) loop iterations per run.
+// `npm run bench -- --only f`; writes build/bench/identity.json.
+
+import { execFile } from 'node:child_process';
+import { mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureRootfs, PODMAN_BASE_ARGS, removeContainer } from '../fixtures/podman.js';
+import { idlestCpu, lastJson, median, run, sleep, start, stop, type Child } from './proc.js';
+import { machine, OUT, RUN_JS, TMP, WORKLOAD, type Machine } from './setup.js';
+
+const log = (m: string): void => void process.stderr.write(`bench: ${m}\n`);
+
+export interface IdentityCost {
+  machine: Machine;
+  runs: number;
+  block: number;
+  loopIters: number;
+  podman: { withMs: number; withoutMs: number; ratio: number; with: number[]; without: number[] };
+  loop: { withNs: number; withoutNs: number; ratio: number; with: number[]; without: number[] };
+  /** the daemon had its fanotify fd in every block it ran */
+  execWatchOn: boolean;
+}
+
+/** Whether pid holds a fanotify descriptor (the exec watch runs). */
+function hasFanotify(pid: number): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[fanotify]';
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
+
+async function startDaemon(sock: string): Promise<Child> {
+  const d = start('daemon', process.execPath, [RUN_JS, 'daemon', '--listen', `unix://${sock}`]);
+  const t0 = Date.now();
+  while (!d.stderr.includes('listening')) {
+    if (d.exit) throw new Error(`daemon exited: ${d.stderr}`);
+    if (Date.now() - t0 > 60_000) throw new Error('daemon did not start');
+    await sleep(50);
+  }
+  if (d.stderr.includes('runtime exec watch')) throw new Error(`daemon: ${d.stderr.trim()}`);
+  return d;
+}
+
+let seq = 0;
+/** One `podman run --rm` of /bin/busybox true: wall ms. */
+function podmanRun(rootfs: string): Promise<number> {
+  const name = `kgtest-bench-f-${process.pid}-${++seq}`;
+  const args = [
+    ...PODMAN_BASE_ARGS,
+    'run',
+    '--rm',
+    '--name',
+    name,
+    '--ulimit',
+    'nofile=1024:1024',
+    '--ulimit',
+    'nproc=1024:1024',
+    '--rootfs',
+    rootfs,
+    '/bin/busybox',
+    'true',
+  ];
+  const t0 = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    execFile('podman', args, { timeout: 60_000 }, (err, _out, stderr) => {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (err) {
+        void removeContainer(name);
+        reject(new Error(`podman run failed: ${String(stderr).trim() || err.message}`));
+      } else resolve(ms);
+    });
+  });
+}
+
+async function openLoop(iters: number, cpu: number): Promise<number> {
+  const target = join(TMP, 'f-loop-target');
+  const out = await run('open-loop', WORKLOAD, ['open-loop', String(iters), target], {
+    cpus: String(cpu),
+  });
+  return lastJson<{ ns_per_iter: number }>(out).ns_per_iter;
+}
+
+export async function identityCost(): Promise<IdentityCost> {
+  const runs = Number(process.env.BENCH_F_RUNS ?? 50);
+  const block = Math.max(1, Number(process.env.BENCH_F_BLOCK ?? 5));
+  const iters = Number(process.env.BENCH_F_ITERS ?? 200_000);
+  const rootfs = ensureRootfs();
+  mkdirSync(TMP, { recursive: true });
+  const sock = `/tmp/kg-bench-f-${process.pid}.sock`;
+  const podmanWith: number[] = [];
+  const podmanWithout: number[] = [];
+  const loopWith: number[] = [];
+  const loopWithout: number[] = [];
+  let execWatchOn = true;
+  // warm-up: podman's and the page cache's first-run costs go to neither side
+  await podmanRun(rootfs);
+  await openLoop(iters, await idlestCpu());
+  const blocks = Math.ceil(runs / block) * 2;
+  for (let b = 0; b < blocks; b++) {
+    // ABBA: without, with, with, without, ...
+    const withDaemon = b % 4 === 1 || b % 4 === 2;
+    let d: Child | undefined;
+    try {
+      if (withDaemon) {
+        d = await startDaemon(sock);
+        if (!hasFanotify(d.pid)) execWatchOn = false;
+        await sleep(500); // its start-up scan is over
+      }
+      const cpu = await idlestCpu();
+      const pm = withDaemon ? podmanWith : podmanWithout;
+      const lp = withDaemon ? loopWith : loopWithout;
+      for (let i = 0; i < block && pm.length < runs; i++) {
+        pm.push(await podmanRun(rootfs));
+        lp.push(await openLoop(iters, cpu));
+      }
+    } finally {
+      if (d) await stop(d);
+      rmSync(sock, { force: true });
+    }
+    log(
+      `(f) block ${b + 1}/${blocks} ${withDaemon ? 'with' : 'without'} the daemon: podman run median ${median(withDaemon ? podmanWith : podmanWithout).toFixed(0)} ms`,
+    );
+  }
+  const r: IdentityCost = {
+    machine: machine(),
+    runs,
+    block,
+    loopIters: iters,
+    podman: {
+      withMs: median(podmanWith),
+      withoutMs: median(podmanWithout),
+      ratio: median(podmanWith) / median(podmanWithout),
+      with: podmanWith,
+      without: podmanWithout,
+    },
+    loop: {
+      withNs: median(loopWith),
+      withoutNs: median(loopWithout),
+      ratio: median(loopWith) / median(loopWithout),
+      with: loopWith,
+      without: loopWithout,
+    },
+    execWatchOn,
+  };
+  mkdirSync(OUT, { recursive: true });
+  writeFileSync(join(OUT, 'identity.json'), JSON.stringify(r, null, 2) + '\n');
+  return r;
+}
+
+export function renderIdentity(r: IdentityCost): string {
+  const pct = (x: number): string => `${x >= 1 ? '+' : ''}${((x - 1) * 100).toFixed(1)}%`;
+  return (
+    `| (f) median of ${r.runs} interleaved runs | without daemon | with daemon (exec watch ${r.execWatchOn ? 'on' : 'OFF'}) | ratio |\n` +
+    `|---|---|---|---|\n` +
+    `| \`podman run --rm ... /bin/busybox true\` | ${r.podman.withoutMs.toFixed(0)} ms | ${r.podman.withMs.toFixed(0)} ms | ${r.podman.ratio.toFixed(3)} (${pct(r.podman.ratio)}) |\n` +
+    `| open/close loop (${r.loopIters} iterations) | ${r.loop.withoutNs.toFixed(0)} ns/iter | ${r.loop.withNs.toFixed(0)} ns/iter | ${r.loop.ratio.toFixed(3)} (${pct(r.loop.ratio)}) |\n`
+  );
+}
