@@ -4,7 +4,7 @@
 //   map.ts         BpfMap: a map of a collection, or a pinned map opened by path
 //   link.ts        PinnedLink: a link pinned on bpffs, opened again by path
 //   ringbuf.ts     RingReader: a ring-buffer reader thread of a collection
-//   records.ts     the framing of the reader's batches
+// The framing of the reader's batches is the wire contract's: proto/ts/records.ts (re-exported).
 export { Collection, readLost } from './collection.js';
 export { encodeGlobal, type GlobalValue, type MapBytes } from './encoding.js';
 export { isBpfError, type BpfError } from './errors.js';
@@ -25,6 +25,12 @@ export {
   type NativeProgramInfo,
   type ReaderStats,
 } from './native.js';
-export { forEachRecord, frameRecords, framedSize, splitRecords } from './records.js';
+export {
+  forEachRecord,
+  frameRecords,
+  framedSize,
+  RecordCursor,
+  splitRecords,
+} from '../../../proto/ts/records.js';
 export { RingReader, type BatchHandler, type ReaderOptions } from './ringbuf.js';
 export { ObjectSpec } from './spec.js';

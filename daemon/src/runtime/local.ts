@@ -18,6 +18,7 @@ import type {
 } from '../../../gadgets/framework/runtime.js';
 import { resolveParams } from '../../../gadgets/framework/resolve.js';
 import { parseLabelSelector } from '../../../gadgets/framework/labels.js';
+import { framedSize, RecordCursor } from '../../../proto/ts/records.js';
 import { AsyncQueue } from './queue.js';
 import { bpfDenied, SharedState, tracepointFull } from './shared.js';
 import type { Collection } from '../bpf/index.js';
@@ -316,7 +317,8 @@ export class LocalRuntime implements GadgetRuntime {
 /**
  * Drops records whose mount namespace the run must not see (namespaces the kernel passed
  * because user space had not classified them yet). Returns the batch untouched when nothing
- * is dropped, which is the common case.
+ * is dropped, which is the common case. A record too short to hold the mount namespace and pid
+ * is left for the client to report (it decodes, the daemon does not).
  */
 export function filterBatch(
   batch: Buffer,
@@ -325,22 +327,19 @@ export function filterBatch(
   pidOff: number,
   keep: (mntns: number, pid: number) => boolean,
 ): { records: Buffer; count: number } {
-  let off = 0;
+  const c = new RecordCursor(batch, Math.max(mntnsOff + 8, pidOff + 4), () => undefined);
   let lastMntns = -1;
   let lastKeep = true;
   let drops: number[] | undefined;
-  for (let i = 0; i < count; i++) {
-    const len = batch.readUInt32LE(off);
-    const rec = off + 4;
+  for (let i = 0; i < count && c.next(); i++) {
+    const rec = c.offset;
     const mntns =
       batch.readUInt32LE(rec + mntnsOff) + batch.readUInt32LE(rec + mntnsOff + 4) * 4294967296;
     if (mntns !== lastMntns) {
       lastKeep = keep(mntns, batch.readUInt32LE(rec + pidOff));
       lastMntns = mntns;
     }
-    const next = off + ((4 + len + 7) & ~7);
-    if (!lastKeep) (drops ??= []).push(off, next);
-    off = next;
+    if (!lastKeep) (drops ??= []).push(rec - 4, rec - 4 + framedSize(c.length));
   }
   if (!drops) return { records: batch, count };
   const parts: Buffer[] = [];

@@ -1,20 +1,15 @@
-// The CLI side of the data path: RunMessages in, events out. Decodes raw ring-buffer batches
-// with the decoder generated from the run's layout, adds the common fields (timestamp, container,
-// process), applies the gadget's transform and hands each batch to the output sink in one piece.
-// Synchronous per message except for backpressure, so it is easy to test with hand-made buffers.
-// -o json of a gadget whose transform is made of field specs takes the fast path (output/fast-json.ts):
-// lines written straight from the record bytes, byte-identical to the object path.
+// The CLI side of the data path: RunMessages in, events out. Reads the stream through RunStream
+// (stream.ts: each node's header, layout, clock and containers, and the framing walk), decodes
+// raw ring-buffer batches with the decoder generated from the run's layout, adds the common fields
+// (timestamp, container, process), applies the gadget's transform and hands each batch to the
+// output sink in one piece. Synchronous per message except for backpressure, so it is easy to test
+// with hand-made buffers. -o json of a gadget whose transform is made of field specs takes the
+// fast path (output/fast-json.ts): lines written straight from the record bytes, byte-identical
+// to the object path.
 
-import type { ContainerInfo } from '#gadgets/framework/containers.js';
 import type { RunMessage } from '#gadgets/framework/runtime.js';
-import { makeDecoder as defaultMakeDecoder, fixedSize } from '#gadgets/framework/decode.js';
 import { fieldSpecsOf } from '#gadgets/framework/fields.js';
-import type {
-  GadgetDescriptor,
-  GadgetEvent,
-  RawRecord,
-  RecordLayout,
-} from '#gadgets/framework/types.js';
+import type { GadgetDescriptor, GadgetEvent, RecordLayout } from '#gadgets/framework/types.js';
 import { LineBuffer, makeTail, toJson } from '../output/json.js';
 import { TimestampFormatter, TimestampWriter } from '../output/time.js';
 import type { EventSink, Reporter, RunTotals, TextSink } from '../output/types.js';
@@ -22,8 +17,8 @@ import { COMMON_FIELD_SET, makeEventBuilders, placement } from './event.js';
 import type { EventBuilders, Placement } from './event.js';
 import { compileRecordWriter } from '../output/fast-json.js';
 import type { CompileResult, FastContext, RecordWriter } from '../output/fast-json.js';
-
-type Decoder = (buf: Buffer, offset: number, length: number) => RawRecord;
+import { RunStream } from './stream.js';
+import type { BatchMessage as StreamBatch, Decoder, RunNode } from './stream.js';
 
 export interface PipelineOptions {
   descriptor: Pick<GadgetDescriptor, 'name' | 'transform'>;
@@ -40,50 +35,45 @@ export interface PipelineOptions {
   fastJson?: boolean;
 }
 
-interface RunState {
-  decode: Decoder;
-  minLength: number;
+/** What the pipeline derives from a layout once (nodes with the same layout share it). */
+interface LayoutState {
   builders: EventBuilders;
-  time: TimestampFormatter;
-  node: string;
-  /** the layout as JSON: nodes with the same layout share the decoder */
-  layoutKey: string;
-  /** mntns -> container, of this node */
-  containers: Map<number, ContainerInfo>;
-  placements: Map<number, Placement>;
-  /** bumped when containers change placements (invalidates the fast path's last placement) */
-  placementsVersion: number;
-  hostPlacement: Placement;
-  /** -o json fast path: the layout's compiled writer (or why not), and this node's context */
+  /** -o json fast path: the layout's compiled writer (or why not) */
   fast: CompileResult | undefined;
+}
+
+/** The pipeline's state of a node (RunStream keeps its header, containers and decoder). */
+interface NodeState extends LayoutState {
+  time: TimestampFormatter;
+  /** mntns -> placement, of this node (entries dropped when their container changes) */
+  placements: Map<number, Placement>;
+  hostPlacement: Placement;
+  /** -o json fast path: this node's context */
   fastContext: FastContext | undefined;
 }
+
+type Node = RunNode<NodeState>;
 
 /** Size of the fast path's output buffers (a batch larger than this gets one of its own). */
 const ARENA = 4 << 20;
 
 /** Extra fields a transport may add to a batch (gRPC stream sequence numbers). */
-type BatchMessage = Extract<RunMessage, { kind: 'batch' }> & { seq?: number | bigint };
+type BatchMessage = StreamBatch & { seq?: number | bigint };
 
 export class EventPipeline {
   readonly totals: RunTotals = { events: 0, lost: 0, dropped: 0 };
   /** why the run ended, once a 'done' message arrived */
   doneReason: string | undefined;
 
-  /** the last header's node: messages without `node` belong to it */
-  private state: RunState | undefined;
-  /** one per node (several in Kubernetes mode, where the fan-in stamps `node` on messages) */
-  private readonly states = new Map<string, RunState>();
-  /** containers that came before any header (kept for the first one) */
-  private readonly early = new Map<number, ContainerInfo>();
+  /** one node per header (several in Kubernetes mode, where the fan-in stamps `node` on messages) */
+  private readonly stream: RunStream<NodeState>;
+  private readonly layouts = new Map<string, LayoutState>();
   private lastSeq: number | undefined;
-  private malformed = 0;
   /** -o json: when a transform returns a common field name, lines are built from objects */
   private mergeInObjects = false;
   /** -o json: serializer of the transform's fields, compiled for their shape */
   private tail: ((extra: GadgetEvent) => string) | undefined;
   private readonly lines = new LineBuffer();
-  private readonly makeDecoder: (layout: RecordLayout) => Decoder;
   /**
    * Fast path output: batches are written one after the other into this buffer, each handed to
    * the sink as a slice; a full buffer is replaced, never reused (the stream may still hold it).
@@ -93,12 +83,16 @@ export class EventPipeline {
   private outPos = 0;
 
   constructor(private readonly opts: PipelineOptions) {
-    this.makeDecoder = opts.makeDecoder ?? defaultMakeDecoder;
+    this.stream = new RunStream<NodeState>({
+      init: (node) => this.nodeState(node),
+      warn: (m) => this.opts.reporter.warn(m),
+      ...(opts.makeDecoder ? { makeDecoder: opts.makeDecoder } : {}),
+    });
   }
 
   /** Why -o json of the last header's node takes the object path, or undefined if it does not. */
   get objectPathReason(): string | undefined {
-    const f = this.state?.fast;
+    const f = this.stream.last?.data.fast;
     return f === undefined
       ? 'not -o json, or no field specs'
       : 'reason' in f
@@ -112,66 +106,12 @@ export class EventPipeline {
 
   handle(msg: RunMessage): void | Promise<void> {
     switch (msg.kind) {
-      case 'header': {
-        const h = msg.header;
-        const layoutKey = JSON.stringify(h.layout);
-        const prev = this.states.get(h.node);
-        // another node with the same layout: reuse its generated decoder and builders
-        const same = [...this.states.values()].find((s) => s.layoutKey === layoutKey);
-        const decode = same?.decode ?? this.makeDecoder(h.layout);
-        const specs =
-          this.opts.sink.kind === 'ndjson' && this.opts.fastJson !== false
-            ? fieldSpecsOf(this.opts.descriptor.transform)
-            : undefined;
-        const fast = same?.fast ?? (specs ? compileRecordWriter(h.layout, specs) : undefined);
-        const time = new TimestampFormatter(h.bootToWallNs);
-        const st: RunState = {
-          decode,
-          minLength: fixedSize(h.layout),
-          builders: same?.builders ?? makeEventBuilders(h.layout),
-          time,
-          node: h.node,
-          layoutKey,
-          containers: prev?.containers ?? new Map(this.early),
-          placements: new Map(),
-          placementsVersion: 0,
-          hostPlacement: placement(h.node, undefined),
-          fast,
-          fastContext: undefined,
-        };
-        if (fast && 'write' in fast) {
-          // consecutive records mostly come from one mount namespace
-          let lastMntns = -1;
-          let lastVersion = -1;
-          let lastBytes = st.hostPlacement.bytes;
-          st.fastContext = {
-            place: (mntns) => {
-              if (mntns !== lastMntns || st.placementsVersion !== lastVersion) {
-                lastBytes = this.placementOf(st, mntns).bytes;
-                lastMntns = mntns;
-                lastVersion = st.placementsVersion;
-              }
-              return lastBytes;
-            },
-            host: st.hostPlacement.bytes,
-            ts: new TimestampWriter(h.bootToWallNs),
-            time,
-            decode,
-          };
-        }
-        this.early.clear();
-        this.states.set(h.node, st);
-        this.state = st;
+      case 'header':
+        this.stream.header(msg.header);
         return;
-      }
       case 'containers': {
-        const st = msg.node === undefined ? this.state : this.states.get(msg.node);
-        const map = st?.containers ?? this.early;
-        for (const c of msg.containers) {
-          map.set(c.mntnsId, c);
-          st?.placements.delete(c.mntnsId);
-        }
-        if (st) st.placementsVersion++;
+        const node = this.stream.containers(msg);
+        if (node) for (const c of msg.containers) node.data.placements.delete(c.mntnsId);
         return;
       }
       case 'batch':
@@ -196,12 +136,58 @@ export class EventPipeline {
     }
   }
 
-  private placementOf(st: RunState, mntns: unknown): Placement {
+  /** A node's state, made at each of its headers (a repeated header starts its caches afresh). */
+  private nodeState(node: Node): NodeState {
+    const h = node.header;
+    let shared = this.layouts.get(node.layoutKey);
+    if (!shared) {
+      const specs =
+        this.opts.sink.kind === 'ndjson' && this.opts.fastJson !== false
+          ? fieldSpecsOf(this.opts.descriptor.transform)
+          : undefined;
+      shared = {
+        builders: makeEventBuilders(h.layout),
+        fast: specs ? compileRecordWriter(h.layout, specs) : undefined,
+      };
+      this.layouts.set(node.layoutKey, shared);
+    }
+    const time = new TimestampFormatter(node.bootToWallNs);
+    const st: NodeState = {
+      ...shared,
+      time,
+      placements: new Map(),
+      hostPlacement: placement(node.name, undefined),
+      fastContext: undefined,
+    };
+    if (shared.fast && 'write' in shared.fast) {
+      // consecutive records mostly come from one mount namespace
+      let lastMntns = -1;
+      let lastVersion = -1;
+      let lastBytes = st.hostPlacement.bytes;
+      st.fastContext = {
+        place: (mntns) => {
+          if (mntns !== lastMntns || node.containersVersion !== lastVersion) {
+            lastBytes = this.placementOf(node, st, mntns).bytes;
+            lastMntns = mntns;
+            lastVersion = node.containersVersion;
+          }
+          return lastBytes;
+        },
+        host: st.hostPlacement.bytes,
+        ts: new TimestampWriter(node.bootToWallNs),
+        time,
+        decode: node.decode,
+      };
+    }
+    return st;
+  }
+
+  private placementOf(node: Node, st: NodeState, mntns: unknown): Placement {
     if (typeof mntns !== 'number') return st.hostPlacement;
     let p = st.placements.get(mntns);
     if (p === undefined) {
-      const c = st.containers.get(mntns);
-      p = c ? placement(st.node, c) : st.hostPlacement;
+      const c = node.containers.get(mntns);
+      p = c ? placement(node.name, c) : st.hostPlacement;
       st.placements.set(mntns, p);
     }
     return p;
@@ -218,41 +204,22 @@ export class EventPipeline {
     this.lastSeq = n;
   }
 
-  /** Reports a malformed record (once per run); false: the batch cannot go on. */
-  private malformedRecord(len: number, minLength: number, left: number): boolean {
-    this.malformed++;
-    if (this.malformed === 1) {
-      this.opts.reporter.warn(
-        `skipping malformed record (length ${len}, expected at least ${minLength}, ${left} bytes left)`,
-      );
-    }
-    return len <= left;
-  }
-
-  /** The -o json fast path: the same framing walk, each record written by the compiled writer. */
+  /** The -o json fast path: the stream's framing walk, each record written by the compiled writer. */
   private fastBatch(
     msg: BatchMessage,
-    st: RunState,
+    node: Node,
     write: RecordWriter,
     ctx: FastContext,
   ): void | Promise<void> {
-    const buf = msg.records;
-    const end = buf.length;
-    const { minLength } = st;
+    const c = this.stream.records(node, msg.records);
+    const buf = c.batch;
     let out = this.out;
     let from = this.outPos;
     let p = from;
     let n = 0;
-    let off = 0;
-    while (off + 4 <= end) {
-      const len = buf.readUInt32LE(off);
-      const start = off + 4;
-      off = start + len;
-      off += (8 - (off & 7)) & 7;
-      if (start + len > end || len < minLength) {
-        if (!this.malformedRecord(len, minLength, end - start)) break;
-        continue;
-      }
+    while (c.next()) {
+      const start = c.offset;
+      const len = c.length;
       let r = write(buf, start, len, out, p, ctx);
       if (r < 0) {
         // a new buffer for this batch and the next ones, with what the batch wrote so far
@@ -274,39 +241,28 @@ export class EventPipeline {
   }
 
   private batch(msg: BatchMessage): void | Promise<void> {
-    const st = msg.node === undefined ? this.state : this.states.get(msg.node);
-    if (!st)
-      throw new Error(
-        `protocol error: batch before header${msg.node ? ` of node ${msg.node}` : ''}`,
-      );
+    const node = this.stream.nodeOf(msg);
     this.checkSeq(msg.seq);
+    const st = node.data;
     if (st.fastContext && st.fast && 'write' in st.fast)
-      return this.fastBatch(msg, st, st.fast.write, st.fastContext);
-    const buf = msg.records;
-    const end = buf.length;
+      return this.fastBatch(msg, node, st.fast.write, st.fastContext);
+    const c = this.stream.records(node, msg.records);
+    const buf = c.batch;
     const { transform } = this.opts.descriptor;
     const params = this.opts.params;
-    const { decode, minLength, time } = st;
+    const { decode } = node;
+    const { time } = st;
     const ndjson = this.opts.sink.kind === 'ndjson';
     const { object, line } = st.builders;
     const events: GadgetEvent[] = [];
     const lines = this.lines;
     let n = 0;
     let checked = false;
-    let off = 0;
-    while (off + 4 <= end) {
-      const len = buf.readUInt32LE(off);
-      const start = off + 4;
-      off = start + len;
-      off += (8 - (off & 7)) & 7;
-      if (start + len > end || len < minLength) {
-        if (!this.malformedRecord(len, minLength, end - start)) break;
-        continue;
-      }
-      const raw = decode(buf, start, len);
+    while (c.next()) {
+      const raw = decode(buf, c.offset, c.length);
       const extra = transform(raw, params);
       if (extra === null) continue;
-      const where = this.placementOf(st, raw['mntns_id']);
+      const where = this.placementOf(node, st, raw['mntns_id']);
       const stamp = raw['timestamp'];
       const ts = stamp === undefined ? '' : time.format(stamp as bigint);
       n++;

@@ -4,13 +4,12 @@
 
 import { renameSync, writeFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import type { ContainerInfo } from '#gadgets/framework/containers.js';
 import type { GadgetRuntime, RunMessage, RunRequest } from '#gadgets/framework/runtime.js';
 import { descriptor, type NetpolEvent } from '#gadgets/advise_network_policy/gadget.js';
-import { makeDecoder } from '#gadgets/framework/decode.js';
 import type { ColumnSpec } from '#gadgets/framework/types.js';
 import { escapeControl } from '../../output/escape.js';
 import type { ObjectSink, Reporter } from '../../output/types.js';
+import { RunStream } from '../../pipeline/stream.js';
 import { FlowAggregator } from './aggregate.js';
 import { endpointName, flowKey, formatFlows, mergeFlows, type FlowRecord } from './flow.js';
 import { ResolverChain } from './identity.js';
@@ -85,28 +84,38 @@ function writeAtomic(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
-interface NodeState {
-  agg: FlowAggregator;
-  decode: ReturnType<typeof makeDecoder>;
-  containers: Map<number, ContainerInfo>;
-}
-
 export async function runMonitor(
   runtime: GadgetRuntime,
   opts: MonitorOptions,
 ): Promise<MonitorResult> {
-  // one state per node: a Kubernetes-mode fan-in sends a header per node and names the node on
-  // containers and batches (messages without a node belong to the last header)
-  const nodes = new Map<string, NodeState>();
-  let last: NodeState | undefined;
+  // the stream keeps each node's header, decoder and containers (a Kubernetes-mode fan-in sends
+  // a header per node); a node's flows fold into its own aggregator, made at its first header
+  let started = false;
+  const stream = new RunStream<FlowAggregator>({
+    init: (node, prev) => {
+      if (!started) {
+        started = true;
+        opts.onStarted?.();
+      }
+      return (
+        prev ??
+        new FlowAggregator({
+          resolver: opts.resolver,
+          node: node.name,
+          bootToWallNs: node.bootToWallNs,
+          ...(opts.keepLoopback ? { keepLoopback: true } : {}),
+        })
+      );
+    },
+    warn: (m) => opts.reporter.warn(m),
+  });
   let events = 0;
   let lost = 0;
   let reason = 'ended';
-  let started = false;
   let dirty = false;
   const records = (): FlowRecord[] => {
-    const all = [...nodes.values()].flatMap((n) => n.agg.records());
-    return nodes.size > 1 ? mergeFlows(all) : all;
+    const all = [...stream.nodes.values()].flatMap((n) => n.data.records());
+    return stream.nodes.size > 1 ? mergeFlows(all) : all;
   };
   const flush = (): void => {
     if (opts.outputFile && dirty) {
@@ -119,68 +128,38 @@ export async function runMonitor(
   const liveRow = (f: FlowRecord): Record<string, unknown> => {
     const key = flowKey(f);
     let count = 0;
-    for (const n of nodes.values()) count += n.agg.countOf(key);
+    for (const n of stream.nodes.values()) count += n.data.countOf(key);
     return { ...flowRow(f), count, key };
   };
-  const stateOf = (node: string | undefined): NodeState | undefined =>
-    node !== undefined ? (nodes.get(node) ?? last) : last;
 
   const handle = async (m: RunMessage): Promise<void> => {
     switch (m.kind) {
-      case 'header': {
-        const h = m.header;
-        let st = nodes.get(h.node);
-        if (!st) {
-          st = {
-            agg: new FlowAggregator({
-              resolver: opts.resolver,
-              node: h.node,
-              bootToWallNs: h.bootToWallNs,
-              ...(opts.keepLoopback ? { keepLoopback: true } : {}),
-            }),
-            decode: makeDecoder(h.layout),
-            containers: new Map(),
-          };
-          nodes.set(h.node, st);
-        }
-        last = st;
-        if (!started) {
-          started = true;
-          opts.onStarted?.();
-        }
+      case 'header':
+        stream.header(m.header);
         return;
-      }
-      case 'containers': {
-        const st = stateOf(m.node);
-        if (!st) throw new Error('protocol error: containers before header');
-        for (const c of m.containers) st.containers.set(c.mntnsId, c);
+      case 'containers':
+        stream.containers(m);
         return;
-      }
       case 'batch': {
-        const st = stateOf(m.node);
-        if (!st) throw new Error('protocol error: batch before header');
+        const node = stream.nodeOf(m);
+        const agg = node.data;
+        const { decode } = node;
         /** flows this batch added to: one live row each */
         const live = new Set<FlowRecord>();
-        const buf = m.records;
-        let off = 0;
-        for (let i = 0; i < m.count && off + 4 <= buf.length; i++) {
-          const len = buf.readUInt32LE(off);
-          const start = off + 4;
-          off = start + len;
-          off += (8 - (off & 7)) & 7;
-          if (start + len > buf.length) break;
-          const raw = st.decode(buf, start, len);
+        const c = stream.records(node, m.records);
+        while (c.next()) {
+          const raw = decode(c.batch, c.offset, c.length);
           const ev = descriptor.transform(raw, opts.params) as NetpolEvent | null;
           events++;
           if (!ev) continue;
           const mntns = raw.mntns_id as number;
-          const c = st.containers.get(mntns);
-          const u = st.agg.add(ev, {
+          const container = node.containers.get(mntns);
+          const u = agg.add(ev, {
             mntns,
             pid: raw.pid as number,
             comm: raw.comm as string,
             timestampNs: raw.timestamp as bigint,
-            ...(c ? { container: c } : {}),
+            ...(container ? { container } : {}),
           });
           if (u && u.delta > 0) {
             dirty = true;

@@ -36,6 +36,7 @@ import { parseLabelSelector } from '#gadgets/framework/labels.js';
 import { matchesSpec } from '#gadgets/framework/container-spec.js';
 import { containerFilter } from '../request.js';
 import { runtimeMode } from '../../runtimes/runtime.js';
+import { RunStream } from '../../pipeline/stream.js';
 
 type Out = Writable & { isTTY?: boolean; columns?: number };
 
@@ -544,10 +545,9 @@ export async function readRecording(
   instance: number,
 ): Promise<ShowResult> {
   const slots: Slot[] = [];
-  let bootToWallNs = 0n;
-  let c: ContainerInfo | undefined;
-  let node = '';
   const logs: string[] = [];
+  // one node; the records are raw kernel slots, parsed by parseSlot rather than a decoder
+  const stream = new RunStream<undefined>({ init: () => undefined, warn: warnStderr });
   const ac = new AbortController();
   for await (const m of api.show(
     { sessionId, container, instance },
@@ -555,28 +555,25 @@ export async function readRecording(
   ) as AsyncIterable<RunMessage>) {
     switch (m.kind) {
       case 'header':
-        bootToWallNs = m.header.bootToWallNs;
-        node = m.header.node;
         if (m.header.layout.size !== SLOT_SIZE) {
           // the header struct; data bytes follow each record
           throw new UserError(
             `the daemon's traceloop records have ${m.header.layout.size} bytes, this CLI knows ${SLOT_SIZE}: use matching versions`,
           );
         }
+        stream.header(m.header);
         break;
       case 'containers':
-        c = m.containers[0];
+        stream.containers(m);
         break;
       case 'log':
         logs.push(m.message);
         break;
       case 'batch': {
-        let off = 0;
-        for (let i = 0; i < m.count; i++) {
-          const len = m.records.readUInt32LE(off);
-          const s = parseSlot(m.records, off + 4, len);
+        const c = stream.records(stream.nodeOf(m), m.records);
+        while (c.next()) {
+          const s = parseSlot(c.batch, c.offset, c.length);
           if (s) slots.push(s);
-          off += (4 + len + 7) & ~7;
         }
         break;
       }
@@ -584,7 +581,16 @@ export async function readRecording(
         break;
     }
   }
-  return { records: assemble(slots), ...(c ? { container: c } : {}), bootToWallNs, logs, node };
+  const node = stream.last;
+  // the recorded container: the show stream names exactly one
+  const c = node?.containers.values().next().value;
+  return {
+    records: assemble(slots),
+    ...(c ? { container: c } : {}),
+    bootToWallNs: node?.bootToWallNs ?? 0n,
+    logs,
+    node: node?.name ?? '',
+  };
 }
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');

@@ -1,10 +1,9 @@
-// Pure unit tests (no kernel): batch framing and global encoding.
+// Pure unit tests (no kernel): global encoding. (The batch framing's are in proto/ts/records.test.ts.)
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { encodeGlobal } from './encoding.js';
 import type { NativeGlobalInfo } from './native.js';
-import { forEachRecord, frameRecords, framedSize, splitRecords } from './records.js';
 
 const g = (size: number, kind = 'int', signed = false): NativeGlobalInfo => ({
   name: 'v',
@@ -13,37 +12,6 @@ const g = (size: number, kind = 'int', signed = false): NativeGlobalInfo => ({
   size,
   kind,
   signed,
-});
-
-describe('batch framing', () => {
-  it('pads every record to 8 bytes after a u32 length', () => {
-    assert.equal(framedSize(0), 8);
-    assert.equal(framedSize(4), 8);
-    assert.equal(framedSize(5), 16);
-    assert.equal(framedSize(96), 104);
-    const recs = [Buffer.from('a'), Buffer.alloc(0), Buffer.from('0123456789abcdef')];
-    const batch = frameRecords(recs);
-    assert.equal(batch.length, 8 + 8 + 24);
-    assert.deepEqual([...batch.subarray(0, 8)], [1, 0, 0, 0, 'a'.charCodeAt(0), 0, 0, 0]);
-    assert.deepEqual(
-      splitRecords(batch).map((b) => b.toString()),
-      ['a', '', '0123456789abcdef'],
-    );
-    let seen = 0;
-    assert.equal(
-      forEachRecord(batch, () => {
-        seen++;
-        return false;
-      }),
-      1,
-    );
-    assert.equal(seen, 1);
-  });
-
-  it('rejects a truncated batch', () => {
-    const b = frameRecords([Buffer.from('abcdef')]);
-    assert.throws(() => forEachRecord(b.subarray(0, 6), () => {}), /truncated record/);
-  });
 });
 
 describe('encodeGlobal', () => {
