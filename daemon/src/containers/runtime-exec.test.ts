@@ -18,6 +18,7 @@ import {
   runtimeExecWarning,
   type ExecRecord,
 } from './runtime-exec.js';
+import type { MetadataSource } from './sources.js';
 
 const ID = 'ec526be199dd117503ff3e722deae4e3fb2706295f2d4a58be8a061a6ca1521c';
 const ID2 = 'b2'.repeat(32);
@@ -179,6 +180,33 @@ describe('RuntimeExecSource cache (hand-made records)', () => {
     assert.equal(m.initPid, 0); // no pid file on this machine under that path
     assert.equal(s.lookup(ID2), null);
   });
+  it('while the files exist, the on-disk source completes it (image, init pid), the exec name stays', () => {
+    const s = new RuntimeExecSource();
+    const disk = (name: string): MetadataSource => ({
+      name: 'disk',
+      lookup: (id) => ({
+        runtime: 'podman',
+        id,
+        name,
+        image: 'docker.io/library/busybox:latest',
+        initPid: 4242,
+        annotations: {},
+        sandbox: false,
+        bundle: '',
+        containerdNamespace: '',
+      }),
+    });
+    s.setDiskSources([disk(ID.slice(0, 12))]);
+    assert.equal(s.lookup(ID, 'podman', 0), null, 'unknown to the exec watch: not asked');
+    s.ingest(conmonRec);
+    const m = s.lookup(ID, 'podman', 0);
+    assert.equal(m?.name, 'web-1');
+    assert.equal(m?.image, 'docker.io/library/busybox:latest');
+    assert.equal(m?.initPid, 4242);
+    s.setDiskSources([disk('from-disk')]);
+    assert.equal(s.lookup(ID, 'podman', 0)?.name, 'from-disk');
+  });
+
   it('maps CRI annotations (containerd) to the k8s identity', () => {
     const s = new RuntimeExecSource();
     const dir = `/run/containerd/io.containerd.runtime.v2.task/k8s.io/${ID2}`;

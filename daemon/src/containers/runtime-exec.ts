@@ -397,6 +397,7 @@ export class RuntimeExecSource implements MetadataSource {
   private badConfigs = 0;
   private lastSweep = 0;
   private lastStats: ExecWatchStats | undefined;
+  private disk: readonly MetadataSource[] = [];
 
   constructor(private readonly opts: RuntimeExecOptions = {}) {
     this.retentionMs = opts.retentionMs ?? 10 * 60 * 1000;
@@ -539,10 +540,35 @@ export class RuntimeExecSource implements MetadataSource {
     }
   }
 
-  lookup(id: string): RuntimeMeta | null {
+  /**
+   * The on-disk sources, asked for an id this source knows: while the container's files exist
+   * they add what an exec cannot tell (the image name of a podman container, the init pid from
+   * runc's state); the name and identity read at the exec fill what they lack.
+   */
+  setDiskSources(sources: readonly MetadataSource[]): void {
+    this.disk = sources;
+  }
+
+  lookup(id: string, hint?: RuntimeName, pid = 0): RuntimeMeta | null {
     this.pump();
     const k = this.known.get(id);
     if (!k) return null;
+    for (const s of this.disk) {
+      let d: RuntimeMeta | null = null;
+      try {
+        d = hint ? s.lookup(id, hint, pid) : null;
+      } catch {
+        // a half-written state file: what the exec read stands
+      }
+      if (!d) continue;
+      const unnamed = d.name === id.slice(0, 12);
+      return {
+        ...d,
+        name: unnamed ? k.meta.name : d.name,
+        image: d.image || k.meta.image,
+        k8s: d.k8s ?? k.meta.k8s,
+      };
+    }
     // the init pid, while the runtime's pid file still exists (written once the init is forked)
     let initPid = 0;
     if (k.pidFile) {

@@ -65,13 +65,11 @@ export interface SharedStateOptions {
 
 /**
  * The registry's metadata sources with the exec watch first: what it read at the runtime's exec
- * names a container whose files are gone. The on-disk sources get the same defaults as the
- * registry's own (registry.ts DEFAULTS).
+ * names a container whose files are gone (and completes what the files tell while they exist).
+ * The on-disk sources get the same defaults as the registry's own (registry.ts DEFAULTS).
  */
 function metadataSources(opts: ContainerRegistryOptions, exec: RuntimeExecSource | undefined) {
-  if (opts.sources) return exec ? [exec, ...opts.sources] : opts.sources;
-  return [
-    ...(exec ? [exec] : []),
+  const disk = opts.sources ?? [
     new ContainerdSource(opts.containerdStateDirs ?? ['/run/containerd'], opts.dockerRoot),
     new ContainersStorageSource(
       opts.containersStorageRoots ?? ['/var/lib/containers/storage', '/run/containers/storage'],
@@ -79,6 +77,8 @@ function metadataSources(opts: ContainerRegistryOptions, exec: RuntimeExecSource
       opts.procRoot,
     ),
   ];
+  exec?.setDiskSources(disk);
+  return exec ? [exec, ...disk] : disk;
 }
 
 export class SharedState {
