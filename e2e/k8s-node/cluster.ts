@@ -156,6 +156,27 @@ export interface PodSpec {
   name: string;
   labels?: Record<string, string>;
   containers: Array<{ name: string; command: string[] }>;
+  initContainers?: Array<{ name: string; command: string[] }>;
+  /** default Always (the API server's) */
+  restartPolicy?: 'Always' | 'OnFailure' | 'Never';
+}
+
+/** The spec of a busybox pod on the node (imagePullPolicy Never: the image was imported). */
+export function podSpecOf(p: Omit<PodSpec, 'name' | 'labels'>): Record<string, unknown> {
+  const ct = (c: { name: string; command: string[] }): Record<string, unknown> => ({
+    name: c.name,
+    image: BUSYBOX_IMAGE,
+    imagePullPolicy: 'Never',
+    command: c.command,
+  });
+  return {
+    nodeName: NODE_NAME,
+    terminationGracePeriodSeconds: 1,
+    enableServiceLinks: false,
+    ...(p.restartPolicy ? { restartPolicy: p.restartPolicy } : {}),
+    ...(p.initContainers ? { initContainers: p.initContainers.map(ct) } : {}),
+    containers: p.containers.map(ct),
+  };
 }
 
 /** A busybox pod on the node (imagePullPolicy Never: the image was imported). */
@@ -164,17 +185,7 @@ export function podYaml(ns: string, p: PodSpec): string {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name: p.name, namespace: ns, labels: p.labels ?? {} },
-    spec: {
-      nodeName: NODE_NAME,
-      terminationGracePeriodSeconds: 1,
-      enableServiceLinks: false,
-      containers: p.containers.map((ct) => ({
-        name: ct.name,
-        image: BUSYBOX_IMAGE,
-        imagePullPolicy: 'Never',
-        command: ct.command,
-      })),
-    },
+    spec: podSpecOf(p),
   });
 }
 
@@ -231,8 +242,8 @@ export function execIn(
   return kubectl(c, ['-n', ns, 'exec', pod, '-c', container, '--', ...cmd]);
 }
 
-interface PodJson {
-  metadata: { name: string; uid: string };
+export interface PodJson {
+  metadata: { name: string; uid: string; labels?: Record<string, string> };
   status?: {
     phase?: string;
     containerStatuses?: Array<{ name: string; containerID?: string; ready?: boolean }>;

@@ -1,0 +1,334 @@
+// Container identity on the real node (issue 12): while `trace exec -n NS -o json` runs, the
+// execs of short-lived workloads carry their namespace, pod and container, 10 runs out of 10 for
+// each kind: a one-shot pod (restartPolicy Never), a millisecond-long init container, a Job's pod
+// and a pod deleted as soon as it has run. The runs of a kind start together (one apply), so the
+// node starts ten containers at once, as a failing Job or a burst of `kubectl run` does.
+//
+//   flock /tmp/kg-cluster.lock flock -s /tmp/kg-bench.lock \
+//     node scripts/run-tests.mjs integration k8s-node/identity
+//
+// Starts its own cluster in /tmp/kgadget-e2e-node (and removes it), unless
+// KGADGET_NODE_KUBECONFIG names a running one (see cluster.ts). KGADGET_IDENTITY_RUNS sets the
+// runs per kind (default 10).
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { Cli, marker, sleep, type Ev } from '../helpers/cli.js';
+import {
+  NODE_NAME,
+  applyPods,
+  clusterUp,
+  createNamespace,
+  deployGadget,
+  podSpecOf,
+  skipReason,
+  teardown,
+  waitPodsReady,
+  type Cluster,
+  type PodJson,
+} from './cluster.js';
+
+const execFileP = promisify(execFile);
+const skip = skipReason();
+const NS = `kgn-id-${randomBytes(3).toString('hex')}`;
+const RUNS = Number(process.env.KGADGET_IDENTITY_RUNS ?? '10');
+const SLEEP = ['/bin/sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'];
+/** the per-run command: an entrypoint that execs once more and exits at once */
+const oneShot = (mark: string): string[] => ['/bin/sh', '-c', `/bin/true ${mark}`];
+
+let cluster: Cluster | undefined;
+let cli: Cli | undefined;
+const counts: Record<string, number> = {};
+
+function c(): Cluster {
+  assert.ok(cluster, 'cluster');
+  return cluster;
+}
+
+/** kubectl without blocking the event loop (the CLI's output keeps flowing meanwhile). */
+async function kubectlAsync(args: string[], input?: string): Promise<string> {
+  const p = execFileP(c().kubectl, ['--kubeconfig', c().kubeconfig, ...args], {
+    timeout: 60_000,
+    maxBuffer: 64 << 20,
+    env: c().env,
+  });
+  if (input !== undefined) p.child.stdin?.end(input);
+  return (await p).stdout;
+}
+
+async function podsOf(selector: string): Promise<PodJson[]> {
+  const out = await kubectlAsync(['-n', NS, 'get', 'pods', '-l', selector, '-o', 'json']);
+  return (JSON.parse(out) as { items: PodJson[] }).items;
+}
+
+const done = (p: PodJson): boolean =>
+  p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
+
+const argsOf = (e: Ev): string[] => (Array.isArray(e.args) ? (e.args as string[]) : []);
+const isExec =
+  (argv: string[]) =>
+  (e: Ev): boolean => {
+    const a = argsOf(e);
+    return a.length === argv.length && a.every((x, i) => x === argv[i]);
+  };
+
+/** One run: its marker, and the execs it must show with its identity. */
+interface Run {
+  mark: string;
+  /** the pod's name; a Job's pod is known only once it exists */
+  pod: string;
+  job?: string;
+  execs: Array<{ argv: string[]; container: string }>;
+}
+
+/** What is wrong with a run's events ([] = every exec seen, each named as its own). */
+function problems(r: Run): string[] {
+  const out: string[] = [];
+  const evs = cli?.events ?? [];
+  for (const x of r.execs) {
+    const seen = evs.filter(isExec(x.argv));
+    if (!seen.length) out.push(`${r.pod || r.job}: no exec ${JSON.stringify(x.argv)}`);
+    for (const e of seen) {
+      const got = [e.node, e.namespace, e.pod, e.container, e.runtime];
+      const want = [NODE_NAME, NS, r.pod, x.container, 'containerd'];
+      if (got.some((g, i) => g !== want[i])) {
+        out.push(
+          `${r.pod || r.job}: exec ${JSON.stringify(x.argv)} named ${JSON.stringify(got)}, not ${JSON.stringify(want)}`,
+        );
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Starts `runs` (one apply), waits until their pods are done (calling onPods with each listing)
+ * and their events came, then reports the count of runs named right and asserts all were.
+ */
+async function check(
+  kind: string,
+  runs: Run[],
+  objects: unknown[],
+  onPods?: (pods: PodJson[]) => Promise<void>,
+): Promise<void> {
+  const t0 = Date.now();
+  await kubectlAsync(
+    ['apply', '-f', '-'],
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }),
+  );
+  const selector = `kind=${kind}`;
+  let finished = 0;
+  let last: PodJson[] = [];
+  // until every pod is done (or gone), then 10 s more for the events of the last ones
+  for (let doneAt = 0; ;) {
+    if (runs.every((r) => r.pod && problems(r).length === 0)) break;
+    if (doneAt && Date.now() - doneAt > 10_000) break;
+    if (Date.now() - t0 > 150_000) break;
+    last = await podsOf(selector);
+    for (const r of runs) {
+      if (r.job && !r.pod) {
+        r.pod = last.find((p) => p.metadata.labels?.['job-name'] === r.job)?.metadata.name ?? '';
+      }
+    }
+    finished = last.filter(done).length;
+    await onPods?.(last);
+    const allDone = runs.every((r) => {
+      const p = last.find((x) => x.metadata.name === r.pod);
+      return r.pod !== '' && (p === undefined || done(p));
+    });
+    if (allDone && !doneAt) doneAt = Date.now();
+    await sleep(300);
+  }
+  const bad = runs.map(problems);
+  const named = bad.filter((b) => b.length === 0).length;
+  counts[kind] = named;
+  process.stderr.write(
+    `identity ${kind}: ${named}/${runs.length} named (${finished} pods done, ${((Date.now() - t0) / 1000).toFixed(1)} s)\n`,
+  );
+  await kubectlAsync(['-n', NS, 'delete', 'pods,jobs', '-l', selector, '--wait=false']).catch(
+    () => '',
+  );
+  assert.equal(
+    named,
+    runs.length,
+    `${kind}: ${named}/${runs.length} named:\n${bad.flat().join('\n')}\nCLI stderr: ${cli?.stderr ?? ''}`,
+  );
+}
+
+const pod = (name: string, kind: string, spec: Record<string, unknown>): unknown => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace: NS, labels: { kind } },
+  spec,
+});
+
+describe('container identity on the local Kubernetes node', { skip, timeout: 20 * 60_000 }, () => {
+  before(
+    async () => {
+      cluster = clusterUp();
+      createNamespace(c(), NS);
+      applyPods(c(), NS, [{ name: 'anchor', containers: [{ name: 'main', command: SLEEP }] }]);
+      deployGadget(c());
+      waitPodsReady(c(), NS, ['anchor']);
+      cli = new Cli(['trace', 'exec', '-n', NS, '-o', 'json', '--kubeconfig', c().kubeconfig], {
+        env: { KUBECONFIG: c().kubeconfig },
+      });
+      // attached once an exec in the namespace shows up
+      const m = marker('ready');
+      const deadline = Date.now() + 60_000;
+      while (!cli.events.some(isExec(['/bin/echo', m]))) {
+        if (!cli.running) throw new Error(`trace exec exited: ${cli.describeExit()}`);
+        if (Date.now() > deadline) throw new Error(`trace exec not attached: ${cli.stderr}`);
+        await kubectlAsync(['-n', NS, 'exec', 'anchor', '--', '/bin/echo', m]).catch(() => '');
+        await sleep(200);
+      }
+    },
+    { timeout: 25 * 60_000 },
+  );
+
+  after(
+    async () => {
+      process.stderr.write(`identity counts: ${JSON.stringify(counts)}\n`);
+      await cli?.stop('SIGINT', 15_000).catch(() => cli?.kill9());
+      teardown(cluster, [NS]);
+    },
+    { timeout: 5 * 60_000 },
+  );
+
+  test(`one-shot pods (restartPolicy Never): ${RUNS} of ${RUNS} named`, async () => {
+    const runs: Run[] = [];
+    const objs: unknown[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const mark = marker('once');
+      const name = `once-${i}`;
+      runs.push({
+        mark,
+        pod: name,
+        execs: [
+          { argv: oneShot(mark), container: 'app' },
+          { argv: ['/bin/true', mark], container: 'app' },
+        ],
+      });
+      objs.push(
+        pod(
+          name,
+          'once',
+          podSpecOf({
+            restartPolicy: 'Never',
+            containers: [{ name: 'app', command: oneShot(mark) }],
+          }),
+        ),
+      );
+    }
+    await check('once', runs, objs);
+  });
+
+  test(`millisecond-long init containers: ${RUNS} of ${RUNS} named`, async () => {
+    const runs: Run[] = [];
+    const objs: unknown[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const mark = marker('init');
+      const name = `init-${i}`;
+      runs.push({
+        mark,
+        pod: name,
+        execs: [
+          { argv: oneShot(mark), container: 'setup' },
+          { argv: ['/bin/true', mark], container: 'setup' },
+          { argv: ['/bin/true', `${mark}-app`], container: 'app' },
+        ],
+      });
+      objs.push(
+        pod(
+          name,
+          'init',
+          podSpecOf({
+            restartPolicy: 'Never',
+            initContainers: [{ name: 'setup', command: oneShot(mark) }],
+            containers: [{ name: 'app', command: ['/bin/true', `${mark}-app`] }],
+          }),
+        ),
+      );
+    }
+    await check('init', runs, objs);
+  });
+
+  test(`a Job's pods: ${RUNS} of ${RUNS} named`, async () => {
+    const runs: Run[] = [];
+    const objs: unknown[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const mark = marker('job');
+      const job = `job-${i}`;
+      runs.push({
+        mark,
+        pod: '',
+        job,
+        execs: [
+          { argv: oneShot(mark), container: 'app' },
+          { argv: ['/bin/true', mark], container: 'app' },
+        ],
+      });
+      objs.push({
+        apiVersion: 'batch/v1',
+        kind: 'Job',
+        metadata: { name: job, namespace: NS, labels: { kind: 'job' } },
+        spec: {
+          backoffLimit: 0,
+          template: {
+            metadata: { labels: { kind: 'job' } },
+            spec: podSpecOf({
+              restartPolicy: 'Never',
+              containers: [{ name: 'app', command: oneShot(mark) }],
+            }),
+          },
+        },
+      });
+    }
+    await check('job', runs, objs);
+  });
+
+  test(`pods deleted as soon as they have run: ${RUNS} of ${RUNS} named`, async () => {
+    const runs: Run[] = [];
+    const objs: unknown[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const mark = marker('gone');
+      const name = `gone-${i}`;
+      runs.push({
+        mark,
+        pod: name,
+        execs: [
+          { argv: oneShot(mark), container: 'app' },
+          { argv: ['/bin/true', mark], container: 'app' },
+        ],
+      });
+      objs.push(
+        pod(
+          name,
+          'gone',
+          podSpecOf({
+            restartPolicy: 'Never',
+            containers: [{ name: 'app', command: oneShot(mark) }],
+          }),
+        ),
+      );
+    }
+    const deleted = new Set<string>();
+    await check('gone', runs, objs, async (pods) => {
+      const now = pods.filter((p) => done(p) && !deleted.has(p.metadata.name));
+      if (!now.length) return;
+      for (const p of now) deleted.add(p.metadata.name);
+      await kubectlAsync([
+        '-n',
+        NS,
+        'delete',
+        'pod',
+        ...now.map((p) => p.metadata.name),
+        '--wait=false',
+      ]);
+    });
+    assert.equal(deleted.size, RUNS, 'every pod was deleted once it had run');
+  });
+});
