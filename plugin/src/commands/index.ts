@@ -3,12 +3,13 @@
 // gadgets/<name>/ (stream-gadget.ts), so adding a stream gadget touches only its folder.
 //
 // With oclif.manifest.json (written by every build), oclif imports this module only to run a
-// command (help and the command list come from the manifest), so the hand-written commands are
-// loaded when run: a run imports the one command it runs, as with a commands directory. Without
-// the manifest every class is loaded, for help; loaded.ts does the same for the manifest
-// generator (scripts/gen-oclif-manifest.mjs).
+// command (help and the command list come from the manifest), so each command the manifest
+// names is a stand-in that imports what it runs when it runs, as with a commands directory: a
+// hand-written command its module, a stream gadget's command the registry. Without the manifest
+// every class is loaded, for help; loaded.ts does the same for the manifest generator
+// (scripts/gen-oclif-manifest.mjs).
 
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command, Config } from '@oclif/core';
 import { packageRoot } from '#gadgets/framework/paths.js';
@@ -73,21 +74,36 @@ async function streamCommands(): Promise<Record<string, Command.Class>> {
   return out;
 }
 
-const streams = await streamCommands();
+/** The stream gadget command `id`, made when it runs. */
+const streamCommand =
+  (id: string): Load =>
+  async () => {
+    const cmd = (await streamCommands())[id];
+    if (!cmd) throw new Error(`no gadget has the command "${id.replaceAll(':', ' ')}"`);
+    return { default: cmd };
+  };
 
 /** Every command class, loaded (for help without a manifest, and for the manifest itself). */
 export async function loadCommands(): Promise<Record<string, Command.Class>> {
   const entries = await Promise.all(
     Object.entries(HAND_WRITTEN).map(async ([id, load]) => [id, (await load()).default] as const),
   );
-  return { ...Object.fromEntries(entries), ...streams };
+  return { ...Object.fromEntries(entries), ...(await streamCommands()) };
 }
 
-export const COMMANDS: Record<string, Command.Class | Runnable> = existsSync(
-  join(packageRoot(), 'oclif.manifest.json'),
-)
-  ? {
-      ...Object.fromEntries(Object.entries(HAND_WRITTEN).map(([id, load]) => [id, lazy(load)])),
-      ...streams,
-    }
+/** The command ids of oclif.manifest.json, or undefined without one. */
+function manifestIds(): string[] | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(packageRoot(), 'oclif.manifest.json'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  return Object.keys((JSON.parse(text) as { commands: Record<string, unknown> }).commands);
+}
+
+const ids = manifestIds();
+
+export const COMMANDS: Record<string, Command.Class | Runnable> = ids
+  ? Object.fromEntries(ids.map((id) => [id, lazy(HAND_WRITTEN[id] ?? streamCommand(id))]))
   : await loadCommands();
