@@ -37,6 +37,7 @@ import {
   type Slot,
 } from '../../gadgets/traceloop/format.js';
 import { buildFloor, buildLoop } from '../../gadgets/traceloop/testdata/build.js';
+import { RecordCursor } from '../../proto/ts/records.js';
 
 const ROUNDS = Number(process.env.TL_BENCH_ROUNDS ?? 5);
 const N_GETPPID = Number(process.env.TL_BENCH_N ?? 2_000_000);
@@ -219,12 +220,11 @@ async function showCost(
   for (const m of msgs) {
     if (m.kind === 'header') boot = m.header.bootToWallNs;
     if (m.kind !== 'batch') continue;
-    let off = 0;
-    for (let i = 0; i < m.count; i++) {
-      const len = m.records.readUInt32LE(off);
-      const s = parseSlot(m.records, off + 4, len);
+    // the walk traceloop show does (plugin/src/pipeline/stream.ts walks with this cursor)
+    const c = new RecordCursor(m.records);
+    while (c.next()) {
+      const s = parseSlot(c.batch, c.offset, c.length);
       if (s) slots.push(s);
-      off += (4 + len + 7) & ~7;
     }
   }
   const records = assemble(slots);

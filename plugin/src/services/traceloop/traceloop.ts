@@ -543,11 +543,12 @@ export async function readRecording(
   sessionId: string,
   container: string,
   instance: number,
+  warn: (message: string) => void = warnStderr,
 ): Promise<ShowResult> {
   const slots: Slot[] = [];
   const logs: string[] = [];
   // one node; the records are raw kernel slots, parsed by parseSlot rather than a decoder
-  const stream = new RunStream<undefined>({ init: () => undefined, warn: warnStderr });
+  const stream = new RunStream<undefined>({ init: () => undefined, warn });
   const ac = new AbortController();
   for await (const m of api.show(
     { sessionId, container, instance },
@@ -631,15 +632,28 @@ export async function traceloopShow(
   stderr: Writable = process.stderr,
 ): Promise<void> {
   const output: OutputSpec = flags.output ?? { format: 'columns' };
+  const warn = (m: string): void => void stderr.write(`warning: ${m}\n`);
   const result = await withRecorders(flags, async (r) => {
     if (r.nodes.length === 1) {
-      return readRecording(r.nodes[0]!.api, flags.session ?? '', container, flags.instance ?? 0);
+      return readRecording(
+        r.nodes[0]!.api,
+        flags.session ?? '',
+        container,
+        flags.instance ?? 0,
+        warn,
+      );
     }
     // find the node that holds it
     const errors: unknown[] = [];
     for (const n of r.nodes) {
       try {
-        return await readRecording(n.api, flags.session ?? '', container, flags.instance ?? 0);
+        return await readRecording(
+          n.api,
+          flags.session ?? '',
+          container,
+          flags.instance ?? 0,
+          warn,
+        );
       } catch (e) {
         errors.push(e);
       }
