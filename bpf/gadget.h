@@ -36,6 +36,7 @@ struct {
 
 /* Daemon-wide gadget_mntns_known and gadget_mntns_alias, shared with the container tracker. */
 #include "mntns_maps.h"
+#include "ns_uid.h"
 
 #define GADGET_FILTER_NONE 0
 #define GADGET_FILTER_INCLUDE 1 /* only mntns in gadget_mntns_filter (+ not-yet-known ones) */
@@ -109,6 +110,17 @@ static __always_inline bool gadget_filter_raw_mntns(__u64 *mntns)
 		return false;
 	*mntns = *root;
 	return gadget_filter_mode == GADGET_FILTER_EXCLUDE && gadget_filtered_out(*mntns);
+}
+
+/*
+ * The unique id of the task's own mount namespace (bpf/ns_uid.h; never reused, unlike the inode):
+ * what user space joins events to containers by (the record's mntns_uid), and the key of the
+ * container tracker's kernel record. Not alias-resolved: a namespace created inside a container
+ * has its own id, which the kernel record and the registry place in the container. BTF task.
+ */
+static __always_inline __u64 gadget_task_mntns_uid(struct task_struct *task)
+{
+	return ns_unique_id_btf(task->nsproxy->mnt_ns);
 }
 
 /* bpf_get_current_comm() for a BTF task; dst: 16 bytes, 8-byte aligned. */

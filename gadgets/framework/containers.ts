@@ -21,8 +21,13 @@ export interface ContainerInfo {
   name: string;
   /** host pid of the container's init process (0 once exited) */
   pid: number;
-  /** mount namespace inode of the container's init process */
+  /** mount namespace inode of the container's init process (reused by later namespaces) */
   mntnsId: number;
+  /**
+   * The mount namespace's unique id (ns_common.ns_id; never reused while the host runs), the key
+   * events are joined on (their mntns_uid field). 0 or absent: unknown (kernel before 6.8).
+   */
+  mntnsUid?: number;
   /**
    * Never reused while the daemon runs: distinguishes two containers that got the same mntns
    * inode one after the other.

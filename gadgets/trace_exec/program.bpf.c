@@ -24,7 +24,8 @@
 
 struct event {
 	__u64 timestamp;
-	__u64 mntns_id;
+	__u64 mntns_id; /* inode (alias-resolved): the user-visible column */
+	__u64 mntns_uid; /* unique id of the task's own namespace: the container join key */
 	__u32 pid;
 	__u32 tid; /* the thread that called exec (differs from pid for a non-leader thread) */
 	__u32 uid;
@@ -67,6 +68,7 @@ static __always_inline void fill_common(struct event *ev, struct task_struct *ta
 
 	ev->timestamp = bpf_ktime_get_boot_ns();
 	ev->mntns_id = mntns;
+	ev->mntns_uid = gadget_task_mntns_uid(task);
 	ev->pid = task->tgid;
 	gadget_task_uid_gid(task, &ev->uid, &ev->gid);
 	gadget_task_comm(task, ev->comm);

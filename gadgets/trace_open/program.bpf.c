@@ -28,7 +28,8 @@
 
 struct event {
 	__u64 timestamp;
-	__u64 mntns_id;
+	__u64 mntns_id; /* inode (alias-resolved): the user-visible column */
+	__u64 mntns_uid; /* unique id of the task's own namespace: the container join key */
 	__u32 pid;
 	__u32 tid;
 	__u32 uid;
@@ -208,6 +209,7 @@ int BPF_PROG(trace_open_exit, struct pt_regs *regs, long ret)
 
 	ev->timestamp = bpf_ktime_get_boot_ns();
 	ev->mntns_id = mntns;
+	ev->mntns_uid = gadget_task_mntns_uid(task);
 	ev->pid = tgid;
 	ev->tid = task->pid;
 	gadget_task_uid_gid(task, &ev->uid, &ev->gid);

@@ -86,6 +86,7 @@ export function containerToPb(c: ContainerInfo): pb.Container {
     name: c.name,
     pid: c.pid,
     mntnsId: numberToU64(c.mntnsId, 'mntns id'),
+    mntnsUid: numberToU64(c.mntnsUid ?? 0, 'mntns uid'),
     generation: numberToU64(c.generation, 'generation'),
     state: c.state === 'running' ? 'CONTAINER_STATE_RUNNING' : 'CONTAINER_STATE_EXITED',
     startedAtMs: numberToI64(c.startedAt, 'startedAt'),
@@ -126,6 +127,7 @@ export function containerFromPb(c: pb.Container): ContainerInfo {
     image: c.image,
     annotations: { ...c.annotations },
   };
+  if (c.mntnsUid !== '0') out.mntnsUid = u64ToNumber(c.mntnsUid, 'mntns uid');
   if (c.exitedAtMs !== '0') out.exitedAt = i64ToNumber(c.exitedAtMs, 'exited_at_ms');
   if (c.k8s) {
     out.k8s = {

@@ -203,3 +203,76 @@ describe('RunAdmission', () => {
     );
   });
 });
+
+describe('RunAdmission keyed by the namespace unique id', () => {
+  /** containers by unique id (what ContainerRegistry.resolveUid answers) */
+  class ByUid extends Containers {
+    uidLookups = 0;
+    constructor(private readonly byUid: Map<number, ContainerInfo>) {
+      super([web, db, ...byUid.values()]);
+    }
+    resolveUid(uid: number): ContainerInfo | null {
+      this.uidLookups++;
+      return this.byUid.get(uid) ?? null;
+    }
+  }
+  const REUSED = 4026532600;
+  const gone = (name: string, uid: number): ContainerInfo => ({
+    ...container(name, REUSED, 0),
+    state: 'exited',
+    mntnsUid: uid,
+  });
+
+  it('two namespaces on one inode are decided apart, once each; a dead one stays out of the kernel map', () => {
+    const a = gone('a', 11);
+    const b = gone('b', 12);
+    const reg = new ByUid(
+      new Map([
+        [11, a],
+        [12, b],
+      ]),
+    );
+    const map = new FilterMap();
+    const filter = f({ containerNames: ['b'] });
+    const adm = new RunAdmission(filter, filterMode(filter, false), reg, map);
+    assert.equal(adm.decide(REUSED, 300, 11), false);
+    assert.equal(adm.decide(REUSED, 301, 12), true);
+    assert.equal(adm.decide(REUSED, 300, 11), false);
+    assert.equal(adm.decide(REUSED, 301, 12), true);
+    assert.equal(reg.uidLookups, 2);
+    assert.deepEqual([...map.keys], [], 'an exited container is not put in the kernel filter');
+    assert.deepEqual(
+      adm.pending.map((c) => c.name),
+      ['b'],
+    );
+  });
+
+  it('no filter: every container announced under the unique id its records carry', () => {
+    const outer = { ...container('outer', 4026532700, 400), mntnsUid: 21 };
+    const reg = new ByUid(
+      new Map([
+        [21, outer],
+        [22, outer], // a namespace created inside it
+      ]),
+    );
+    const adm = new RunAdmission(emptyFilter(), FILTER_NONE, reg, new FilterMap());
+    assert.equal(adm.decide(4026532700, 400, 21), true);
+    assert.equal(adm.decide(4026532701, 401, 22), true);
+    assert.equal(adm.decide(HOST_NS, HOST_PID, 1), true);
+    assert.deepEqual(
+      adm.pending.map((c) => [c.name, c.mntnsUid]),
+      [
+        ['outer', 21],
+        ['outer', 22],
+      ],
+    );
+  });
+
+  it('records without a unique id (uid 0) are still decided by inode', () => {
+    const reg = new ByUid(new Map());
+    const filter = f({ containerNames: ['web'] });
+    const adm = new RunAdmission(filter, filterMode(filter, false), reg, new FilterMap());
+    assert.equal(adm.decide(web.mntnsId, web.pid, 0), true);
+    assert.equal(reg.uidLookups, 0);
+  });
+});

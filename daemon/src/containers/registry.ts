@@ -10,6 +10,11 @@
 //   ('mntns-removed': its inode number may be reused). Every fullRescanEvery polls the mntns
 //   of every known pid is read again (a process may setns/unshare after we saw it).
 // - resolvePid() classifies one pid at once, for events from a not-yet-known namespace.
+// - resolveUid() names an event's mount namespace by its unique id (never reused, unlike the
+//   inode): a container already known by that id; else its live process; else the container
+//   tracker's kernel record (cgroup name -> container id -> metadata sources), which outlives
+//   the container, so a container that lived milliseconds still gets its own name, never
+//   another's. A container found that way after its death is listed as exited.
 // - A container whose init pid is gone is marked exited and kept exitedRetentionMs.
 //
 // Events, in this order for a new container: 'added' (container), then 'mntns-added' (its
@@ -46,6 +51,7 @@ import {
 } from './sources.js';
 import type { ContainerInfo, K8sIdentity } from '../../../gadgets/framework/containers.js';
 import type { ContainerFilter } from '../../../gadgets/framework/runtime.js';
+import type { MntnsRecord } from './kernel-record.js';
 
 export interface ContainerRegistryOptions {
   /** procfs mount (default '/proc'; '/host/proc' in a pod without hostPID /proc) */
@@ -71,6 +77,13 @@ export interface ContainerRegistryOptions {
   metadataGraceMs?: number;
   /** extra or replacement metadata sources (tests, other runtimes) */
   sources?: MetadataSource[];
+  /**
+   * The unique id of a pid's mount namespace (ioctl NS_GET_MNTNS_ID; bpf.mntnsUid), null when
+   * gone or unknown. Without it containers carry no mntnsUid until resolveUid names them.
+   */
+  mntnsUid?: (pid: number) => number | null;
+  /** The container tracker's kernel record of a mount namespace unique id (shared.ts). */
+  kernelRecord?: (uid: number) => MntnsRecord | null;
 }
 
 /** Listener signatures of ContainerRegistry ; same events as ContainerRegistryEventMap. */
@@ -145,8 +158,16 @@ type Classified =
   { kind: 'gone' } | { kind: 'pending' } | { kind: 'done'; container: ContainerInfo | null };
 
 export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
-  readonly options: Readonly<Required<Omit<ContainerRegistryOptions, 'sources'>>>;
+  readonly options: Readonly<
+    Required<Omit<ContainerRegistryOptions, 'sources' | 'mntnsUid' | 'kernelRecord'>>
+  >;
   private readonly sources: MetadataSource[];
+  private readonly uidOfPid: (pid: number) => number | null;
+  private readonly kernelRecord: (uid: number) => MntnsRecord | null;
+  /** mount namespace unique id -> container (its own namespace and those created inside it) */
+  private readonly byUidMap = new Map<number, Entry>();
+  /** unique ids resolved to no container (host namespaces), bounded */
+  private readonly hostUids = new Set<number>();
   private readonly proc: string;
 
   private readonly pids = new Map<number, PidRec>();
@@ -180,7 +201,9 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
 
   constructor(opts: ContainerRegistryOptions = {}) {
     super();
-    const { sources, ...rest } = opts;
+    const { sources, mntnsUid, kernelRecord, ...rest } = opts;
+    this.uidOfPid = mntnsUid ?? (() => null);
+    this.kernelRecord = kernelRecord ?? (() => null);
     const o = { ...DEFAULTS };
     for (const [k, v] of Object.entries(rest)) {
       if (v !== undefined) (o as Record<string, unknown>)[k] = v;
@@ -232,6 +255,11 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
   /** Running and retained exited containers, in discovery order. */
   list(): ContainerInfo[] {
     return [...this.entries.values()].map((e) => e.info);
+  }
+
+  /** The container of a mount namespace unique id the registry has seen, or undefined. */
+  byMntnsUid(uid: number): ContainerInfo | undefined {
+    return this.byUidMap.get(uid)?.info;
   }
 
   /** The container a mount namespace belongs to (newest generation), or undefined. */
@@ -405,6 +433,122 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
     if (r.kind === 'done') return r.container;
     if (mntnsHint !== undefined) return this.byMntns(mntnsHint) ?? null;
     return null;
+  }
+
+  /**
+   * The container of the mount namespace whose unique id is `uid` (an event's mntns_uid; its
+   * inode was `inode`, seen from `pid`), or null for a host namespace or one that cannot be
+   * placed. In order: a container already known by that id; the process, if it still lives in
+   * that namespace (resolvePid); the kernel record (cgroup name -> container id -> a known
+   * container of that id, or the metadata sources: one that is gone is listed as exited).
+   * Never answers from the inode alone when the uid is known: inodes are reused.
+   */
+  resolveUid(uid: number, inode: number, pid: number): ContainerInfo | null {
+    const known = this.byUidMap.get(uid);
+    if (known) return known.info;
+    if (this.hostUids.has(uid)) return null;
+    if (pid > 0 && this.uidOfPid(pid) === uid) {
+      const c = this.resolvePid(pid);
+      const e = c ? this.entries.get(c.generation) : undefined;
+      if (e) {
+        this.byUidMap.set(uid, e);
+        return e.info;
+      }
+      if (!c && !this.pendingPids.has(pid)) {
+        this.noteHostUid(uid);
+        return null;
+      }
+    }
+    const rec = this.kernelRecord(uid);
+    if (!rec) {
+      // no record (a namespace without an exec since the daemon started): the inode, only if
+      // its container's uid is unknown or is this one
+      const c = this.byMntns(inode);
+      return c && (!c.mntnsUid || c.mntnsUid === uid) ? c : null;
+    }
+    const path = rec.cgroupParent ? `/${rec.cgroupParent}/${rec.cgroup}` : `/${rec.cgroup}`;
+    const m = this.matchCgroup(`0::${path}\n`);
+    if (!m) {
+      this.noteHostUid(uid);
+      return null;
+    }
+    if (this.sandboxes.has(m.id)) return null;
+    const same = this.byIdMap.get(m.id);
+    if (same) {
+      this.byUidMap.set(uid, same);
+      return same.info;
+    }
+    const meta = this.lookup(m.id, m.runtime, rec.pid);
+    if (meta?.sandbox) {
+      this.sandboxes.add(m.id);
+      return null;
+    }
+    // still running? its init (or the recorded pid) registers it the usual way
+    for (const p of [meta?.initPid ?? 0, rec.pid]) {
+      if (p <= 0 || this.uidOfPid(p) !== uid) continue;
+      const c = this.resolvePid(p);
+      const e = c?.id === m.id ? this.entries.get(c.generation) : undefined;
+      if (e) {
+        this.byUidMap.set(uid, e);
+        return e.info;
+      }
+    }
+    return this.addExited(m, meta, rec, uid);
+  }
+
+  private noteHostUid(uid: number): void {
+    if (this.hostUids.size >= 65536) this.hostUids.clear();
+    this.hostUids.add(uid);
+  }
+
+  /** A container known only from the kernel record: already gone, kept for the retention. */
+  private addExited(
+    m: CgroupMatch,
+    meta: RuntimeMeta | null,
+    rec: MntnsRecord,
+    uid: number,
+  ): ContainerInfo {
+    const now = Date.now();
+    const startedAt = Math.round(this.bootMs + Number(rec.firstExecNs / 1_000_000n));
+    const info: ContainerInfo = {
+      runtime: meta?.runtime ?? m.runtime,
+      id: m.id,
+      name: meta?.name ?? m.id.slice(0, 12),
+      pid: 0,
+      mntnsId: rec.inode,
+      mntnsUid: uid,
+      generation: nextGeneration++,
+      state: 'exited',
+      startedAt,
+      exitedAt: now,
+      image: meta?.image ?? '',
+      annotations: meta?.annotations ?? {},
+    };
+    const k8s = meta?.k8s;
+    if (k8s)
+      info.k8s = this.withPodInfo(k8s.podUid || !m.podUid ? k8s : { ...k8s, podUid: m.podUid });
+    else {
+      const pod = this.k8sIdentityById(m.id);
+      if (pod) {
+        const { runtime, ...k } = pod;
+        info.k8s = k;
+        if (info.runtime === 'unknown') info.runtime = runtime;
+        if (!meta) info.name = k.container;
+      }
+    }
+    const entry: Entry = {
+      info,
+      initStartTime: -1,
+      metaPending: false,
+      discoveredAt: now,
+      cgroupRuntime: m.runtime,
+      initGuessed: false,
+    };
+    this.entries.set(info.generation, entry);
+    this.byIdMap.set(info.id, entry);
+    this.byUidMap.set(uid, entry);
+    // no 'added': nothing runs in it, and its inode may already be another namespace's
+    return info;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -614,12 +758,14 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
     const initStat = readStat(this.proc, initPid);
     if (!initStat) return pending();
 
+    const uid = this.uidOfPid(initPid);
     const info: ContainerInfo = {
       runtime: meta?.runtime ?? m.runtime,
       id: m.id,
       name: meta?.name ?? m.id.slice(0, 12),
       pid: initPid,
       mntnsId: initNs,
+      ...(uid ? { mntnsUid: uid } : {}),
       generation: nextGeneration++,
       state: 'running',
       startedAt: Math.round(this.bootMs + (initStat.startTime * 1000) / USER_HZ),
@@ -644,6 +790,7 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
     this.pendingPids.delete(pid);
     this.entries.set(info.generation, entry);
     this.byIdMap.set(info.id, entry);
+    if (uid) this.byUidMap.set(uid, entry);
     this.mapNs(initNs, entry);
     this.emit('added', info);
     if (!this.pids.has(initPid)) this.trackPid(initPid, initNs, info.generation, false);
@@ -688,6 +835,7 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
       if (ns !== e.info.mntnsId) {
         e.info.mntnsId = ns;
         this.mapNs(ns, e);
+        this.setUid(e, pid);
       }
       if (meta) this.completeMeta(e, meta);
       return true;
@@ -724,6 +872,7 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
         if (ns !== i.mntnsId) {
           i.mntnsId = ns;
           this.mapNs(ns, e);
+          this.setUid(e, meta.initPid);
         }
       }
     }
@@ -734,6 +883,15 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
     i.annotations = meta.annotations;
     if (meta.k8s) i.k8s = this.withPodInfo(meta.k8s);
     if (JSON.stringify(i) !== before) this.emit('updated', i);
+  }
+
+  /** The init moved to another namespace: its unique id follows. */
+  private setUid(e: Entry, pid: number): void {
+    const uid = this.uidOfPid(pid);
+    if (uid) {
+      e.info.mntnsUid = uid;
+      this.byUidMap.set(uid, e);
+    }
   }
 
   private mapNs(mntns: number, e: Entry): void {
@@ -764,6 +922,7 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
     this.entries.delete(gen);
     if (this.byIdMap.get(e.info.id) === e) this.byIdMap.delete(e.info.id);
     for (const [ns, x] of [...this.mntnsMap]) if (x === e) this.unmapNs(ns);
+    for (const [uid, x] of [...this.byUidMap]) if (x === e) this.byUidMap.delete(uid);
     if (emit) this.emit('expired', e.info);
   }
 

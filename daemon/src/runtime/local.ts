@@ -146,6 +146,10 @@ export class LocalRuntime implements GadgetRuntime {
     if (!mntnsField || !pidField) throw new Error(`layout ${g.name}: no mntns_id/pid field`);
     const mntnsOff = mntnsField.offset;
     const pidOff = pidField.offset;
+    // the namespace's unique id, where the gadget reports it: decisions and the client's join
+    // of records to containers are keyed by it (inodes are reused)
+    const uidField = layout.fields.find((f) => f.name === 'mntns_uid' && f.size === 8);
+    const uidOff = uidField ? uidField.offset : -1;
 
     const spec = st.bpf.ObjectSpec.open(gadgetObjectPath(g.name));
     let coll: Collection | undefined;
@@ -210,7 +214,7 @@ export class LocalRuntime implements GadgetRuntime {
       const reader = coll.reader('events', (batch: Buffer, count: number) => {
         events += count;
         st.checkFresh();
-        const kept = filterBatch(batch, count, mntnsOff, pidOff, decide);
+        const kept = filterBatch(batch, count, mntnsOff, pidOff, decide, uidOff);
         flushContainers();
         if (kept.count === 0) return;
         if (queue.length > MAX_QUEUED_BATCHES) {
@@ -253,7 +257,7 @@ export class LocalRuntime implements GadgetRuntime {
         void reader.stop().then(() => {
           if (g.drain && !loaded.closed) {
             const d = g.drain.toRecords(loaded.map(g.drain.map).entries(), layout);
-            const kept = filterBatch(d.records, d.count, mntnsOff, pidOff, decide);
+            const kept = filterBatch(d.records, d.count, mntnsOff, pidOff, decide, uidOff);
             flushContainers();
             if (kept.count > 0)
               queue.push({ kind: 'batch', records: kept.records, count: kept.count });
@@ -325,19 +329,27 @@ export function filterBatch(
   count: number,
   mntnsOff: number,
   pidOff: number,
-  keep: (mntns: number, pid: number) => boolean,
+  keep: (mntns: number, pid: number, uid: number) => boolean,
+  /** offset of the u64 mntns_uid, -1 when the layout has none (uid 0) */
+  uidOff = -1,
 ): { records: Buffer; count: number } {
   const c = new RecordCursor(batch, Math.max(mntnsOff + 8, pidOff + 4), () => undefined);
   let lastMntns = -1;
+  let lastUid = -1;
   let lastKeep = true;
   let drops: number[] | undefined;
   for (let i = 0; i < count && c.next(); i++) {
     const rec = c.offset;
     const mntns =
       batch.readUInt32LE(rec + mntnsOff) + batch.readUInt32LE(rec + mntnsOff + 4) * 4294967296;
-    if (mntns !== lastMntns) {
-      lastKeep = keep(mntns, batch.readUInt32LE(rec + pidOff));
+    const uid =
+      uidOff < 0 || rec + uidOff + 8 > batch.length
+        ? 0
+        : batch.readUInt32LE(rec + uidOff) + batch.readUInt32LE(rec + uidOff + 4) * 4294967296;
+    if (mntns !== lastMntns || uid !== lastUid) {
+      lastKeep = keep(mntns, batch.readUInt32LE(rec + pidOff), uid);
       lastMntns = mntns;
+      lastUid = uid;
     }
     if (!lastKeep) (drops ??= []).push(rec - 4, rec - 4 + framedSize(c.length));
   }

@@ -9,6 +9,7 @@ import { RuntimeExecSource, runtimeExecWarning } from '../containers/runtime-exe
 import { ContainerdSource, ContainersStorageSource } from '../containers/sources.js';
 import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
 import { RunError } from '../../../gadgets/framework/errors.js';
+import { decodeMntnsRecord, type MntnsRecord } from '../containers/kernel-record.js';
 
 const SHARED_MAPS = ['gadget_mntns_known', 'gadget_mntns_alias', 'gadget_mntns_container'];
 
@@ -158,7 +159,18 @@ export class SharedState {
             retentionMs: opts.exitedRetentionMs,
             warn: shared.warn,
           });
+    // the kernel record (mount namespace unique id -> cgroup names), and the unique id of a
+    // /proc-scanned pid to join it with (none before Linux 6.8: ENOTTY, not asked per pid)
+    const records = this.tracker.map('gadget_mntns_cgroup');
+    const procRoot = opts.procRoot ?? '/proc';
+    const uidWorks = bpf.mntnsUid(process.pid) !== null;
     this.registry = new ContainerRegistry({
+      mntnsUid: (pid) => (uidWorks ? bpf.mntnsUid(pid, procRoot) : null),
+      kernelRecord: (uid): MntnsRecord | null => {
+        if (this.tracker.closed) return null;
+        const v = records.lookup(key(uid));
+        return v ? decodeMntnsRecord(v) : null;
+      },
       ...opts,
       sources: [...metadataSources(opts, exec), ...(this.runtimeEvents?.sources ?? [])],
     });
