@@ -114,26 +114,43 @@ export class LineSplitter {
 
   /** Feeds bytes; calls onLine for each complete line (without its newline). */
   push(chunk: Buffer, onLine: (line: string) => void): void {
-    let start = 0;
-    for (;;) {
-      const nl = chunk.indexOf(10, start);
-      if (nl < 0) break;
-      const piece = chunk.subarray(start, nl);
-      start = nl + 1;
-      if (this.skipping) {
-        this.skipping = false;
-        continue;
-      }
-      if (this.partialLen + piece.length > this.maxLineBytes) {
-        this.oversized++;
-        this.reset();
-        continue;
-      }
-      const line = this.partialLen ? Buffer.concat([...this.partial, piece]) : piece;
-      this.reset();
+    const first = chunk.indexOf(10);
+    if (first < 0) {
+      this.keep(chunk);
+      return;
+    }
+    // the line that began in an earlier chunk
+    const head = chunk.subarray(0, first);
+    if (this.skipping) {
+      this.skipping = false;
+    } else if (this.partialLen + head.length > this.maxLineBytes) {
+      this.oversized++;
+    } else {
+      const line = this.partialLen ? Buffer.concat([...this.partial, head]) : head;
       if (line.length) onLine(line.toString('utf8'));
     }
-    const rest = chunk.subarray(start);
+    this.reset();
+    // whole lines: one decode and one split for all of them
+    const last = chunk.lastIndexOf(10);
+    if (last > first) {
+      for (const line of chunk.toString('utf8', first + 1, last).split('\n')) {
+        if (!line) continue;
+        // chars <= bytes: only a line near the bound needs its bytes counted
+        if (
+          line.length > this.maxLineBytes ||
+          (line.length * 3 > this.maxLineBytes && Buffer.byteLength(line) > this.maxLineBytes)
+        ) {
+          this.oversized++;
+          continue;
+        }
+        onLine(line);
+      }
+    }
+    this.keep(chunk.subarray(last + 1));
+  }
+
+  /** Keeps a partial last line for the next chunk, or drops it once it is over the bound. */
+  private keep(rest: Buffer): void {
     if (!rest.length || this.skipping) return;
     if (this.partialLen + rest.length > this.maxLineBytes) {
       this.oversized++;
@@ -199,6 +216,16 @@ export interface PodmanEventSourceEvents {
 
 const READ_CHUNK = 64 * 1024;
 
+/** The "Time" of a log line without parsing it (null if none): to skip old lines cheaply. */
+function lineTime(line: string): number | null {
+  const i = line.indexOf('"Time":"');
+  if (i < 0) return null;
+  const end = line.indexOf('"', i + 8);
+  if (end < 0 || end - i > 48) return null;
+  const t = Date.parse(line.slice(i + 8, end));
+  return Number.isFinite(t) ? t : null;
+}
+
 export class PodmanEventSource
   extends EventEmitter<PodmanEventSourceEvents>
   implements MetadataSource
@@ -217,6 +244,8 @@ export class PodmanEventSource
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private replaying = false;
+  /** reading a file from its start (or a replay): lines may be older than the window */
+  private beforeWindow = false;
   private warned = new Set<string>();
   private counters = { events: 0, malformed: 0, errors: 0, rotations: 0, bytes: 0 };
 
@@ -329,6 +358,7 @@ export class PodmanEventSource
     }
     this.fd = fd;
     this.splitter.reset();
+    this.beforeWindow = true;
     try {
       const st = fstatSync(fd);
       this.ino = st.ino;
@@ -366,6 +396,12 @@ export class PodmanEventSource
   }
 
   private onLine(line: string): void {
+    // the log is in time order: lines before the window are skipped without a JSON.parse
+    if (this.beforeWindow) {
+      const t = lineTime(line);
+      if (t !== null && Date.now() - t > this.o.replayWindowMs) return;
+      this.beforeWindow = false;
+    }
     const r = parsePodmanEventLine(line);
     if (!r.ok) {
       if (!r.ignored) this.counters.malformed++;
