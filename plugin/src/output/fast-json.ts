@@ -31,8 +31,11 @@ import { COMMON_FIELD_SET, INT_KINDS, RAW_FIELDS } from '../pipeline/event.js';
 
 /** Per-node state a record writer uses (one per run header). */
 export interface FastContext {
-  /** the `,"node":...,"runtime":".."` fragment of a mount namespace's container (or the host) */
-  place(mntns: number): Uint8Array;
+  /**
+   * the `,"node":...,"runtime":".."` fragment of a mount namespace's container (or the host):
+   * by its unique id when the layout has mntns_uid (else 0), by inode otherwise
+   */
+  place(mntns: number, uid: number): Uint8Array;
   /** the same for events without a usable mntns_id */
   host: Uint8Array;
   /** u64 timestamps */
@@ -301,7 +304,10 @@ export function compileRecordWriter(
   text('"');
   const mntns = byName.get('mntns_id');
   // the object path places a record by raw.mntns_id when it is a number, else on the host
-  const place = scalarField(mntns) && mntns.kind !== 'bool' ? `c.place(${value(mntns)})` : 'c.host';
+  const uidF = byName.get('mntns_uid');
+  const uid = scalarField(uidF) && uidF.kind !== 'bool' ? value(uidF) : '0';
+  const place =
+    scalarField(mntns) && mntns.kind !== 'bool' ? `c.place(${value(mntns)}, ${uid})` : 'c.host';
   code.push(`const P = ${place};`);
   write('p = h.bytes(out, p, P);', 'P.length');
 

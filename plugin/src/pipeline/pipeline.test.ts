@@ -281,3 +281,72 @@ test('a batch before the header is a protocol error', () => {
   const p = new EventPipeline({ descriptor, params: {}, sink, reporter: reporter() });
   assert.throws(() => p.handle(batch([r1])), /batch before header/);
 });
+
+test('records with a mntns_uid are joined to containers by it: two containers on one inode keep their own names (fast and object paths)', async () => {
+  const { fieldTransform, field } = await import('#gadgets/framework/fields.js');
+  const uidLayout: RecordLayout = {
+    struct: 'event',
+    size: 32,
+    fields: [
+      { name: 'timestamp', kind: 'u64', offset: 0, size: 8 },
+      { name: 'mntns_id', kind: 'u64', offset: 8, size: 8 },
+      { name: 'mntns_uid', kind: 'u64', offset: 16, size: 8 },
+      { name: 'pid', kind: 'u32', offset: 24, size: 4 },
+      { name: 'ret', kind: 's32', offset: 28, size: 4 },
+    ],
+  };
+  const INODE = 4026532100;
+  const rec = (uid: number, pid: number): Buffer => {
+    const b = Buffer.alloc(32);
+    b.writeBigUInt64LE(1n, 0);
+    b.writeBigUInt64LE(BigInt(INODE), 8);
+    b.writeBigUInt64LE(BigInt(uid), 16);
+    b.writeUInt32LE(pid, 24);
+    return b;
+  };
+  const base: ContainerInfo = { ...container, runtime: 'podman' };
+  delete base.k8s; // named by the runtime name
+  const a = { ...base, name: 'a', id: 'a'.repeat(64), mntnsId: INODE, mntnsUid: 11 };
+  const b = { ...base, name: 'b', id: 'b'.repeat(64), mntnsId: INODE, mntnsUid: 12 };
+  for (const fastJson of [true, false]) {
+    const chunks: string[] = [];
+    const sink: TextSink = {
+      kind: 'ndjson',
+      write: (t) => void chunks.push(t.toString()),
+      end: async () => {},
+    };
+    const p = new EventPipeline({
+      descriptor: { name: 't', transform: fieldTransform([field.copy('ret')]) },
+      params: {},
+      sink,
+      reporter: reporter(),
+      fastJson,
+    });
+    p.handle({
+      kind: 'header',
+      header: { gadget: 't', node: 'n', layout: uidLayout, bootToWallNs: 0n },
+    });
+    p.handle({ kind: 'containers', containers: [a, b] });
+    p.handle({
+      kind: 'batch',
+      records: frame([rec(11, 1), rec(12, 2), rec(11, 3), rec(13, 4)]),
+      count: 4,
+    });
+    const evs = chunks
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(
+      evs.map((e) => [e.pid, e.container]),
+      [
+        [1, 'a'],
+        [2, 'b'],
+        [3, 'a'],
+        [4, ''], // a uid the daemon did not announce: the host, not the inode's container
+      ],
+      `fastJson ${fastJson}`,
+    );
+    assert.ok(!('mntns_uid' in evs[0]!), 'the join key is not an output field');
+  }
+});

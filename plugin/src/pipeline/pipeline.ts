@@ -47,6 +47,8 @@ interface NodeState extends LayoutState {
   time: TimestampFormatter;
   /** mntns -> placement, of this node (entries dropped when their container changes) */
   placements: Map<number, Placement>;
+  /** mount namespace unique id -> placement, for records with a mntns_uid */
+  uidPlacements: Map<number, Placement>;
   hostPlacement: Placement;
   /** -o json fast path: this node's context */
   fastContext: FastContext | undefined;
@@ -111,7 +113,15 @@ export class EventPipeline {
         return;
       case 'containers': {
         const node = this.stream.containers(msg);
-        if (node) for (const c of msg.containers) node.data.placements.delete(c.mntnsId);
+        if (node) {
+          const d = node.data;
+          for (const c of msg.containers) {
+            d.placements.delete(c.mntnsId);
+            // a container without a unique id (an older daemon) may stand for records by inode
+            if (c.mntnsUid) d.uidPlacements.delete(c.mntnsUid);
+            else d.uidPlacements.clear();
+          }
+        }
         return;
       }
       case 'batch':
@@ -156,19 +166,22 @@ export class EventPipeline {
       ...shared,
       time,
       placements: new Map(),
+      uidPlacements: new Map(),
       hostPlacement: placement(node.name, undefined),
       fastContext: undefined,
     };
     if (shared.fast && 'write' in shared.fast) {
       // consecutive records mostly come from one mount namespace
       let lastMntns = -1;
+      let lastUid = -1;
       let lastVersion = -1;
       let lastBytes = st.hostPlacement.bytes;
       st.fastContext = {
-        place: (mntns) => {
-          if (mntns !== lastMntns || node.containersVersion !== lastVersion) {
-            lastBytes = this.placementOf(node, st, mntns).bytes;
+        place: (mntns, uid) => {
+          if (mntns !== lastMntns || uid !== lastUid || node.containersVersion !== lastVersion) {
+            lastBytes = this.placementOf(node, st, mntns, uid).bytes;
             lastMntns = mntns;
+            lastUid = uid;
             lastVersion = node.containersVersion;
           }
           return lastBytes;
@@ -182,7 +195,25 @@ export class EventPipeline {
     return st;
   }
 
-  private placementOf(node: Node, st: NodeState, mntns: unknown): Placement {
+  /**
+   * Where a record ran: by its mount namespace unique id when it has one (the daemon announces
+   * containers under it), else by inode. A uid the daemon did not announce is the host's, or a
+   * container of an older daemon that sent no uids (by inode then).
+   */
+  private placementOf(node: Node, st: NodeState, mntns: unknown, uid: unknown = 0): Placement {
+    if (typeof uid === 'number' && uid > 0) {
+      let p = st.uidPlacements.get(uid);
+      if (p === undefined) {
+        let c = node.byUid.get(uid);
+        if (!c && typeof mntns === 'number') {
+          const byInode = node.containers.get(mntns);
+          if (byInode && !byInode.mntnsUid) c = byInode;
+        }
+        p = c ? placement(node.name, c) : st.hostPlacement;
+        st.uidPlacements.set(uid, p);
+      }
+      return p;
+    }
     if (typeof mntns !== 'number') return st.hostPlacement;
     let p = st.placements.get(mntns);
     if (p === undefined) {
@@ -262,7 +293,7 @@ export class EventPipeline {
       const raw = decode(buf, c.offset, c.length);
       const extra = transform(raw, params);
       if (extra === null) continue;
-      const where = this.placementOf(node, st, raw['mntns_id']);
+      const where = this.placementOf(node, st, raw['mntns_id'], raw['mntns_uid']);
       const stamp = raw['timestamp'];
       const ts = stamp === undefined ? '' : time.format(stamp as bigint);
       n++;

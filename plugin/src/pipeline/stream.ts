@@ -31,6 +31,11 @@ export interface RunNode<T> {
   readonly decode: Decoder;
   /** mntns -> container, of this node (kept across a repeated header) */
   readonly containers: Map<number, ContainerInfo>;
+  /**
+   * mount namespace unique id -> container (containers that carry one): records with a
+   * mntns_uid are joined by it, since inodes are reused
+   */
+  readonly byUid: Map<number, ContainerInfo>;
   /** bumped by each containers message and header of the node: per-mntns caches go stale */
   readonly containersVersion: number;
   /** the consumer's state of this node (RunStreamOptions.init) */
@@ -55,6 +60,7 @@ class Node<T> implements RunNode<T> {
   minLength = 0;
   bootToWallNs = 0n;
   containersVersion = 0;
+  readonly byUid = new Map<number, ContainerInfo>();
   data!: T;
   private decoder: Decoder | undefined;
 
@@ -79,6 +85,11 @@ class Node<T> implements RunNode<T> {
     this.bootToWallNs = h.bootToWallNs;
     this.containersVersion++;
   }
+}
+
+function addContainer<T>(n: Node<T>, c: ContainerInfo): void {
+  n.containers.set(c.mntnsId, c);
+  if (c.mntnsUid) n.byUid.set(c.mntnsUid, c);
 }
 
 /** A batch message as a transport may extend it (gRPC stream sequence numbers). */
@@ -113,7 +124,7 @@ export class RunStream<T> {
     if (!n) {
       n = new Node<T>(h.node, new Map(), (key, layout) => this.decoderOf(key, layout));
       for (const k of ['', h.node]) {
-        for (const c of this.early.get(k) ?? []) n.containers.set(c.mntnsId, c);
+        for (const c of this.early.get(k) ?? []) addContainer(n, c);
         this.early.delete(k);
       }
       this.nodes.set(h.node, n);
@@ -132,7 +143,7 @@ export class RunStream<T> {
       this.early.set(k, [...(this.early.get(k) ?? []), ...m.containers]);
       return undefined;
     }
-    for (const c of m.containers) n.containers.set(c.mntnsId, c);
+    for (const c of m.containers) addContainer(n, c);
     n.containersVersion++;
     return n;
   }
