@@ -24,6 +24,7 @@ import {
 
 const skip = podmanSkip();
 const RUNS = 5;
+const BURST = 10;
 
 describe('traceloop: containers that die within milliseconds', { skip, concurrency: 1 }, () => {
   let d: TestDaemon | undefined;
@@ -112,22 +113,48 @@ describe('traceloop: containers that die within milliseconds', { skip, concurren
     assert.deepEqual(failed, []);
   });
 
+  test(`a burst: ${BURST} crashing at once, each listed 1 s after with its own name and id`, async () => {
+    const rs = await Promise.all(
+      Array.from({ length: BURST }, (_, i) =>
+        crash(`tlid-burst${i}`, ['/bin/busybox', 'sh', '-c', 'exit 3']),
+      ),
+    );
+    for (const r of rs) assert.equal(r.code, 3, `podman run ${r.name}`);
+    const list = await listedAfter1s(Math.max(...rs.map((r) => r.at)));
+    const failed: string[] = [];
+    for (const r of rs) {
+      try {
+        assertOwnEntry(list, r.name, r.id);
+      } catch (err) {
+        failed.push(`${r.name}: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+    process.stdout.write(`# traceloop burst: ${BURST - failed.length}/${BURST} listed and named\n`);
+    assert.deepEqual(failed, []);
+  });
+
   test('an entrypoint that does not exist: listed 1 s after with its name and id', async () => {
     const r = await crash('tlid-missing', ['/kg-no-such-binary']);
     assert.notEqual(r.code, 0, 'podman run of a missing binary fails');
     const list = await listedAfter1s(r.at);
-    assertOwnEntry(list, r.name, r.id);
+    const e = assertOwnEntry(list, r.name, r.id);
+    assert.equal(((e.exitStatus as number) >> 8) & 0xff, 1, JSON.stringify(e));
     assert.notEqual((await podman(['container', 'exists', r.name])).code, 0);
     const shown = await d!.ndjson(['traceloop', 'show', r.name]);
-    // runc init's failed execve of the entrypoint is the story
+    // runc init looks the entrypoint up, reports the error to runc and exits with 1 (its last
+    // thread is not the leader: the kernel marks the recording exited all the same)
     assert.ok(
       shown.some(
         (x) =>
-          x.syscall === 'execve' &&
-          String(x.params).startsWith('"/kg-no-such-binary"') &&
-          x.error === 'ENOENT',
+          x.syscall === 'write' &&
+          String(x.params).includes('stat /kg-no-such-binary: no such file or directory'),
       ),
       JSON.stringify(shown.slice(-10)),
+    );
+    assert.deepEqual(
+      [shown.at(-1)?.kind, shown.at(-1)?.params],
+      ['exit', 'exited with 1'],
+      JSON.stringify(shown.slice(-4)),
     );
   });
 });

@@ -120,11 +120,12 @@ async function check(
     JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }),
   );
   const selector = `kind=${kind}`;
-  let finished = 0;
   let last: PodJson[] = [];
-  // until every pod is done (or gone), then 10 s more for the events of the last ones
+  // until every run is named (with onPods: and every pod is done or gone, so that the runs are
+  // judged after what onPods does), else until 10 s after the last pod is done
   for (let doneAt = 0; ;) {
-    if (runs.every((r) => r.pod && problems(r).length === 0)) break;
+    const named = runs.every((r) => r.pod && problems(r).length === 0);
+    if (named && (!onPods || doneAt)) break;
     if (doneAt && Date.now() - doneAt > 10_000) break;
     if (Date.now() - t0 > 150_000) break;
     last = await podsOf(selector);
@@ -133,7 +134,6 @@ async function check(
         r.pod = last.find((p) => p.metadata.labels?.['job-name'] === r.job)?.metadata.name ?? '';
       }
     }
-    finished = last.filter(done).length;
     await onPods?.(last);
     const allDone = runs.every((r) => {
       const p = last.find((x) => x.metadata.name === r.pod);
@@ -146,7 +146,7 @@ async function check(
   const named = bad.filter((b) => b.length === 0).length;
   counts[kind] = named;
   process.stderr.write(
-    `identity ${kind}: ${named}/${runs.length} named (${finished} pods done, ${((Date.now() - t0) / 1000).toFixed(1)} s)\n`,
+    `identity ${kind}: ${named}/${runs.length} named (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`,
   );
   await kubectlAsync(['-n', NS, 'delete', 'pods,jobs', '-l', selector, '--wait=false']).catch(
     () => '',

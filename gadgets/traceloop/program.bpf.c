@@ -919,14 +919,18 @@ int BPF_PROG(tl_exit, struct task_struct *p, bool group_dead)
 		commit(s, seq << 1 | 1);
 	}
 	__sync_fetch_and_add(&m->exits, 1);
-	/* the init of a pid namespace: the container is over */
-	pid = task->thread_pid;
+	/* the init of a pid namespace: the container is over. The thread group's pid, not this
+	 * thread's: the last thread of a group may be another than the leader (runc init, a Go
+	 * program, failing to exec a missing entrypoint). */
+	pid = BPF_CORE_READ(task, signal, pids[PIDTYPE_TGID]);
+	if (!pid)
+		return 0;
 	level = BPF_CORE_READ(pid, level);
 	if (level == 0)
 		return 0;
 	if (bpf_probe_read_kernel(&up, sizeof(up), &pid->numbers[level & 31]))
 		return 0;
-	if (up.nr != 1 || task->tgid != task->pid)
+	if (up.nr != 1)
 		return 0;
 	now = bpf_ktime_get_boot_ns();
 	m->exit_code = code;

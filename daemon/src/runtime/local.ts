@@ -298,6 +298,9 @@ export class LocalRuntime implements GadgetRuntime {
       const st = this.state();
       this.recorder = new TraceloopRecorder({
         registry: st.registry,
+        // the registry's sources: what the runtime exec watch read names a container that
+        // is gone before the recording is claimed (its files with it)
+        sources: st.metadataSources,
         node: this.node,
         shareMaps: (spec) => st.shareMaps(spec),
         // what an operator must know (programs not adopted, links not pinned, ...)

@@ -6,7 +6,11 @@ import * as bpf from '../bpf/index.js';
 import { ContainerRegistry, type ContainerRegistryOptions } from '../containers/registry.js';
 import { startRuntimeEventSources, type RuntimeEventSources } from '../containers/events/index.js';
 import { RuntimeExecSource, runtimeExecWarning } from '../containers/runtime-exec.js';
-import { ContainerdSource, ContainersStorageSource } from '../containers/sources.js';
+import {
+  ContainerdSource,
+  ContainersStorageSource,
+  type MetadataSource,
+} from '../containers/sources.js';
 import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
 import { RunError } from '../../../gadgets/framework/errors.js';
 import { decodeMntnsRecord, type MntnsRecord } from '../containers/kernel-record.js';
@@ -85,6 +89,12 @@ function metadataSources(opts: ContainerRegistryOptions, exec: RuntimeExecSource
 export class SharedState {
   readonly bpf = bpf;
   readonly registry: ContainerRegistry;
+  /**
+   * The registry's metadata sources, in its order (exec watch, on disk, event streams): the
+   * traceloop recorder names recordings from them too, so a container gone at once is named
+   * by what the exec watch read.
+   */
+  readonly metadataSources: MetadataSource[];
   /** containerd's and podman's event streams (names of gone containers); see containers/events */
   readonly runtimeEvents: RuntimeEventSources | undefined;
   private tracker: bpf.Collection;
@@ -164,6 +174,7 @@ export class SharedState {
     const records = this.tracker.map('gadget_mntns_cgroup');
     const procRoot = opts.procRoot ?? '/proc';
     const uidWorks = bpf.mntnsUid(process.pid) !== null;
+    this.metadataSources = [...metadataSources(opts, exec), ...(this.runtimeEvents?.sources ?? [])];
     this.registry = new ContainerRegistry({
       mntnsUid: (pid) => (uidWorks ? bpf.mntnsUid(pid, procRoot) : null),
       kernelRecord: (uid): MntnsRecord | null => {
@@ -172,7 +183,7 @@ export class SharedState {
         return v ? decodeMntnsRecord(v) : null;
       },
       ...opts,
-      sources: [...metadataSources(opts, exec), ...(this.runtimeEvents?.sources ?? [])],
+      sources: this.metadataSources,
     });
     this.registry.on('mntns-added', (n: number) => known.update(key(n), one));
     this.registry.on('mntns-removed', (n: number) => {
