@@ -23,6 +23,8 @@ export interface IdentityCost {
   loopIters: number;
   podman: { withMs: number; withoutMs: number; ratio: number; with: number[]; without: number[] };
   loop: { withNs: number; withoutNs: number; ratio: number; with: number[]; without: number[] };
+  /** the loop's own CPU time per iteration: tells slower syscalls from a CPU shared with the daemon */
+  loopCpu: { withNs: number; withoutNs: number; ratio: number };
   /** the daemon had its fanotify fd in every block it ran */
   execWatchOn: boolean;
 }
@@ -85,12 +87,13 @@ function podmanRun(rootfs: string): Promise<number> {
   });
 }
 
-async function openLoop(iters: number, cpu: number): Promise<number> {
+async function openLoop(iters: number, cpu: number): Promise<{ ns: number; cpuNs: number }> {
   const target = join(TMP, 'f-loop-target');
   const out = await run('open-loop', WORKLOAD, ['open-loop', String(iters), target], {
     cpus: String(cpu),
   });
-  return lastJson<{ ns_per_iter: number }>(out).ns_per_iter;
+  const r = lastJson<{ ns_per_iter: number; cpu_ns_per_iter: number }>(out);
+  return { ns: r.ns_per_iter, cpuNs: r.cpu_ns_per_iter };
 }
 
 export async function identityCost(): Promise<IdentityCost> {
@@ -104,6 +107,8 @@ export async function identityCost(): Promise<IdentityCost> {
   const podmanWithout: number[] = [];
   const loopWith: number[] = [];
   const loopWithout: number[] = [];
+  const cpuWith: number[] = [];
+  const cpuWithout: number[] = [];
   let execWatchOn = true;
   // warm-up: podman's and the page cache's first-run costs go to neither side
   await podmanRun(rootfs);
@@ -122,9 +127,12 @@ export async function identityCost(): Promise<IdentityCost> {
       const cpu = await idlestCpu();
       const pm = withDaemon ? podmanWith : podmanWithout;
       const lp = withDaemon ? loopWith : loopWithout;
+      const lc = withDaemon ? cpuWith : cpuWithout;
       for (let i = 0; i < block && pm.length < runs; i++) {
         pm.push(await podmanRun(rootfs));
-        lp.push(await openLoop(iters, cpu));
+        const l = await openLoop(iters, cpu);
+        lp.push(l.ns);
+        lc.push(l.cpuNs);
       }
     } finally {
       if (d) await stop(d);
@@ -153,6 +161,11 @@ export async function identityCost(): Promise<IdentityCost> {
       with: loopWith,
       without: loopWithout,
     },
+    loopCpu: {
+      withNs: median(cpuWith),
+      withoutNs: median(cpuWithout),
+      ratio: median(cpuWith) / median(cpuWithout),
+    },
     execWatchOn,
   };
   mkdirSync(OUT, { recursive: true });
@@ -166,6 +179,7 @@ export function renderIdentity(r: IdentityCost): string {
     `| (f) median of ${r.runs} interleaved runs | without daemon | with daemon (exec watch ${r.execWatchOn ? 'on' : 'OFF'}) | ratio |\n` +
     `|---|---|---|---|\n` +
     `| \`podman run --rm ... /bin/busybox true\` | ${r.podman.withoutMs.toFixed(0)} ms | ${r.podman.withMs.toFixed(0)} ms | ${r.podman.ratio.toFixed(3)} (${pct(r.podman.ratio)}) |\n` +
-    `| open/close loop (${r.loopIters} iterations) | ${r.loop.withoutNs.toFixed(0)} ns/iter | ${r.loop.withNs.toFixed(0)} ns/iter | ${r.loop.ratio.toFixed(3)} (${pct(r.loop.ratio)}) |\n`
+    `| open/close loop (${r.loopIters} iterations) | ${r.loop.withoutNs.toFixed(0)} ns/iter | ${r.loop.withNs.toFixed(0)} ns/iter | ${r.loop.ratio.toFixed(3)} (${pct(r.loop.ratio)}) |\n` +
+    `| its CPU time | ${r.loopCpu.withoutNs.toFixed(0)} ns/iter | ${r.loopCpu.withNs.toFixed(0)} ns/iter | ${r.loopCpu.ratio.toFixed(3)} (${pct(r.loopCpu.ratio)}) |\n`
   );
 }
