@@ -109,6 +109,8 @@ export interface ContainerdEventStats extends MetaCacheStats {
   listed: number;
   /** listings that failed */
   listErrors: number;
+  /** 'event' (etc.) listeners that threw */
+  listenerErrors: number;
 }
 
 export interface ContainerdEventSourceEvents {
@@ -244,6 +246,7 @@ export class ContainerdEventSource
     reconnects: 0,
     listed: 0,
     listErrors: 0,
+    listenerErrors: 0,
   };
 
   constructor(opts: ContainerdEventSourceOptions = {}) {
@@ -325,10 +328,10 @@ export class ContainerdEventSource
       // after the Subscribe call: what the listing misses, the stream tells
       const client = this.client;
       void this.listExisting(client, Date.now()).then(
-        (count) => this.emit('listed', { count }),
+        (count) => this.safeEmit('listed', { count }),
         (e: unknown) => {
           this.counters.listErrors++;
-          this.emit('listed', { count: 0, error: (e as Error).message });
+          this.safeEmit('listed', { count: 0, error: (e as Error).message });
         },
       );
     } catch (e) {
@@ -441,6 +444,21 @@ export class ContainerdEventSource
     return count;
   }
 
+  /** A listener that throws must not count as bad input, nor become an unhandled rejection. */
+  private safeEmit<K extends keyof ContainerdEventSourceEvents>(
+    name: K,
+    ...args: ContainerdEventSourceEvents[K]
+  ): void {
+    try {
+      (this.emit as (n: K, ...a: ContainerdEventSourceEvents[K]) => boolean)(name, ...args);
+    } catch (e) {
+      this.counters.listenerErrors++;
+      if (this.counters.listenerErrors === 1) {
+        this.warn(`containerd events: a listener failed: ${(e as Error)?.message ?? String(e)}`);
+      }
+    }
+  }
+
   private dropCall(): void {
     const call = this.call;
     this.call = undefined;
@@ -466,7 +484,7 @@ export class ContainerdEventSource
         `containerd events (${this.socket}): ${error}; retrying every ${this.backoffMaxMs} ms`,
       );
     }
-    this.emit('disconnected', { error, retryMs });
+    this.safeEmit('disconnected', { error, retryMs });
     this.counters.reconnects++;
     this.retry = setTimeout(() => this.subscribe(), retryMs);
     this.retry.unref();
@@ -482,7 +500,7 @@ export class ContainerdEventSource
     }
     try {
       const env = decodeEnvelope(b);
-      this.emit('envelope', { namespace: env.namespace, topic: env.topic });
+      this.safeEmit('envelope', { namespace: env.namespace, topic: env.topic });
       const ev = decodeEvent(env.typeName, env.value);
       if (!ev) {
         if (CONTAINERD_TOPICS.includes(env.topic)) this.counters.unknownType++;
@@ -491,7 +509,7 @@ export class ContainerdEventSource
       const out = this.apply(env.typeName, ev, env.namespace, env.time || Date.now());
       if (!out) return;
       this.counters.events++;
-      this.emit('event', out);
+      this.safeEmit('event', out);
     } catch {
       this.counters.malformed++;
     }

@@ -67,6 +67,9 @@ test('hostile containerd: everything counted, nothing fatal, the valid container
   });
   const disconnects: string[] = [];
   src.on('disconnected', (d) => disconnects.push(d.error));
+  src.on('event', () => {
+    throw new Error('a listener with a bug');
+  });
   src.start();
 
   await waitFor(() => subscriptions >= 3 && src.exitedAt('good1') > 0, 10_000);
@@ -86,6 +89,7 @@ test('hostile containerd: everything counted, nothing fatal, the valid container
   // the garbage envelope, the id with a slash, the TaskStart value that does not decode
   assert.equal(s.malformed, 3, JSON.stringify(s));
   assert.equal(s.bundleErrors, 0);
+  assert.equal(s.listenerErrors, 2, 'task-create and task-exit reached the listener');
   assert.ok(s.errors >= 2 && s.reconnects >= 2, JSON.stringify(s));
   assert.ok(s.listErrors >= 1, JSON.stringify(s));
   assert.ok(
