@@ -65,12 +65,16 @@ describe('container identity across daemon restarts', { skip, concurrency: 1 }, 
   async function assertExecsNamed(cli: Cli, cs: TestContainer[]): Promise<void> {
     for (const c of cs) {
       const m = marker('named');
-      await execIn(c, ['/bin/busybox', 'true', m]);
-      const e = await cli.waitForEvent(
-        isExec('/bin/busybox', 'true', m),
-        10_000,
-        `exec in ${c.name}`,
-      );
+      const x = await execIn(c, ['/bin/busybox', 'true', m]);
+      assert.equal(x.code, 0, `podman exec in ${c.name}: ${x.stderr}`);
+      const e = await cli
+        .waitForEvent(isExec('/bin/busybox', 'true', m), 10_000, `exec in ${c.name}`)
+        .catch((err: Error) => {
+          const near = cli.events.filter((x) => argsOf(x).join(' ').includes(m));
+          throw new Error(
+            `${err.message.split(';')[0]}; events naming ${m}: ${JSON.stringify(near)}`,
+          );
+        });
       assert.equal(e.container, c.name, JSON.stringify(e));
       assert.equal(e.container_id, c.id, JSON.stringify(e));
       assert.equal(e.runtime, 'podman', JSON.stringify(e));
