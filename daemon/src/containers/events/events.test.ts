@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import {
   appendFileSync,
+  mkdirSync,
   mkdtempSync,
+  readdirSync,
   renameSync,
   rmSync,
   truncateSync,
@@ -198,6 +200,25 @@ describe('PodmanEventSource on a file', () => {
     }
   });
 
+  test('a log that does not exist yet (nor its directory) is followed once podman creates it', async () => {
+    const sub = join(dir, 'later', 'events');
+    const path = join(sub, 'events.log');
+    const src = new PodmanEventSource({ path, pollMs: 20 });
+    src.start();
+    try {
+      assert.equal(src.stats().errors, 0);
+      mkdirSync(sub, { recursive: true });
+      writeFileSync(path, line({ ID: ID(20), Name: 'first', Status: 'init' }) + '\n');
+      await waitUntil(() => src.lookup(ID(20), 'podman') !== null);
+      appendFileSync(path, line({ ID: ID(21), Name: 'second', Status: 'init' }) + '\n');
+      await waitUntil(() => src.lookup(ID(21), 'podman') !== null);
+      assert.equal(src.stats().errors, 0);
+      assert.equal(src.stats().rotations, 0);
+    } finally {
+      src.close();
+    }
+  });
+
   test('a replay reads at most replayMaxBytes from the end, from a line start', () => {
     const path = join(dir, 'big.log');
     const lines: string[] = [];
@@ -303,12 +324,8 @@ describe('containerd envelopes', () => {
 
   test('descriptor.ts matches the .proto files', () => {
     const dir = join(REPO_ROOT, 'daemon', 'src', 'containers', 'events');
-    const PROTO_FILES = [
-      'events.proto',
-      'task-events.proto',
-      'containers.proto',
-      'namespaces.proto',
-    ];
+    const PROTO_FILES = readdirSync(dir).filter((f) => f.endsWith('.proto'));
+    assert.equal(PROTO_FILES.length, 4);
     const fromProto = new protobuf.Root()
       .loadSync(
         PROTO_FILES.map((f) => join(dir, f)),

@@ -3,7 +3,7 @@
 // permitted. Each is started only when its socket or log file exists: a missing one is silent,
 // an unreadable one is one warning line.
 
-import { constants, accessSync, statSync } from 'node:fs';
+import { constants, accessSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { MetadataSource } from '../sources.js';
@@ -91,7 +91,13 @@ export function startRuntimeEventSources(o: RuntimeEventSourcesOptions = {}): Ru
     containerd.start();
   }
   const log = o.podmanEventsLog ?? at('/run/libpod/events/events.log');
-  if (present(log, 'file', warn, 'podman events')) {
+  // podman creates the log with its first event since boot: where podman is installed, the
+  // source waits for it (a stat a second)
+  const podmanBin = ['/usr/bin/podman', '/usr/local/bin/podman'].some((p) => existsSync(at(p)));
+  if (
+    present(log, 'file', warn, 'podman events') ||
+    (o.podmanEventsLog === undefined && podmanBin && !existsSync(log))
+  ) {
     podman = new PodmanEventSource({ path: log, retentionMs: o.retentionMs, warn });
     podman.start();
   }

@@ -275,22 +275,28 @@ export class PodmanEventSource
       this.replaying = false;
     }
     this.emit('replayed');
+    this.ensureWatch();
+    if (this.o.pollMs > 0) {
+      this.timer = setInterval(() => this.check(), this.o.pollMs);
+      this.timer.unref();
+    }
+  }
+
+  /** inotify on the directory (not the file: a rotation renames a new file over it). */
+  private ensureWatch(): void {
+    if (this.watcher || this.closed) return;
     try {
-      // the directory, not the file: a rotation renames a new file over it
       this.watcher = watch(dirname(this.path), { persistent: false }, (_t, f) => {
         if (f === null || f === basename(this.path)) this.check();
       });
       this.watcher.on('error', () => {
-        this.counters.errors++;
+        // the directory went away: the poll goes on, and watches again once the file is back
         this.watcher?.close();
         this.watcher = undefined;
       });
-    } catch {
-      this.counters.errors++; // the poll still follows the file
-    }
-    if (this.o.pollMs > 0) {
-      this.timer = setInterval(() => this.check(), this.o.pollMs);
-      this.timer.unref();
+    } catch (e) {
+      // no directory yet (podman has not run since boot): the poll watches for it
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.fail('watch', e);
     }
   }
 
@@ -359,6 +365,7 @@ export class PodmanEventSource
     this.fd = fd;
     this.splitter.reset();
     this.beforeWindow = true;
+    this.ensureWatch();
     try {
       const st = fstatSync(fd);
       this.ino = st.ino;
