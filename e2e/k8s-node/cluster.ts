@@ -304,8 +304,8 @@ export function gadgetRun(c: Cluster, args: string[], timeoutMs = 180_000): Resu
   });
 }
 
-/** Imports the gadget image and deploys it with --wait. */
-export function deployGadget(c: Cluster): Result {
+/** Imports the gadget image and deploys it with --wait (and `extra` deploy flags). */
+export function deployGadget(c: Cluster, extra: string[] = []): Result {
   ok(importGadgetImage(c), 'scripts/k8s/images.sh gadget');
   const r = gadgetRun(c, [
     'deploy',
@@ -316,6 +316,7 @@ export function deployGadget(c: Cluster): Result {
     '--wait',
     '--timeout',
     '120',
+    ...extra,
   ]);
   ok(r, 'deploy --wait');
   return r;

@@ -9,7 +9,8 @@
 //
 // Starts its own cluster in /tmp/kgadget-e2e-node (and removes it), unless
 // KGADGET_NODE_KUBECONFIG names a running one (see cluster.ts). KGADGET_IDENTITY_RUNS sets the
-// runs per kind (default 10).
+// runs per kind (default 10); KGADGET_IDENTITY_DEPLOY_FLAGS adds deploy flags (--no-sys-admin:
+// without the runtime exec watch, to compare).
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -171,7 +172,11 @@ describe('container identity on the local Kubernetes node', { skip, timeout: 20 
       cluster = clusterUp();
       createNamespace(c(), NS);
       applyPods(c(), NS, [{ name: 'anchor', containers: [{ name: 'main', command: SLEEP }] }]);
-      deployGadget(c());
+      // KGADGET_IDENTITY_DEPLOY_FLAGS='--no-sys-admin': the same runs without the exec watch
+      deployGadget(
+        c(),
+        (process.env.KGADGET_IDENTITY_DEPLOY_FLAGS ?? '').split(' ').filter(Boolean),
+      );
       waitPodsReady(c(), NS, ['anchor']);
       cli = new Cli(['trace', 'exec', '-n', NS, '-o', 'json', '--kubeconfig', c().kubeconfig], {
         env: { KUBECONFIG: c().kubeconfig },
