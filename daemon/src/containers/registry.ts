@@ -513,7 +513,9 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
     const info: ContainerInfo = {
       runtime: meta?.runtime ?? m.runtime,
       id: m.id,
-      name: meta?.name ?? m.id.slice(0, 12),
+      // nothing names it (its files are gone, no source kept it): '' as traceloop's anonymous
+      // recordings, the id says which it was
+      name: meta?.name ?? '',
       pid: 0,
       mntnsId: rec.inode,
       mntnsUid: uid,

@@ -730,7 +730,16 @@ export class TraceloopRecorder implements TraceloopApi {
     const cg =
       ident.gen === r.gen ? matchCgroupPath(`${ident.cgroupParent}/${ident.cgroup}`) : null;
     let c: ContainerInfo | undefined;
-    if (cg) {
+    // the namespace's unique id first (never reused): a container the registry knows by it, or
+    // the container tracker's kernel record (its cgroup, read from the v1 hierarchies where the
+    // default one is the root, as on hosts that mix v1 and v2), also once the container is gone
+    const byUid =
+      m.nsId > 0n
+        ? reg.resolveUid(Number(m.nsId), m.mntns, m.state === STATE_EXITED ? 0 : m.initTgid)
+        : null;
+    if (byUid) {
+      c = byUid;
+    } else if (cg) {
       c = reg.findById(cg.id).sort((a, b) => b.generation - a.generation)[0];
       if (!c) c = this.fromSources(cg.id, cg.runtime, m, ident.nodename, cg.podUid);
       // gone before its runtime state could be read (a crash loop): the pod watch may name it
