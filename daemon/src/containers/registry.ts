@@ -454,7 +454,8 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
         this.byUidMap.set(uid, e);
         return e.info;
       }
-      if (!c && !this.pendingPids.has(pid)) {
+      // a host process (not one that died meanwhile, nor a container's still being placed)
+      if (!c && this.pids.get(pid)?.host === true) {
         this.noteHostUid(uid);
         return null;
       }
