@@ -15,6 +15,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Cli, marker, sleep, type Ev } from '../helpers/cli.js';
@@ -24,6 +25,7 @@ import {
   clusterUp,
   createNamespace,
   deployGadget,
+  gadgetPod,
   podSpecOf,
   skipReason,
   teardown,
@@ -39,6 +41,24 @@ const RUNS = Number(process.env.KGADGET_IDENTITY_RUNS ?? '10');
 const SLEEP = ['/bin/sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'];
 /** the per-run command: an entrypoint that execs once more and exits at once */
 const oneShot = (mark: string): string[] => ['/bin/sh', '-c', `/bin/true ${mark}`];
+const DEPLOY_FLAGS = (process.env.KGADGET_IDENTITY_DEPLOY_FLAGS ?? '').split(' ').filter(Boolean);
+
+/** Inodes a process holds fanotify marks on (its fdinfo), seen from the host. */
+function fanotifyMarks(pid: number): number[] {
+  const out: number[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let link = '';
+    try {
+      link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    if (link !== 'anon_inode:[fanotify]') continue;
+    const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    for (const m of info.matchAll(/^fanotify ino:([0-9a-f]+) /gm)) out.push(parseInt(m[1]!, 16));
+  }
+  return out;
+}
 
 let cluster: Cluster | undefined;
 let cli: Cli | undefined;
@@ -173,10 +193,13 @@ describe('container identity on the local Kubernetes node', { skip, timeout: 20 
       createNamespace(c(), NS);
       applyPods(c(), NS, [{ name: 'anchor', containers: [{ name: 'main', command: SLEEP }] }]);
       // KGADGET_IDENTITY_DEPLOY_FLAGS='--no-sys-admin': the same runs without the exec watch
-      deployGadget(
-        c(),
-        (process.env.KGADGET_IDENTITY_DEPLOY_FLAGS ?? '').split(' ').filter(Boolean),
-      );
+      deployGadget(c(), DEPLOY_FLAGS);
+      // the daemon in the pod watches the node's runc (/usr/sbin/runc through /host/usr): the
+      // runs below go through the exec watch, not only the after-the-fact sources
+      const runc = statSync(realpathSync('/usr/sbin/runc')).ino;
+      const marks = fanotifyMarks(gadgetPod(c()).pid);
+      if (DEPLOY_FLAGS.includes('--no-sys-admin')) assert.deepEqual(marks, [], 'no exec watch');
+      else assert.ok(marks.includes(runc), `fanotify marks ${marks.join(',')} hold runc ${runc}`);
       waitPodsReady(c(), NS, ['anchor']);
       cli = new Cli(['trace', 'exec', '-n', NS, '-o', 'json', '--kubeconfig', c().kubeconfig], {
         env: { KUBECONFIG: c().kubeconfig },
