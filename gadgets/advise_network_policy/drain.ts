@@ -18,18 +18,20 @@ export const FLOW_KEY = {
 } as const;
 /** struct flow_val (program.bpf.c) */
 export const FLOW_VAL = {
-  size: 96,
+  size: 112,
   first_ns: 0,
   last_ns: 8,
   count: 24,
   reported: 32,
   mntns: 40,
-  pid: 48,
-  lport: 52,
-  rport: 54,
-  laddr: 56,
-  comm: 72,
-  source: 88,
+  mntns_uid: 48,
+  netns_uid: 56,
+  pid: 64,
+  lport: 68,
+  rport: 70,
+  laddr: 72,
+  comm: 88,
+  source: 104,
 } as const;
 
 /** Framed records (u32 length, payload, padding to 8) of the counts the map holds unreported. */
@@ -57,6 +59,9 @@ export function drainFlows(
     const r = out.subarray(4, 4 + size);
     r.writeBigUInt64LE(v.readBigUInt64LE(FLOW_VAL.last_ns), at('timestamp'));
     r.writeBigUInt64LE(v.readBigUInt64LE(FLOW_VAL.mntns), at('mntns_id'));
+    // the join key of records with one (a layout without it: an older object)
+    const uidOff = off.get('mntns_uid');
+    if (uidOff !== undefined) r.writeBigUInt64LE(v.readBigUInt64LE(FLOW_VAL.mntns_uid), uidOff);
     r.writeUInt32LE(v.readUInt32LE(FLOW_VAL.pid), at('pid'));
     r.writeUInt32LE(k.readUInt32LE(FLOW_KEY.netns), at('netns_id'));
     v.copy(r, at('comm'), FLOW_VAL.comm, FLOW_VAL.comm + 16);

@@ -98,7 +98,7 @@ function record(fields: Partial<Record<string, number | bigint | number[] | Buff
     else if (f.kind === 'array') Buffer.from(v as number[]).copy(b, f.offset);
   }
   dns.copy(b, LAYOUT.size);
-  b.writeUInt32LE(dns.length, 100);
+  b.writeUInt32LE(dns.length, LAYOUT.fields.find((f) => f.name === 'dns_size')!.offset);
   return b;
 }
 
@@ -206,14 +206,17 @@ test('seedNetnsOwners: newest process outside the host mount namespace wins', ()
         Buffer.from(k).readUInt32LE(0),
         {
           mnt: Number(Buffer.from(v).readBigUInt64LE(0)),
-          pid: Buffer.from(v).readUInt32LE(8),
-          comm: Buffer.from(v).subarray(12, 28).toString().replace(/\0+$/, ''),
+          uids: [Buffer.from(v).readBigUInt64LE(8), Buffer.from(v).readBigUInt64LE(16)],
+          pid: Buffer.from(v).readUInt32LE(24),
+          comm: Buffer.from(v).subarray(28, 44).toString().replace(/\0+$/, ''),
         },
       ]),
     );
-    assert.deepEqual(seeded.get(101), { mnt: 202, pid: 60, comm: 'app' });
-    assert.deepEqual(seeded.get(100), { mnt: 200, pid: 1, comm: 'init' });
-    assert.deepEqual(seeded.get(102), { mnt: 200, pid: 80, comm: 'ip-netns' });
+    // unique ids unknown (0): the kernel takes the seed for the inode, records join by inode
+    const none = [0n, 0n];
+    assert.deepEqual(seeded.get(101), { mnt: 202, uids: none, pid: 60, comm: 'app' });
+    assert.deepEqual(seeded.get(100), { mnt: 200, uids: none, pid: 1, comm: 'init' });
+    assert.deepEqual(seeded.get(102), { mnt: 200, uids: none, pid: 80, comm: 'ip-netns' });
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -233,6 +236,8 @@ test('drainFlows: unreported counts of the flow map become records', () => {
   val.writeBigUInt64LE(7n, FLOW_VAL.count);
   val.writeBigUInt64LE(3n, FLOW_VAL.reported);
   val.writeUInt32LE(1234, FLOW_VAL.pid);
+  val.writeBigUInt64LE(4026532100n, FLOW_VAL.mntns);
+  val.writeBigUInt64LE(4242n, FLOW_VAL.mntns_uid);
   val[FLOW_VAL.source] = 2;
   const done = Buffer.from(val);
   done.writeBigUInt64LE(7n, FLOW_VAL.reported);
@@ -245,10 +250,12 @@ test('drainFlows: unreported counts of the flow map become records', () => {
   );
   assert.equal(out.count, 1);
   assert.equal(out.records.readUInt32LE(0), LAYOUT.size);
-  const ev = descriptor.transform(
-    makeDecoder(LAYOUT)(out.records, 4, LAYOUT.size),
-    {},
-  ) as NetpolEvent;
+  const raw = makeDecoder(LAYOUT)(out.records, 4, LAYOUT.size);
+  // the owner's inode and the join key
+  assert.equal(raw.mntns_id, 4026532100);
+  assert.equal(raw.mntns_uid, 4242);
+  assert.equal(raw.pid, 1234);
+  const ev = descriptor.transform(raw, {}) as NetpolEvent;
   assert.equal(ev.count, 4);
   assert.equal(ev.direction, 'ingress');
   assert.equal(ev.port, 8080);
@@ -273,7 +280,7 @@ test('the built object agrees with the TS side (layout, flow map, netns_owner va
     const maps = new Map(spec.maps().map((m) => [m.name, m]));
     assert.equal(maps.get('flows')?.keySize, FLOW_KEY.size);
     assert.equal(maps.get('flows')?.valueSize, FLOW_VAL.size);
-    assert.equal(maps.get('netns_owner')?.valueSize, 32);
+    assert.equal(maps.get('netns_owner')?.valueSize, 48);
     assert.ok(spec.hasGlobal('report_interval_ns') && spec.hasGlobal('capture_dns'));
   } finally {
     spec.close();

@@ -100,10 +100,13 @@ export function seedNetnsOwners(
     if (out.length >= limit) break;
     const k = Buffer.alloc(4);
     k.writeUInt32LE(net);
-    const v = Buffer.alloc(32); // struct netns_owner_val { u64 mntns; u32 pid; char comm[16]; u32 pad; }
+    // struct netns_owner_val { u64 mntns; u64 mntns_uid; u64 netns_uid; u32 pid; char comm[16];
+    // u32 pad; }: the unique ids stay 0 (unknown): the kernel then takes the seed for any netns
+    // of that inode, and its records are joined to containers by inode (a live process's own)
+    const v = Buffer.alloc(48);
     v.writeBigUInt64LE(BigInt(o.mnt), 0);
-    v.writeUInt32LE(o.pid, 8);
-    Buffer.from(o.comm).copy(v, 12, 0, 15);
+    v.writeUInt32LE(o.pid, 24);
+    Buffer.from(o.comm).copy(v, 28, 0, 15);
     out.push([k, v]);
   }
   return out;

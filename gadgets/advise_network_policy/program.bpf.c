@@ -57,7 +57,8 @@
 
 struct event {
 	__u64 timestamp; /* last seen, boot ns */
-	__u64 mntns_id;
+	__u64 mntns_id;  /* inode (alias-resolved): the user-visible column */
+	__u64 mntns_uid; /* unique id of the owner's own mount namespace: the container join key */
 	__u32 pid;
 	__u32 netns_id;
 	char comm[16];
@@ -101,6 +102,8 @@ struct flow_val {
 	__u64 count;
 	__u64 reported;
 	__u64 mntns;
+	__u64 mntns_uid;
+	__u64 netns_uid; /* the netns's unique id: an entry of a dead netns whose inode is reused */
 	__u32 pid;
 	__u16 lport;
 	__u16 rport;
@@ -120,6 +123,8 @@ struct {
 /* netns inode -> the last process seen doing network work in it */
 struct netns_owner_val {
 	__u64 mntns;
+	__u64 mntns_uid; /* 0: unknown (seeded by user space): records joined by inode */
+	__u64 netns_uid; /* 0: unknown (seeded); else an owner of a dead netns is not used */
 	__u32 pid;
 	char comm[16];
 	__u32 pad;
@@ -167,6 +172,7 @@ struct obs {
 	__u16 rport;
 	__u8 source;
 	bool task_ctx; /* the current task owns the socket */
+	__u64 netns_uid; /* unique id of key.netns (0: kernel without one) */
 };
 
 static __always_inline __u16 bswap16(__u16 x)
@@ -192,20 +198,27 @@ static __always_inline bool addr_zero(const __u8 *a)
 	return (q[0] | q[1] | q[2] | q[3]) == 0;
 }
 
-/* Learns (or reads) the owner of a netns; fills mntns/pid/comm of the occurrence. */
-static __always_inline bool owner_of(__u32 netns, bool task_ctx, __u64 *mntns, __u32 *pid,
-				     char *comm)
+/*
+ * Learns (or reads) the owner of a netns; fills mntns/uid/pid/comm of the occurrence. An owner
+ * learnt in a dead netns whose inode is now another's is not used (netns_uid differs).
+ */
+static __always_inline bool owner_of(__u32 netns, __u64 netns_uid, bool task_ctx, __u64 *mntns,
+				     __u64 *uid, __u32 *pid, char *comm)
 {
 	if (task_ctx) {
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 		struct netns_owner_val *o, nv = {};
 
 		*mntns = gadget_task_mntns(task);
+		*uid = gadget_task_mntns_uid(bpf_get_current_task_btf());
 		*pid = bpf_get_current_pid_tgid() >> 32;
 		bpf_get_current_comm(comm, 16);
 		o = bpf_map_lookup_elem(&netns_owner, &netns);
-		if (!o || o->mntns != *mntns || o->pid != *pid) {
+		if (!o || o->mntns != *mntns || o->mntns_uid != *uid || o->pid != *pid ||
+		    o->netns_uid != netns_uid) {
 			nv.mntns = *mntns;
+			nv.mntns_uid = *uid;
+			nv.netns_uid = netns_uid;
 			nv.pid = *pid;
 			__builtin_memcpy(nv.comm, comm, 16);
 			bpf_map_update_elem(&netns_owner, &netns, &nv, BPF_ANY);
@@ -213,12 +226,14 @@ static __always_inline bool owner_of(__u32 netns, bool task_ctx, __u64 *mntns, _
 		return true;
 	}
 	struct netns_owner_val *o = bpf_map_lookup_elem(&netns_owner, &netns);
-	if (!o) {
+	if (!o || (o->netns_uid && netns_uid && o->netns_uid != netns_uid)) {
 		*mntns = 0;
+		*uid = 0;
 		*pid = 0;
 		return false;
 	}
 	*mntns = o->mntns;
+	*uid = o->mntns_uid;
 	*pid = o->pid;
 	__builtin_memcpy(comm, o->comm, 16);
 	return true;
@@ -234,6 +249,7 @@ static __always_inline void report(const struct flow_key *k, struct flow_val *v,
 	}
 	ev->timestamp = v->last_ns;
 	ev->mntns_id = v->mntns;
+	ev->mntns_uid = v->mntns_uid;
 	ev->pid = v->pid;
 	ev->netns_id = k->netns;
 	__builtin_memcpy(ev->comm, v->comm, 16);
@@ -277,17 +293,29 @@ static __always_inline void observe_hit(struct obs *o, struct flow_val *v, __u64
 static __always_inline void observe_lookedup(struct obs *o, struct flow_val *v)
 {
 	struct flow_val nv = {};
-	__u64 now, mntns;
+	__u64 now, mntns, uid;
 	__u32 pid;
+	bool replace = false;
 
 	if (o->task_ctx && gadget_is_self())
 		return;
 	now = bpf_ktime_get_boot_ns();
-	if (v) {
+	if (v && v->netns_uid == o->netns_uid) {
 		observe_hit(o, v, now);
 		return;
 	}
-	owner_of(o->key.netns, o->task_ctx, &mntns, &pid, nv.comm);
+	if (v) {
+		/* the entry of a dead netns whose inode this one reuses: report what it still holds,
+		 * then the flow starts over with this netns's owner */
+		__u64 delta = v->count - v->reported;
+
+		if (delta > 0 && delta < (1ULL << 40)) {
+			v->reported += delta;
+			report(&o->key, v, delta);
+		}
+		replace = true;
+	}
+	owner_of(o->key.netns, o->netns_uid, o->task_ctx, &mntns, &uid, &pid, nv.comm);
 	if (gadget_filter_raw_mntns(&mntns))
 		return;
 	nv.first_ns = now;
@@ -296,12 +324,14 @@ static __always_inline void observe_lookedup(struct obs *o, struct flow_val *v)
 	nv.count = 1;
 	nv.reported = 1;
 	nv.mntns = mntns;
+	nv.mntns_uid = uid;
+	nv.netns_uid = o->netns_uid;
 	nv.pid = pid;
 	nv.lport = o->lport;
 	nv.rport = o->rport;
 	nv.source = o->source;
 	__builtin_memcpy(nv.laddr, o->laddr, 16);
-	if (bpf_map_update_elem(&flows, &o->key, &nv, BPF_NOEXIST) == 0) {
+	if (bpf_map_update_elem(&flows, &o->key, &nv, replace ? BPF_ANY : BPF_NOEXIST) == 0) {
 		report(&o->key, &nv, 1);
 		return;
 	}
@@ -323,12 +353,28 @@ static __always_inline __u32 sk_netns(const struct sock *sk)
 	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 }
 
-static __always_inline __u32 current_netns(void)
+/* The unique id of the socket's netns (ns_common.ns_id; 0 on kernels without one). */
+static __always_inline __u64 sk_netns_uid(const struct sock *sk)
+{
+	if (bpf_core_field_exists(struct ns_common___id, ns_id)) {
+		struct net *net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
+
+		return BPF_CORE_READ((struct ns_common___id *)&net->ns, ns_id);
+	}
+	return 0;
+}
+
+/* The current task's netns: inode into key.netns, unique id into netns_uid. */
+static __always_inline void current_netns(struct obs *o)
 {
 	/* direct loads through BTF pointers: cheaper than probe-read helper calls per datagram */
 	struct task_struct *task = bpf_get_current_task_btf();
+	struct net *net = task->nsproxy->net_ns;
 
-	return task->nsproxy->net_ns->ns.inum;
+	o->key.netns = net->ns.inum;
+	o->netns_uid = bpf_core_field_exists(struct ns_common___id, ns_id)
+			       ? ((struct ns_common___id *)&net->ns)->ns_id
+			       : 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -371,6 +417,7 @@ int BPF_PROG(netpol_tcp_state, const struct sock *sk, const int oldstate, const 
 	}
 	o.key.proto = IPPROTO_TCP;
 	o.key.netns = sk_netns(sk);
+	o.netns_uid = sk_netns_uid(sk);
 	o.lport = sk->__sk_common.skc_num;
 	o.rport = bswap16(sk->__sk_common.skc_dport);
 	o.key.port = o.key.direction == DIR_EGRESS ? o.rport : o.lport;
@@ -452,7 +499,7 @@ static __always_inline int udp_hook(struct bpf_sock_addr *ctx, bool v6, __u8 sou
 		return 1;
 	sa_local(ctx, &o);
 	o.key.proto = IPPROTO_UDP;
-	o.key.netns = current_netns();
+	current_netns(&o);
 	o.source = source;
 	o.task_ctx = true;
 	if (source == SRC_UDP_RECV) {
@@ -601,6 +648,7 @@ int BPF_PROG(netpol_dns, struct sock *sk, int ret, int flags)
 	ev->timestamp = bpf_ktime_get_boot_ns();
 	ev->first_seen = ev->timestamp;
 	ev->mntns_id = mntns;
+	ev->mntns_uid = gadget_task_mntns_uid(task);
 	ev->pid = task->tgid;
 	ev->netns_id = sk_netns(sk);
 	gadget_task_comm(task, ev->comm);

@@ -23,6 +23,8 @@ import { emptyFilter } from '#gadgets/framework/filter.js';
 interface Rec {
   ts?: bigint;
   mntns?: number;
+  /** mntns_uid: the namespace's unique id (0: none) */
+  uid?: number;
   pid?: number;
   netns: number;
   first?: bigint;
@@ -37,6 +39,12 @@ interface Rec {
   dns?: Buffer;
 }
 
+function at(name: string): number {
+  const f = LAYOUT.fields.find((x) => x.name === name);
+  if (!f) throw new Error(`no field ${name}`);
+  return f.offset;
+}
+
 function frame(recs: Rec[]): { records: Buffer; count: number } {
   const parts: Buffer[] = [];
   for (const r of recs) {
@@ -44,23 +52,24 @@ function frame(recs: Rec[]): { records: Buffer; count: number } {
     const len = LAYOUT.size + dns.length;
     const b = Buffer.alloc((4 + len + 7) & ~7);
     b.writeUInt32LE(len, 0);
-    const o = 4;
-    b.writeBigUInt64LE(r.ts ?? 2_000_000_000n, o + 0);
-    b.writeBigUInt64LE(BigInt(r.mntns ?? 0), o + 8);
-    b.writeUInt32LE(r.pid ?? 0, o + 16);
-    b.writeUInt32LE(r.netns, o + 20);
-    b.write('comm', o + 24);
-    b.writeBigUInt64LE(r.first ?? 1_000_000_000n, o + 40);
-    b.writeBigUInt64LE(BigInt(r.count ?? 1), o + 48);
-    b[o + 56] = r.dir;
-    b[o + 57] = r.proto;
-    b[o + 58] = r.family ?? 4;
-    b[o + 59] = r.source;
-    b.writeUInt16LE(r.port, o + 60);
-    Buffer.from(r.laddr ?? [0, 0, 0, 0]).copy(b, o + 68);
-    Buffer.from(r.raddr).copy(b, o + 84);
-    b.writeUInt32LE(dns.length, o + 100);
-    dns.copy(b, o + 104);
+    const o = (name: string): number => 4 + at(name);
+    b.writeBigUInt64LE(r.ts ?? 2_000_000_000n, o('timestamp'));
+    b.writeBigUInt64LE(BigInt(r.mntns ?? 0), o('mntns_id'));
+    b.writeBigUInt64LE(BigInt(r.uid ?? 0), o('mntns_uid'));
+    b.writeUInt32LE(r.pid ?? 0, o('pid'));
+    b.writeUInt32LE(r.netns, o('netns_id'));
+    b.write('comm', o('comm'));
+    b.writeBigUInt64LE(r.first ?? 1_000_000_000n, o('first_seen'));
+    b.writeBigUInt64LE(BigInt(r.count ?? 1), o('count'));
+    b[o('direction')] = r.dir;
+    b[o('proto')] = r.proto;
+    b[o('family')] = r.family ?? 4;
+    b[o('source')] = r.source;
+    b.writeUInt16LE(r.port, o('port'));
+    Buffer.from(r.laddr ?? [0, 0, 0, 0]).copy(b, o('laddr'));
+    Buffer.from(r.raddr).copy(b, o('raddr'));
+    b.writeUInt32LE(dns.length, o('dns_size'));
+    dns.copy(b, o('dns'));
     parts.push(b);
   }
   return { records: Buffer.concat(parts), count: recs.length };
@@ -331,4 +340,72 @@ test('monitor: a fan-in over several nodes keeps one state per node', async () =
       'n2 node/n2 443 x1 2023-11-14T22:15:01.000Z',
     ],
   );
+});
+
+test('monitor: records with a mntns_uid are joined to containers by it: two pods on one mount namespace inode keep their own names', async () => {
+  // a short-lived pod's mount namespace inode is reused at once by the next pod's: records of
+  // the dead one (its last counts, drained at the end) must not be named after the new one
+  const INODE = 4026532001;
+  const pod = (name: string, uid: number, ip: string): ContainerInfo => ({
+    ...WEB,
+    id: name[0]!.repeat(64),
+    name,
+    mntnsId: INODE,
+    mntnsUid: uid,
+    k8s: {
+      ...WEB.k8s!,
+      pod: name,
+      podUid: name,
+      labels: { app: name },
+      ownerKind: '',
+      ownerName: '',
+      podIp: ip,
+    },
+  });
+  const one = pod('job-a', 11, '10.244.1.7');
+  const two = pod('job-b', 12, '10.244.1.8');
+  const rec = (uid: number, port: number): Rec => ({
+    netns: 4026532200 + uid,
+    mntns: INODE,
+    uid,
+    dir: 0,
+    proto: 6,
+    source: 1,
+    port,
+    raddr: [203, 0, 113, 1],
+  });
+  const flows = async (containers: ContainerInfo[], recs: Rec[]) => {
+    const r = await runMonitor(
+      new FakeRuntime([
+        {
+          kind: 'header',
+          header: { gadget: 'advise_network_policy', node: 'n1', layout: LAYOUT, bootToWallNs: 0n },
+        },
+        { kind: 'containers', containers },
+        { kind: 'batch', ...frame(recs) },
+        { kind: 'done', reason: 'timeout' },
+      ]),
+      {
+        request: REQUEST,
+        params: {},
+        resolver: new ResolverChain([new ContainerResolver()], new FallbackResolver(new Set())),
+        reporter: { warn: () => undefined, log: () => undefined },
+        signal: new AbortController().signal,
+      },
+    );
+    return r.flows.map((f) => `${endpointName(f.local)} ${f.port} x${f.count}`);
+  };
+  assert.deepEqual(await flows([one, two], [rec(11, 443), rec(12, 80), rec(11, 8443)]), [
+    'shop/job-a 443 x1',
+    'shop/job-a 8443 x1',
+    'shop/job-b 80 x1',
+  ]);
+  // a uid the daemon did not announce is not the inode's container
+  assert.deepEqual(await flows([one, two], [rec(13, 443)]), ['unknown/? 443 x1']);
+  // records without a uid (an older object, a seeded netns owner) are joined by inode; so are
+  // records with one to the containers of an older daemon that sent no uid
+  const noUid = { ...two, mntnsUid: undefined };
+  delete noUid.mntnsUid;
+  assert.deepEqual(await flows([one, two], [{ ...rec(12, 80), uid: 0 }]), ['shop/job-b 80 x1']);
+  assert.deepEqual(await flows([noUid], [rec(12, 80)]), ['shop/job-b 80 x1']);
 });

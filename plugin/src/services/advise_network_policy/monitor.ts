@@ -4,12 +4,13 @@
 
 import { renameSync, writeFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
+import type { ContainerInfo } from '#gadgets/framework/containers.js';
 import type { GadgetRuntime, RunMessage, RunRequest } from '#gadgets/framework/runtime.js';
 import { descriptor, type NetpolEvent } from '#gadgets/advise_network_policy/gadget.js';
 import type { ColumnSpec } from '#gadgets/framework/types.js';
 import { escapeControl } from '../../output/escape.js';
 import type { ObjectSink, Reporter } from '../../output/types.js';
-import { RunStream } from '../../pipeline/stream.js';
+import { RunStream, type RunNode } from '../../pipeline/stream.js';
 import { FlowAggregator } from './aggregate.js';
 import { endpointName, flowKey, formatFlows, mergeFlows, type FlowRecord } from './flow.js';
 import { ResolverChain } from './identity.js';
@@ -84,6 +85,26 @@ function writeAtomic(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
+/**
+ * The container a flow report ran in, as the stream gadgets join it (pipeline.ts): by the mount
+ * namespace unique id when the record has one (inodes are reused: a new container may hold a
+ * dead one's), by inode for records without one (an older object, a seeded netns owner) or for
+ * containers of an older daemon that sent no uid. A uid the daemon did not announce is the host.
+ */
+export function containerOf(
+  node: RunNode<unknown>,
+  mntns: number,
+  uid: unknown,
+): ContainerInfo | undefined {
+  if (typeof uid === 'number' && uid > 0) {
+    const c = node.byUid.get(uid);
+    if (c) return c;
+    const byInode = node.containers.get(mntns);
+    return byInode && !byInode.mntnsUid ? byInode : undefined;
+  }
+  return node.containers.get(mntns);
+}
+
 export async function runMonitor(
   runtime: GadgetRuntime,
   opts: MonitorOptions,
@@ -153,7 +174,7 @@ export async function runMonitor(
           events++;
           if (!ev) continue;
           const mntns = raw.mntns_id as number;
-          const container = node.containers.get(mntns);
+          const container = containerOf(node, mntns, raw.mntns_uid);
           const u = agg.add(ev, {
             mntns,
             pid: raw.pid as number,
