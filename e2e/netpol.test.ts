@@ -13,12 +13,21 @@
 // program of the gadget behind.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { LocalRuntime } from '../daemon/src/runtime/local.js';
+import { mntnsUid, RecordCursor } from '../daemon/src/bpf/index.js';
+import { makeDecoder } from '../gadgets/framework/decode.js';
 import { cleanupLeftovers, NetnsLab } from '../gadgets/advise_network_policy/testdata/netns-lab.js';
 import { SERVERS_JS } from '../gadgets/advise_network_policy/testdata/servers.js';
 import { ensureCluster, KUBECTL } from './k8s/harness-fake-kubelet.js';
@@ -983,3 +992,107 @@ describe('advise network-policy: the CLI on large, malformed and hostile input',
     }
   });
 });
+
+// Flow reports carry the owner's mount namespace unique id (the container join key). Two
+// namespaces made one after the other usually get the same netns and mount namespace inodes:
+// the second one's connection must be reported as its own, not counted into the first one's
+// entry of the flow map (same key: netns inode, direction, protocol, peer, port).
+describe(
+  'advise network-policy: flow reports carry mntns_uid, also on a reused netns inode',
+  { skip: !canRun && 'needs root and the cgroup v2 root' },
+  () => {
+    test("each namespace's connection is reported with its own unique id", async () => {
+      const ac = new AbortController();
+      const runtime = new LocalRuntime({ node: NODE });
+      const seen: Array<{ netns: number; uid: number; pid: number; count: number }> = [];
+      const made: Array<{ netns: number; uid: number }> = [];
+      let started!: () => void;
+      const header = new Promise<void>((r) => (started = r));
+      const run = (async () => {
+        let decode: ReturnType<typeof makeDecoder> | undefined;
+        let size = 0;
+        for await (const m of runtime.run(
+          {
+            gadget: 'advise_network_policy',
+            // no repeat report before the end: a hit on a stale entry would only show in the drain
+            params: { 'report-interval': '600000', dns: 'false' },
+            filter: emptyFilter(),
+            timeoutSeconds: 60,
+          },
+          ac.signal,
+        )) {
+          if (m.kind === 'header') {
+            decode = makeDecoder(m.header.layout);
+            size = m.header.layout.size;
+            started();
+          } else if (m.kind === 'batch' && decode) {
+            const c = new RecordCursor(m.records, size, () => undefined);
+            while (c.next()) {
+              const raw = decode(m.records, c.offset, c.length);
+              const peer = (raw.raddr as number[]).slice(0, 4).join('.');
+              if (peer !== '127.0.0.1' || raw.port !== 9 || raw.proto !== 6) continue;
+              seen.push({
+                netns: raw.netns_id as number,
+                uid: raw.mntns_uid as number,
+                pid: raw.pid as number,
+                count: raw.count as number,
+              });
+            }
+          } else if (m.kind === 'done') break;
+        }
+      })().finally(() => runtime.close());
+      await header;
+      await sleep(200);
+      for (let i = 0; i < 2; i++) {
+        // a new mount and network namespace (unshare execs sh: same pid), lo up, then one
+        // connection to a closed port (SYN_SENT is enough)
+        const p = spawn(
+          'unshare',
+          [
+            '--mount',
+            '--net',
+            'sh',
+            '-c',
+            'ip link set lo up && echo ready && read x && busybox nc -w 1 127.0.0.1 9 </dev/null; exit 0',
+          ],
+          { stdio: ['pipe', 'pipe', 'inherit'] },
+        );
+        const exited = new Promise((r) => p.once('exit', r));
+        await new Promise<void>((resolve, reject) => {
+          p.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+          p.once('exit', () => reject(new Error('unshare exited early')));
+        });
+        const uid = mntnsUid(p.pid!);
+        assert.ok(uid && uid > 0, 'the kernel gives mount namespace ids (Linux 6.8+)');
+        made.push({ netns: nsInodeOf(p.pid!, 'net'), uid });
+        p.stdin.end('go\n');
+        await exited;
+      }
+      await sleep(300);
+      ac.abort();
+      await run;
+      const reused = made[0]!.netns === made[1]!.netns;
+      process.stderr.write(
+        `e2e/netpol: netns inodes ${made.map((m) => m.netns).join(', ')} (${reused ? 'reused' : 'not reused'}), mntns uids ${made.map((m) => m.uid).join(', ')}\n`,
+      );
+      assert.notEqual(made[0]!.uid, made[1]!.uid);
+      // per namespace: its one connection, reported with its own id (a stale entry of the
+      // first namespace would give [first uid, count 2] for both)
+      const byUid = new Map<number, number>();
+      for (const s of seen) byUid.set(s.uid, (byUid.get(s.uid) ?? 0) + s.count);
+      assert.deepEqual(
+        [...byUid].sort((a, b) => a[0] - b[0]),
+        made.map((m) => [m.uid, 1]).sort((a, b) => a[0]! - b[0]!),
+        JSON.stringify(seen),
+      );
+      for (const s of seen) {
+        const m = made.find((x) => x.uid === s.uid)!;
+        assert.equal(s.netns, m.netns);
+      }
+    });
+  },
+);
+
+function nsInodeOf(pid: number, ns: string): number {
+  return Number(/\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/ns/${ns}`))![1]);
+}

@@ -316,8 +316,11 @@ static __always_inline void observe_lookedup(struct obs *o, struct flow_val *v)
 		replace = true;
 	}
 	owner_of(o->key.netns, o->netns_uid, o->task_ctx, &mntns, &uid, &pid, nv.comm);
-	if (gadget_filter_raw_mntns(&mntns))
+	if (gadget_filter_raw_mntns(&mntns)) {
+		if (replace) /* not the stale path again for each packet of this netns */
+			bpf_map_delete_elem(&flows, &o->key);
 		return;
+	}
 	nv.first_ns = now;
 	nv.last_ns = now;
 	nv.last_report_ns = now;
@@ -479,12 +482,15 @@ static __always_inline void sa_local(struct bpf_sock_addr *ctx, struct obs *o)
 static __always_inline bool answers(struct obs *o, __u8 other_dir, __u16 port)
 {
 	struct flow_key k = o->key;
+	struct flow_val *v;
 
 	if (!port)
 		return false;
 	k.direction = other_dir;
 	k.port = port;
-	return bpf_map_lookup_elem(&flows, &k) != NULL;
+	v = bpf_map_lookup_elem(&flows, &k);
+	/* not a flow of a dead netns whose inode this one reuses */
+	return v && v->netns_uid == o->netns_uid;
 }
 
 static __always_inline int udp_hook(struct bpf_sock_addr *ctx, bool v6, __u8 source)
