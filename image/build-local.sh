@@ -98,7 +98,8 @@ cp /etc/os-release "$BASE/etc/os-release" 2>/dev/null || true
 
 # ---- 3. app: package files, bin/, dist/ (without tests, e2e, source maps), the runtime build
 #      outputs, production node_modules
-cp package.json package-lock.json "$APP$APP_DIR/"
+# oclif.manifest.json: help and the command list without loading every command (commands/index.ts)
+cp package.json package-lock.json oclif.manifest.json "$APP$APP_DIR/"
 cp -a bin "$APP$APP_DIR/bin"
 tar -C "$ROOT" -cf - \
 	--exclude='dist/e2e' --exclude='*.test.js' --exclude='*.map' --exclude='test-support' \
