@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CAPABILITIES } from '../plugin/src/services/deploy/manifests.js';
+import { CAPABILITIES, EXEC_WATCH_ENV } from '../plugin/src/services/deploy/manifests.js';
 import type { Cli } from './helpers/cli.js';
 import { TestDaemon } from './helpers/daemon.js';
 import {
@@ -208,7 +208,9 @@ describe('traceloop while no daemon runs', { skip, concurrency: 1 }, () => {
 
   before(async () => {
     ensureRootfs();
-    td = new TestDaemon('tlgap', { wrapper });
+    // the pod's capabilities without SYS_ADMIN: `deploy --no-sys-admin`, which turns the exec
+    // watch off (its env) rather than have the daemon warn that fanotify is not permitted
+    td = new TestDaemon('tlgap', { wrapper, env: wrapper ? { [EXEC_WATCH_ENV]: 'off' } : {} });
     pinDir = td.pinDir;
     daemon = await startDaemon();
   });
