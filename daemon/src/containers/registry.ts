@@ -154,6 +154,21 @@ const DEFAULTS = {
   metadataGraceMs: 3000,
 };
 
+/** The on-disk metadata sources (runtime state files) for these options: the registry's default. */
+export function diskSources(opts: ContainerRegistryOptions = {}): MetadataSource[] {
+  return [
+    new ContainerdSource(
+      opts.containerdStateDirs ?? DEFAULTS.containerdStateDirs,
+      opts.dockerRoot ?? DEFAULTS.dockerRoot,
+    ),
+    new ContainersStorageSource(
+      opts.containersStorageRoots ?? DEFAULTS.containersStorageRoots,
+      opts.runcRoots ?? DEFAULTS.runcRoots,
+      opts.procRoot ?? DEFAULTS.procRoot,
+    ),
+  ];
+}
+
 type Classified =
   { kind: 'gone' } | { kind: 'pending' } | { kind: 'done'; container: ContainerInfo | null };
 
@@ -210,10 +225,7 @@ export class ContainerRegistry extends EventEmitter<ContainerRegistryEventMap> {
     }
     this.options = o;
     this.proc = o.procRoot;
-    this.sources = sources ?? [
-      new ContainerdSource(o.containerdStateDirs, o.dockerRoot),
-      new ContainersStorageSource(o.containersStorageRoots, o.runcRoots, o.procRoot),
-    ];
+    this.sources = sources ?? diskSources(o);
     this.bootMs = bootWallMs(this.proc) ?? Date.now() - process.uptime() * 1000;
   }
 

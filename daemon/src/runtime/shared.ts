@@ -3,14 +3,14 @@
 
 import { bpfObjectPath } from '../../../gadgets/framework/paths.js';
 import * as bpf from '../bpf/index.js';
-import { ContainerRegistry, type ContainerRegistryOptions } from '../containers/registry.js';
+import {
+  ContainerRegistry,
+  diskSources,
+  type ContainerRegistryOptions,
+} from '../containers/registry.js';
 import { startRuntimeEventSources, type RuntimeEventSources } from '../containers/events/index.js';
 import { RuntimeExecSource, runtimeExecWarning } from '../containers/runtime-exec.js';
-import {
-  ContainerdSource,
-  ContainersStorageSource,
-  type MetadataSource,
-} from '../containers/sources.js';
+import type { MetadataSource } from '../containers/sources.js';
 import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
 import { RunError } from '../../../gadgets/framework/errors.js';
 import { decodeMntnsRecord, type MntnsRecord } from '../containers/kernel-record.js';
@@ -71,17 +71,9 @@ export interface SharedStateOptions {
 /**
  * The registry's metadata sources with the exec watch first: what it read at the runtime's exec
  * names a container whose files are gone (and completes what the files tell while they exist).
- * The on-disk sources get the same defaults as the registry's own (registry.ts DEFAULTS).
  */
 function metadataSources(opts: ContainerRegistryOptions, exec: RuntimeExecSource | undefined) {
-  const disk = opts.sources ?? [
-    new ContainerdSource(opts.containerdStateDirs ?? ['/run/containerd'], opts.dockerRoot),
-    new ContainersStorageSource(
-      opts.containersStorageRoots ?? ['/var/lib/containers/storage', '/run/containers/storage'],
-      opts.runcRoots ?? ['/run/runc'],
-      opts.procRoot,
-    ),
-  ];
+  const disk = opts.sources ?? diskSources(opts);
   exec?.setDiskSources(disk);
   return exec ? [exec, ...disk] : disk;
 }
