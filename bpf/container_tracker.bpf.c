@@ -4,8 +4,10 @@
  * (unshare(CLONE_NEWNS), clone/clone3 with CLONE_NEWNS) maps to the container's own namespace.
  * Only namespaces whose parent resolves to a mntns in gadget_mntns_container (filled by user
  * space) get an alias, so a runtime creating a container from the host adds nothing.
- * Hooks: sched_process_fork (new task in another mntns) and the unshare syscall tracepoints
- * (per-syscall tracepoints: other syscalls only pay a bitmap test).
+ * Hooks: sched_process_fork (new task in another mntns) and the unshare syscall tracepoints.
+ * User space attaches the unshare pair only while a run or recording uses the kernel filter
+ * (daemon/src/runtime/shared.ts): any attached syscall tracepoint sends every syscall of every
+ * task through the traced entry path, which costs an idle node a few percent.
  *
  * Every namespace created (forked with CLONE_NEWNS or unshared) is also noted in
  * gadget_mntns_fresh: its inode was free until now, so whatever user space had mapped to that

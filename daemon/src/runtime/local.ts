@@ -156,6 +156,8 @@ export class LocalRuntime implements GadgetRuntime {
     const queue = new AsyncQueue<RunMessage>();
     const cleanups: Array<() => void> = [];
     try {
+      // the tracker's namespace hooks, for this run's kernel filter (shared.ts)
+      cleanups.push(st.retainNamespaceHooks());
       for (const [k, v] of Object.entries(config.rodata)) spec.setGlobal(k, v);
       spec.setGlobal('gadget_filter_mode', mode);
       spec.setGlobal('gadget_self_tgid', process.pid);
@@ -303,6 +305,7 @@ export class LocalRuntime implements GadgetRuntime {
         sources: st.metadataSources,
         node: this.node,
         shareMaps: (spec) => st.shareMaps(spec),
+        retainNamespaceHooks: () => st.retainNamespaceHooks(),
         // what an operator must know (programs not adopted, links not pinned, ...)
         log: (level, m) => {
           if (level !== 'info') process.stderr.write(`${level}: ${m}\n`);

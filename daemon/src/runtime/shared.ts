@@ -18,6 +18,14 @@ import { decodeMntnsRecord, type MntnsRecord } from '../containers/kernel-record
 const SHARED_MAPS = ['gadget_mntns_known', 'gadget_mntns_alias', 'gadget_mntns_container'];
 
 /**
+ * The tracker's syscall tracepoints. Attached only while something consumes the kernel's
+ * namespace bookkeeping (a run, a traceloop recording): any attached syscall tracepoint puts
+ * every task's syscalls on the kernel's traced entry path, 3-5% of a tight syscall loop here
+ * (docs/benchmarks.md (f)), which an idle daemon must not cost the node.
+ */
+const NAMESPACE_HOOKS = ['tracker_unshare_enter', 'tracker_unshare_exit'];
+
+/**
  * A load that bpf() refused for lack of privilege (EPERM/EACCES: no CAP_BPF/CAP_PERFMON/
  * CAP_SYS_ADMIN, seccomp, lockdown) as an error the user can act on; undefined for others.
  */
@@ -90,6 +98,8 @@ export class SharedState {
   /** containerd's and podman's event streams (names of gone containers); see containers/events */
   readonly runtimeEvents: RuntimeEventSources | undefined;
   private tracker: bpf.Collection;
+  /** holders of the namespace hooks (retainNamespaceHooks) */
+  private hookHolders = 0;
   private fresh!: bpf.BpfMap;
   private freshTimer: NodeJS.Timeout | undefined;
   private started: Promise<void>;
@@ -117,7 +127,8 @@ export class SharedState {
       }
       this.tracker = spec.load();
       try {
-        this.tracker.attach();
+        for (const p of this.tracker.programs())
+          if (!NAMESPACE_HOOKS.includes(p.name)) this.tracker.attachProgram(p.name);
       } catch (e) {
         const full = tracepointFull(e, this.tracker);
         this.tracker.close();
@@ -212,6 +223,31 @@ export class SharedState {
 
   ready(): Promise<void> {
     return this.started;
+  }
+
+  /**
+   * Attaches the tracker's unshare hooks for as long as the caller holds them (ref-counted):
+   * runs and traceloop recordings, whose kernel filters use the namespaces they note. Returns
+   * the release (idempotent). While nobody holds them, a namespace unshared meanwhile is still
+   * named by the exec hook's record and the registry's poll.
+   */
+  retainNamespaceHooks(): () => void {
+    if (this.hookHolders === 0 && !this.tracker.closed) {
+      try {
+        for (const p of NAMESPACE_HOOKS) this.tracker.attachProgram(p);
+      } catch (e) {
+        for (const p of NAMESPACE_HOOKS) this.tracker.detachProgram(p);
+        throw tracepointFull(e, this.tracker) ?? e;
+      }
+    }
+    this.hookHolders++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      if (--this.hookHolders === 0 && !this.tracker.closed)
+        for (const p of NAMESPACE_HOOKS) this.tracker.detachProgram(p);
+    };
   }
 
   /** Point a gadget's daemon-wide maps at the tracker's, before the gadget is loaded. */

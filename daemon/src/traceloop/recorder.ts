@@ -124,6 +124,8 @@ export interface RecorderOptions {
   node: string;
   /** points the program's daemon-wide maps (gadget_mntns_alias) at the container tracker's */
   shareMaps?: (spec: ObjectSpec) => void;
+  /** holds the container tracker's namespace hooks while recording; returns the release */
+  retainNamespaceHooks?: () => () => void;
   /** bpffs directory of the pins (default $KGADGET_TRACELOOP_PIN_DIR, else DEFAULT_PIN_DIR) */
   pinDir?: string;
   objectPath?: string;
@@ -156,6 +158,7 @@ export class TraceloopRecorder implements TraceloopApi {
   /** tl_cfg.nospace when NOSPACE entries were last retried */
   private nospaceSeen = 0;
   private readonly selfMntns = readNsInode('/proc', process.pid) ?? 0;
+  private releaseHooks: (() => void) | undefined;
 
   constructor(private readonly opts: RecorderOptions) {
     this.log = opts.log ?? (() => {});
@@ -207,7 +210,7 @@ export class TraceloopRecorder implements TraceloopApi {
         this.config = this.pins.pinLinks(cfg);
         this.log('info', `traceloop: resumed session ${cfg.sessionId} from ${this.pins.dir}`);
       }
-      this.recording = true;
+      this.setRecording(true);
       this.ignoreSelf();
     } catch (e) {
       // keep the recordings readable; `traceloop delete` removes them
@@ -281,7 +284,7 @@ export class TraceloopRecorder implements TraceloopApi {
       this.ignoreKnownNamespaces(cfg);
       this.pins.coll!.attach();
       this.config = this.pins.pinLinks(cfg);
-      this.recording = true;
+      this.setRecording(true);
     } catch (e) {
       this.teardown();
       throw e;
@@ -295,7 +298,16 @@ export class TraceloopRecorder implements TraceloopApi {
     this.checkSession(sessionId);
     this.pins.detach();
     this.pins.unpin();
-    this.recording = false;
+    this.setRecording(false);
+  }
+
+  private setRecording(on: boolean): void {
+    this.recording = on;
+    if (on) this.releaseHooks ??= this.opts.retainNamespaceHooks?.();
+    else {
+      this.releaseHooks?.();
+      this.releaseHooks = undefined;
+    }
   }
 
   async delete(sessionId: string, container: string): Promise<number> {
@@ -321,6 +333,8 @@ export class TraceloopRecorder implements TraceloopApi {
    * go on recording until the next daemon adopts them. Only this process's fds are closed.
    */
   close(): void {
+    this.releaseHooks?.();
+    this.releaseHooks = undefined;
     this.unwatch();
     this.pins.closeFds();
     this.pins.closeMaps();
@@ -421,7 +435,7 @@ export class TraceloopRecorder implements TraceloopApi {
     this.pins.unpin();
     this.pins.closeMaps();
     this.config = undefined;
-    this.recording = false;
+    this.setRecording(false);
     this.recs.clear();
     this.tombstones.length = 0;
   }
