@@ -3,8 +3,9 @@
 // on: fanotify holds every runc exec until the daemon has read the bundle) of
 //   (i)  `podman run --rm ... /bin/busybox true`, wall time;
 //   (ii) the open/close loop of (b), ns per iteration.
-// Runs alternate in blocks of BENCH_F_BLOCK (5): daemon up for a block, down for the next (ABBA
-// order), BENCH_F_RUNS (50) of each kind in all. BENCH_F_ITERS (200000) loop iterations per run.
+// Runs alternate in blocks of BENCH_F_BLOCK (1): daemon up for a block, down for the next (ABBA
+// order; larger blocks let a burst of other work land on one side), BENCH_F_RUNS (50) of each
+// kind in all. BENCH_F_ITERS (200000) loop iterations per run.
 // `npm run bench -- --only f`; writes build/bench/identity.json.
 
 import { execFile } from 'node:child_process';
@@ -98,7 +99,7 @@ async function openLoop(iters: number, cpu: number): Promise<{ ns: number; cpuNs
 
 export async function identityCost(): Promise<IdentityCost> {
   const runs = Number(process.env.BENCH_F_RUNS ?? 50);
-  const block = Math.max(1, Number(process.env.BENCH_F_BLOCK ?? 5));
+  const block = Math.max(1, Number(process.env.BENCH_F_BLOCK ?? 1));
   const iters = Number(process.env.BENCH_F_ITERS ?? 200_000);
   const rootfs = ensureRootfs();
   mkdirSync(TMP, { recursive: true });
