@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerRegistryOptions } from './containers/registry.js';
 import { LocalRuntime, preflight } from './runtime/local.js';
+import { RedactingRuntime, redactorFor } from './redact/index.js';
 import { startServer } from './server/server.js';
 
 export interface DaemonOptions {
@@ -18,6 +19,9 @@ export interface DaemonOptions {
   /** Kubernetes mode: 'kubernetes' (default) checks each caller's rights; 'none' does not */
   authorization?: 'kubernetes' | 'none';
   verbose?: boolean;
+  /** --redact / --no-redact (default: on in Kubernetes mode), --redact-pattern: redact/index.ts */
+  redact?: boolean;
+  redactPatterns?: string[];
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<void> {
@@ -26,6 +30,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<void> {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
   });
+  const redactor = await redactorFor(opts);
   preflight();
   const node = opts.node || hostname();
   const runtime = new LocalRuntime({
@@ -55,7 +60,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<void> {
       log,
     });
   }
-  const server = await startServer(runtime, opts.listen, { log, authorizer: k8s?.authorizer });
+  const served = redactor ? new RedactingRuntime(runtime, redactor) : runtime;
+  const server = await startServer(served, opts.listen, { log, authorizer: k8s?.authorizer });
   process.stderr.write(`kubectl-gadget daemon listening on ${server.address}\n`);
 
   await stopped;

@@ -13,6 +13,8 @@ export interface DaemonOptions {
   env?: Record<string, string>;
   /** a command line the daemon runs under (capsh ...) */
   wrapper?: SpawnOptions['wrapper'];
+  /** more daemon flags (--redact, ...) */
+  args?: string[];
 }
 
 export class TestDaemon {
@@ -26,6 +28,7 @@ export class TestDaemon {
   /** the environment of the daemon and of the CLI runs against it */
   readonly env: Record<string, string>;
   private readonly wrapper: SpawnOptions['wrapper'];
+  private readonly args: string[];
   private current: Cli | undefined;
 
   constructor(tag: string, opts: DaemonOptions = {}) {
@@ -35,6 +38,7 @@ export class TestDaemon {
     this.pinDir = `/sys/fs/bpf/kgtest-${tag}-${process.pid}`;
     this.env = { KGADGET_TRACELOOP_PIN_DIR: this.pinDir, ...opts.env };
     this.wrapper = opts.wrapper;
+    this.args = opts.args ?? [];
   }
 
   /** The daemon process started last. */
@@ -49,7 +53,10 @@ export class TestDaemon {
 
   /** Starts a daemon process (again, on the same socket and pins) and waits until it listens. */
   async start(): Promise<Cli> {
-    const d = new Cli(['daemon', '--listen', this.addr], { env: this.env, wrapper: this.wrapper });
+    const d = new Cli(['daemon', '--listen', this.addr, ...this.args], {
+      env: this.env,
+      wrapper: this.wrapper,
+    });
     this.current = d;
     await d.waitUntil(
       () => d.stderr.includes('listening') && existsSync(this.sock),

@@ -24,6 +24,17 @@ export default class Daemon extends Command {
       options: ['kubernetes', 'none'],
       default: 'kubernetes',
     }),
+    redact: Flags.boolean({
+      description:
+        'Replace secrets in command lines and captured buffers (--password=..., Authorization: Bearer ..., URL credentials, tokens) with *** before events leave the node. Default: on with --kubernetes, else off (see docs/security.md).',
+      allowNo: true,
+    }),
+    'redact-pattern': Flags.string({
+      description:
+        'Also redact what this JavaScript regular expression matches (its capture groups when it has some); repeatable; (?i) at the start ignores case. Turns redaction on.',
+      multiple: true,
+      helpValue: 'REGEX',
+    }),
     verbose: Flags.boolean({ char: 'v', description: 'Also log info messages.' }),
     debug: Flags.boolean({ description: 'Print stack traces of errors.' }),
   };
@@ -37,6 +48,8 @@ export default class Daemon extends Command {
       kubernetes: flags.kubernetes,
       authorization: flags.authorization as 'kubernetes' | 'none',
       verbose: flags.verbose,
+      redact: flags.redact,
+      redactPatterns: flags['redact-pattern'],
     });
   }
 }

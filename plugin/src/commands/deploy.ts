@@ -15,6 +15,7 @@ export default class Deploy extends Command {
     '<%= config.bin %> <%= command.id %> --image localhost/kubectl-gadget:dev --image-pull-policy Never',
     '<%= config.bin %> <%= command.id %> --node-selector kubernetes.io/arch=amd64 --print-only > gadget.yaml',
     '<%= config.bin %> <%= command.id %> --no-sys-admin',
+    "<%= config.bin %> <%= command.id %> --redact-pattern 'x-internal-key: (\\S+)'",
   ];
   static override flags = {
     image: Flags.string({
@@ -35,6 +36,20 @@ export default class Deploy extends Command {
         '(fanotify). --no-sys-admin: containers that live only milliseconds may go unnamed.',
       allowNo: true,
       default: true,
+    }),
+    redact: Flags.boolean({
+      description:
+        'The daemons replace secrets in command lines and captured buffers with *** before events ' +
+        'leave the node (docs/security.md). --no-redact: events carry them as they are.',
+      allowNo: true,
+      default: true,
+    }),
+    'redact-pattern': Flags.string({
+      description:
+        'Also redact what this JavaScript regular expression matches (its capture groups when it has ' +
+        'some); repeatable; (?i) at the start ignores case.',
+      multiple: true,
+      helpValue: 'REGEX',
     }),
     'print-only': Flags.boolean({
       description: 'Print the manifests as YAML and contact nothing.',
@@ -60,6 +75,8 @@ export default class Deploy extends Command {
       imagePullPolicy: flags['image-pull-policy'],
       nodeSelector: flags['node-selector'],
       sysAdmin: flags['sys-admin'],
+      redact: flags.redact,
+      redactPatterns: flags['redact-pattern'],
       printOnly: flags['print-only'],
       wait: flags.wait,
       timeout: flags.timeout,

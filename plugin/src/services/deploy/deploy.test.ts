@@ -115,6 +115,14 @@ test('flags are checked before the kubeconfig is even looked at', async () => {
     /^invalid --image/,
   );
   assert.equal(
+    await reasonOf(deploy({ version: '1', redactPatterns: ['(a+)+b'], kubeconfig: kc })),
+    'invalid --redact-pattern "(a+)+b": nested quantifier "(a+)+" can take exponential time',
+  );
+  assert.equal(
+    await reasonOf(deploy({ version: '1', redact: false, redactPatterns: ['x'], kubeconfig: kc })),
+    '--redact-pattern needs redaction on, but --no-redact turns it off',
+  );
+  assert.equal(
     await reasonOf(deploy({ version: '1', kubeconfig: kc })),
     `kubeconfig "${kc}" not found (--kubeconfig)`,
   );

@@ -48,6 +48,10 @@ export interface DeployOptions extends KubeFlags {
   nodeSelector?: string;
   /** add CAP_SYS_ADMIN for the runtime exec watch (default true; --no-sys-admin) */
   sysAdmin?: boolean;
+  /** the daemons redact secrets (default true; --no-redact) */
+  redact?: boolean;
+  /** --redact-pattern: more patterns for the daemons (validated here first) */
+  redactPatterns?: string[];
   printOnly?: boolean;
   wait?: boolean;
   /** seconds for --wait; 0 = no limit */
@@ -114,6 +118,8 @@ function objectsFor(opts: DeployOptions): { objects: GadgetObject[]; record?: Im
       ? { nodeSelector: parseNodeSelector(opts.nodeSelector) }
       : {}),
     ...(opts.sysAdmin === false ? { sysAdmin: false } : {}),
+    ...(opts.redact === false ? { redact: false } : {}),
+    ...(opts.redactPatterns?.length ? { redactPatterns: opts.redactPatterns } : {}),
   });
   return { objects: manifestList(manifests), ...(record ? { record } : {}) };
 }
@@ -126,6 +132,15 @@ export type ApplyResult = 'created' | 'configured' | 'unchanged';
 
 export async function deploy(opts: DeployOptions): Promise<void> {
   const out = opts.stdout ?? process.stdout;
+  // a pattern the daemons would refuse fails here, not in a crash-looping pod
+  if (opts.redactPatterns?.length || opts.redact === false) {
+    const { redactorFor } = await import('../../../../daemon/src/redact/index.js');
+    await redactorFor({ redact: opts.redact ?? true, redactPatterns: opts.redactPatterns }).catch(
+      (e: Error & { hint?: string }) => {
+        throw e.name === 'RunError' ? new UserError(e.message, e.hint) : e;
+      },
+    );
+  }
   const { objects, record } = objectsFor(opts);
   if (opts.printOnly) {
     write(out, await manifestsYaml(objects));

@@ -78,6 +78,21 @@ test('--no-sys-admin: no SYS_ADMIN, allowPrivilegeEscalation false, the exec wat
   );
 });
 
+test('--no-redact and --redact-pattern: passed to the daemon after --kubernetes', () => {
+  const args = (o: Partial<Parameters<typeof buildManifests>[0]>): string[] | undefined =>
+    buildManifests({ ...opts, ...o }).daemonSet.spec!.template.spec!.containers[0]!.args;
+  const base = ['--listen', 'tcp://127.0.0.1:8477', '--node', '$(NODE_NAME)', '--kubernetes'];
+  assert.deepEqual(args({ redact: true }), base);
+  assert.deepEqual(args({ redact: false }), [...base, '--no-redact']);
+  assert.deepEqual(args({ redactPatterns: ['a(b)', '(?i)x: (\\S+)'] }), [
+    ...base,
+    '--redact-pattern',
+    'a(b)',
+    '--redact-pattern',
+    '(?i)x: (\\S+)',
+  ]);
+});
+
 test('pod: hostPID, no hostNetwork, every taint tolerated, linux nodes, short grace period', () => {
   assert.equal(pod.hostPID, true);
   assert.equal(pod.hostNetwork, false);

@@ -59,6 +59,10 @@ export interface ManifestOptions {
    * daemon learns of a container only after it started (see docs/deploy.md).
    */
   sysAdmin?: boolean;
+  /** the daemon redacts secrets in events (default true: Kubernetes mode's default) */
+  redact?: boolean;
+  /** more redaction patterns (daemon --redact-pattern) */
+  redactPatterns?: string[];
 }
 
 /**
@@ -243,7 +247,11 @@ export function buildManifests(opts: ManifestOptions): GadgetManifests {
               image: opts.image,
               imagePullPolicy: opts.imagePullPolicy ?? 'IfNotPresent',
               command: [`${IMAGE_APP_DIR}/bin/run.js`, 'daemon'],
-              args: ['--listen', DAEMON_LISTEN, '--node', '$(NODE_NAME)', '--kubernetes'],
+              args: [
+                ...['--listen', DAEMON_LISTEN, '--node', '$(NODE_NAME)', '--kubernetes'],
+                ...(opts.redact === false ? ['--no-redact'] : []),
+                ...(opts.redactPatterns ?? []).flatMap((r) => ['--redact-pattern', r]),
+              ],
               env: [
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                 { name: 'HOST_ROOT', value: HOST_ROOT },
