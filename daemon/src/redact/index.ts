@@ -1,6 +1,6 @@
 // Redaction of secrets in command lines and captured buffers, in the daemon (docs/security.md).
 
-import { RunError } from '../../../gadgets/framework/errors.js';
+import { checkRedactFlags } from '../../../gadgets/framework/redact-patterns.js';
 import { compileUserPatterns, Redactor } from './patterns.js';
 
 export { BUILTIN_PATTERNS, REDACTED, Redactor, compileUserPatterns } from './patterns.js';
@@ -21,13 +21,7 @@ export interface RedactOptions {
  */
 export async function redactorFor(o: RedactOptions): Promise<Redactor | undefined> {
   const patterns = o.redactPatterns ?? [];
-  if (o.redact === false && patterns.length) {
-    throw new RunError(
-      'INVALID_ARGUMENT',
-      '--redact-pattern needs redaction on, but --no-redact turns it off',
-      'drop one of them',
-    );
-  }
+  checkRedactFlags(o.redact, patterns);
   const user = await compileUserPatterns(patterns);
   const on = o.redact ?? (o.kubernetes === true || patterns.length > 0);
   if (!on && o.kubernetes) {

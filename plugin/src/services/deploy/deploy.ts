@@ -134,12 +134,15 @@ export async function deploy(opts: DeployOptions): Promise<void> {
   const out = opts.stdout ?? process.stdout;
   // a pattern the daemons would refuse fails here, not in a crash-looping pod
   if (opts.redactPatterns?.length || opts.redact === false) {
-    const { redactorFor } = await import('../../../../daemon/src/redact/index.js');
-    await redactorFor({ redact: opts.redact ?? true, redactPatterns: opts.redactPatterns }).catch(
-      (e: Error & { hint?: string }) => {
-        throw e.name === 'RunError' ? new UserError(e.message, e.hint) : e;
-      },
-    );
+    const { checkRedactFlags, compileUserPatterns } =
+      await import('#gadgets/framework/redact-patterns.js');
+    try {
+      checkRedactFlags(opts.redact, opts.redactPatterns ?? []);
+      await compileUserPatterns(opts.redactPatterns ?? []);
+    } catch (e) {
+      const err = e as Error & { hint?: string };
+      throw err.name === 'RunError' ? new UserError(err.message, err.hint) : err;
+    }
   }
   const { objects, record } = objectsFor(opts);
   if (opts.printOnly) {
