@@ -40,6 +40,8 @@ export interface ScaleOptions {
   rate: number;
   /** records per run per node (then the run ends); 0 = until cancelled */
   count: number;
+  /** after `count` records, each run stays open, idle, until the CLI cancels it */
+  hold?: boolean;
   /** nodes per replay-daemon process; default 50 */
   nodesPerProcess?: number;
   /** nodes per stand-in kubelet process; default 500 */
@@ -220,6 +222,7 @@ export class ScaleHarness {
             String(this.opts.rate),
             '--count',
             String(this.opts.count),
+            ...(this.opts.hold ? ['--hold'] : []),
           ],
           { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT },
         ),
@@ -514,6 +517,8 @@ export interface CliRunOptions {
   cpuProfDir?: string;
   /** called every 500 ms while the CLI runs (for API server CPU samples and the like) */
   onSample?: () => void;
+  /** processes whose CPU is measured over the same steady window (API server, ...) */
+  otherPids?: Record<string, number[]>;
   /** idle runs: SIGINT the CLI this long after every node delivered its records */
   holdMs?: number;
   log?: (m: string) => void;
@@ -533,6 +538,8 @@ export interface CliRunResult {
   other: number;
   /** emit-to-output latency, ms, of every event */
   latencies: Float64Array;
+  /** the same, of the events output after the first event from every node (steady state) */
+  steadyLatencies: Float64Array;
   /** CLI CPU seconds: total (sampled every 500 ms), and between the first event from every node and the last event */
   cpuTotal: number;
   cpuSteady: number;
@@ -541,6 +548,13 @@ export interface CliRunResult {
   /** events output within the steady window */
   steadyEvents: number;
   rssMaxMiB: number;
+  /** CLI CPU seconds from spawn to the first event from every node */
+  cpuAtAllFirst: number;
+  /** CPU seconds of otherPids (summed per name) over the steady window */
+  otherCpuSteady: Record<string, number>;
+  /** CLI CPU seconds and RSS (MiB) over the hold (holdMs after every node delivered) */
+  cpuHold: number;
+  rssHoldMiB: number;
   /** ms from spawn to the first event from every node */
   allFirstMs: number;
   wallMs: number;
@@ -586,6 +600,7 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
   const total = o.nodes.length * o.expectPerNode;
   const latencies = new Float64Array(Math.max(total, 1));
   let nLat = 0;
+  let steadyFrom = -1; // index in latencies of the first event after all nodes' first
   let other = 0;
   let complete = 0;
   let allFirstMs = NaN;
@@ -596,6 +611,17 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
   let cpuAtLast = NaN;
   let eventsAtLast = 0;
   let rssMax = 0;
+  const sumCpu = (): Record<string, number> =>
+    Object.fromEntries(
+      Object.entries(o.otherPids ?? {}).map(([k, pids]) => [
+        k,
+        pids.reduce((a, q) => a + (cpuSeconds(q) || 0), 0),
+      ]),
+    );
+  let otherAtAllFirst: Record<string, number> = {};
+  let otherAtLast: Record<string, number> = {};
+  let cpuHoldEnd = NaN;
+  let rssHold = NaN;
   const cache = { prefix: '', ms: 0 };
   let stderr = '';
   let buf = '';
@@ -629,6 +655,8 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
         if (firstMs.size === want.size) {
           allFirstMs = rel;
           cpuAtAllFirst = cpuSeconds(pid);
+          otherAtAllFirst = sumCpu();
+          steadyFrom = nLat + 1;
           eventsAtAllFirst = events;
         }
       }
@@ -641,9 +669,14 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
     if (complete === want.size && !doneAt) {
       doneAt = now;
       cpuAtLast = cpuSeconds(pid);
+      otherAtLast = sumCpu();
       eventsAtLast = events;
       // a run that does not end by itself (idle, or other nodes in the cluster): stop it
-      setTimeout(() => p.kill('SIGINT'), o.holdMs ?? 3000).unref();
+      setTimeout(() => {
+        cpuHoldEnd = cpuSeconds(pid);
+        rssHold = rssMiB(pid);
+        p.kill('SIGINT');
+      }, o.holdMs ?? 3000).unref();
     }
   });
   let cpuLast = 0;
@@ -664,6 +697,12 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
   clearTimeout(killer);
   // the last sample (every 500 ms): /proc of the process is gone once it exited
   const cpuTotal = cpuLast;
+  if (Number.isNaN(cpuAtLast)) {
+    // not every record arrived: the steady window ends at the last sample
+    cpuAtLast = cpuLast;
+    eventsAtLast = events;
+    otherAtLast = sumCpu();
+  }
   return {
     status,
     signal,
@@ -673,11 +712,18 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
     lastMs,
     other,
     latencies: latencies.subarray(0, nLat),
+    steadyLatencies: latencies.subarray(steadyFrom < 0 ? nLat : Math.min(steadyFrom, nLat), nLat),
     cpuTotal,
     cpuSteady: cpuAtLast - cpuAtAllFirst,
     steadyMs: lastEventAt - allFirstMs,
     steadyEvents: eventsAtLast - eventsAtAllFirst,
     rssMaxMiB: rssMax,
+    cpuAtAllFirst,
+    otherCpuSteady: Object.fromEntries(
+      Object.keys(otherAtLast).map((k) => [k, otherAtLast[k]! - (otherAtAllFirst[k] ?? 0)]),
+    ),
+    cpuHold: cpuHoldEnd - cpuAtLast,
+    rssHoldMiB: rssHold,
     allFirstMs,
     wallMs: performance.now() - t0,
   };

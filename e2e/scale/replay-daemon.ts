@@ -25,9 +25,11 @@ async function main(): Promise<void> {
       'first-index': { type: 'string', default: '0' },
       rate: { type: 'string', default: '1000' },
       'tick-ms': { type: 'string', default: '20' },
-      'max-late-ms': { type: 'string', default: '100' },
+      'max-late-ms': { type: 'string', default: '1000' },
       // records per run (then done); 0: until cancelled
       count: { type: 'string', default: '0' },
+      // after --count records, keep each stream open (idle) until cancelled
+      hold: { type: 'boolean', default: false },
     },
   });
   if (!values.dir || !values.nodes) throw new Error('--dir and --nodes are required');
@@ -45,6 +47,7 @@ async function main(): Promise<void> {
         tickMs: Number(values['tick-ms']),
         maxLateMs: Number(values['max-late-ms']),
         count: Number(values.count),
+        hold: values.hold,
         onRunEnd: (r) => emit({ run: r }),
       }),
   );

@@ -5,8 +5,10 @@
 //
 // - The schedule is absolute: record k of a run is due at start + k / rate. Each tick sends what
 //   is due, so a late tick catches up instead of slowing the rate down.
-// - A record not sent within `maxLateMs` of its due time is not sent: it counts as lost (in the
-//   run's stats.lost, as kernel ring-buffer losses are). Slowing down never hides a loss.
+// - A record not sent within `maxLateMs` (default 1 s) of its due time is not sent: it counts as
+//   lost (in the run's stats.lost, as kernel ring-buffer losses are). Slowing down never hides a
+//   loss. (The real gadgets' 16 MiB ring buffer would hold far more than 1 s of these records: the
+//   bound is stricter than the kernel.) How late sent records were is reported (lateMaxMs).
 // - With `count`, a run ends (done) once that many records were due: the harness then knows
 //   exactly what each node sent.
 // - Each record is stamped with its emit time: the timestamp field (boot clock, ns) is
@@ -99,10 +101,12 @@ export interface ReplayOptions {
   index: number;
   /** one batch per tick; default 20 ms */
   tickMs?: number;
-  /** a record later than this past its due time is lost; default 100 ms */
+  /** a record later than this past its due time is lost; default 1000 ms */
   maxLateMs?: number;
   /** records of a run (sent + lost), then it ends with done; default 0: until cancelled */
   count?: number;
+  /** after `count` records, keep the stream open (idle) until cancelled instead of ending */
+  hold?: boolean;
   /** a run's totals, when it ends (the replay daemon reports them) */
   onRunEnd?: (r: ReplayRunReport) => void;
 }
@@ -113,6 +117,8 @@ export interface ReplayRunReport {
   rate: number;
   sent: number;
   lost: number;
+  /** the latest a sent record went out after its due time, ms */
+  lateMaxMs: number;
   /** unix ms of the run's first and last batch */
   firstMs: number;
   lastMs: number;
@@ -174,7 +180,7 @@ export class ReplayRuntime implements GadgetRuntime {
     const cap = loadCapture(req.gadget);
     const { rate } = this.opts;
     const tickMs = this.opts.tickMs ?? 20;
-    const maxLateMs = this.opts.maxLateMs ?? 100;
+    const maxLateMs = this.opts.maxLateMs ?? 1000;
     const count = this.opts.count && this.opts.count > 0 ? this.opts.count : Infinity;
     yield {
       kind: 'header',
@@ -193,6 +199,7 @@ export class ReplayRuntime implements GadgetRuntime {
       rate,
       sent: 0,
       lost: 0,
+      lateMaxMs: 0,
       firstMs: 0,
       lastMs: 0,
     };
@@ -232,6 +239,9 @@ export class ReplayRuntime implements GadgetRuntime {
         }
         const n = due - next;
         if (n > 0) {
+          // the oldest record of this batch was due at t0 + next / rate
+          const late = now - (t0 + ((next + 1) * 1000) / rate);
+          if (late > report.lateMaxMs) report.lateMaxMs = late;
           let size = 0;
           for (let i = 0; i < n; i++)
             size += framedSize(cap.payloads[(cursor + i) % cap.payloads.length]!.length);
@@ -259,7 +269,13 @@ export class ReplayRuntime implements GadgetRuntime {
           lastStats = now;
           yield { kind: 'stats', stats: { events: report.sent, lost: report.lost } };
         }
-        if (now >= endAt || next >= count) break;
+        if (now >= endAt) break;
+        if (next >= count) {
+          if (!this.opts.hold) break;
+          yield { kind: 'stats', stats: { events: report.sent, lost: report.lost } };
+          await wait(endAt === Infinity ? 2 ** 31 - 1 : endAt - performance.now());
+          break;
+        }
       }
       yield { kind: 'stats', stats: { events: report.sent, lost: report.lost } };
       if (!signal.aborted)
