@@ -133,3 +133,16 @@ export function reportError(err: unknown, argv: readonly string[] = process.argv
   process.exitCode = f.exitCode;
   return f.exitCode;
 }
+
+/**
+ * A file system error as a short reason: "no space left on device (ENOSPC)" from Node's
+ * "ENOSPC: no space left on device, write" (the path is the caller's to name).
+ */
+export function fsReason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const code = typeof err?.code === 'string' ? err.code : undefined;
+  const text = err instanceof Error ? err.message : String(e);
+  const m = /^E[A-Z0-9]+: ([^,]+)/.exec(text);
+  if (m && code) return `${m[1]} (${code})`;
+  return code && !text.includes(code) ? `${text} (${code})` : text;
+}

@@ -3,6 +3,7 @@
 // (bigint) or gets wrong for us (Uint8Array -> base64, like Go's encoding/json).
 
 import type { Writable } from 'node:stream';
+import type { FileOut } from './file-out.js';
 import type { TextSink } from './types.js';
 import { writeChunk } from './write.js';
 
@@ -204,9 +205,14 @@ export class LineBuffer {
 /** NDJSON to a stream: one write per batch. */
 export class NdjsonSink implements TextSink {
   readonly kind = 'ndjson';
-  constructor(private readonly out: Writable) {}
+  /** `file`: stdout is a regular file; written in whole lines (file-out.ts), errors thrown */
+  constructor(
+    private readonly out: Writable,
+    private readonly file?: FileOut,
+  ) {}
 
   write(chunk: string | Buffer): void | Promise<void> {
+    if (this.file) return this.file.write(chunk);
     return writeChunk(this.out, chunk);
   }
 

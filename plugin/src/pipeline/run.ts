@@ -12,6 +12,7 @@ import type {
 import type { GadgetDescriptor } from '#gadgets/framework/types.js';
 import { ColumnsSink, selectColumns, singleNodeColumns } from '../output/columns.js';
 import { escapeControl } from '../output/escape.js';
+import { FileOut } from '../output/file-out.js';
 import { NdjsonSink } from '../output/json.js';
 import type { OutputSpec } from '../output/spec.js';
 import type { EventSink, Reporter, RunTotals } from '../output/types.js';
@@ -19,6 +20,7 @@ import { drained } from '../output/write.js';
 import { createYamlSink } from '../output/yaml.js';
 import { EventPipeline } from './pipeline.js';
 import { isUnreachable } from '#gadgets/framework/errors.js';
+import { fsReason, UserError } from '../errors.js';
 
 export interface OutputStream extends Writable {
   isTTY?: boolean;
@@ -139,7 +141,11 @@ async function openOutput(
   const stderrReporter = new StderrReporter(stderr, opts.debug);
   switch (output.format) {
     case 'json':
-      return { sink: new NdjsonSink(stdout), reporter: stderrReporter };
+      // `> FILE`: whole lines only, and a full disk is an error (file-out.ts)
+      return {
+        sink: new NdjsonSink(stdout, stdout === process.stdout ? FileOut.stdout() : undefined),
+        reporter: stderrReporter,
+      };
     case 'yaml':
       return { sink: await createYamlSink(stdout), reporter: stderrReporter };
     case 'columns': {
@@ -190,9 +196,14 @@ export async function runGadget(
   if (opts.signal?.aborted) stop('aborted');
   const timeout = opts.request.timeoutSeconds;
   const timer = timeout > 0 ? setTimeout(() => stop('timeout'), timeout * 1000) : undefined;
+  // a closed pipe (`| head`) ends the run normally; any other write error (a full disk) fails it
+  let outputError: NodeJS.ErrnoException | undefined;
   const onOutputError = (e: NodeJS.ErrnoException): void => {
     if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') stop('output closed');
-    else stop(`output error: ${e.message}`);
+    else {
+      outputError ??= e;
+      stop('output error');
+    }
   };
   stdout.on('error', onOutputError);
 
@@ -248,9 +259,9 @@ export async function runGadget(
       const p = pipeline.handle(r.value);
       if (p) await p;
       if (pipeline.done) break;
-      if (stopReason === 'output closed') break;
+      if (stopReason === 'output closed' || outputError) break;
     }
-    failed = false;
+    failed = outputError !== undefined;
   } finally {
     if (timer) clearTimeout(timer);
     if (graceTimer) clearTimeout(graceTimer);
@@ -266,9 +277,10 @@ export async function runGadget(
       void it.return?.()?.catch(() => undefined);
     }
     await out.sink.end(failed);
-    if (stopReason !== 'output closed') await drained(stdout);
+    if (stopReason !== 'output closed' && !outputError) await drained(stdout);
     stdout.off('error', onOutputError);
   }
+  if (outputError) throw new UserError(`cannot write the output: ${fsReason(outputError)}`);
   const reason = pipeline.doneReason ?? stopReason ?? 'ended';
   if (opts.debug) stderr.write(`debug: run ended: ${reason}\n`);
   return { totals: { ...pipeline.totals }, reason, elapsedMs: Date.now() - started };

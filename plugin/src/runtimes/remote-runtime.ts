@@ -340,10 +340,8 @@ export class RemoteRuntime implements GadgetRuntime {
     if (why && (timedOut || e.code === grpc.status.UNAVAILABLE)) {
       // the transport was refused by the cluster: that is the error, whichever daemon it was
       if (/^permission denied: /.test(why)) return new RunError('PERMISSION_DENIED', why);
-      return new RunError(
-        'UNAVAILABLE',
-        `${received ? 'lost connection to' : 'cannot reach'} daemon at ${this.label}: ${why}`,
-      );
+      if (received) return lost(`lost connection to daemon at ${this.label}: ${why}`);
+      return new RunError('UNAVAILABLE', `cannot reach daemon at ${this.label}: ${why}`);
     }
     if (timedOut) {
       return new RunError(
@@ -377,10 +375,11 @@ export class RemoteRuntime implements GadgetRuntime {
             `the daemon at ${this.label} ended the run: it is shutting down`,
           );
         }
-        if (received) {
-          return new RunError(
-            'UNAVAILABLE',
-            `lost connection to daemon at ${this.label}: ${connectReason(e.details)}`,
+        // an established connection that closed under the call: the daemon died or restarted
+        // (kill -9, OOM), or the network to it broke; not a daemon that was never there
+        if (received || isDropped(e.details)) {
+          return lost(
+            `lost connection to daemon at ${this.label}: the daemon went away (${connectReason(e.details)})`,
           );
         }
         if (isConnectFailure(e.details)) {
@@ -411,6 +410,16 @@ function droppedWarning(batches: bigint, records: number): RunMessage {
     level: 'warn',
     message: `${batches} messages dropped (${records} records): output could not keep up with the daemon`,
   };
+}
+
+/** A RunError for a connection lost mid-call; Kubernetes mode resumes such a node's stream. */
+function lost(message: string): RunError {
+  return Object.assign(new RunError('UNAVAILABLE', message), { lost: true });
+}
+
+/** grpc-js's words for a connection that was established and then closed. */
+function isDropped(details: string): boolean {
+  return /Connection dropped|ECONNRESET|GOAWAY|Connection closed|Call ended without/i.test(details);
 }
 
 function isServiceError(e: unknown): e is grpc.ServiceError {

@@ -2,13 +2,15 @@
 // into flow records, shows them live (-o columns) and writes them as NDJSON (--output FILE, kept
 // current every few seconds and complete at the end; -o json prints them on stdout at the end).
 
-import { renameSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { ContainerInfo } from '#gadgets/framework/containers.js';
 import type { GadgetRuntime, RunMessage, RunRequest } from '#gadgets/framework/runtime.js';
 import { descriptor, type NetpolEvent } from '#gadgets/advise_network_policy/gadget.js';
 import type { ColumnSpec } from '#gadgets/framework/types.js';
+import { fsReason, UserError } from '../../errors.js';
 import { escapeControl } from '../../output/escape.js';
+import { writeText } from '../../output/file-out.js';
 import type { ObjectSink, Reporter } from '../../output/types.js';
 import { RunStream, type RunNode } from '../../pipeline/stream.js';
 import { FlowAggregator } from './aggregate.js';
@@ -79,10 +81,31 @@ export interface MonitorResult {
   lost: number;
 }
 
+/** Replaces the file at once (a reader never sees half of it); on failure no temp file stays. */
 function writeAtomic(path: string, text: string): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** The --output file could not be written: what it holds now, in one line. */
+function flowFileError(
+  path: string,
+  e: unknown,
+  flows: number,
+  saved: { flows: number; at: Date } | undefined,
+): UserError {
+  const kept = saved
+    ? `it keeps the ${saved.flows} flow(s) of the last complete write (${saved.at.toISOString()})`
+    : 'nothing was written to it';
+  return new UserError(
+    `cannot write the flows to ${path}: ${fsReason(e)}; ${kept}, ${flows} flow(s) seen in all`,
+  );
 }
 
 /**
@@ -138,9 +161,23 @@ export async function runMonitor(
     const all = [...stream.nodes.values()].flatMap((n) => n.data.records());
     return stream.nodes.size > 1 ? mergeFlows(all) : all;
   };
+  // a write that fails (a full disk) ends the run: the error says what the file still holds
+  const ac = new AbortController();
+  const signal = AbortSignal.any([opts.signal, ac.signal]);
+  let writeError: UserError | undefined;
+  let saved: { flows: number; at: Date } | undefined;
+  const save = (flows: FlowRecord[]): void => {
+    try {
+      writeAtomic(opts.outputFile!, formatFlows(flows));
+      saved = { flows: flows.length, at: new Date() };
+    } catch (e) {
+      writeError ??= flowFileError(opts.outputFile!, e, flows.length, saved);
+      ac.abort();
+    }
+  };
   const flush = (): void => {
-    if (opts.outputFile && dirty) {
-      writeAtomic(opts.outputFile, formatFlows(records()));
+    if (opts.outputFile && dirty && !writeError) {
+      save(records());
       dirty = false;
     }
   };
@@ -210,19 +247,28 @@ export async function runMonitor(
   };
 
   try {
-    for await (const m of runtime.run(opts.request, opts.signal)) {
+    for await (const m of runtime.run(opts.request, signal)) {
       await handle(m);
-      if (m.kind === 'done') break;
+      if (m.kind === 'done' || writeError) break;
     }
   } catch (e) {
-    if (!opts.signal.aborted) throw e;
+    if (!signal.aborted) throw e;
     reason = 'interrupted';
   } finally {
     if (timer) clearInterval(timer);
   }
+  if (writeError) {
+    await opts.live?.end();
+    throw writeError;
+  }
   const flows = records();
-  if (opts.outputFile) writeAtomic(opts.outputFile, formatFlows(flows));
-  if (opts.jsonOut) opts.jsonOut.write(formatFlows(flows));
+  if (opts.outputFile) save(flows);
+  if (writeError) {
+    await opts.live?.end();
+    throw writeError;
+  }
+  // `-o json > FILE`: whole lines only, and a full disk is an error (file-out.ts)
+  if (opts.jsonOut) await writeText(opts.jsonOut, formatFlows(flows));
   await opts.live?.end();
   if (opts.signal.aborted && reason === 'ended') reason = 'interrupted';
   return { flows, reason, events, lost };
