@@ -3,14 +3,31 @@
 // (MAP_NAMES, tl_session holding the SessionConfig), a link per program (tl_link_<program>)
 // and the container tracker's alias map the programs use (tl_alias).
 
-import { existsSync, mkdirSync, readdirSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  rmdirSync,
+  statfsSync,
+  unlinkSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { BpfMap, Collection, ObjectSpec } from '../bpf/index.js';
 import * as bpf from '../bpf/index.js';
+import { RunError } from '../../../gadgets/framework/errors.js';
 import type { ContainerFilter } from '../../../gadgets/framework/runtime.js';
 import { gadgetObjectPath } from '../../../gadgets/framework/paths.js';
 import { parseSyscallFilter, scInfoBytes } from '../../../gadgets/traceloop/table.js';
-import { MAP_NAMES, checkMap, encodeSession, parseSession, u32Key, type MapName } from './maps.js';
+import {
+  MAP_NAMES,
+  SLOT_BYTES,
+  checkMap,
+  encodeSession,
+  parseSession,
+  u32Key,
+  type MapName,
+} from './maps.js';
 
 export const DEFAULT_PIN_DIR = '/sys/fs/bpf/kubectl-gadget/traceloop';
 /** A program's link is pinned next to the maps as tl_link_<program>. */
@@ -46,6 +63,38 @@ export function pinnedAliasMap(pinDir: string = traceloopPinDir()): BpfMap | und
   } catch {
     return undefined; // not pinned: the recorder loads the program again
   }
+}
+
+const BPF_FS_MAGIC = 0xcafe4a11;
+
+/** Throws a user error unless `dir`, or its nearest existing parent, is on a bpffs. */
+export function checkBpffs(dir: string): void {
+  let p = dir;
+  while (!existsSync(p) && dirname(p) !== p) p = dirname(p);
+  let type: number | undefined;
+  try {
+    type = statfsSync(p).type;
+  } catch {
+    // unreadable: let the pin itself fail
+    return;
+  }
+  if (type !== BPF_FS_MAGIC) {
+    throw new RunError(
+      'FAILED_PRECONDITION',
+      `traceloop pins its recordings under ${dir}, but ${p} is not a BPF file system: mount one (mount -t bpf bpf /sys/fs/bpf), or set KGADGET_TRACELOOP_PIN_DIR to a directory on one`,
+    );
+  }
+}
+
+/** The kernel refused the maps' sizes (ENOMEM, E2BIG): a user error naming what was asked. */
+function mapsRefused(e: unknown, cfg: SessionConfig): RunError | undefined {
+  const code = (e as { code?: unknown }).code;
+  if (code !== 'ENOMEM' && code !== 'E2BIG') return undefined;
+  const mib = Math.round((cfg.nsets * cfg.nslots * SLOT_BYTES) / 1048576);
+  return new RunError(
+    'INVALID_ARGUMENT',
+    `the kernel refused traceloop's maps for ${cfg.nsets} recordings of ${cfg.nslots} syscalls (${mib} MiB, --max-memory ${cfg.maxMemoryMib}): ${(e as Error).message.replace(/^load traceloop: /, '')} (${code}); lower --max-memory or --syscalls`,
+  );
 }
 
 /** The session as pinned in tl_session (what a restarted daemon resumes). */
@@ -94,6 +143,8 @@ export class TraceloopPins {
    * maps that are pinned and opened here.
    */
   load(cfg: SessionConfig, reuse: boolean): void {
+    // before anything is loaded: new pins need a bpffs (mkdir -p on sysfs loops in Node 20)
+    if (!reuse) checkBpffs(this.dir);
     const spec = bpf.ObjectSpec.open(this.o.objectPath ?? gadgetObjectPath('traceloop'));
     let coll: Collection | undefined;
     try {
@@ -118,7 +169,11 @@ export class TraceloopPins {
       if (reuse) {
         for (const n of MAP_NAMES) spec.reuseMap(n, this.maps[n]!);
       }
-      coll = spec.load();
+      try {
+        coll = spec.load();
+      } catch (e) {
+        throw mapsRefused(e, cfg) ?? e;
+      }
       if (!reuse) {
         mkdirSync(this.dir, { recursive: true });
         for (const n of MAP_NAMES) {
