@@ -6,9 +6,11 @@ import { join } from 'node:path';
 import type { ContainerRegistryOptions } from './containers/registry.js';
 import { LocalRuntime, preflight } from './runtime/local.js';
 import { RedactingRuntime, redactorFor } from './redact/index.js';
+import { daemonSecurity, type SecurityFlags } from './server/security.js';
 import { startServer } from './server/server.js';
 
-export interface DaemonOptions {
+/** listen, TLS, --insecure, the caps on runs and --audit-log: server/security.ts */
+export interface DaemonOptions extends SecurityFlags {
   listen: string;
   node?: string;
   /**
@@ -30,6 +32,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<void> {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
   });
+  // flags first: a bad one fails at once, before anything is loaded
+  const security = await daemonSecurity(opts);
   const redactor = await redactorFor(opts);
   preflight();
   const node = opts.node || hostname();
@@ -61,13 +65,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<void> {
     });
   }
   const served = redactor ? new RedactingRuntime(runtime, redactor) : runtime;
-  const server = await startServer(served, opts.listen, { log, authorizer: k8s?.authorizer });
+  const server = await startServer(served, opts.listen, {
+    ...security,
+    log,
+    authorizer: k8s?.authorizer,
+  });
   process.stderr.write(`kubectl-gadget daemon listening on ${server.address}\n`);
 
   await stopped;
   await server.close();
   await k8s?.close();
   await runtime.close();
+  await security.audit?.close();
 }
 
 /**

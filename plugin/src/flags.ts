@@ -11,6 +11,57 @@ import type { OutputSpec } from './output/spec.js';
 
 type FlagChar = NonNullable<Parameters<typeof Flags.boolean>[0]>['char'];
 
+/** TLS to a daemon reached with --remote tcp://HOST:PORT (its --tls-* flags: mutual TLS). */
+export const remoteTlsFlags = {
+  'tls-ca': Flags.string({
+    description:
+      'With --remote tcp://: verify the daemon against this CA certificate (PEM) instead of the system roots.',
+    helpValue: 'FILE',
+    helpGroup: 'MODE',
+  }),
+  'tls-cert': Flags.string({
+    description: 'With --remote tcp://: the client certificate (PEM) to present; needs --tls-key.',
+    helpValue: 'FILE',
+    helpGroup: 'MODE',
+  }),
+  'tls-key': Flags.string({
+    description: 'With --remote tcp://: the private key of --tls-cert (PEM).',
+    helpValue: 'FILE',
+    helpGroup: 'MODE',
+  }),
+  'tls-server-name': Flags.string({
+    description:
+      "With --remote tcp://: the name the daemon's certificate must carry, when it is not the address's host.",
+    helpValue: 'NAME',
+    helpGroup: 'MODE',
+  }),
+};
+
+/** The --tls-* flags given, by name (for errors). */
+export function tlsFlagsGiven(flags: RemoteTlsFlagValues): string[] {
+  return (['tls-ca', 'tls-cert', 'tls-key', 'tls-server-name'] as const)
+    .filter((k) => flags[k] !== undefined)
+    .map((k) => `--${k}`);
+}
+
+/** --tls-* without --remote: Kubernetes mode tunnels through the API server, --local has no wire. */
+export function checkTlsNeedsRemote(flags: RemoteTlsFlagValues & { remote?: string }): void {
+  const given = tlsFlagsGiven(flags);
+  if (given.length > 0 && flags.remote === undefined) {
+    throw new UserError(
+      `${given.join(', ')} apply to --remote tcp://HOST:PORT only`,
+      'add --remote tcp://HOST:PORT (a daemon started with --tls-cert/--tls-key/--tls-client-ca), or drop the --tls-* flags',
+    );
+  }
+}
+
+export interface RemoteTlsFlagValues {
+  'tls-ca'?: string;
+  'tls-cert'?: string;
+  'tls-key'?: string;
+  'tls-server-name'?: string;
+}
+
 export const modeFlags = {
   local: Flags.boolean({
     description: 'Run the gadget in this process (needs root).',
@@ -22,6 +73,7 @@ export const modeFlags = {
     helpValue: 'ADDR',
     helpGroup: 'MODE',
   }),
+  ...remoteTlsFlags,
 };
 
 export const kubernetesFlags = {
@@ -190,7 +242,7 @@ export function helpDescription(d: Pick<GadgetDescriptor, 'description' | 'docs'
 }
 
 /** Parsed values of the common flags (what services read). */
-export interface CommonFlagValues {
+export interface CommonFlagValues extends RemoteTlsFlagValues {
   local?: boolean;
   remote?: string;
   kubeconfig?: string;

@@ -31,7 +31,7 @@ export const HINT_TRAILER = 'gadget-hint-bin';
 export const SHUTTING_DOWN = 'the daemon is shutting down';
 
 /** Bumped when fields are added to gadget.v1 (GetInfoResponse.api_revision). */
-export const API_REVISION = 1;
+export const API_REVISION = 2;
 
 /** A decoding problem: the peer speaks something this side does not understand. */
 export class ProtocolError extends Error {

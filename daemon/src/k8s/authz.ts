@@ -62,8 +62,8 @@ export interface ReviewApi {
 }
 
 export interface Authorizer {
-  /** Throws RunError PERMISSION_DENIED when the caller may not run `req`. */
-  authorizeRun(md: CallMetadata, req: RunRequest): Promise<void>;
+  /** Throws RunError PERMISSION_DENIED when the caller may not run `req`; else who the caller is. */
+  authorizeRun(md: CallMetadata, req: RunRequest): Promise<UserInfo | void>;
   /** The containers of `list` the caller may see (ListContainers). Throws when unauthenticated. */
   visibleContainers(md: CallMetadata, list: ContainerInfo[]): Promise<ContainerInfo[]>;
 }
@@ -177,7 +177,7 @@ export class KubernetesAuthorizer implements Authorizer {
     this.now = opts.now ?? Date.now;
   }
 
-  async authorizeRun(md: CallMetadata, req: RunRequest): Promise<void> {
+  async authorizeRun(md: CallMetadata, req: RunRequest): Promise<UserInfo> {
     const user = await this.authenticate(md);
     const f = req.filter;
     // -A (no namespace) and --host (processes of no namespace) need every namespace
@@ -190,6 +190,7 @@ export class KubernetesAuthorizer implements Authorizer {
       'info',
       `authorized ${user.via} user "${user.username}" for ${scopes.map((s) => s || '*').join(',')}`,
     );
+    return user;
   }
 
   /** The containers of `list` the caller may see: those of namespaces it may trace. */

@@ -16,6 +16,21 @@ import * as grpc from '@grpc/grpc-js';
 import * as pb from '../../../proto/gen/gadget/v1/gadget.js';
 import type { GadgetRuntime, RunMessage } from '../../../gadgets/framework/runtime.js';
 import type { Authorizer, CallMetadata } from '../k8s/authz.js';
+import {
+  CallerCaps,
+  checkListen,
+  insecureWarning,
+  DEFAULT_MAX_RUNS,
+  DEFAULT_MAX_RUNS_PER_CALLER,
+  auditList,
+  auditMap,
+  auditString,
+  overallExhausted,
+  subjectString,
+  type AuditSink,
+  type Caller,
+  type ServerTls,
+} from './security.js';
 import { clip, isRunError, type RunErrorCode } from '../../../gadgets/framework/errors.js';
 import { checkTimeoutSeconds } from '../../../gadgets/framework/resolve.js';
 import {
@@ -59,6 +74,30 @@ export interface ServerOptions {
    * GetInfo and ListGadgets stay open (the readiness probe asks GetInfo).
    */
   authorizer?: Authorizer;
+  /** Mutual TLS for a tcp:// listener (security.ts loadServerTls): client certificates required. */
+  tls?: ServerTls;
+  /** Lets a non-loopback TCP listener without TLS through, with a warning (else refused). */
+  insecure?: boolean;
+  /** Concurrent runs on this daemon; more get RESOURCE_EXHAUSTED. Default 64. */
+  maxRuns?: number;
+  /** Concurrent runs of one caller (Kubernetes user, TLS client subject, else the connection); default 16. */
+  maxRunsPerCaller?: number;
+  /** The audit log of runs (security.ts openAuditLog); default none. */
+  audit?: AuditSink;
+  /** BPF object loads so far, for GetInfo (LocalRuntime.loads); default the runtime's `loads`. */
+  loads?: () => number;
+}
+
+/** The daemon's run counters (GetInfo's DaemonStats). */
+export interface ServerStats {
+  /** runs streaming now */
+  runsActive: number;
+  /** runs started since the server started */
+  runsStarted: number;
+  /** calls refused by --max-runs or --max-runs-per-caller */
+  runsRefused: number;
+  /** calls the client cancelled before their run started: nothing was run for them */
+  runsCancelledBeforeStart: number;
 }
 
 /** grpc.Metadata as the authorizer reads it. */
@@ -87,6 +126,8 @@ export interface GadgetServer {
   address: string;
   /** runs currently streaming */
   activeRuns(): number;
+  /** run counters since start */
+  stats(): ServerStats;
   /** Aborts every run, stops accepting calls and removes the unix socket. */
   close(): Promise<void>;
 }
@@ -147,6 +188,18 @@ export async function startServer(
   const runs = new Set<ActiveRun>();
   let nextRunId = 1;
   let closing = false;
+  const caps = new CallerCaps(opts.maxRunsPerCaller ?? DEFAULT_MAX_RUNS_PER_CALLER);
+  const slots = { used: 0, max: opts.maxRuns ?? DEFAULT_MAX_RUNS };
+  const stats: ServerStats = {
+    runsActive: 0,
+    runsStarted: 0,
+    runsRefused: 0,
+    runsCancelledBeforeStart: 0,
+  };
+  if (opts.tls && addr.kind !== 'tcp') {
+    throw new Error(`TLS applies to tcp:// listen addresses, not ${formatAddress(addr)}`);
+  }
+  const insecure = checkListen(addr, opts.tls !== undefined, opts.insecure ?? false);
 
   const unary =
     <Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
@@ -165,7 +218,16 @@ export async function startServer(
       ));
 
   const handlers: pb.GadgetServiceHandlers = {
-    getInfo: unary(async () => infoToPb(await runtime.info())),
+    getInfo: unary(async () => ({
+      ...infoToPb(await runtime.info()),
+      stats: {
+        runsActive: String(stats.runsActive),
+        runsStarted: String(stats.runsStarted),
+        runsRefused: String(stats.runsRefused),
+        runsCancelledBeforeStart: String(stats.runsCancelledBeforeStart),
+        ...loadsOf(opts.loads ?? runtime),
+      },
+    })),
     listGadgets: unary(async () => ({ gadgets: (await listGadgets()).map(descriptorToPb) })),
     listContainers: (call, callback) => {
       void (async () => {
@@ -187,8 +249,24 @@ export async function startServer(
         });
         return;
       }
+      if (call.cancelled) {
+        stats.runsCancelledBeforeStart += 1;
+        return;
+      }
       const id = nextRunId++;
-      const run = streamRun(id, runtime, call, limits, log, opts.onRunEvent, opts.authorizer);
+      const run = streamRun({
+        id,
+        runtime,
+        call,
+        limits,
+        log,
+        onRunEvent: opts.onRunEvent,
+        authorizer: opts.authorizer,
+        caps,
+        slots,
+        stats,
+        audit: opts.audit,
+      });
       runs.add(run);
       void run.finished.finally(() => runs.delete(run));
     },
@@ -204,13 +282,15 @@ export async function startServer(
   });
   server.addService(pb.GadgetServiceDefinition, handlers);
 
-  const bound = await bind(server, addr);
-  log('info', `listening on ${bound}`);
+  const bound = await bind(server, addr, opts.tls);
+  log('info', `listening on ${bound}${opts.tls ? ' (mutual TLS)' : ''}`);
+  if (insecure) log('warn', insecureWarning(bound));
 
   let closed: Promise<void> | undefined;
   return {
     address: bound,
     activeRuns: () => runs.size,
+    stats: () => ({ ...stats }),
     close: () =>
       (closed ??= (async () => {
         closing = true;
@@ -234,9 +314,17 @@ async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
 
 // ---- binding ------------------------------------------------------------------------------------
 
-async function bind(server: grpc.Server, addr: DaemonAddress): Promise<string> {
+async function bind(server: grpc.Server, addr: DaemonAddress, tls?: ServerTls): Promise<string> {
   if (addr.kind === 'tcp') {
-    const port = await bindAsync(server, hostPort(addr.host, addr.port));
+    const creds = tls
+      ? grpc.ServerCredentials.createSsl(
+          tls.clientCa,
+          [{ private_key: tls.key, cert_chain: tls.cert }],
+          // a client without a certificate the CA signed never gets past the handshake
+          true,
+        )
+      : grpc.ServerCredentials.createInsecure();
+    const port = await bindAsync(server, hostPort(addr.host, addr.port), creds);
     return formatAddress({ ...addr, port });
   }
   const dir = dirname(addr.path);
@@ -246,7 +334,7 @@ async function bind(server: grpc.Server, addr: DaemonAddress): Promise<string> {
   // umask so the socket is never reachable by others, even between bind and chmod
   const oldMask = process.umask(0o177);
   try {
-    await bindAsync(server, grpcTarget(addr));
+    await bindAsync(server, grpcTarget(addr), grpc.ServerCredentials.createInsecure());
   } finally {
     process.umask(oldMask);
   }
@@ -254,9 +342,13 @@ async function bind(server: grpc.Server, addr: DaemonAddress): Promise<string> {
   return formatAddress(addr);
 }
 
-function bindAsync(server: grpc.Server, target: string): Promise<number> {
+function bindAsync(
+  server: grpc.Server,
+  target: string,
+  creds: grpc.ServerCredentials,
+): Promise<number> {
   return new Promise((resolve, reject) =>
-    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) =>
+    server.bindAsync(target, creds, (err, port) =>
       err ? reject(new Error(`cannot listen on ${target}: ${err.message}`)) : resolve(port),
     ),
   );
@@ -294,19 +386,68 @@ async function removeStaleSocket(path: string): Promise<void> {
 
 type Call = grpc.ServerWritableStream<pb.RunRequest, pb.RunResponse>;
 
-function streamRun(
+interface RunContext {
+  id: number;
+  runtime: GadgetRuntime;
+  call: Call;
+  limits: { bytes: number; batches: number };
+  log: NonNullable<ServerOptions['log']>;
+  onRunEvent: ServerOptions['onRunEvent'];
+  authorizer?: Authorizer;
+  caps: CallerCaps;
+  /** runs admitted under --max-runs (authorizing or running) */
+  slots: { used: number; max: number };
+  stats: ServerStats;
+  audit?: AuditSink;
+}
+
+/** The caller as the transport knows it: the TLS client certificate's subject, else the peer. */
+function transportCaller(call: Call): Caller {
+  let subject: string | undefined;
+  try {
+    subject = subjectString(call.getAuthContext()?.sslPeerCertificate);
+  } catch {
+    subject = undefined;
+  }
+  if (subject) return { id: subject, via: 'tls' };
+  const peer = call.getPeer();
+  // grpc-js knows no peer address on a unix socket (only root reaches it: 0600)
+  return peer === 'unknown' ? { id: 'unix socket', via: 'unix' } : { id: peer, via: 'peer' };
+}
+
+function callerFields(c: Caller): Record<string, string> {
+  return { caller: auditString(c.id), via: c.via };
+}
+
+function refusedRecord(
   id: number,
-  runtime: GadgetRuntime,
+  caller: Caller,
   call: Call,
-  limits: { bytes: number; batches: number },
-  log: NonNullable<ServerOptions['log']>,
-  onRunEvent: ServerOptions['onRunEvent'],
-  authorizer?: Authorizer,
-): ActiveRun {
+  reason: string,
+): Record<string, unknown> {
+  return {
+    time: new Date().toISOString(),
+    audit: 'run-refused',
+    run: id,
+    ...callerFields(caller),
+    peer: auditString(call.getPeer()),
+    gadget: auditString(call.request.gadget),
+    reason: auditString(reason),
+  };
+}
+
+/** GetInfo's loads: the count of program loads, when the runtime keeps one. */
+function loadsOf(from: GadgetRuntime | (() => number)): { loads?: string } {
+  const n = typeof from === 'function' ? from() : (from as { loads?: unknown }).loads;
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? { loads: String(n) } : {};
+}
+
+function streamRun(ctx: RunContext): ActiveRun {
+  const { id, runtime, call, log, onRunEvent, authorizer, slots, stats, audit } = ctx;
   const ac = new AbortController();
   let outcome: 'done' | 'cancelled' | 'error' | 'shutdown' | undefined;
   let callGone = false;
-  const out = new OutQueue(call, limits);
+  const out = new OutQueue(call, ctx.limits);
 
   const abort = (why: 'cancelled' | 'shutdown' | 'error') => {
     outcome ??= why;
@@ -324,12 +465,78 @@ function streamRun(
   const finished = (async () => {
     let runError: unknown;
     let sentDone = false;
+    let started = false;
+    let release: (() => void) | undefined;
+    let holdsSlot = false;
+    let caller = transportCaller(call);
+    /** the client went away, or close() came: start nothing (and say why to a live client) */
+    const notStartable = (): boolean => {
+      if (callGone || call.cancelled) {
+        stats.runsCancelledBeforeStart += 1;
+        return true;
+      }
+      if (ac.signal.aborted) {
+        call.emit('error', { code: grpc.status.UNAVAILABLE, details: SHUTTING_DOWN });
+        return true;
+      }
+      return false;
+    };
+    let gadget = '';
+    const t0 = Date.now();
+    let records = 0;
+    let kernel: { events: number; lost: number } | undefined;
     try {
       const req = runRequestFromPb(call.request);
+      gadget = req.gadget;
       checkTimeoutSeconds(req.timeoutSeconds);
-      if (authorizer) await authorizer.authorizeRun(callMetadata(call.metadata), req);
+      // A reset sent with the request (HEADERS, DATA, RST_STREAM) may still sit in the socket's
+      // read: one turn of the event loop lets it land, so such a call costs nothing more.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (notStartable()) return;
+      if (slots.used >= slots.max) {
+        const st = overallExhausted(slots.used, slots.max);
+        stats.runsRefused += 1;
+        audit?.write(refusedRecord(id, caller, call, st.details));
+        call.emit('error', st);
+        return;
+      }
+      slots.used += 1;
+      holdsSlot = true;
+      if (authorizer) {
+        const user = await authorizer.authorizeRun(callMetadata(call.metadata), req);
+        if (user) caller = { id: user.username, via: 'kubernetes' };
+        if (notStartable()) return;
+      }
+      const got = ctx.caps.acquire(caller);
+      if (typeof got !== 'function') {
+        stats.runsRefused += 1;
+        audit?.write(refusedRecord(id, caller, call, got.details));
+        call.emit('error', got);
+        return;
+      }
+      release = got;
+      started = true;
+      stats.runsStarted += 1;
+      stats.runsActive += 1;
       onRunEvent?.({ type: 'start', id, gadget: req.gadget, peer: call.getPeer() });
       log('info', `run ${id}: ${req.gadget} for ${call.getPeer()}`);
+      const f = req.filter;
+      audit?.write({
+        time: new Date(t0).toISOString(),
+        audit: 'run-start',
+        run: id,
+        ...callerFields(caller),
+        peer: auditString(call.getPeer()),
+        gadget: auditString(req.gadget),
+        namespaces: f.namespaces.length === 0 ? '*' : auditList(f.namespaces),
+        pods: auditList(f.pods),
+        labelSelector: auditString(f.labelSelector),
+        containers: auditList(f.containerNames),
+        containerIds: auditList(f.containerIds),
+        host: f.host,
+        params: auditMap(req.params),
+        timeoutSeconds: req.timeoutSeconds,
+      });
       let seq = 0;
       for await (const msg of runtime.run(req, ac.signal)) {
         if (callGone) break;
@@ -338,6 +545,7 @@ function streamRun(
         if (msg.kind === 'done') sentDone = true;
         if (msg.kind === 'batch') {
           seq += 1;
+          records += msg.count;
           out.pushBatch(msg, seq);
         } else if (msg.kind === 'done') {
           out.push({
@@ -348,12 +556,17 @@ function streamRun(
             },
           });
         } else {
+          if (msg.kind === 'stats') kernel = { events: msg.stats.events, lost: msg.stats.lost };
           out.push(runMessageToPb(msg));
         }
       }
     } catch (e) {
       runError = e;
+    } finally {
+      release?.();
+      if (holdsSlot) slots.used -= 1;
     }
+    if (!started && runError === undefined) return; // refused or cancelled: answered above
     if (!callGone) {
       await out.flush();
     }
@@ -373,6 +586,14 @@ function streamRun(
     } else if (runError !== undefined && !ac.signal.aborted) {
       log('warn', `run ${id}: ${(runError as Error)?.message ?? String(runError)}`);
     }
+    const errText =
+      runError === undefined ? undefined : ((runError as Error)?.message ?? String(runError));
+    if (!started) {
+      // the request was invalid or not authorized: nothing ran
+      audit?.write(refusedRecord(id, caller, call, errText ?? ''));
+      return;
+    }
+    stats.runsActive -= 1;
     outcome ??= 'done';
     if (out.droppedBatches > 0) {
       log(
@@ -381,6 +602,20 @@ function streamRun(
       );
     }
     log('info', `run ${id}: ended (${outcome})`);
+    audit?.write({
+      time: new Date().toISOString(),
+      audit: 'run-end',
+      run: id,
+      ...callerFields(caller),
+      gadget: auditString(gadget),
+      outcome,
+      durationMs: Date.now() - t0,
+      records,
+      droppedBatches: out.droppedBatches,
+      droppedRecords: out.droppedRecords,
+      ...(kernel ? { kernelEvents: kernel.events, kernelLost: kernel.lost } : {}),
+      ...(errText !== undefined && outcome === 'error' ? { error: auditString(errText) } : {}),
+    });
     onRunEvent?.({
       type: 'end',
       id,

@@ -6,6 +6,7 @@ export default class Daemon extends Command {
   static override examples = [
     'sudo <%= config.bin %> <%= command.id %>',
     'sudo <%= config.bin %> <%= command.id %> --listen tcp://127.0.0.1:7878',
+    'sudo <%= config.bin %> <%= command.id %> --listen tcp://0.0.0.0:7878 --tls-cert daemon.crt --tls-key daemon.key --tls-client-ca clients-ca.crt',
   ];
   static override flags = {
     listen: Flags.string({
@@ -35,6 +36,49 @@ export default class Daemon extends Command {
       multiple: true,
       helpValue: 'REGEX',
     }),
+    'tls-cert': Flags.string({
+      description:
+        "Mutual TLS on a tcp:// listener: the daemon's certificate (PEM). Needs --tls-key and --tls-client-ca.",
+      helpValue: 'FILE',
+      helpGroup: 'SECURITY',
+    }),
+    'tls-key': Flags.string({
+      description: 'The private key of --tls-cert (PEM).',
+      helpValue: 'FILE',
+      helpGroup: 'SECURITY',
+    }),
+    'tls-client-ca': Flags.string({
+      description:
+        "CA certificate(s) (PEM) that clients' certificates must chain to; clients without one are refused.",
+      helpValue: 'FILE',
+      helpGroup: 'SECURITY',
+    }),
+    insecure: Flags.boolean({
+      description:
+        'Allow a tcp:// listener beyond loopback without TLS (refused otherwise): anyone who reaches it can trace the node.',
+      helpGroup: 'SECURITY',
+    }),
+    'max-runs': Flags.integer({
+      // the default lives in daemon/src/server/security.ts (DEFAULT_MAX_RUNS)
+      description:
+        'Concurrent runs on this daemon; more are refused (RESOURCE_EXHAUSTED). Default 64.',
+      min: 1,
+      helpValue: 'N',
+      helpGroup: 'SECURITY',
+    }),
+    'max-runs-per-caller': Flags.integer({
+      description:
+        'Concurrent runs of one caller (Kubernetes user, TLS client certificate subject, else connection). Default 16.',
+      min: 1,
+      helpValue: 'N',
+      helpGroup: 'SECURITY',
+    }),
+    'audit-log': Flags.string({
+      description:
+        'Append the audit log (one JSON line per run start, end or refusal) to this file (mode 0600); default: stderr.',
+      helpValue: 'FILE',
+      helpGroup: 'SECURITY',
+    }),
     verbose: Flags.boolean({ char: 'v', description: 'Also log info messages.' }),
     debug: Flags.boolean({ description: 'Print stack traces of errors.' }),
   };
@@ -50,6 +94,13 @@ export default class Daemon extends Command {
       verbose: flags.verbose,
       redact: flags.redact,
       redactPatterns: flags['redact-pattern'],
+      tlsCert: flags['tls-cert'],
+      tlsKey: flags['tls-key'],
+      tlsClientCa: flags['tls-client-ca'],
+      insecure: flags.insecure,
+      maxRuns: flags['max-runs'],
+      maxRunsPerCaller: flags['max-runs-per-caller'],
+      auditLog: flags['audit-log'],
     });
   }
 }

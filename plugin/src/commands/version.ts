@@ -1,6 +1,6 @@
 import { Command } from '@oclif/core';
 import { version } from '#gadgets/framework/version.js';
-import { debugFlag, kubernetesFlags, modeFlags, outputFlag } from '../flags.js';
+import { debugFlag, kubernetesFlags, modeFlags, outputFlag, remoteTlsFlags } from '../flags.js';
 import { showVersion } from '../services/lists.js';
 
 export default class Version extends Command {
@@ -12,6 +12,7 @@ export default class Version extends Command {
     'with --remote an unreachable daemon is an error (exit 1).';
   static override flags = {
     remote: modeFlags.remote,
+    ...remoteTlsFlags,
     kubeconfig: kubernetesFlags.kubeconfig,
     context: kubernetesFlags.context,
     node: kubernetesFlags.node,

@@ -3,6 +3,8 @@
 // that a slow reader may see a `log` warning "N messages dropped" (the daemon drops whole
 // batches rather than buffering without bound).
 
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import * as pb from '#proto/gen/gadget/v1/gadget.js';
 import type { ContainerInfo } from '#gadgets/framework/containers.js';
@@ -25,7 +27,81 @@ import type {
   TraceloopApi,
 } from '#gadgets/framework/runtime.js';
 import { entryFromPb, sessionFromPb, startOptionsToPb } from '#proto/ts/traceloop.js';
-import { formatAddress, grpcTarget, parseAddress } from './address.js';
+import { formatAddress, grpcTarget, parseAddress, type DaemonAddress } from './address.js';
+import { UserError } from '../errors.js';
+import { tlsFlagsGiven, type RemoteTlsFlagValues } from '../flags.js';
+
+/** TLS to a daemon on tcp:// (PEM contents): mutual when cert and key are given. */
+export interface RemoteTls {
+  /** CA to verify the daemon's certificate against; default the system roots */
+  ca?: Buffer;
+  /** client certificate chain and its key, for a daemon started with --tls-client-ca */
+  cert?: Buffer;
+  key?: Buffer;
+  /** name the daemon's certificate must carry instead of the address's host */
+  serverName?: string;
+}
+
+const TLS_FLAGS_HINT =
+  'e.g. --remote tcp://HOST:PORT --tls-ca ca.crt --tls-cert client.crt --tls-key client.key (PEM files)';
+
+/**
+ * The --tls-* flags of a --remote address, with their files read: undefined when none is given.
+ * One-line UserErrors: --tls-* with a unix address, a certificate without its key (or the other
+ * way round), an unreadable file.
+ */
+export async function remoteTlsFromFlags(
+  address: string,
+  flags: RemoteTlsFlagValues,
+): Promise<RemoteTls | undefined> {
+  const given = tlsFlagsGiven(flags);
+  if (given.length === 0) return undefined;
+  const addr = parseAddress(address);
+  if (addr.kind === 'unix') {
+    throw new UserError(
+      `${given.join(', ')}: TLS applies to tcp:// addresses, not ${formatAddress(addr)}`,
+      'a unix socket is protected by its file mode; drop the --tls-* flags, or use --remote tcp://HOST:PORT',
+    );
+  }
+  if ((flags['tls-cert'] === undefined) !== (flags['tls-key'] === undefined)) {
+    const [has, needs] =
+      flags['tls-cert'] !== undefined ? ['--tls-cert', '--tls-key'] : ['--tls-key', '--tls-cert'];
+    throw new UserError(
+      `${has} needs ${needs}: a client certificate goes with its private key`,
+      TLS_FLAGS_HINT,
+    );
+  }
+  const read = async (flag: string, path: string | undefined): Promise<Buffer | undefined> => {
+    if (path === undefined) return undefined;
+    let b: Buffer;
+    try {
+      b = await readFile(path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      throw new UserError(`cannot read ${flag} ${path}: ${code}`, TLS_FLAGS_HINT);
+    }
+    if (!b.includes('-----BEGIN ')) {
+      throw new UserError(
+        `${flag} ${path} is not a PEM file (no "-----BEGIN" line)`,
+        TLS_FLAGS_HINT,
+      );
+    }
+    return b;
+  };
+  const tls: RemoteTls = {};
+  const ca = await read('--tls-ca', flags['tls-ca']);
+  const cert = await read('--tls-cert', flags['tls-cert']);
+  const key = await read('--tls-key', flags['tls-key']);
+  if (ca) tls.ca = ca;
+  if (cert) tls.cert = cert;
+  if (key) tls.key = key;
+  const name = flags['tls-server-name']?.trim();
+  if (flags['tls-server-name'] !== undefined && !name) {
+    throw new UserError('--tls-server-name needs a name, e.g. --tls-server-name gadget.example');
+  }
+  if (name) tls.serverName = name;
+  return tls;
+}
 
 export interface RemoteRuntimeOptions {
   /**
@@ -56,6 +132,8 @@ export interface RemoteRuntimeOptions {
    * answered; appended to "cannot reach"/"lost connection" errors when it returns something.
    */
   explainUnreachable?: () => string | undefined;
+  /** TLS to a tcp:// daemon (remoteTlsFromFlags); default plaintext. */
+  tls?: RemoteTls;
 }
 
 const DEFAULT_HINT = 'is `kubectl-gadget daemon` running?';
@@ -70,10 +148,13 @@ export class RemoteRuntime implements GadgetRuntime {
   private readonly hint: string;
   private readonly metadataFn: RemoteRuntimeOptions['metadata'];
   private readonly explain: RemoteRuntimeOptions['explainUnreachable'];
+  private readonly tls: RemoteTls | undefined;
+  private readonly addr: DaemonAddress;
 
   /** @throws AddressError for a malformed address (one line, lists the accepted forms) */
   constructor(address: string, opts: RemoteRuntimeOptions = {}) {
     const addr = parseAddress(address);
+    this.addr = addr;
     this.address = formatAddress(addr);
     this.label = opts.label ?? this.address;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 3000;
@@ -81,6 +162,7 @@ export class RemoteRuntime implements GadgetRuntime {
     this.hint = opts.unreachableHint ?? DEFAULT_HINT;
     this.metadataFn = opts.metadata;
     this.explain = opts.explainUnreachable;
+    this.tls = opts.tls;
     const options: grpc.ClientOptions = {
       'grpc.keepalive_time_ms': opts.keepaliveTimeMs ?? 5000,
       'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs ?? 5000,
@@ -91,11 +173,27 @@ export class RemoteRuntime implements GadgetRuntime {
       'grpc.max_reconnect_backoff_ms': 2000,
     };
     if (opts.channelOverride) options.channelOverride = opts.channelOverride;
-    this.client = new grpc.Client(
-      opts.target ?? grpcTarget(addr),
-      grpc.credentials.createInsecure(),
-      options,
-    );
+    let creds = grpc.credentials.createInsecure();
+    if (opts.tls) {
+      if (addr.kind !== 'tcp') {
+        throw new RunError(
+          'INVALID_ARGUMENT',
+          `TLS applies to tcp:// addresses, not ${this.address}`,
+        );
+      }
+      creds = grpc.credentials.createSsl(
+        opts.tls.ca ?? null,
+        opts.tls.key ?? null,
+        opts.tls.cert ?? null,
+      );
+      if (opts.tls.serverName) {
+        options['grpc.ssl_target_name_override'] = opts.tls.serverName;
+        options['grpc.default_authority'] = opts.tls.serverName;
+      } else if (isIP(addr.host)) {
+        quietIpServername();
+      }
+    }
+    this.client = new grpc.Client(opts.target ?? grpcTarget(addr), creds, options);
   }
 
   async info(): Promise<NodeInfo> {
@@ -272,6 +370,22 @@ export class RemoteRuntime implements GadgetRuntime {
     });
   }
 
+  /**
+   * A connection to a tcp:// daemon that failed for a TLS reason (a refused client certificate,
+   * an untrusted daemon certificate, TLS on one side only), found by repeating the handshake.
+   */
+  private async tlsCause(e: grpc.ServiceError, received: boolean): Promise<RunError | undefined> {
+    if (received || e.code !== grpc.status.UNAVAILABLE || this.addr.kind !== 'tcp') return;
+    if (this.explain) return; // Kubernetes mode: the port-forward explains itself
+    const { diagnoseTls } = await import('./tls-diagnose.js');
+    const d = await diagnoseTls(this.addr.host, this.addr.port, this.tls, this.connectTimeoutMs);
+    if (!d) return;
+    return Object.assign(
+      new RunError('UNAVAILABLE', `cannot reach daemon at ${this.label}: ${d.message}`, d.hint),
+      { unreachable: true },
+    );
+  }
+
   /** Calls onTimeout if the channel is not connected within connectTimeoutMs. */
   private watchConnect(onTimeout: () => void): () => void {
     const channel = this.client.getChannel();
@@ -336,6 +450,8 @@ export class RemoteRuntime implements GadgetRuntime {
   /** A gRPC failure as a one-line error the CLI can print as is. */
   private async translate(e: unknown, received: boolean, timedOut: boolean): Promise<Error> {
     if (!isServiceError(e)) return e instanceof Error ? e : new Error(String(e));
+    const tlsCause = await this.tlsCause(e, received);
+    if (tlsCause) return tlsCause;
     const why = this.explain?.();
     if (why && (timedOut || e.code === grpc.status.UNAVAILABLE)) {
       // the transport was refused by the cluster: that is the error, whichever daemon it was
@@ -368,6 +484,9 @@ export class RemoteRuntime implements GadgetRuntime {
         return new RunError('FAILED_PRECONDITION', e.details, hint);
       case grpc.status.PERMISSION_DENIED:
         return new RunError('PERMISSION_DENIED', e.details, hint);
+      case grpc.status.RESOURCE_EXHAUSTED:
+        // the daemon's caps on concurrent runs (--max-runs, --max-runs-per-caller)
+        return new RunError('UNAVAILABLE', `daemon at ${this.label}: ${e.details}`, hint);
       case grpc.status.UNAVAILABLE:
         if (e.details === SHUTTING_DOWN) {
           return new RunError(
@@ -399,6 +518,22 @@ export class RemoteRuntime implements GadgetRuntime {
     }
   }
 }
+
+/**
+ * grpc-js sends the host as the TLS server name even when it is an IP address, and Node warns
+ * about that (DEP0123) on stderr, a second line under every command. Only that warning is dropped.
+ */
+function quietIpServername(): void {
+  if (ipServernameQuiet) return;
+  ipServernameQuiet = true;
+  const emit = process.emitWarning.bind(process);
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const code = typeof rest[1] === 'string' ? rest[1] : (rest[0] as { code?: unknown })?.code;
+    if (code === 'DEP0123') return;
+    (emit as (...a: unknown[]) => void)(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+let ipServernameQuiet = false;
 
 function formatSeconds(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;

@@ -4,7 +4,7 @@
 
 import type { GadgetRuntime } from '#gadgets/framework/runtime.js';
 import { UserError } from '../errors.js';
-import type { CommonFlagValues } from '../flags.js';
+import { checkTlsNeedsRemote, type CommonFlagValues, type RemoteTlsFlagValues } from '../flags.js';
 
 /** For commands that have no Kubernetes mode yet. */
 export const KUBERNETES_NOT_AVAILABLE =
@@ -13,7 +13,8 @@ export const KUBERNETES_NOT_AVAILABLE =
 export type RuntimeFlags = Pick<
   CommonFlagValues,
   'local' | 'remote' | 'node' | 'kubeconfig' | 'context' | 'namespace' | 'all-namespaces' | 'host'
->;
+> &
+  RemoteTlsFlagValues;
 
 export function runtimeMode(flags: RuntimeFlags): 'local' | 'remote' | 'kubernetes' {
   if (flags.local) return 'local';
@@ -22,6 +23,7 @@ export function runtimeMode(flags: RuntimeFlags): 'local' | 'remote' | 'kubernet
 }
 
 export async function openRuntime(flags: RuntimeFlags): Promise<GadgetRuntime> {
+  checkTlsNeedsRemote(flags);
   switch (runtimeMode(flags)) {
     case 'local': {
       if (typeof process.getuid === 'function' && process.getuid() !== 0) {
@@ -34,8 +36,8 @@ export async function openRuntime(flags: RuntimeFlags): Promise<GadgetRuntime> {
       const address = flags.remote!.trim();
       if (!address)
         throw new UserError('--remote needs an address: unix:///path/to.sock or tcp://host:port');
-      const { RemoteRuntime } = await import('./remote-runtime.js');
-      return new RemoteRuntime(address);
+      const { RemoteRuntime, remoteTlsFromFlags } = await import('./remote-runtime.js');
+      return new RemoteRuntime(address, { tls: await remoteTlsFromFlags(address, flags) });
     }
     case 'kubernetes': {
       const { KubernetesRuntime } = await import('./k8s/runtime.js');

@@ -23,7 +23,7 @@ import {
 } from '#gadgets/traceloop/format.js';
 import { parseSyscallFilter, SyscallFilterError } from '#gadgets/traceloop/table.js';
 import { errText, UserError } from '../../errors.js';
-import { containerFlags, kubernetesFlags, modeFlags } from '../../flags.js';
+import { checkTlsNeedsRemote, containerFlags, kubernetesFlags, modeFlags } from '../../flags.js';
 import type { CommonFlagValues } from '../../flags.js';
 import { formatTable, selectColumns } from '../../output/columns.js';
 import { printList } from '../../output/list.js';
@@ -79,6 +79,7 @@ interface Recorders {
 
 /** The daemons to talk to. Locally there is no long-lived process: a daemon is needed. */
 async function openRecorders(flags: CommonFlagValues): Promise<Recorders> {
+  checkTlsNeedsRemote(flags);
   switch (runtimeMode(flags)) {
     case 'local':
       throw new UserError(
@@ -89,8 +90,9 @@ async function openRecorders(flags: CommonFlagValues): Promise<Recorders> {
       const address = flags.remote!.trim();
       if (!address)
         throw new UserError('--remote needs an address: unix:///path/to.sock or tcp://host:port');
-      const { RemoteRuntime } = await import('../../runtimes/remote-runtime.js');
-      const rt = new RemoteRuntime(address);
+      const { RemoteRuntime, remoteTlsFromFlags } =
+        await import('../../runtimes/remote-runtime.js');
+      const rt = new RemoteRuntime(address, { tls: await remoteTlsFromFlags(address, flags) });
       // the node's name, for the NODE column (the daemon's errors come from the traceloop call)
       const node = await rt.info().then(
         (i) => i.node,
