@@ -40,9 +40,10 @@ void set_str_prop(napi_env env, napi_value obj, const char *key, const char *val
 		napi_set_named_property(env, obj, key, v);
 }
 
-/* Throws Error("<context>: <strerror(err)>") with code = errno name, errno, and detail = the
- * libbpf log captured since the last log_reset (if any). err is a positive errno. Returns NULL. */
-static napi_value vthrow(napi_env env, int err, const char *program, bool with_strerror, const char *fmt, va_list ap)
+/* Error("<context>: <strerror(err)>") with code = errno name, errno, detail (the libbpf log, if
+ * any) and program. err is a positive errno. NULL when an exception is already pending. */
+static napi_value vmake(napi_env env, int err, const char *program, const char *detail, bool with_strerror,
+			const char *fmt, va_list ap)
 {
 	char ctx[512], msg[1024], tmp[32];
 	vsnprintf(ctx, sizeof(ctx), fmt, ap);
@@ -70,15 +71,32 @@ static napi_value vthrow(napi_env env, int err, const char *program, bool with_s
 	napi_create_error(env, code, text, &e);
 	napi_create_int32(env, err, &num);
 	napi_set_named_property(env, e, "errno", num);
-	char *detail = log_take();
-	if (detail) {
+	if (detail)
 		set_str_prop(env, e, "detail", detail);
-		free(detail);
-	}
 	if (program)
 		set_str_prop(env, e, "program", program);
-	napi_throw(env, e);
+	return e;
+}
+
+/* Throws vmake's error with the libbpf log captured since the last log_reset as its detail.
+ * Returns NULL. */
+static napi_value vthrow(napi_env env, int err, const char *program, bool with_strerror, const char *fmt, va_list ap)
+{
+	char *detail = log_take();
+	napi_value e = vmake(env, err, program, detail, with_strerror, fmt, ap);
+	free(detail);
+	if (e)
+		napi_throw(env, e);
 	return NULL;
+}
+
+napi_value make_errno_error(napi_env env, int err, const char *program, const char *detail, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	napi_value e = vmake(env, err, program, detail, true, fmt, ap);
+	va_end(ap);
+	return e;
 }
 
 napi_value throw_errno_prog(napi_env env, int err, const char *program, const char *fmt, ...)

@@ -44,6 +44,8 @@ struct obj {
 	bool loaded;
 	bool load_failed;
 	bool closed;
+	bool busy;	    /* loadAsync's worker thread owns the object until its completion */
+	bool close_pending; /* close() was called while busy: released at the completion */
 	struct link_ent *links;
 	size_t nlinks, caplinks;
 	struct reader *readers;
@@ -71,6 +73,9 @@ napi_value throw_errno_prog(napi_env env, int err, const char *program, const ch
 #define throw_errno(env, err, ...) throw_errno_prog(env, err, NULL, __VA_ARGS__)
 napi_value throw_code(napi_env env, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 napi_value throw_type(napi_env env, const char *msg);
+/* The error throw_errno_prog would throw, returned instead (for a promise); detail may be NULL. */
+napi_value make_errno_error(napi_env env, int err, const char *program, const char *detail, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
 #define NAPI_OK(env, call)                                                                 \
 	do {                                                                               \

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "addon.h"
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <errno.h>
 #include <stdio.h>
@@ -142,7 +143,8 @@ static napi_value js_globals(napi_env env, napi_callback_info info)
 	return arr;
 }
 
-/* setGlobal(handle, name, bytes): .rodata before load; .data/.bss before or after load. */
+/* setGlobal(handle, name, bytes): .rodata before load; .data/.bss before or after load (then the
+ * kernel's copy is written too). */
 static napi_value js_set_global(napi_env env, napi_callback_info info)
 {
 	napi_value argv[3];
@@ -179,6 +181,26 @@ static napi_value js_set_global(napi_env env, napi_callback_info info)
 		goto out;
 	}
 	memcpy(base + loc.offset, data, len);
+	if (o->loaded) {
+		/* libbpf 1.1 maps .data/.bss into this process only for skeletons: write the kernel's
+		 * copy (read, patch the variable, write back, so values programs wrote are kept) */
+		int fd = bpf_map__fd(loc.map), zero = 0;
+		uint8_t *cur = malloc(sz);
+		if (!cur) {
+			throw_errno(env, ENOMEM, "set global %s", name);
+			goto out;
+		}
+		int err = bpf_map_lookup_elem(fd, &zero, cur) ? -errno : 0;
+		if (!err) {
+			memcpy(cur + loc.offset, data, len);
+			err = bpf_map_update_elem(fd, &zero, cur, BPF_ANY) ? -errno : 0;
+		}
+		free(cur);
+		if (err) {
+			throw_errno(env, -err, "set global %s", name);
+			goto out;
+		}
+	}
 	ret = undefined(env);
 out:
 	free(name);

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Capture of libbpf's log: errors carry it as their detail (verifier output included). */
+/* Capture of libbpf's log: errors carry it as their detail (verifier output included). Per thread:
+ * libbpf logs on the thread that calls it, so a load on a worker thread (loadAsync) and calls on
+ * the main thread meanwhile each keep their own log. */
 #define _GNU_SOURCE
 #include "addon.h"
 
@@ -11,8 +13,8 @@
 #define LOG_CAP (256 * 1024)
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-static char *log_buf;
-static size_t log_len;
+static __thread char *log_buf;
+static __thread size_t log_len;
 static int log_debug = -1; /* LIBBPF_DEBUG=1: capture debug messages too and echo to stderr */
 
 int print_cb(enum libbpf_print_level level, const char *fmt, va_list ap)

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-/* BPF object handles (ObjectSpec, then Collection once loaded): open, load, close; and the
- * lookups by name that the other files share. */
+/* BPF object handles (ObjectSpec, then Collection once loaded): open, load (also on a worker thread:
+ * loadAsync), close; and the lookups by name that the other files share. */
 #define _GNU_SOURCE
 #include "addon.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +48,10 @@ struct obj *get_obj(napi_env env, napi_value v, bool need_open)
 	}
 	if (need_open && o->closed) {
 		throw_code(env, EBADF, "object %s is closed", o->name);
+		return NULL;
+	}
+	if (need_open && o->busy) {
+		throw_code(env, EBUSY, "object %s is being loaded", o->name);
 		return NULL;
 	}
 	return o;
@@ -198,7 +204,169 @@ static napi_value js_load(napi_env env, napi_callback_info info)
 	return undefined(env);
 }
 
-/* close(handle): stops readers, destroys links, closes the object. Idempotent. */
+/* loadAsync(handle) -> Promise<void>: bpf_object__load on a libuv worker thread (the verifier
+ * may take hundreds of ms), so the event loop keeps serving. Until it settles the object refuses
+ * every other call (EBUSY); close() meanwhile releases it once the load is over. */
+struct load_work {
+	napi_async_work work;
+	napi_deferred deferred;
+	napi_ref ref; /* keeps the handle (and so the object) alive while the worker uses it */
+	struct obj *o;
+	int err;
+	char *log; /* the worker thread's libbpf log of a failed load */
+	char *prog;
+};
+
+static void load_execute(napi_env env, void *data)
+{
+	struct load_work *w = data;
+	sigset_t all, old;
+	/* a signal taken on this thread would make the verifier give up with EAGAIN */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	log_reset();
+	w->err = bpf_object__load(w->o->obj);
+	if (w->err) {
+		w->prog = log_failed_prog();
+		w->log = log_take();
+	}
+	log_reset();
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void load_complete(napi_env env, napi_status status, void *data)
+{
+	struct load_work *w = data;
+	struct obj *o = w->o;
+	o->busy = false;
+	if (status == napi_ok && !w->err) {
+		o->loaded = true;
+		napi_resolve_deferred(env, w->deferred, undefined(env));
+	} else {
+		o->load_failed = true;
+		napi_value e = make_errno_error(env, w->err ? w->err : ECANCELED, w->prog, w->log, "load %s", o->name);
+		if (!e) /* an exception is pending: reject with a plain error */
+			napi_get_undefined(env, &e);
+		napi_reject_deferred(env, w->deferred, e);
+	}
+	if (o->close_pending)
+		obj_release(o);
+	napi_delete_reference(env, w->ref);
+	napi_delete_async_work(env, w->work);
+	free(w->log);
+	free(w->prog);
+	free(w);
+}
+
+static napi_value js_load_async(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1], promise, name;
+	struct obj *o = obj_args(env, info, 1, argv);
+	if (!o)
+		return NULL;
+	if (!need_unloaded(env, o, "load", o->name))
+		return NULL;
+	struct load_work *w = calloc(1, sizeof(*w));
+	if (!w)
+		return throw_errno(env, ENOMEM, "load %s", o->name);
+	w->o = o;
+	if (napi_create_reference(env, argv[0], 1, &w->ref) != napi_ok ||
+	    napi_create_promise(env, &w->deferred, &promise) != napi_ok ||
+	    napi_create_string_utf8(env, "kgadget.bpfLoad", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+	    napi_create_async_work(env, NULL, name, load_execute, load_complete, w, &w->work) != napi_ok) {
+		/* a created promise is left pending: the exception is what the caller sees */
+		if (w->ref)
+			napi_delete_reference(env, w->ref);
+		free(w);
+		return throw_type(env, "internal napi error in loadAsync");
+	}
+	if (napi_queue_async_work(env, w->work) != napi_ok) {
+		napi_delete_async_work(env, w->work);
+		napi_delete_reference(env, w->ref);
+		free(w);
+		return throw_type(env, "internal napi error in napi_queue_async_work");
+	}
+	o->busy = true;
+	return promise;
+}
+
+/* closeAsync(handle) -> Promise<void>: stops the readers here, then destroys the links and closes
+ * the object on a libuv worker thread. Detaching a program from a perf-event tracepoint waits for
+ * RCU grace periods (tracepoint_synchronize_unregister), which take seconds on a loaded machine:
+ * that must not hold the event loop. The handle is closed at once; the promise resolves once the
+ * kernel objects are released. */
+struct close_work {
+	napi_async_work work;
+	napi_deferred deferred;
+	struct bpf_object *obj;
+	struct link_ent *links;
+	size_t nlinks;
+};
+
+static void close_execute(napi_env env, void *data)
+{
+	struct close_work *w = data;
+	for (size_t i = 0; i < w->nlinks; i++)
+		bpf_link__destroy(w->links[i].link);
+	if (w->obj)
+		bpf_object__close(w->obj);
+}
+
+static void close_complete(napi_env env, napi_status status, void *data)
+{
+	struct close_work *w = data;
+	napi_resolve_deferred(env, w->deferred, undefined(env));
+	napi_delete_async_work(env, w->work);
+	free(w->links);
+	free(w);
+}
+
+static napi_value js_close_async(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1], promise, name;
+	if (!get_args(env, info, 1, argv))
+		return NULL;
+	struct obj *o = get_obj(env, argv[0], false);
+	if (!o)
+		return NULL;
+	struct close_work *w = calloc(1, sizeof(*w));
+	if (!w)
+		return throw_errno(env, ENOMEM, "close %s", o->name);
+	if (napi_create_promise(env, &w->deferred, &promise) != napi_ok) {
+		free(w);
+		return throw_type(env, "internal napi error in closeAsync");
+	}
+	if (o->busy || o->closed) {
+		/* loading: released when the load is over; closed: nothing left */
+		if (o->busy)
+			o->close_pending = true;
+		napi_resolve_deferred(env, w->deferred, undefined(env));
+		free(w);
+		return promise;
+	}
+	while (o->readers)
+		reader_stop(o->readers); /* unlinks itself */
+	w->obj = o->obj;
+	w->links = o->links;
+	w->nlinks = o->nlinks;
+	o->obj = NULL;
+	o->links = NULL;
+	o->nlinks = o->caplinks = 0;
+	o->closed = true;
+	if (napi_create_string_utf8(env, "kgadget.bpfClose", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+	    napi_create_async_work(env, NULL, name, close_execute, close_complete, w, &w->work) != napi_ok ||
+	    napi_queue_async_work(env, w->work) != napi_ok) {
+		/* cannot go off the loop: release here */
+		close_execute(env, w);
+		napi_resolve_deferred(env, w->deferred, undefined(env));
+		free(w->links);
+		free(w);
+	}
+	return promise;
+}
+
+/* close(handle): stops readers, destroys links, closes the object. Idempotent. During loadAsync
+ * the object is released when the load is over. */
 static napi_value js_close(napi_env env, napi_callback_info info)
 {
 	napi_value argv[1];
@@ -207,7 +375,10 @@ static napi_value js_close(napi_env env, napi_callback_info info)
 	struct obj *o = get_obj(env, argv[0], false);
 	if (!o)
 		return NULL;
-	obj_release(o);
+	if (o->busy)
+		o->close_pending = true;
+	else
+		obj_release(o);
 	return undefined(env);
 }
 
@@ -215,6 +386,8 @@ const struct addon_fn object_fns[] = {
 	{ "open", js_open },
 	{ "objectName", js_object_name },
 	{ "load", js_load },
+	{ "loadAsync", js_load_async },
+	{ "closeAsync", js_close_async },
 	{ "close", js_close },
 	{ NULL, NULL },
 };

@@ -148,6 +148,19 @@ export class Collection {
   }
 
   /**
+   * close(), with the slow part off the event loop: readers stop here; the links are destroyed
+   * and the object closed on a worker thread (detaching from a perf-event tracepoint waits for
+   * RCU grace periods: seconds on a loaded machine). Closed at once for callers; the promise
+   * resolves once the kernel objects are released. Idempotent.
+   */
+  closeAsync(): Promise<void> {
+    if (this.isClosed) return Promise.resolve();
+    this.isClosed = true;
+    for (const r of this.readers) r.markStopped();
+    return this.addon.closeAsync(this.handle);
+  }
+
+  /**
    * Stops readers (their last batches are still delivered, after this returns), destroys every
    * link, closes the object (its programs and maps go away unless pinned or reused). Idempotent.
    */

@@ -102,6 +102,8 @@ export interface BpfAddon {
   programs(h: ObjectHandle): NativeProgramInfo[];
   maps(h: ObjectHandle): NativeMapSpecInfo[];
   load(h: ObjectHandle): void;
+  /** load() on a libuv worker thread; the object refuses other calls (EBUSY) until it settles */
+  loadAsync(h: ObjectHandle): Promise<void>;
   attachAll(h: ObjectHandle): number;
   attach(h: ObjectHandle, prog: string): void;
   detach(h: ObjectHandle, prog: string): boolean;
@@ -134,6 +136,8 @@ export interface BpfAddon {
   readerStats(r: ReaderHandle): ReaderStats;
   readerRef(r: ReaderHandle, ref: boolean): void;
   close(h: ObjectHandle): void;
+  /** close() with the links destroyed and the object freed on a libuv worker thread */
+  closeAsync(h: ObjectHandle): Promise<void>;
   clockOffsetNs(): bigint;
   numPossibleCpus(): number;
   libbpfVersion(): string;

@@ -14,7 +14,7 @@ import {
   type ObjectHandle,
 } from './native.js';
 
-type SpecState = 'open' | 'loaded' | 'closed';
+type SpecState = 'open' | 'loading' | 'loaded' | 'closed';
 
 /** An opened, not yet loaded BPF object. */
 export class ObjectSpec {
@@ -41,9 +41,10 @@ export class ObjectSpec {
 
   private live(what: string): ObjectHandle {
     if (this.state !== 'open') {
+      const s = this.state;
       throw bpfError(
-        `${what}: object ${this.path} is ${this.state === 'loaded' ? 'already loaded' : 'closed'}`,
-        this.state === 'loaded' ? 'EBUSY' : 'EBADF',
+        `${what}: object ${this.path} is ${s === 'loaded' ? 'already loaded' : s === 'loading' ? 'being loaded' : 'closed'}`,
+        s === 'loaded' || s === 'loading' ? 'EBUSY' : 'EBADF',
       );
     }
     return this.handle;
@@ -128,9 +129,32 @@ export class ObjectSpec {
     return new Collection(name, h, this.addon);
   }
 
-  /** Frees the opened object if it was never loaded. Idempotent; no-op after load(). */
+  /**
+   * load() off the event loop: the verifier runs on a libuv worker thread (it can take hundreds
+   * of ms), so the process keeps serving meanwhile. close() during the load frees the object
+   * once the load is over, and the promise then rejects with ECANCELED.
+   */
+  async loadAsync(): Promise<Collection> {
+    const h = this.live('load');
+    const name = this.name;
+    this.state = 'loading';
+    try {
+      await this.addon.loadAsync(h);
+    } catch (e) {
+      this.state = 'open';
+      this.close();
+      throw e;
+    }
+    // close() may have run during the load (the object was freed when it was over)
+    if ((this.state as SpecState) === 'closed')
+      throw bpfError(`load ${name}: closed while loading`, 'ECANCELED');
+    this.state = 'loaded';
+    return new Collection(name, h, this.addon);
+  }
+
+  /** Frees the opened object if it was never loaded (or once its loadAsync is over). Idempotent. */
   close(): void {
-    if (this.state === 'open') {
+    if (this.state === 'open' || this.state === 'loading') {
       this.state = 'closed';
       this.addon.close(this.handle);
     }
