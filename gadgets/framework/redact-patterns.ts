@@ -14,6 +14,8 @@ export interface RedactPattern {
    * arguments). Built-ins see the NULs themselves.
    */
   nulAsSpace?: boolean;
+  /** a cheap pre-check every match passes (built-ins): the pattern is skipped when it fails */
+  hint?: RegExp;
 }
 
 /** `--redact-pattern` needs redaction on: refused together with `--no-redact`. */

@@ -38,9 +38,10 @@ const QUERY_WORDS =
   'password|passwd|pass|pwd|token|secret|api_?key|apikey|key|signature|sig|credential';
 const AWS_PREFIXES = 'AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA';
 
-const p = (name: string, src: string, flags = ''): RedactPattern => ({
+const p = (name: string, hint: RegExp, src: string, flags = ''): RedactPattern => ({
   name,
   re: new RegExp(src, `gd${flags}`),
+  hint,
 });
 
 /** The built-in patterns, applied in this order. */
@@ -49,64 +50,94 @@ export const BUILTIN_PATTERNS: readonly RedactPattern[] = [
   // --password-file=/path (the word must end the flag), not --no-password, not a next flag
   p(
     'flag',
+    /pass|pwd|token|secret|key/i,
     `${WORD_START}(?:--|-)(?!-)(?!no-)[a-z0-9._-]*?(?:${FLAG_WORDS})(?:=|[\\0 \\t]+(?!-))(${VAL})`,
     'i',
   ),
   // mysql -pSECRET (glued: a lone -p prompts, and `-p NAME` names the database)
   p(
     'mysql -p',
+    /mysql|mariadb/,
     `${WORD_START}(?:[^${SEP}'"]*/)?(?:mysql[a-z]*|mariadb[a-z-]*)${SAME_COMMAND}[\\0 \\t]+-p(${VAL})`,
   ),
   // sshpass -p SECRET, sshpass -pSECRET
-  p('sshpass -p', `${WORD_START}(?:[^${SEP}'"]*/)?sshpass[\\0 \\t]+-p[\\0 \\t]*(${VAL})`),
+  p(
+    'sshpass -p',
+    /sshpass/,
+    `${WORD_START}(?:[^${SEP}'"]*/)?sshpass[\\0 \\t]+-p[\\0 \\t]*(${VAL})`,
+  ),
   // redis-cli -a SECRET
   p(
     'redis-cli -a',
+    /redis-cli/,
     `${WORD_START}(?:[^${SEP}'"]*/)?redis-cli${SAME_COMMAND}[\\0 \\t]+-a[\\0 \\t]+(${VAL})`,
   ),
   // curl -u user:SECRET, wget --user=user:SECRET (the user is kept)
   p(
     'curl -u',
+    /curl|wget/,
     `${WORD_START}(?:[^${SEP}'"]*/)?(?:curl|wget)${SAME_COMMAND}[\\0 \\t]+(?:-u|--user)(?:=|[\\0 \\t]+)?[^${SEP}:'"]*:(${VAL})`,
   ),
   // Authorization: Bearer X, Proxy-Authorization: Basic X (the scheme is kept; the rest of the
   // header value goes: Digest has several parameters)
   p(
     'authorization header',
+    /authorization/i,
     `(?<![a-z0-9-])(?:proxy-)?authorization[ \\t]*:[ \\t]*(?:(?:bearer|basic|token|digest|negotiate|ntlm|aws4-hmac-sha256|apikey)[ \\t]+)?([^\\0\\r\\n'"]+)`,
     'i',
   ),
   // other headers that carry credentials
   p(
     'credential header',
+    /api-key|auth-token|vault-token|private-token|cookie/i,
     `(?<![a-z0-9-])(?:x-api-key|api-key|x-auth-token|x-vault-token|private-token|cookie|set-cookie)[ \\t]*:[ \\t]*([^\\0\\r\\n'"]+)`,
     'i',
   ),
   // a bearer token outside a header (e.g. --header=Bearer X in a config line)
-  p('bearer', `(?<![A-Za-z0-9])[Bb]earer[ \\t]+([A-Za-z0-9._~+/=-]{8,})`),
+  p('bearer', /[Bb]earer/, `(?<![A-Za-z0-9])[Bb]earer[ \\t]+([A-Za-z0-9._~+/=-]{8,})`),
   // scheme://user:SECRET@host (the user is kept; the password runs to the last @ of the
   // authority, as an unescaped @ in it is common)
-  p('url credentials', `(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://[^${SEP}/:@'"]*:([^${SEP}/'"]+)@`, 'i'),
+  p(
+    'url credentials',
+    /:\/\//,
+    `(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://[^${SEP}/:@'"]*:([^${SEP}/'"]+)@`,
+    'i',
+  ),
   // ?password=X, &access_token=X, &X-Amz-Signature=X
-  p('query parameter', `[?&;](?:[a-z0-9_.-]*[-_.])?(?:${QUERY_WORDS})=([^&#${SEP}'"]+)`, 'i'),
+  p(
+    'query parameter',
+    /pass|pwd|token|secret|key|sig|credential/i,
+    `[?&;](?:[a-z0-9_.-]*[-_.])?(?:${QUERY_WORDS})=([^&#${SEP}'"]+)`,
+    'i',
+  ),
   // PASSWORD=X, DB_PASS=X, GITHUB_TOKEN=X, AWS_SECRET_ACCESS_KEY=X, password=X (libpq),
   // -Djavax.net.ssl.keyStorePassword=X; not PASSWORD_FILE=/path, not PWD=/dir
   // (starts after a separator, a quote, '-' (-Dx.y=), ';', '|' or '(': not after '&' or '?',
   // the query parameters above, whose values end at '&')
-  p('env', `(?<![^${SEP}'"\\-;|(])[a-z0-9_.]*?(?:${ENV_WORDS})=(${VAL})`, 'i'),
+  p(
+    'env',
+    /pass|token|secret|key|credential/i,
+    `(?<![^${SEP}'"\\-;|(])[a-z0-9_.]*?(?:${ENV_WORDS})=(${VAL})`,
+    'i',
+  ),
   // well-known token shapes, wherever they are
-  p('aws access key id', `(?<![A-Za-z0-9])(?:${AWS_PREFIXES})[A-Z0-9]{16}(?![A-Za-z0-9])`),
+  p(
+    'aws access key id',
+    new RegExp(AWS_PREFIXES),
+    `(?<![A-Za-z0-9])(?:${AWS_PREFIXES})[A-Z0-9]{16}(?![A-Za-z0-9])`,
+  ),
   p(
     'github token',
+    /gh[pousr]_|github_pat_/,
     `(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})`,
   ),
-  p('gitlab token', `(?<![A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,}`),
-  p('slack token', `(?<![A-Za-z0-9_])xox[abposr]-[A-Za-z0-9-]{10,}`),
-  p('stripe key', `(?<![A-Za-z0-9_])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}`),
-  p('google api key', `(?<![A-Za-z0-9_])AIza[0-9A-Za-z_-]{35}`),
-  p('jwt', `(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{2,}\\.eyJ[A-Za-z0-9_-]{2,}\\.[A-Za-z0-9_-]*`),
+  p('gitlab token', /glpat-/, `(?<![A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,}`),
+  p('slack token', /xox[abposr]-/, `(?<![A-Za-z0-9_])xox[abposr]-[A-Za-z0-9-]{10,}`),
+  p('stripe key', /_(?:live|test)_/, `(?<![A-Za-z0-9_])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}`),
+  p('google api key', /AIza/, `(?<![A-Za-z0-9_])AIza[0-9A-Za-z_-]{35}`),
+  p('jwt', /eyJ/, `(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{2,}\\.eyJ[A-Za-z0-9_-]{2,}\\.[A-Za-z0-9_-]*`),
   // a PEM private key written or read: its body (base64 has no '-')
-  p('private key', `-----BEGIN[A-Z ]*PRIVATE KEY-----([^-]+)`),
+  p('private key', /PRIVATE KEY-----/, `-----BEGIN[A-Z ]*PRIVATE KEY-----([^-]+)`),
 ];
 
 /**
@@ -127,7 +158,7 @@ export class Redactor {
   redact(text: string): string | null {
     let t = text;
     if (this.builtins.length && TRIGGER.test(t)) {
-      for (const pat of this.builtins) t = apply(pat, t);
+      for (const pat of this.builtins) if (!pat.hint || pat.hint.test(t)) t = apply(pat, t);
     }
     for (const pat of this.user) t = apply(pat, t);
     return t === text ? null : t;
