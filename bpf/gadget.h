@@ -26,7 +26,8 @@ struct {
 	__type(value, __u64);
 } gadget_lost SEC(".maps");
 
-/* Per-run set of mount namespaces (the container filter), kept current by user space. */
+/* The set of mount namespaces the container filter passes (the union of what the runs sharing this
+ * loaded gadget want), kept current by user space. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
@@ -42,7 +43,9 @@ struct {
 #define GADGET_FILTER_INCLUDE 1 /* only mntns in gadget_mntns_filter (+ not-yet-known ones) */
 #define GADGET_FILTER_EXCLUDE 2 /* everything but mntns in gadget_mntns_filter (--host) */
 
-const volatile __u8 gadget_filter_mode = GADGET_FILTER_NONE;
+/* Mutable (.bss): one loaded gadget serves every run of it on the node, and the daemon rewrites
+ * the mode while loaded as runs come and go (daemon/src/runtime/gadget-instance.ts). */
+__u8 gadget_filter_mode = GADGET_FILTER_NONE;
 /* The tracer's own process, never traced. */
 const volatile __u32 gadget_self_tgid = 0;
 

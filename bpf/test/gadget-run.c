@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Test loader for gadget objects, independent of the daemon: open OBJ, set rodata, optionally
- * reuse pinned maps, load, attach every program, and write ring-buffer records to stdout as
- * [u32 length][record] (decode with bpf/test/decode.mjs). Prints "ready" on stderr once attached
+ * Test loader for gadget objects, independent of the daemon: open OBJ, set globals (.rodata,
+ * .data, .bss) before load, optionally reuse pinned maps, load, attach every program, and write
+ * ring-buffer records to stdout as [u32 length][record] (decode with bpf/test/decode.mjs). Prints "ready" on stderr once attached
  * and the lost-record count on exit (SIGINT/SIGTERM or -d seconds).
  *
  *   gadget-run [-s var=num|str]... [-p prefix]... [-r map=pinpath]... [-P pindir] [-d secs] [-c] OBJ
@@ -36,40 +36,48 @@ static int on_record(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-static struct bpf_map *rodata_map(struct bpf_object *obj)
+/* The internal map of a global data section (libbpf names it "<obj name><sec>"). */
+static struct bpf_map *section_map(struct bpf_object *obj, const char *sec)
 {
 	struct bpf_map *map;
-	size_t n;
+	size_t n, sl = strlen(sec);
 
 	bpf_object__for_each_map(map, obj) {
 		const char *name = bpf_map__name(map);
 
 		n = strlen(name);
-		if (bpf_map__is_internal(map) && n >= 7 && !strcmp(name + n - 7, ".rodata"))
+		if (bpf_map__is_internal(map) && n >= sl && !strcmp(name + n - sl, sec))
 			return map;
 	}
 	return NULL;
 }
 
-/* Finds a .rodata variable: its offset and size. */
-static int find_var(struct bpf_object *obj, const char *name, __u32 *off, __u32 *size)
+static const char *const var_secs[] = { ".rodata", ".data", ".bss" };
+
+/* Finds a global variable (const volatile in .rodata, or mutable in .data/.bss): its section,
+ * offset and size. */
+static int find_var(struct bpf_object *obj, const char *name, const char **secp, __u32 *off, __u32 *size)
 {
 	struct btf *btf = bpf_object__btf(obj);
-	int id = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
-	const struct btf_type *sec;
-	const struct btf_var_secinfo *v;
 
-	if (id < 0)
-		return -ENOENT;
-	sec = btf__type_by_id(btf, id);
-	v = btf_var_secinfos(sec);
-	for (int i = 0; i < btf_vlen(sec); i++, v++) {
-		const struct btf_type *var = btf__type_by_id(btf, v->type);
+	for (size_t s = 0; s < sizeof(var_secs) / sizeof(*var_secs); s++) {
+		int id = btf__find_by_name_kind(btf, var_secs[s], BTF_KIND_DATASEC);
+		const struct btf_type *sec;
+		const struct btf_var_secinfo *v;
 
-		if (!strcmp(btf__name_by_offset(btf, var->name_off), name)) {
-			*off = v->offset;
-			*size = v->size;
-			return 0;
+		if (id < 0)
+			continue;
+		sec = btf__type_by_id(btf, id);
+		v = btf_var_secinfos(sec);
+		for (int i = 0; i < btf_vlen(sec); i++, v++) {
+			const struct btf_type *var = btf__type_by_id(btf, v->type);
+
+			if (!strcmp(btf__name_by_offset(btf, var->name_off), name)) {
+				*secp = var_secs[s];
+				*off = v->offset;
+				*size = v->size;
+				return 0;
+			}
 		}
 	}
 	return -ENOENT;
@@ -77,25 +85,26 @@ static int find_var(struct bpf_object *obj, const char *name, __u32 *off, __u32 
 
 static void set_var(struct bpf_object *obj, const char *name, const void *val, __u32 len, __u32 at)
 {
-	struct bpf_map *ro = rodata_map(obj);
+	struct bpf_map *m;
+	const char *sec;
 	__u32 off, size;
-	size_t rosize;
+	size_t msize;
 	const void *cur;
 	char *data;
 
-	if (!ro || find_var(obj, name, &off, &size)) {
-		fprintf(stderr, "no rodata variable %s\n", name);
+	if (find_var(obj, name, &sec, &off, &size) || !(m = section_map(obj, sec))) {
+		fprintf(stderr, "no global variable %s\n", name);
 		exit(1);
 	}
 	if (at + len > size) {
 		fprintf(stderr, "value too large for %s\n", name);
 		exit(1);
 	}
-	cur = bpf_map__initial_value(ro, &rosize);
-	data = malloc(rosize);
-	memcpy(data, cur, rosize);
+	cur = bpf_map__initial_value(m, &msize);
+	data = malloc(msize);
+	memcpy(data, cur, msize);
 	memcpy(data + off + at, val, len);
-	bpf_map__set_initial_value(ro, data, rosize);
+	bpf_map__set_initial_value(m, data, msize);
 	free(data);
 }
 
@@ -103,6 +112,7 @@ static void set_assign(struct bpf_object *obj, const char *arg)
 {
 	char name[128];
 	const char *eq = strchr(arg, '=');
+	const char *sec;
 	__u32 off, size;
 	char *end;
 
@@ -112,8 +122,8 @@ static void set_assign(struct bpf_object *obj, const char *arg)
 	}
 	memcpy(name, arg, eq - arg);
 	name[eq - arg] = 0;
-	if (find_var(obj, name, &off, &size)) {
-		fprintf(stderr, "no rodata variable %s\n", name);
+	if (find_var(obj, name, &sec, &off, &size)) {
+		fprintf(stderr, "no global variable %s\n", name);
 		exit(1);
 	}
 	unsigned long long v = strtoull(eq + 1, &end, 0);

@@ -1,4 +1,4 @@
-import type { GadgetConfig, GadgetDescriptor } from './types.js';
+import type { GadgetConfig, GadgetDescriptor, RecordLayout } from './types.js';
 
 /** string[] params travel as a JSON array string (repeatable flags). */
 export function listParam(params: Record<string, string>, name: string): string[] {
@@ -6,6 +6,18 @@ export function listParam(params: Record<string, string>, name: string): string[
   if (!v) return [];
   if (v.startsWith('[')) return JSON.parse(v) as string[];
   return [v];
+}
+
+/** A bool param's value (resolved params hold 'true'/'false', defaults included). */
+export function boolParam(params: Record<string, string>, name: string): boolean {
+  return params[name] === 'true';
+}
+
+/** The byte offset of a record field of the layout; throws when the gadget's layout lacks it. */
+export function fieldOffset(layout: RecordLayout, name: string): number {
+  const f = layout.fields.find((x) => x.name === name);
+  if (!f) throw new Error(`layout ${layout.struct}: no field ${name}`);
+  return f.offset;
 }
 
 /**

@@ -51,7 +51,10 @@ export interface ParamSpec {
   default?: string;
   /** short flag, e.g. 'x' */
   char?: string;
-  /** `const volatile` global this param sets before load (bool/int only): see gadgetConfig */
+  /**
+   * `const volatile` global this param sets before load (bool/int only): see gadgetConfig. Only
+   * for gadgets loaded per run; a shared gadget (`shared`) sets its globals in shared.globals.
+   */
   rodata?: string;
   /** Validate and normalise a string value; throw UserError-like Error with a hint on bad input. */
   validate?: (value: string) => void;
@@ -82,6 +85,35 @@ export interface GadgetConfig {
 }
 
 /**
+ * One run's own filter over the raw records a shared loaded gadget passes (the kernel passes what
+ * any run wants). `rec` holds the record's payload at [off, off + len). Returns true to keep the
+ * record, false to drop it, or the payload to send instead (e.g. with a field the run did not ask
+ * for removed, so it gets the same bytes as from a gadget loaded for it alone).
+ */
+export type RecordFilter = (rec: Buffer, off: number, len: number) => boolean | Buffer;
+
+/**
+ * How the runs of a gadget share one loaded, attached instance per node
+ * (daemon/src/runtime/gadget-instance.ts). Its kernel configuration lives in mutable globals
+ * (.bss/.data, rewritten while loaded), not `const volatile`.
+ */
+export interface SharedConfig {
+  /**
+   * The globals that pass every record any of these runs wants (a superset: e.g. a flag that
+   * drops records only when every run set it, the union of lists when it fits). Called whenever
+   * a run starts or ends; `runs` holds each live run's resolved params.
+   */
+  globals(
+    runs: ReadonlyArray<Record<string, string>>,
+  ): Record<string, number | boolean | Uint8Array>;
+  /**
+   * A run's exact filter, applied in user space to the records the kernel passed (built once per
+   * run); undefined when the run keeps every record.
+   */
+  recordFilter?(params: Record<string, string>, layout: RecordLayout): RecordFilter | undefined;
+}
+
+/**
  * A gadget that is not run as a stream of events (traceloop records in the kernel and is read on
  * demand through its own commands): listed by list-gadgets, but not runnable through RunGadget.
  */
@@ -107,6 +139,12 @@ export interface GadgetDescriptor {
   params: ParamSpec[];
   /** columns of the final event, in display order; common columns (node, namespace, ...) included */
   columns: ColumnSpec[];
+  /**
+   * Runs share one loaded instance of the gadget per node, configured through `shared`; without
+   * it (a gadget that aggregates per run in kernel maps, e.g. with `drain`), each run loads its
+   * own, configured by `rodata` params and configure().
+   */
+  shared?: SharedConfig;
   /**
    * Kernel configuration beyond the params' declared `rodata` globals (lists, maps, computed
    * values); runs in the daemon, or in-process with --local. Called through gadgetConfig.

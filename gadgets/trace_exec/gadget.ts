@@ -4,6 +4,7 @@ import { COMMON_HIDDEN_COLUMNS, COMMON_LEADING_COLUMNS } from '../framework/colu
 import { errnoName } from '../framework/linux.js';
 import { field, fieldTransform } from '../framework/fields.js';
 import type { GadgetDescriptor } from '../framework/types.js';
+import { boolParam, fieldOffset } from '../framework/params.js';
 
 export const descriptor: GadgetDescriptor = {
   command: ['trace', 'exec'],
@@ -25,9 +26,20 @@ pid is its only thread).`,
       type: 'bool',
       default: 'false',
       description: 'Drop failed execs (in the kernel)',
-      rodata: 'ignore_failed',
     },
   ],
+  // one loaded trace_exec serves every run on the node: the kernel drops failed execs only when
+  // every run asked --ignore-failed, and a run that asked drops those another run wanted
+  shared: {
+    globals: (runs) => ({
+      ignore_failed: runs.length > 0 && runs.every((p) => boolParam(p, 'ignore-failed')),
+    }),
+    recordFilter(params, layout) {
+      if (!boolParam(params, 'ignore-failed')) return undefined;
+      const retOff = fieldOffset(layout, 'ret');
+      return (b, off, len) => len < retOff + 4 || b.readInt32LE(off + retOff) >= 0;
+    },
+  },
   columns: [
     ...COMMON_LEADING_COLUMNS,
     { name: 'pid', width: 7, align: 'right' },

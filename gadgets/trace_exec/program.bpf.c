@@ -46,7 +46,9 @@ struct event {
 };
 GADGET_EVENT(event);
 
-const volatile bool ignore_failed = false;
+/* Mutable (.bss): the runs sharing this loaded gadget change it while loaded; true only when
+ * every run asked --ignore-failed (each run drops failed execs it did not ask for itself). */
+bool ignore_failed = false;
 
 struct scratch {
 	const char *const *argv; /* failed exec: user argv */

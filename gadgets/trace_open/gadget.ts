@@ -3,8 +3,8 @@
 import { COMMON_HIDDEN_COLUMNS, COMMON_LEADING_COLUMNS } from '../framework/columns.js';
 import { errnoName, modeString, O_CREAT, O_TMPFILE, openFlagNames } from '../framework/linux.js';
 import { field, fieldTransform } from '../framework/fields.js';
-import type { GadgetDescriptor } from '../framework/types.js';
-import { listParam } from '../framework/params.js';
+import type { GadgetDescriptor, RecordFilter, RecordLayout } from '../framework/types.js';
+import { boolParam, fieldOffset, listParam } from '../framework/params.js';
 
 export const MAX_PREFIXES = 8;
 export const MAX_PREFIX_LEN = 64;
@@ -26,7 +26,6 @@ not reported.`,
       type: 'bool',
       default: 'false',
       description: 'Show only failed opens',
-      rodata: 'failed_only',
     },
     {
       name: 'prefix',
@@ -47,7 +46,6 @@ not reported.`,
       type: 'bool',
       default: 'false',
       description: 'Resolve full_path against the cwd or dirfd (in the kernel; costs a path walk)',
-      rodata: 'full_path',
     },
   ],
   columns: [
@@ -63,16 +61,10 @@ not reported.`,
     { name: 'mode', width: 5, hidden: true },
     { name: 'full_path', width: 24, hidden: true },
   ],
-  configure(params) {
-    const prefixes = listParam(params, 'prefix');
-    const buf = Buffer.alloc(MAX_PREFIXES * MAX_PREFIX_LEN);
-    prefixes.forEach((p, i) => buf.write(p, i * MAX_PREFIX_LEN));
-    return {
-      rodata: {
-        prefix_count: prefixes.length,
-        prefixes: buf,
-      },
-    };
+  // one loaded trace_open serves every run on the node: kernelConfig and openFilter below
+  shared: {
+    globals: (runs) => kernelConfig(runs),
+    recordFilter: (params, layout) => openFilter(params, layout),
   },
   // declared field by field, so -o json can be written straight from the record bytes
   transform: fieldTransform([
@@ -88,3 +80,76 @@ not reported.`,
     field.nulString('full_path', 'path', 1, 'full_path_len'),
   ]),
 };
+
+/** The prefixes packed as the kernel's `prefixes[MAX_PREFIXES][MAX_PREFIX_LEN]`. */
+export function packPrefixes(prefixes: readonly string[]): Buffer {
+  const buf = Buffer.alloc(MAX_PREFIXES * MAX_PREFIX_LEN);
+  prefixes.forEach((p, i) => buf.write(p, i * MAX_PREFIX_LEN));
+  return buf;
+}
+
+/**
+ * The kernel's filter for these runs together, a superset of what each wants: failed opens only
+ * when every run asked --failed, the resolved path when one asked --full-path, and the union of
+ * the runs' prefixes when every run has some and they fit in the kernel's table (else no prefix
+ * filter in the kernel).
+ */
+export function kernelConfig(
+  runs: ReadonlyArray<Record<string, string>>,
+): Record<string, boolean | number | Uint8Array> {
+  const lists = runs.map((p) => listParam(p, 'prefix'));
+  const union = lists.some((l) => l.length === 0) ? [] : [...new Set(lists.flat())];
+  const prefixes = union.length <= MAX_PREFIXES ? union : [];
+  return {
+    failed_only: runs.length > 0 && runs.every((p) => boolParam(p, 'failed')),
+    full_path: runs.some((p) => boolParam(p, 'full-path')),
+    prefix_count: prefixes.length,
+    prefixes: packPrefixes(prefixes),
+  };
+}
+
+/**
+ * A run's own filter over what the shared kernel filter passed: --failed, its --prefix list (on
+ * the path as passed, and with its --full-path on the resolved one too), and without --full-path
+ * the resolved path another run asked for is cut off, so the record is byte for byte what
+ * trace_open loaded for this run alone would have written (path_size = the path's bytes with
+ * its NUL, full_path_len 0).
+ */
+export function openFilter(
+  params: Record<string, string>,
+  layout: RecordLayout,
+): RecordFilter | undefined {
+  const failed = boolParam(params, 'failed');
+  const full = boolParam(params, 'full-path');
+  const prefixes = listParam(params, 'prefix').map((p) => Buffer.from(p));
+  const retOff = fieldOffset(layout, 'ret');
+  const sizeOff = fieldOffset(layout, 'path_size');
+  const fullOff = fieldOffset(layout, 'full_path_len');
+  const pathOff = fieldOffset(layout, 'path');
+  const startsWith = (b: Buffer, from: number, end: number, p: Buffer): boolean =>
+    end - from >= p.length && b.compare(p, 0, p.length, from, from + p.length) === 0;
+  return (b, off, len) => {
+    if (len < pathOff) return true; // malformed: the client reports it
+    if (failed && b.readInt32LE(off + retOff) >= 0) return false;
+    const start = off + pathOff;
+    const end = off + len;
+    let nul = b.indexOf(0, start);
+    if (nul < 0 || nul >= end) nul = end;
+    const fullLen = b.readUInt32LE(off + fullOff);
+    if (prefixes.length > 0) {
+      let ok = prefixes.some((p) => startsWith(b, start, nul, p));
+      if (!ok && full && fullLen > 0) {
+        const fEnd = Math.min(end, nul + 1 + fullLen);
+        ok = prefixes.some((p) => startsWith(b, nul + 1, fEnd, p));
+      }
+      if (!ok) return false;
+    }
+    if (full) return true;
+    const n = Math.min(nul + 1, end) - start; // the path as passed, with its NUL
+    if (fullLen === 0 && b.readUInt32LE(off + sizeOff) === n && len === pathOff + n) return true;
+    const out = Buffer.from(b.subarray(off, start + n));
+    out.writeUInt32LE(n, sizeOff);
+    out.writeUInt32LE(0, fullOff);
+    return out;
+  };
+}

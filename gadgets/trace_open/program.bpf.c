@@ -47,13 +47,19 @@ struct event {
 };
 GADGET_EVENT(event);
 
-const volatile bool failed_only = false;
+/*
+ * Mutable (.bss): one loaded trace_open serves every run on the node and the daemon rewrites
+ * these as runs come and go, so they pass what any run wants (gadget.ts, shared.globals): failed_only
+ * when every run asked --failed, full_path when one asked --full-path, the union of the runs'
+ * prefixes when it fits (else none). Each run applies its own filter to what passes.
+ */
+bool failed_only = false;
 /* Also resolve the full path (see README.md in this folder); costs a dentry walk per event. */
-const volatile bool full_path = false;
+bool full_path = false;
 /* An event passes when path (or, with full_path, the resolved path) starts with one of the
  * first prefix_count NUL-terminated prefixes. 0: no path filter. */
-const volatile __u32 prefix_count = 0;
-const volatile char prefixes[MAX_PREFIXES][PREFIX_LEN] = {};
+__u32 prefix_count = 0;
+char prefixes[MAX_PREFIXES][PREFIX_LEN] = {};
 
 /* path as passed (<= PATH_MAX) + full path (<= PATH_MAX) + room the verifier needs because it
  * cannot relate a variable offset to the matching variable read size. */

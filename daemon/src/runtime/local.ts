@@ -3,9 +3,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { getGadget, listAllGadgets } from '../../../gadgets/framework/registry.js';
-import { gadgetConfig } from '../../../gadgets/framework/params.js';
-import { gadgetLayoutPath, gadgetObjectPath } from '../../../gadgets/framework/paths.js';
-import type { RecordLayout } from '../../../gadgets/framework/types.js';
+import { gadgetLayoutPath } from '../../../gadgets/framework/paths.js';
+import type {
+  GadgetDescriptor,
+  RecordFilter,
+  RecordLayout,
+} from '../../../gadgets/framework/types.js';
 import { RunError } from '../../../gadgets/framework/errors.js';
 import type { ContainerInfo } from '../../../gadgets/framework/containers.js';
 import type { ContainerRegistryOptions } from '../containers/registry.js';
@@ -18,10 +21,10 @@ import type {
 } from '../../../gadgets/framework/runtime.js';
 import { resolveParams } from '../../../gadgets/framework/resolve.js';
 import { parseLabelSelector } from '../../../gadgets/framework/labels.js';
-import { framedSize, RecordCursor } from '../../../proto/ts/records.js';
+import { frameRecords, framedSize, RecordCursor } from '../../../proto/ts/records.js';
 import { AsyncQueue } from './queue.js';
-import { bpfDenied, SharedState, tracepointFull } from './shared.js';
-import type { Collection } from '../bpf/index.js';
+import { SharedState } from './shared.js';
+import { GadgetInstance, type InstanceRun } from './gadget-instance.js';
 import { version } from '../../../gadgets/framework/version.js';
 import { pinnedAliasMap, TraceloopRecorder } from '../traceloop/recorder.js';
 
@@ -39,10 +42,18 @@ export interface LocalRuntimeOptions {
 }
 
 /**
- * 16 MiB per run: at ~1M events/s, 10 ms polling and ~100-byte records that is 4x the rate x
+ * 16 MiB per loaded gadget (shared by its runs): at ~1M events/s, 10 ms polling and ~100-byte records that is 4x the rate x
  * record size x interval rule measured on this machine (a 4 MiB ring lost ~1%).
  */
 const RING_BYTES = 16 << 20;
+
+/** What a run follows of the container registry (one set of registry listeners for all runs). */
+interface RunHooks {
+  added(c: ContainerInfo): void;
+  removed(c: ContainerInfo): void;
+  updated(c: ContainerInfo): void;
+  mntnsRemoved(mntns: number): void;
+}
 
 /** Batches queued for a slow consumer before whole batches are dropped (and reported). */
 const MAX_QUEUED_BATCHES = 512;
@@ -67,6 +78,13 @@ export class LocalRuntime implements GadgetRuntime {
   private shared: SharedState | undefined;
   private recorder: TraceloopRecorder | undefined;
   readonly node: string;
+  /** every loaded (or loading) gadget instance */
+  private readonly instances = new Set<GadgetInstance>();
+  /** the instance runs of each shared gadget join */
+  private readonly byGadget = new Map<string, GadgetInstance>();
+  private loadCount = 0;
+  private readonly layouts = new Map<string, RecordLayout>();
+  private readonly hooks = new Set<RunHooks>();
 
   constructor(private readonly opts: LocalRuntimeOptions = {}) {
     this.node = opts.node ?? hostname();
@@ -87,6 +105,11 @@ export class LocalRuntime implements GadgetRuntime {
       } finally {
         aliasMap?.close();
       }
+      const reg = this.shared.registry;
+      reg.on('added', (c) => this.hooks.forEach((h) => h.added(c)));
+      reg.on('removed', (c) => this.hooks.forEach((h) => h.removed(c)));
+      reg.on('updated', (c) => this.hooks.forEach((h) => h.updated(c)));
+      reg.on('mntns-removed', (n) => this.hooks.forEach((h) => h.mntnsRemoved(n)));
     }
     return this.shared;
   }
@@ -121,7 +144,58 @@ export class LocalRuntime implements GadgetRuntime {
     return st.registry.list();
   }
 
+  /**
+   * BPF object loads of gadget instances since this runtime started (one per gadget while runs
+   * share it; one per run for a gadget loaded per run). Not counted: the container tracker and
+   * traceloop.
+   */
+  get loads(): number {
+    return this.loadCount;
+  }
+
+  /** The gadgets loaded now, with the runs sharing each (diagnostics, tests). */
+  loadedGadgets(): Array<{ gadget: string; runs: number }> {
+    return [...this.instances].map((i) => ({ gadget: i.gadget.name, runs: i.size }));
+  }
+
+  private layoutOf(name: string): RecordLayout {
+    let l = this.layouts.get(name);
+    if (!l) {
+      l = JSON.parse(readFileSync(gadgetLayoutPath(name), 'utf8')) as RecordLayout;
+      this.layouts.set(name, l);
+    }
+    return l;
+  }
+
+  /** The shared instance of a gadget (loaded by its first run), or a new one of a run's own. */
+  private instanceFor(g: GadgetDescriptor, layout: RecordLayout, st: SharedState): GadgetInstance {
+    if (g.shared) {
+      const have = this.byGadget.get(g.name);
+      if (have && !have.closed) return have;
+    }
+    const inst = new GadgetInstance(g, layout, !!g.shared, {
+      ringBytes: RING_BYTES,
+      selfPid: process.pid,
+      shareMaps: (spec) => st.shareMaps(spec),
+      beforeBatch: () => st.checkFresh(),
+      onLoad: () => void (this.loadCount += 1),
+      onClose: (i) => {
+        this.instances.delete(i);
+        if (this.byGadget.get(g.name) === i) this.byGadget.delete(g.name);
+      },
+    });
+    this.instances.add(inst);
+    if (g.shared) this.byGadget.set(g.name, inst);
+    return inst;
+  }
+
   async *run(req: RunRequest, signal: AbortSignal): AsyncIterable<RunMessage> {
+    // a stream cancelled before its run got going loads and attaches nothing
+    const cancelled: RunMessage = { kind: 'done', reason: 'cancelled' };
+    if (signal.aborted) {
+      yield cancelled;
+      return;
+    }
     const g = await getGadget(req.gadget).catch((e: Error) => {
       throw new RunError('NOT_FOUND', e.message);
     });
@@ -133,14 +207,20 @@ export class LocalRuntime implements GadgetRuntime {
         throw new RunError('INVALID_ARGUMENT', (e as Error).message);
       }
     }
+    if (signal.aborted) {
+      yield cancelled;
+      return;
+    }
     const st = this.state();
     await st.ready();
+    if (signal.aborted) {
+      yield cancelled;
+      return;
+    }
     const registry = st.registry;
-
-    const config = gadgetConfig(g, params, { selfPid: process.pid });
     const mode = filterMode(req.filter, this.opts.kubernetes ?? false);
 
-    const layout = JSON.parse(readFileSync(gadgetLayoutPath(g.name), 'utf8')) as RecordLayout;
+    const layout = this.layoutOf(g.name);
     const mntnsField = layout.fields.find((f) => f.name === 'mntns_id');
     const pidField = layout.fields.find((f) => f.name === 'pid');
     if (!mntnsField || !pidField) throw new Error(`layout ${g.name}: no mntns_id/pid field`);
@@ -150,73 +230,35 @@ export class LocalRuntime implements GadgetRuntime {
     // of records to containers are keyed by it (inodes are reused)
     const uidField = layout.fields.find((f) => f.name === 'mntns_uid' && f.size === 8);
     const uidOff = uidField ? uidField.offset : -1;
+    // this run's own filter over what the kernel passes for every run of the gadget
+    const recordFilter = g.shared?.recordFilter?.(params, layout);
 
-    const spec = st.bpf.ObjectSpec.open(gadgetObjectPath(g.name));
-    let coll: Collection | undefined;
     const queue = new AsyncQueue<RunMessage>();
     const cleanups: Array<() => void> = [];
-    try {
-      // the tracker's namespace hooks, for this run's kernel filter (shared.ts)
-      cleanups.push(st.retainNamespaceHooks());
-      for (const [k, v] of Object.entries(config.rodata)) spec.setGlobal(k, v);
-      spec.setGlobal('gadget_filter_mode', mode);
-      spec.setGlobal('gadget_self_tgid', process.pid);
-      spec.setMapMaxEntries('events', RING_BYTES);
-      st.shareMaps(spec);
-      try {
-        coll = spec.load();
-      } catch (e) {
-        throw bpfDenied(e) ?? e;
-      }
-      const filterMap = coll.map('gadget_mntns_filter');
-      for (const [mapName, entries] of Object.entries(config.maps ?? {})) {
-        const m = coll.map(mapName);
-        for (const [k, v] of entries) m.update(Buffer.from(k), Buffer.from(v));
-      }
-
-      const adm = new RunAdmission(req.filter, mode, registry, filterMap);
-      for (const c of registry.list()) if (c.state === 'running') adm.admit(c);
-      const flushContainers = (): void => {
-        if (adm.pending.length)
-          queue.push({ kind: 'containers', containers: adm.pending.splice(0) });
-      };
-      const onAdded = (c: ContainerInfo): void => {
-        adm.admit(c);
-        flushContainers();
-      };
-      const onRemoved = (c: ContainerInfo): void => adm.removed(c);
-      const onMntnsRemoved = (mntns: number): void => adm.forget(mntns);
-      // pod labels and owners arrive from the pod watch, possibly after the container: a label
-      // selector may start (or stop) matching, and the client gets the completed identity
-      const onUpdated = (c: ContainerInfo): void => {
-        if (c.state !== 'running') return;
-        adm.admit(c);
-        flushContainers();
-      };
-      registry.on('updated', onUpdated);
-      registry.on('added', onAdded);
-      registry.on('removed', onRemoved);
-      registry.on('mntns-removed', onMntnsRemoved);
-      cleanups.push(() => {
-        registry.off('updated', onUpdated);
-        registry.off('added', onAdded);
-        registry.off('removed', onRemoved);
-        registry.off('mntns-removed', onMntnsRemoved);
-      });
-      const decide = adm.decide;
-
-      queue.push({
-        kind: 'header',
-        header: { gadget: g.name, node: this.node, layout, bootToWallNs: st.bpf.clockOffsetNs() },
-      });
-      flushContainers();
-
-      let events = 0;
-      let dropped = 0;
-      const reader = coll.reader('events', (batch: Buffer, count: number) => {
+    let events = 0;
+    let dropped = 0;
+    let adm: RunAdmission | undefined;
+    const flushContainers = (): void => {
+      if (adm?.pending.length)
+        queue.push({ kind: 'containers', containers: adm.pending.splice(0) });
+    };
+    let detached = false;
+    let runError: unknown;
+    const member: InstanceRun = {
+      params,
+      mode,
+      deliver: (batch, count, exact) => {
+        if (detached || !adm) return;
         events += count;
-        st.checkFresh();
-        const kept = filterBatch(batch, count, mntnsOff, pidOff, decide, uidOff);
+        const kept = filterBatch(
+          batch,
+          count,
+          mntnsOff,
+          pidOff,
+          adm.decide,
+          uidOff,
+          exact ? undefined : recordFilter,
+        );
         flushContainers();
         if (kept.count === 0) return;
         if (queue.length > MAX_QUEUED_BATCHES) {
@@ -224,21 +266,65 @@ export class LocalRuntime implements GadgetRuntime {
           return;
         }
         queue.push({ kind: 'batch', records: kept.records, count: kept.count });
+      },
+      failed: (e) => {
+        if (detached) return;
+        detached = true;
+        runError = e;
+        queue.end();
+      },
+    };
+    // the tracker's unshare hooks feed the kernel filter's namespace bookkeeping while runs last
+    cleanups.push(st.retainNamespaceHooks());
+    try {
+      const inst = this.instanceFor(g, layout, st);
+      const filterMap = inst.join(member);
+      cleanups.push(() => inst.leave(member));
+      const a = new RunAdmission(req.filter, mode, registry, filterMap);
+      adm = a;
+      for (const c of registry.list()) if (c.state === 'running') a.admit(c);
+      const hooks: RunHooks = {
+        added: (c) => {
+          a.admit(c);
+          flushContainers();
+        },
+        removed: (c) => a.removed(c),
+        mntnsRemoved: (mntns) => a.forget(mntns),
+        // pod labels and owners arrive from the pod watch, possibly after the container: a label
+        // selector may start (or stop) matching, and the client gets the completed identity
+        updated: (c) => {
+          if (c.state !== 'running') return;
+          a.admit(c);
+          flushContainers();
+        },
+      };
+      this.hooks.add(hooks);
+      cleanups.push(() => this.hooks.delete(hooks));
+
+      queue.push({
+        kind: 'header',
+        header: { gadget: g.name, node: this.node, layout, bootToWallNs: st.bpf.clockOffsetNs() },
       });
-      cleanups.push(() => void reader.stop());
-      try {
-        coll.attach();
-      } catch (e) {
-        throw tracepointFull(e, coll) ?? e;
-      }
+      flushContainers();
+
+      // the first run of a gadget loads it (off the event loop) and attaches it; later runs find
+      // it attached. A cancel meanwhile ends this run at once; the load is freed when over.
+      let onAbortWait: (() => void) | undefined;
+      const abortWait = new Promise<void>((resolve) => {
+        onAbortWait = () => resolve();
+        signal.addEventListener('abort', onAbortWait, { once: true });
+      });
+      cleanups.push(() => signal.removeEventListener('abort', onAbortWait!));
+      await Promise.race([inst.start(), abortWait]);
+      const lost0 = signal.aborted ? 0 : inst.lost();
 
       let lastDropped = 0;
-      const lostMap = coll.map('gadget_lost');
-      const loaded = coll;
       const pushStats = (): void => {
-        // the consumer may have gone (cancelled stream) and the collection closed meanwhile
-        if (loaded.closed) return;
-        queue.push({ kind: 'stats', stats: { events, lost: lostMap.perCpuSum(0) + dropped } });
+        // kernel losses are the shared ring's: those since this run started
+        queue.push({
+          kind: 'stats',
+          stats: { events, lost: Math.max(0, inst.lost() - lost0) + dropped },
+        });
         if (dropped > lastDropped) {
           queue.push({
             kind: 'log',
@@ -255,19 +341,27 @@ export class LocalRuntime implements GadgetRuntime {
       const finish = (reason: string): void => {
         if (finishing) return;
         finishing = true;
-        // the reader drains what the kernel already produced before it ends
-        void reader.stop().then(() => {
-          if (g.drain && !loaded.closed) {
-            const d = g.drain.toRecords(loaded.map(g.drain.map).entries(), layout);
-            const kept = filterBatch(d.records, d.count, mntnsOff, pidOff, decide, uidOff);
-            flushContainers();
-            if (kept.count > 0)
-              queue.push({ kind: 'batch', records: kept.records, count: kept.count });
+        const end = async (): Promise<void> => {
+          if (inst.shared) {
+            // what the kernel already produced reaches this run before it ends
+            await inst.flush();
+          } else {
+            // a run's own instance: its reader drains, then the gadget's aggregation map
+            const d = await inst.finishPrivate().catch(() => undefined);
+            if (d) {
+              const kept = filterBatch(d.records, d.count, mntnsOff, pidOff, a.decide, uidOff);
+              flushContainers();
+              if (kept.count > 0)
+                queue.push({ kind: 'batch', records: kept.records, count: kept.count });
+            }
           }
+          detached = true;
+          inst.leave(member);
           pushStats();
           queue.push({ kind: 'done', reason });
           queue.end();
-        });
+        };
+        void end();
       };
       if (req.timeoutSeconds > 0) {
         const t = setTimeout(() => finish('timeout'), req.timeoutSeconds * 1000);
@@ -281,7 +375,9 @@ export class LocalRuntime implements GadgetRuntime {
       for await (const m of queue) {
         yield m;
       }
+      if (runError !== undefined) throw runError;
     } finally {
+      detached = true;
       for (const c of cleanups.reverse()) {
         try {
           c();
@@ -289,8 +385,6 @@ export class LocalRuntime implements GadgetRuntime {
           /* keep closing the rest */
         }
       }
-      coll?.close();
-      spec.close();
     }
   }
 
@@ -316,6 +410,7 @@ export class LocalRuntime implements GadgetRuntime {
   }
 
   async close(): Promise<void> {
+    for (const i of [...this.instances]) i.close();
     // traceloop keeps its pins: the next daemon resumes the recordings
     this.recorder?.close();
     this.recorder = undefined;
@@ -326,9 +421,11 @@ export class LocalRuntime implements GadgetRuntime {
 
 /**
  * Drops records whose mount namespace the run must not see (namespaces the kernel passed
- * because user space had not classified them yet). Returns the batch untouched when nothing
- * is dropped, which is the common case. A record too short to hold the mount namespace and pid
- * is left for the client to report (it decodes, the daemon does not).
+ * because user space had not classified them yet, or another run sharing the gadget wanted), and
+ * applies the run's own record filter (`recordFilter`: keep, drop, or a rewritten payload).
+ * Returns the batch untouched when nothing changes, which is the common case. A record too short
+ * to hold the mount namespace and pid is left for the client to report (it decodes, the daemon
+ * does not).
  */
 export function filterBatch(
   batch: Buffer,
@@ -338,12 +435,15 @@ export function filterBatch(
   keep: (mntns: number, pid: number, uid: number) => boolean,
   /** offset of the u64 mntns_uid, -1 when the layout has none (uid 0) */
   uidOff = -1,
+  recordFilter?: RecordFilter,
 ): { records: Buffer; count: number } {
   const c = new RecordCursor(batch, Math.max(mntnsOff + 8, pidOff + 4), () => undefined);
   let lastMntns = -1;
   let lastUid = -1;
   let lastKeep = true;
-  let drops: number[] | undefined;
+  let parts: Buffer[] | undefined;
+  let from = 0;
+  let drops = 0;
   for (let i = 0; i < count && c.next(); i++) {
     const rec = c.offset;
     const mntns =
@@ -357,15 +457,15 @@ export function filterBatch(
       lastMntns = mntns;
       lastUid = uid;
     }
-    if (!lastKeep) (drops ??= []).push(rec - 4, rec - 4 + framedSize(c.length));
+    const v = lastKeep && recordFilter ? recordFilter(batch, rec, c.length) : lastKeep;
+    if (v === true) continue;
+    // dropped or rewritten: the batch up to this record, then the new payload, framed
+    (parts ??= []).push(batch.subarray(from, rec - 4));
+    from = rec - 4 + framedSize(c.length);
+    if (v === false) drops++;
+    else parts.push(frameRecords([v]));
   }
-  if (!drops) return { records: batch, count };
-  const parts: Buffer[] = [];
-  let from = 0;
-  for (let i = 0; i < drops.length; i += 2) {
-    parts.push(batch.subarray(from, drops[i]));
-    from = drops[i + 1]!;
-  }
+  if (!parts) return { records: batch, count };
   parts.push(batch.subarray(from));
-  return { records: Buffer.concat(parts), count: count - drops.length / 2 };
+  return { records: Buffer.concat(parts), count: count - drops };
 }
