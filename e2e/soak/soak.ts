@@ -678,10 +678,11 @@ async function main(): Promise<number> {
           counters.traceloop_lists++;
           try {
             if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr.trim()}`);
-            const rows = JSON.parse(r.stdout) as Array<{ state?: string }>;
+            // -o json: the entries ({node, ...TraceloopEntry}), status recording|evicted|...
+            const rows = JSON.parse(r.stdout) as Array<{ status?: string }>;
             const states: Record<string, number> = {};
             for (const x of rows) {
-              const st = (x.state ?? '').split(' ')[0] || '?';
+              const st = x.status || '?';
               states[st] = (states[st] ?? 0) + 1;
             }
             lists.push({
