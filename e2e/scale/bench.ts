@@ -20,7 +20,7 @@
 // CLI, so the CLI's own cost (per event, per node) is the figure that carries over.
 
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureCluster, type ClusterHandle } from '../k8s/harness-fake-kubelet.js';
@@ -60,7 +60,23 @@ interface Row {
   cpuHoldPct: number;
   rssHoldMiB: number;
   exit: string;
+  /** the machine's 1-minute load average at the end of the phase (2 vCPUs, shared) */
+  load1: number;
 }
+
+// what SIGINT/SIGTERM must stop: the running phase's harness, and the cluster if we started it
+let current: ScaleHarness | undefined;
+let clusterRef: ClusterHandle | undefined;
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.on(sig, () => {
+    log(`${sig}: cleaning up`);
+    void (current?.close() ?? Promise.resolve())
+      .catch(() => undefined)
+      .finally(() => {
+        clusterRef?.close();
+        process.exit(130);
+      });
+  });
 
 function pidOf(component: string): number[] {
   const dir = process.env.KGADGET_CLUSTER_DIR || '/tmp/kgadget-cluster';
@@ -95,6 +111,7 @@ async function phase(
     nodesPerProcess: o.nodesPerProcess,
     log,
   });
+  current = h;
   let r: CliRunResult;
   let reports;
   try {
@@ -115,6 +132,7 @@ async function phase(
     reports = await h.waitRunReports(o.hold ? 15_000 : 30_000);
   } finally {
     await h.close();
+    current = undefined;
   }
   let lost = 0;
   let nodesLost = 0;
@@ -170,13 +188,14 @@ async function phase(
     cpuHoldPct: (r.cpuHold / 5) * 100,
     rssHoldMiB: r.rssHoldMiB,
     exit: String(r.status ?? r.signal),
+    load1: Number(loadavg()[0]!.toFixed(1)),
   };
   const warn = r.stderr
     .split('\n')
     .filter((l) => l.trim())
     .slice(0, 5);
   log(
-    `${name}: ${row.ok ? 'ok' : 'NOT HELD'}; first from all ${row.allFirstS.toFixed(1)} s; rate min ${row.minRatePct.toFixed(1)}%; lost ${lost} (${nodesLost} nodes); missing ${missing}; CLI ${row.cliCpuPct.toFixed(0)}% ${row.usPerEvent.toFixed(1)} us/event ${row.cliRssMiB.toFixed(0)} MiB; apiserver ${row.apiCpuPct.toFixed(0)}%; p50 ${row.p50ms.toFixed(1)} ms p99 ${row.p99ms.toFixed(1)} ms (steady ${row.steadyP50ms.toFixed(1)} / ${row.steadyP99ms.toFixed(1)}); replay late max ${row.replayLateMaxMs.toFixed(0)} ms${warn.length ? `; CLI stderr: ${warn.join(' | ')}` : ''}`,
+    `${name}: ${row.ok ? 'ok' : 'NOT HELD'}; first from all ${row.allFirstS.toFixed(1)} s; rate min ${row.minRatePct.toFixed(1)}%; lost ${lost} (${nodesLost} nodes); missing ${missing}; CLI ${row.cliCpuPct.toFixed(0)}% ${row.usPerEvent.toFixed(1)} us/event ${row.cliRssMiB.toFixed(0)} MiB; apiserver ${row.apiCpuPct.toFixed(0)}%; p50 ${row.p50ms.toFixed(1)} ms p99 ${row.p99ms.toFixed(1)} ms (steady ${row.steadyP50ms.toFixed(1)} / ${row.steadyP99ms.toFixed(1)}); replay late max ${row.replayLateMaxMs.toFixed(0)} ms; load ${row.load1}${warn.length ? `; CLI stderr: ${warn.join(' | ')}` : ''}`,
   );
   return row;
 }
@@ -212,7 +231,7 @@ const fmt = (v: number, d = 0): string => (Number.isFinite(v) ? v.toFixed(d) : '
 
 function table(rows: Row[]): string {
   const head =
-    '| phase | nodes | events/s/node | held | first event from all (s) | node rate min/median (% of target) | lost (nodes) | missing | CLI CPU (% core) | CLI us/event | CLI RSS (MiB) | API server CPU (% core) | stand-ins+replay CPU (% core) | latency p50 / p99 (ms) | steady p50 / p99 (ms) |';
+    '| phase | nodes | events/s/node | held | first event from all (s) | node rate min/median (% of target) | lost (nodes) | missing | CLI CPU (% core) | CLI us/event | CLI RSS (MiB) | API server CPU (% core) | stand-ins+replay CPU (% core) | latency p50 / p99 (ms) | steady p50 / p99 (ms) | load avg |';
   const sep =
     '|' +
     head
@@ -226,7 +245,7 @@ function table(rows: Row[]): string {
     sep,
     ...rows.map(
       (r) =>
-        `| ${r.phase} | ${r.nodes} | ${r.rate} | ${r.ok ? 'yes' : 'no'} | ${fmt(r.allFirstS, 1)} | ${fmt(r.minRatePct, 1)} / ${fmt(r.medRatePct, 1)} | ${r.lost} (${r.nodesLost}) | ${r.missing} | ${fmt(r.cliCpuPct)} | ${fmt(r.usPerEvent, 1)} | ${fmt(r.cliRssMiB)} | ${fmt(r.apiCpuPct)} | ${fmt(r.simCpuPct)} | ${fmt(r.p50ms, 1)} / ${fmt(r.p99ms, 1)} | ${fmt(r.steadyP50ms, 1)} / ${fmt(r.steadyP99ms, 1)} |`,
+        `| ${r.phase} | ${r.nodes} | ${r.rate} | ${r.ok ? 'yes' : 'no'} | ${fmt(r.allFirstS, 1)} | ${fmt(r.minRatePct, 1)} / ${fmt(r.medRatePct, 1)} | ${r.lost} (${r.nodesLost}) | ${r.missing} | ${fmt(r.cliCpuPct)} | ${fmt(r.usPerEvent, 1)} | ${fmt(r.cliRssMiB)} | ${fmt(r.apiCpuPct)} | ${fmt(r.simCpuPct)} | ${fmt(r.p50ms, 1)} / ${fmt(r.p99ms, 1)} | ${fmt(r.steadyP50ms, 1)} / ${fmt(r.steadyP99ms, 1)} | ${r.load1} |`,
     ),
   ].join('\n');
 }
@@ -249,6 +268,7 @@ async function main(): Promise<void> {
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
   const cluster = ensureCluster(log);
+  clusterRef = cluster;
   const rows: Row[] = [];
   let profile: string[] = [];
   try {
@@ -309,6 +329,7 @@ async function main(): Promise<void> {
     const small = rows.find((r) => r.phase === 'N=10');
     const out = {
       date: new Date().toISOString(),
+      loadAverage: loadavg().map((v) => Number(v.toFixed(1))),
       machine: `${cpus().length} vCPU (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${(await import('node:os')).release()}, Node ${process.version}`,
       gadget,
       seconds,
@@ -336,7 +357,9 @@ async function main(): Promise<void> {
       );
     if (profile.length)
       process.stdout.write(`CLI profile (self time, top):\n  ${profile.join('\n  ')}\n`);
-    process.stdout.write(`${out.machine}; ${out.date}; gadget ${gadget}\n`);
+    process.stdout.write(
+      `${out.machine}; ${out.date}; gadget ${gadget}; load average at the end ${out.loadAverage.join(' ')}\n`,
+    );
     if (values.json) writeFileSync(values.json, JSON.stringify(out, null, 2) + '\n');
   } finally {
     cluster.close();
