@@ -377,6 +377,12 @@ export class RemoteRuntime implements GadgetRuntime {
   private async tlsCause(e: grpc.ServiceError, received: boolean): Promise<RunError | undefined> {
     if (received || e.code !== grpc.status.UNAVAILABLE || this.addr.kind !== 'tcp') return;
     if (this.explain) return; // Kubernetes mode: the port-forward explains itself
+    if (
+      !/No connection|Failed to connect|Connection dropped|ECONNRESET|SSL|TLS|certificate/i.test(
+        e.details,
+      )
+    )
+      return;
     const { diagnoseTls } = await import('./tls-diagnose.js');
     const d = await diagnoseTls(this.addr.host, this.addr.port, this.tls, this.connectTimeoutMs);
     if (!d) return;

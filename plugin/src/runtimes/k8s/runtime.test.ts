@@ -230,6 +230,83 @@ describe('KubernetesRuntime fan-in', () => {
     assert.deepEqual(msgs.at(-1), { kind: 'done', reason: 'timeout' });
   });
 
+  test('a stream lost mid-run is resumed when the node is back; the gap is reported, stats add up', async () => {
+    const lostErr = Object.assign(
+      new RunError('UNAVAILABLE', 'lost connection to daemon at node "node-a": tunnel closed'),
+      { lost: true },
+    );
+    const down = new RunError('UNAVAILABLE', 'cannot reach daemon at node "node-a": 503');
+    const first = script('node-a', 0n).slice(0, 4); // header, containers, batch, stats
+    const plan: Array<{ msgs: RunMessage[]; error?: Error }> = [
+      { msgs: first, error: lostErr },
+      { msgs: [], error: down },
+      { msgs: script('node-a', 0n) },
+    ];
+    let runs = 0;
+    const node: GadgetRuntime = {
+      info: async () => ({ node: 'node-a', kernel: '', version: '', gadgets: [] }),
+      listContainers: async () => [],
+      close: async () => {},
+      async *run() {
+        const p = plan[runs++]!;
+        for (const m of p.msgs) yield m;
+        if (p.error) throw p.error;
+      },
+    };
+    const rt = new KubernetesRuntime([{ node: 'node-a', pod: pod('node-a'), runtime: node }], {
+      defaultNamespace: 'shop',
+      reconnectBackoffMs: 1,
+    });
+    const msgs = await collect(rt, request());
+    assert.equal(runs, 3);
+    const logs = msgs.flatMap((m) => (m.kind === 'log' ? [m.message] : []));
+    assert.equal(logs[0], `node node-a: ${lostErr.message}; reconnecting`);
+    assert.match(
+      logs[1]!,
+      /^node node-a: stream resumed after a gap of \d+\.\d s \(\d\d:\d\d:\d\d\.\d{3}-\d\d:\d\d:\d\d\.\d{3} UTC, 2 attempt\(s\)\): what ran on the node in the gap was not traced$/,
+    );
+    assert.equal(msgs.filter((m) => m.kind === 'header').length, 2);
+    assert.equal(msgs.filter((m) => m.kind === 'batch').length, 2);
+    // the second stream's stats count from 0 again: the totals add the first stream's
+    assert.deepEqual(msgs.filter((m) => m.kind === 'stats').at(-1), {
+      kind: 'stats',
+      stats: { events: 20, lost: 2 },
+    });
+    assert.deepEqual(msgs.at(-1), { kind: 'done', reason: 'timeout' });
+  });
+
+  test('a lost node that is not back within reconnectMs fails like any node', async () => {
+    const lostErr = Object.assign(new RunError('UNAVAILABLE', 'lost connection: gone'), {
+      lost: true,
+    });
+    let runs = 0;
+    const node: GadgetRuntime = {
+      info: async () => ({ node: 'n', kernel: '', version: '', gadgets: [] }),
+      listContainers: async () => [],
+      close: async () => {},
+      async *run() {
+        runs++;
+        if (runs === 1) yield script('n', 0n)[0]!;
+        throw runs === 1 ? lostErr : new RunError('UNAVAILABLE', 'cannot reach daemon: down');
+      },
+    };
+    const rt = new KubernetesRuntime([{ node: 'n', pod: pod('n'), runtime: node }], {
+      defaultNamespace: 'shop',
+      reconnectMs: 30,
+      reconnectBackoffMs: 5,
+    });
+    const msgs: RunMessage[] = [];
+    await assert.rejects(async () => {
+      for await (const m of rt.run(request(), new AbortController().signal)) msgs.push(m);
+    }, /cannot reach daemon: down/);
+    assert.ok(runs >= 2);
+    const logs = msgs.flatMap((m) => (m.kind === 'log' ? [m.message] : []));
+    assert.match(
+      logs.at(-1)!,
+      /^node n: not back after 0 s \(cannot reach daemon: down\); giving up on this node$/,
+    );
+  });
+
   test('every node failing the same way: that error, once', async () => {
     const denied = new RunError(
       'PERMISSION_DENIED',

@@ -68,7 +68,35 @@ export interface KubernetesRuntimeOptions {
   maxQueued?: number;
   /** closed with the runtime */
   transport?: GadgetTransport;
+  /**
+   * How long a node whose stream was lost mid-run (API server restarted, tunnel cut) is dialed
+   * again before it counts as failed; default 120000 ms. 0: no reconnection.
+   */
+  reconnectMs?: number;
+  /** First wait between reconnection attempts (doubling up to 5 s); default 500 ms. */
+  reconnectBackoffMs?: number;
 }
+
+/** A stream that delivered and then lost its connection (RemoteRuntime marks it). */
+export function isLostConnection(e: unknown): boolean {
+  return (e as { lost?: unknown } | undefined)?.lost === true;
+}
+
+function isUnavailable(e: unknown): boolean {
+  return (e as { code?: unknown } | undefined)?.code === 'UNAVAILABLE';
+}
+
+const sleepUnless = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
 
 /** Picks the gadget pod of each node: running before not, ready before not, newest first. */
 export function pickPods(pods: GadgetPod[], created: Map<string, number> = new Map()): GadgetPod[] {
@@ -257,62 +285,119 @@ export class KubernetesRuntime implements GadgetRuntime {
     interface NodeState {
       node: string;
       stats?: RunStats;
+      /** totals of the node's earlier streams (a resumed stream counts from 0 again) */
+      prior: RunStats;
       done?: string;
       error?: unknown;
     }
-    const states: NodeState[] = this.nodes.map((n) => ({ node: n.node }));
+    const states: NodeState[] = this.nodes.map((n) => ({
+      node: n.node,
+      prior: { events: 0, lost: 0 },
+    }));
     // failures are held until some node streams: if every node fails, the run fails with one error
     let streaming = false;
     const held: RunMessage[] = [];
     const sumStats = (): RunMessage => {
       const s: RunStats = { events: 0, lost: 0 };
       for (const st of states) {
-        s.events += st.stats?.events ?? 0;
-        s.lost += st.stats?.lost ?? 0;
+        s.events += st.prior.events + (st.stats?.events ?? 0);
+        s.lost += st.prior.lost + (st.stats?.lost ?? 0);
       }
       return { kind: 'stats', stats: s };
     };
 
+    const warn = (message: string): void => {
+      const w: RunMessage = { kind: 'log', level: 'warn', message };
+      if (streaming) merge.push(w);
+      else held.push(w);
+    };
+    const reconnectMs = this.opts.reconnectMs ?? 120_000;
+    const backoff0 = this.opts.reconnectBackoffMs ?? 500;
+    const clock = (ms: number): string => new Date(ms).toISOString().slice(11, 23);
+
+    // one node's stream; a stream lost mid-run (the API server restarted, the tunnel was cut) is
+    // started again until it is back, and the gap is reported: what the node traced meanwhile
+    // is not recovered (the daemon ends a run whose client went away)
     const pump = async (n: NodeTarget, st: NodeState): Promise<void> => {
-      try {
-        for await (const m of n.runtime.run(request, ac.signal)) {
-          switch (m.kind) {
-            case 'header':
-              merge.push({ kind: 'header', header: { ...m.header, node: n.node } });
-              if (!streaming) {
-                streaming = true;
-                for (const h of held.splice(0)) merge.push(h);
-              }
-              break;
-            case 'containers':
-              merge.push({ kind: 'containers', containers: m.containers, node: n.node });
-              break;
-            case 'batch':
-              merge.push({ kind: 'batch', records: m.records, count: m.count, node: n.node });
-              break;
-            case 'stats':
-              st.stats = m.stats;
-              merge.push(sumStats());
-              break;
-            case 'log':
-              merge.push({ kind: 'log', level: m.level, message: `node ${n.node}: ${m.message}` });
-              break;
-            case 'done':
-              st.done = m.reason;
-              break;
+      let lostAt: number | undefined;
+      let attempts = 0;
+      for (;;) {
+        let delivered = false;
+        try {
+          for await (const m of n.runtime.run(request, ac.signal)) {
+            switch (m.kind) {
+              case 'header':
+                delivered = true;
+                merge.push({ kind: 'header', header: { ...m.header, node: n.node } });
+                if (!streaming) {
+                  streaming = true;
+                  for (const h of held.splice(0)) merge.push(h);
+                }
+                if (lostAt !== undefined) {
+                  const now = Date.now();
+                  merge.push({
+                    kind: 'log',
+                    level: 'warn',
+                    message: `node ${n.node}: stream resumed after a gap of ${((now - lostAt) / 1000).toFixed(1)} s (${clock(lostAt)}-${clock(now)} UTC, ${attempts} attempt(s)): what ran on the node in the gap was not traced`,
+                  });
+                  lostAt = undefined;
+                  attempts = 0;
+                }
+                break;
+              case 'containers':
+                merge.push({ kind: 'containers', containers: m.containers, node: n.node });
+                break;
+              case 'batch':
+                merge.push({ kind: 'batch', records: m.records, count: m.count, node: n.node });
+                break;
+              case 'stats':
+                st.stats = m.stats;
+                merge.push(sumStats());
+                break;
+              case 'log':
+                merge.push({
+                  kind: 'log',
+                  level: m.level,
+                  message: `node ${n.node}: ${m.message}`,
+                });
+                break;
+              case 'done':
+                st.done = m.reason;
+                break;
+            }
+            await merge.space();
           }
-          await merge.space();
+          return;
+        } catch (e) {
+          if (ac.signal.aborted) {
+            st.error = e;
+            return;
+          }
+          const resuming = lostAt !== undefined && !delivered && isUnavailable(e);
+          if (!resuming && !(delivered && isLostConnection(e) && reconnectMs > 0)) {
+            st.error = e;
+            warn(`node ${n.node}: ${errText(e)}`);
+            return;
+          }
+          if (lostAt === undefined) {
+            lostAt = Date.now();
+            warn(`node ${n.node}: ${errText(e)}; reconnecting`);
+          } else if (Date.now() - lostAt > reconnectMs) {
+            st.error = e;
+            warn(
+              `node ${n.node}: not back after ${Math.round(reconnectMs / 1000)} s (${errText(e)}); giving up on this node`,
+            );
+            return;
+          }
+          if (st.stats) {
+            st.prior.events += st.stats.events;
+            st.prior.lost += st.stats.lost;
+            st.stats = undefined;
+          }
+          await sleepUnless(Math.min(5000, backoff0 * 2 ** Math.min(attempts, 4)), ac.signal);
+          attempts++;
+          if (ac.signal.aborted) return;
         }
-      } catch (e) {
-        st.error = e;
-        if (ac.signal.aborted) return;
-        const w: RunMessage = {
-          kind: 'log',
-          level: 'warn',
-          message: `node ${n.node}: ${errText(e)}`,
-        };
-        if (streaming) merge.push(w);
-        else held.push(w);
       }
     };
     const all = Promise.all(this.nodes.map((n, i) => pump(n, states[i]!))).then(() => merge.end());
