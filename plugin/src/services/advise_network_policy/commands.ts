@@ -27,8 +27,8 @@ import { GraphvizMissingError, renderGraph, type GraphFormat } from './graph.js'
 import { ContainerResolver, ResolverChain, type IdentityResolver } from './identity.js';
 import { FLOW_COLUMNS, flowRow, runMonitor } from './monitor.js';
 import { parsePolicies, PolicyError, type PolicySet } from './policy.js';
-import { buildReport } from './report.js';
-import { verdictText, verifyFlows } from './verify.js';
+import { buildReport, type ReportOptions } from './report.js';
+import { flowDenials, verdictText, verifyFlows } from './verify.js';
 
 export interface IoStreams {
   stdout: Writable & { isTTY?: boolean };
@@ -142,6 +142,11 @@ export interface ReportFlags {
   'named-ports'?: boolean;
   'dns-namespace'?: string;
   'dns-selector'?: string;
+  /** merge with existing policies: from files, from the cluster */
+  policies?: string[];
+  'from-cluster'?: boolean;
+  kubeconfig?: string;
+  context?: string;
 }
 
 export async function reportCommand(
@@ -149,23 +154,85 @@ export async function reportCommand(
   io: IoStreams = defaultIo(),
 ): Promise<void> {
   const { flows, records } = await readFlowFiles(flags.input ?? [], io);
-  const r = buildReport(flows, {
+  const opts: ReportOptions = {
     includeNode: flags['include-node'] ?? false,
     namedPorts: flags['named-ports'] ?? false,
     ...(flags['dns-namespace'] ? { dnsNamespace: flags['dns-namespace'] } : {}),
     ...(flags['dns-selector']
       ? { dnsLabels: parseLabels(flags['dns-selector'], '--dns-selector') }
       : {}),
-  });
-  if (flags.output && flags.output !== '-') writeFileSync(flags.output, r.yaml);
+  };
+  const toFile = flags.output && flags.output !== '-' ? flags.output : undefined;
+  const merged = flags['from-cluster'] || (flags.policies?.length ?? 0) > 0;
+  if (merged) {
+    const existing = await readPolicySet(flags, io);
+    const { mergeReport } = await import('./merge.js');
+    const m = mergeReport(flows, existing, opts);
+    // the diff is for review; the objects are for kubectl apply (to a file, or to stdout with -o -)
+    if (toFile) writeFileSync(toFile, m.yaml);
+    if (flags.output === '-') io.stdout.write(m.yaml);
+    else io.stdout.write(m.diff);
+    const changed = m.changes.filter((c) => c.before).length;
+    const created = m.changes.length - changed;
+    const added = m.changes
+      .filter((c) => c.before)
+      .reduce((n, c) => n + c.added.ingress + c.added.egress, 0);
+    for (const n of m.notes) io.stderr.write(`note: ${n}\n`);
+    io.stderr.write(
+      (m.changes.length === 0
+        ? `no change: the ${existing.policies.length} existing ${existing.policies.length === 1 ? 'policy allows' : 'policies allow'} what the ${flows.length} flow record(s) need`
+        : `${changed} changed ${changed === 1 ? 'policy' : 'policies'} (${added} rule(s) appended, none removed), ${created} new ${created === 1 ? 'policy' : 'policies'} for ${flows.length} flow record(s)`) +
+        (records > flows.length ? ` (merged from ${records})` : '') +
+        (toFile ? `; objects written to ${toFile}` : '') +
+        '\n',
+    );
+    if (m.stillDenied > 0)
+      io.stderr.write(`${m.stillDenied} flow(s) would still be denied (see the notes)\n`);
+    return;
+  }
+  const r = buildReport(flows, opts);
+  if (toFile) writeFileSync(toFile, r.yaml);
   else io.stdout.write(r.yaml);
   io.stderr.write(
     `${r.policies.length} ${r.policies.length === 1 ? 'policy' : 'policies'} for ${flows.length} flow record(s)` +
       (records > flows.length ? ` (merged from ${records})` : '') +
       (r.notes.length ? `; ${r.notes.length} note(s) in the header` : '') +
-      (flags.output && flags.output !== '-' ? ` written to ${flags.output}` : '') +
+      (toFile ? ` written to ${toFile}` : '') +
       '\n',
   );
+}
+
+/** The policies of --policies files and, with --from-cluster, of the cluster. */
+async function readPolicySet(
+  flags: {
+    policies?: string[];
+    'from-cluster'?: boolean;
+    kubeconfig?: string;
+    context?: string;
+  },
+  io: IoStreams,
+): Promise<PolicySet> {
+  const set: PolicySet = { policies: [], namespaces: [] };
+  for (const f of flags.policies ?? []) {
+    try {
+      const s = parsePolicies(await readText(f, 'policy file', io), f === '-' ? 'stdin' : f);
+      set.policies.push(...s.policies);
+      set.namespaces.push(...s.namespaces);
+    } catch (e) {
+      if (e instanceof PolicyError) throw new UserError(escapeControl(e.message));
+      throw e;
+    }
+  }
+  if (flags['from-cluster']) {
+    const { policiesFromCluster } = await import('./cluster.js');
+    const s = await policiesFromCluster({
+      ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+      ...(flags.context ? { context: flags.context } : {}),
+    });
+    set.policies.push(...s.policies);
+    set.namespaces.push(...s.namespaces);
+  }
+  return set;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,37 +270,22 @@ export async function verifyCommand(
       'no policies: give --policies FILE (multi-document YAML) or --from-cluster',
     );
   }
-  const set: PolicySet = { policies: [], namespaces: [] };
-  for (const f of files) {
-    try {
-      const s = parsePolicies(await readText(f, 'policy file', io), f === '-' ? 'stdin' : f);
-      set.policies.push(...s.policies);
-      set.namespaces.push(...s.namespaces);
-    } catch (e) {
-      if (e instanceof PolicyError) throw new UserError(escapeControl(e.message));
-      throw e;
-    }
-  }
-  if (flags['from-cluster']) {
-    const { policiesFromCluster } = await import('./cluster.js');
-    const s = await policiesFromCluster({
-      ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
-      ...(flags.context ? { context: flags.context } : {}),
-    });
-    set.policies.push(...s.policies);
-    set.namespaces.push(...s.namespaces);
-  }
+  const set = await readPolicySet(flags, io);
   const report = verifyFlows(set, flows);
   const show = flags.show ?? 'all';
   const picked = report.results.filter((r) => show === 'all' || (show === 'denied') === !r.allowed);
   const format = flags.output?.format ?? 'columns';
   if (format === 'json' || format === 'yaml') {
-    const obj = (r: (typeof picked)[number]): object => ({
-      allowed: r.allowed,
-      why: verdictText(r),
-      flow: r.flow,
-      connections: r.connections,
-    });
+    const obj = (r: (typeof picked)[number]): object => {
+      const denials = r.allowed ? [] : flowDenials(r);
+      return {
+        allowed: r.allowed,
+        why: verdictText(r),
+        ...(denials.length ? { denials } : {}),
+        flow: r.flow,
+        connections: r.connections,
+      };
+    };
     if (format === 'json')
       await writeLines(io.stdout, picked, (r) => JSON.stringify(obj(r)) + '\n');
     else {

@@ -56,7 +56,7 @@ export interface Report {
   yaml: string;
 }
 
-interface Workload {
+export interface Workload {
   namespace: string;
   name: string;
   kind: string;
@@ -102,7 +102,7 @@ function dnsName(s: string): string {
   return n || 'workload';
 }
 
-function workloadOf(e: Endpoint | WorkloadRef): Workload {
+export function workloadOf(e: Endpoint | WorkloadRef): Workload {
   return {
     namespace: e.namespace ?? '',
     name: e.workload ?? '',
@@ -111,11 +111,11 @@ function workloadOf(e: Endpoint | WorkloadRef): Workload {
   };
 }
 
-function wkey(w: Workload): string {
+export function wkey(w: Workload): string {
   return workloadKey({ namespace: w.namespace, workload: w.name, labels: w.labels });
 }
 
-class RuleSet {
+export class RuleSet {
   /** peer key -> peer and its ports */
   readonly peers = new Map<string, { spec: PeerSpec; ports: Map<string, PortSpec> }>();
 
@@ -145,47 +145,82 @@ class RuleSet {
   }
 }
 
-interface Policyable {
+export interface Policyable {
   workload: Workload;
+  /** seen as the local end of a flow (not only as a peer) */
+  local: boolean;
   ingress: RuleSet;
   egress: RuleSet;
 }
 
-function isDnsFlow(f: FlowRecord): boolean {
-  return f.port === DNS_PORT && (f.protocol === 'UDP' || f.protocol === 'TCP');
-}
-
-/** Builds the policies for the workloads seen as local ends. */
-export function buildReport(flows: readonly FlowRecord[], opts: ReportOptions = {}): Report {
-  const notes: string[] = [];
+/** Notes deduplicated, control characters escaped (they quote recorded data and become comments). */
+export function noteList(notes: string[]): (text: string) => void {
   const noted = new Set<string>();
-  // notes quote recorded data and become YAML comments: no control character may end the
-  // comment line or reach a terminal
-  const note = (text: string): void => {
+  return (text: string): void => {
     const s = escapeControl(text);
     if (!noted.has(s)) {
       noted.add(s);
       notes.push(s);
     }
   };
+}
+
+/** Targets in a stable order: namespace, workload name, labels. */
+export function sortTargets(targets: Iterable<Policyable>): Policyable[] {
+  const key = (t: Policyable): string =>
+    `${t.workload.namespace}\u0000${t.workload.name}\u0000${labelsKey(t.workload.labels)}`;
+  return [...targets].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+function isDnsFlow(f: FlowRecord): boolean {
+  return f.port === DNS_PORT && (f.protocol === 'UDP' || f.protocol === 'TCP');
+}
+
+/** Collects rule contributions; hooks let `report --from-cluster` (merge.ts) pick which are kept. */
+export interface CollectHooks {
+  /** also give rules to pod workloads seen only as peers (not as local ends) */
+  peers?: boolean;
+  /** whether the rules a flow gives to one workload in one direction are kept (default: all) */
+  keep?(f: FlowRecord, t: Policyable, direction: 'ingress' | 'egress'): boolean;
+}
+
+/** The pod workloads that may get rules, by workload key, with the rules the flows give them. */
+export function collectRules(
+  flows: readonly FlowRecord[],
+  opts: ReportOptions,
+  note: (text: string) => void,
+  hooks: CollectHooks = {},
+): Map<string, Policyable> {
   const dnsPeer = podPeer({
     namespace: opts.dnsNamespace ?? DEFAULT_DNS_NAMESPACE,
     labels: opts.dnsLabels ?? DEFAULT_DNS_LABELS,
   });
+  const keep = hooks.keep ?? (() => true);
 
-  // 1. the workloads that get a policy: pods seen as a local end
+  // 1. the workloads that get a policy: pods seen as a local end (and peers, when asked)
   const targets = new Map<string, Policyable>();
-  for (const f of flows) {
-    const l = f.local;
-    if (l.kind !== 'pod' || l.host_network) continue;
-    const w = workloadOf(l);
+  const addTarget = (e: Endpoint | WorkloadRef, local: boolean): void => {
+    const w = workloadOf(e);
     if (Object.keys(w.labels).length === 0) {
-      note(`no policy for ${endpointName(l)}: its pods have no labels to select them by`);
-      continue;
+      if (local && 'kind' in e)
+        note(`no policy for ${endpointName(e)}: its pods have no labels to select them by`);
+      return;
     }
     const k = wkey(w);
-    if (!targets.has(k))
-      targets.set(k, { workload: w, ingress: new RuleSet(), egress: new RuleSet() });
+    const have = targets.get(k);
+    if (have) have.local ||= local;
+    else targets.set(k, { workload: w, local, ingress: new RuleSet(), egress: new RuleSet() });
+  };
+  for (const f of flows) {
+    const l = f.local;
+    if (l.kind === 'pod' && !l.host_network) addTarget(l, true);
+  }
+  if (hooks.peers) {
+    for (const f of flows) {
+      const p = f.peer;
+      if (p.kind === 'pod' && !p.host_network) addTarget(p, false);
+      if (p.kind === 'service') for (const b of p.backends ?? []) addTarget(b, false);
+    }
   }
   const target = (e: Endpoint | WorkloadRef): Policyable | undefined => {
     if ('kind' in e && (e.kind !== 'pod' || e.host_network)) return undefined;
@@ -243,26 +278,36 @@ export function buildReport(flows: readonly FlowRecord[], opts: ReportOptions = 
     else if (src.ip) srcPeer = ipPeer(src.ip);
 
     const srcTarget = target(src);
-    if (srcTarget) for (const d of dstPeers) srcTarget.egress.add(d.spec, ports);
+    if (srcTarget && keep(f, srcTarget, 'egress'))
+      for (const d of dstPeers) srcTarget.egress.add(d.spec, ports);
     if (srcPeer) {
       for (const d of dstPeers) {
         const t = d.pod ? target(d.pod) : undefined;
-        if (t) t.ingress.add(srcPeer, ports);
+        if (t && keep(f, t, 'ingress')) t.ingress.add(srcPeer, ports);
       }
     }
   }
+  return targets;
+}
+
+/** A policy name from a workload name: DNS label characters only. */
+export function policyBaseName(w: Workload): string {
+  return dnsName(w.name || Object.values(w.labels)[0] || 'workload').slice(0, 245);
+}
+
+/** Builds the policies for the workloads seen as local ends. */
+export function buildReport(flows: readonly FlowRecord[], opts: ReportOptions = {}): Report {
+  const notes: string[] = [];
+  const note = noteList(notes);
+  const targets = collectRules(flows, opts, note);
 
   // 3. policies, named after their workload, unique per namespace
-  const list = [...targets.values()].sort((a, b) => {
-    const ka = `${a.workload.namespace}\u0000${a.workload.name}\u0000${labelsKey(a.workload.labels)}`;
-    const kb = `${b.workload.namespace}\u0000${b.workload.name}\u0000${labelsKey(b.workload.labels)}`;
-    return ka < kb ? -1 : ka > kb ? 1 : 0;
-  });
+  const list = sortTargets(targets.values());
   const used = new Set<string>();
   const policies: NetworkPolicy[] = [];
   for (const t of list) {
     const w = t.workload;
-    const base = dnsName(w.name || Object.values(w.labels)[0] || 'workload').slice(0, 245);
+    const base = policyBaseName(w);
     let name = `${base}-network`;
     for (let i = 2; used.has(`${w.namespace}/${name}`); i++) name = `${base}-network-${i}`;
     used.add(`${w.namespace}/${name}`);

@@ -24,7 +24,7 @@ import {
   type WorkloadRef,
 } from './flow.js';
 import { cidrContains, parseCidr, parseIp, type Cidr, type ParsedIp } from './ip.js';
-import { namespaceLabels, selectorMatches, type Labels } from './labels.js';
+import { namespaceLabels, selectorMatches, type LabelSelector, type Labels } from './labels.js';
 import {
   effectivePolicyTypes,
   policyId,
@@ -67,6 +67,37 @@ export interface RuleRef {
   rule: number;
 }
 
+/**
+ * Why a rule of an isolating policy does not match a denied connection:
+ * - selector: the peer's podSelector does not select the other end (or the other end is not a
+ *   pod: a node or an outside address, which only an ipBlock can match)
+ * - namespace: the other end is in a namespace the peer does not select
+ * - ipBlock: the other end's address is outside the block (or in its except list)
+ * - port: a port of the rule's protocol, but not this one
+ * - protocol: no port of the rule is of the connection's protocol
+ */
+export type MismatchReason = 'selector' | 'namespace' | 'ipBlock' | 'port' | 'protocol';
+
+export interface Mismatch {
+  reason: MismatchReason;
+  /** the peer (its index in from/to) that does not match; absent for port and protocol */
+  peer?: number;
+  detail: string;
+}
+
+export interface RuleExplanation {
+  rule: number;
+  /** one per peer when no peer matches, then one for the ports when no port matches */
+  mismatches: Mismatch[];
+}
+
+/** A policy isolating the pod on a denied side, and why none of its rules match. */
+export interface PolicyExplanation {
+  policy: string;
+  /** its rules for the side's direction; [] when it has none (it only isolates) */
+  rules: RuleExplanation[];
+}
+
 export interface SideVerdict {
   /** which end's policies: 'egress' is judged at the source, 'ingress' at the destination */
   direction: 'egress' | 'ingress';
@@ -79,6 +110,8 @@ export interface SideVerdict {
   allowedBy: RuleRef[];
   /** why, in words */
   reason: string;
+  /** denied sides: each isolating policy and why none of its rules match */
+  explain?: PolicyExplanation[];
 }
 
 export interface ConnectionVerdict {
@@ -158,6 +191,137 @@ function portMatches(p: NetworkPolicyPort, c: Connection): boolean {
   return c.port === p.port;
 }
 
+/** A selector in kubectl's words: `app=web,tier in (a,b)`, `{}` for every pod. */
+export function formatSelector(s: LabelSelector | undefined): string {
+  const parts = Object.entries(s?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const e of s?.matchExpressions ?? []) {
+    const vals = `(${(e.values ?? []).join(',')})`;
+    if (e.operator === 'In') parts.push(`${e.key} in ${vals}`);
+    else if (e.operator === 'NotIn') parts.push(`${e.key} notin ${vals}`);
+    else if (e.operator === 'Exists') parts.push(e.key);
+    else parts.push(`!${e.key}`);
+  }
+  return parts.length ? parts.join(',') : '{}';
+}
+
+function formatLabels(l: Labels): string {
+  const s = Object.entries(l)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  return s ? `labels ${s}` : 'no labels';
+}
+
+/** Why one peer of a rule does not match the other end (undefined: it matches). */
+function peerMismatch(
+  peer: NetworkPolicyPeer,
+  j: number,
+  policyNs: string,
+  end: ConnEnd,
+): Mismatch | undefined {
+  if (peerMatches(peer, policyNs, end)) return undefined;
+  if (peer.ipBlock) {
+    const b = peer.ipBlock;
+    const ip = endIp(end);
+    if (!ip) return { reason: 'ipBlock', peer: j, detail: `${end.name} has no known address` };
+    const inner = parsedBlock(b).except.findIndex((x) => cidrContains(x, ip));
+    return {
+      reason: 'ipBlock',
+      peer: j,
+      detail:
+        inner >= 0
+          ? `${end.ip} is in ipBlock ${b.cidr} but also in its except ${b.except?.[inner] ?? ''}`
+          : `${end.ip} is not in ipBlock ${b.cidr}`,
+    };
+  }
+  if (end.kind !== 'pod')
+    return {
+      reason: 'selector',
+      peer: j,
+      detail: `${end.name} is not a pod: selectors match pods only, an ipBlock is needed`,
+    };
+  if (peer.namespaceSelector) {
+    if (!selectorMatches(peer.namespaceSelector, end.namespaceLabels))
+      return {
+        reason: 'namespace',
+        peer: j,
+        detail: `namespaceSelector ${formatSelector(peer.namespaceSelector)} does not select namespace ${end.namespace}`,
+      };
+  } else if (end.namespace !== policyNs) {
+    return {
+      reason: 'namespace',
+      peer: j,
+      detail: `podSelector without namespaceSelector selects pods of ${policyNs} only, ${end.name} is in ${end.namespace}`,
+    };
+  }
+  return {
+    reason: 'selector',
+    peer: j,
+    detail: `podSelector ${formatSelector(peer.podSelector)} does not select ${end.name} (${formatLabels(end.labels)})`,
+  };
+}
+
+function formatPort(p: NetworkPolicyPort): string {
+  const proto = p.protocol ?? 'TCP';
+  if (p.port === undefined || p.port === null) return `${proto}/any`;
+  if (p.endPort !== undefined && p.endPort !== null) return `${proto}/${p.port}-${p.endPort}`;
+  return `${proto}/${p.port}`;
+}
+
+/** Why no port of a rule matches (the rule has ports and none matches). */
+function portsMismatch(ports: NetworkPolicyPort[], c: Connection): Mismatch {
+  const conn = `${c.protocol}/${c.port}${c.portName ? ` (named ${c.portName})` : ''}`;
+  const sameProto = ports.filter((p) => (p.protocol ?? 'TCP') === c.protocol);
+  const unnamed = !c.portName && sameProto.some((p) => typeof p.port === 'string');
+  return {
+    reason: sameProto.length === 0 ? 'protocol' : 'port',
+    detail:
+      `the rule allows ${ports.map(formatPort).join(', ')}, not ${conn}` +
+      (unnamed ? ' (the destination port has no recorded name)' : ''),
+  };
+}
+
+/** Why none of an isolating policy's rules for one direction match the connection. */
+function explainPolicy(
+  p: NetworkPolicy,
+  type: PolicyType,
+  other: ConnEnd,
+  c: Connection,
+): PolicyExplanation {
+  const ns = p.metadata.namespace ?? 'default';
+  const rules = (type === 'Ingress' ? p.spec.ingress : p.spec.egress) ?? [];
+  return {
+    policy: policyId(p),
+    rules: rules.map((r, i) => {
+      const peers =
+        type === 'Ingress'
+          ? (r as NetworkPolicyIngressRule).from
+          : (r as NetworkPolicyEgressRule).to;
+      const mismatches: Mismatch[] = [];
+      if (peers && peers.length > 0) {
+        const m = peers.map((x, j) => peerMismatch(x, j, ns, other));
+        if (m.every((x) => x !== undefined)) mismatches.push(...(m as Mismatch[]));
+      }
+      if (r.ports && r.ports.length > 0 && !r.ports.some((x) => portMatches(x, c)))
+        mismatches.push(portsMismatch(r.ports, c));
+      return { rule: i, mismatches };
+    }),
+  };
+}
+
+/** One line per isolating policy: its rules and their reasons (for the table). */
+export function explainText(
+  e: readonly PolicyExplanation[],
+  direction: 'ingress' | 'egress',
+): string {
+  return e
+    .map((p) =>
+      p.rules.length === 0
+        ? `${p.policy} has no ${direction} rules`
+        : `${p.policy}: ${p.rules.map((r) => `[${r.rule}] ${[...new Set(r.mismatches.map((m) => m.reason))].join('+')}`).join(', ')}`,
+    )
+    .join('; ');
+}
+
 function judgeSide(
   index: PolicyIndex,
   pod: Extract<ConnEnd, { kind: 'pod' }>,
@@ -167,12 +331,14 @@ function judgeSide(
 ): SideVerdict {
   const direction = type === 'Ingress' ? 'ingress' : 'egress';
   const isolatedBy: string[] = [];
+  const isolating: NetworkPolicy[] = [];
   const allowedBy: RuleRef[] = [];
   for (const p of index.policiesFor(pod.namespace)) {
     if (!selectorMatches(p.spec.podSelector, pod.labels)) continue;
     if (!effectivePolicyTypes(p).includes(type)) continue;
     const id = policyId(p);
     isolatedBy.push(id);
+    isolating.push(p);
     const ns = p.metadata.namespace ?? 'default';
     const rules = (type === 'Ingress' ? p.spec.ingress : p.spec.egress) ?? [];
     rules.forEach((r, i) => {
@@ -197,6 +363,9 @@ function judgeSide(
   } else {
     allowed = false;
     reason = `${pod.name} is isolated for ${type} by ${isolatedBy.join(', ')} and no rule allows ${other.name} on ${c.protocol}/${c.port}${c.portName ? ` (${c.portName})` : ''}`;
+    // computed for denied sides only: an allowed flow does not pay for it
+    const explain = isolating.map((p) => explainPolicy(p, type, other, c));
+    return { direction, pod: pod.name, allowed, isolatedBy, allowedBy, reason, explain };
   }
   return { direction, pod: pod.name, allowed, isolatedBy, allowedBy, reason };
 }
@@ -312,9 +481,38 @@ export function verdictText(v: FlowVerdict): string {
             : `${s.direction}: ${s.reason}`,
         );
       } else {
-        parts.push(`${s.direction}: ${s.reason}`);
+        const why = s.explain ? ` (${explainText(s.explain, s.direction)})` : '';
+        parts.push(`${s.direction}: ${s.reason}${why}`);
       }
     }
   }
   return [...new Set(parts)].join('; ') || 'no policy applies (node or external ends only)';
+}
+
+/** A denied side of a connection: the pod, the policies isolating it, why none of their rules match. */
+export interface Denial {
+  direction: 'ingress' | 'egress';
+  /** the pod whose policies deny it */
+  pod: string;
+  src: string;
+  dst: string;
+  policies: PolicyExplanation[];
+}
+
+/** The denied sides of a flow (verify -o json `denials`). */
+export function flowDenials(v: FlowVerdict): Denial[] {
+  const out: Denial[] = [];
+  for (const c of v.connections) {
+    for (const s of c.verdict.sides) {
+      if (s.allowed) continue;
+      out.push({
+        direction: s.direction,
+        pod: s.pod,
+        src: c.src,
+        dst: c.dst,
+        policies: s.explain ?? [],
+      });
+    }
+  }
+  return out;
 }

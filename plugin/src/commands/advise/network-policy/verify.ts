@@ -8,10 +8,13 @@ export default class AdviseNetworkPolicyVerify extends Command {
   static override description = `Evaluates every flow under NetworkPolicy semantics (isolation by policyTypes, union of rules,
 podSelector and namespaceSelector with matchExpressions, ipBlock with except, ports with endPort,
 named ports; egress at the source and ingress at the destination; Services by their backends).
-Exits 1 when any recorded flow would be denied.`;
+Exits 1 when any recorded flow would be denied. For a denied flow, -o json gives "denials":
+the pod on each denying side, the policies isolating it, and for each of their rules why it
+does not match (selector, namespace, ipBlock, port or protocol).`;
   static override examples = [
     '<%= config.bin %> <%= command.id %> --input flows.ndjson --policies policies.yaml',
     '<%= config.bin %> <%= command.id %> --input flows.ndjson --from-cluster --show denied',
+    '<%= config.bin %> <%= command.id %> --input flows.ndjson --from-cluster --show denied -o json',
   ];
   static override flags = {
     input: Flags.string({
