@@ -10,11 +10,15 @@
 #   KGADGET_K8S_VERSION  k8s.io/kubernetes version (default: pinned below)
 #   KGADGET_ETCD_VERSION etcd v3.5 version to build (default: pinned below)
 #   KGADGET_BUILD_ETCD   1 = also build etcd 3.5 into the same bin dir (default: 0)
+#   KGADGET_BUILD_KUBE_ROUTER 1 = also build kube-router (the NetworkPolicy enforcer of
+#                        `up.sh --node --netpol`, a test oracle: never shipped) (default: 0)
+#   KGADGET_KUBE_ROUTER_VERSION kube-router version (default: pinned in lib.sh)
 #   KGADGET_BUILD_JOBS   go build -p (default: number of CPUs, max 2)
 #
 # Layout:
 #   $KGADGET_CACHE/k8s/<version>/bin/{kube-apiserver,kube-controller-manager,
 #                                     kube-scheduler,kubelet,kube-proxy,etcd}
+#   $KGADGET_CACHE/kube-router/<version>/bin/kube-router
 #   $KGADGET_CACHE/k8s/<version>/wrapper/   generated wrapper module
 #   $KGADGET_CACHE/go/mod                   GOMODCACHE
 #   $KGADGET_CACHE/go/build                 GOCACHE
@@ -135,6 +139,35 @@ MOD
     (cd "$ewrap" && "$GO" build -p "$jobs" -trimpath -ldflags="-s -w" -o "$K8S_BIN_DIR/etcd" go.etcd.io/etcd/server/v3)
     touch "$K8S_BIN_DIR/.etcd-$ETCD_VERSION"
     log "etcd built in $(( $(date +%s) - t0 ))s"
+  fi
+fi
+
+if [[ "${KGADGET_BUILD_KUBE_ROUTER:-0}" == 1 ]]; then
+  if [[ -x "$KUBE_ROUTER_BIN" && -f "$KUBE_ROUTER_BIN.complete" ]]; then
+    log "kube-router $KUBE_ROUTER_VERSION cached in $KUBE_ROUTER_BIN"
+  else
+    find_go
+    t0=$(date +%s)
+    kwrap="$KGADGET_CACHE/kube-router/$KUBE_ROUTER_VERSION/wrapper"
+    mkdir -p "$kwrap" "$(dirname "$KUBE_ROUTER_BIN")"
+    # A wrapper module that requires kube-router, as for etcd: the versions of its
+    # dependencies are the ones its go.mod pins (it has no replace lines).
+    cat > "$kwrap/go.mod" <<MOD
+module kgadget.local/kube-router-build
+
+go 1.21
+
+require github.com/cloudnativelabs/kube-router/v2 $KUBE_ROUTER_VERSION
+MOD
+    [[ -f "$kwrap/go.sum" ]] || : > "$kwrap/go.sum"
+    kpkg=github.com/cloudnativelabs/kube-router/v2
+    log "go build kube-router $KUBE_ROUTER_VERSION (cold: 3-6 min on 2 cores)"
+    (cd "$kwrap" && "$GO" build -p "$jobs" -trimpath \
+      -ldflags="-s -w -X $kpkg/pkg/version.Version=$KUBE_ROUTER_VERSION -X $kpkg/pkg/version.BuildDate=$(date -u +%FT%TZ)" \
+      -o "$KUBE_ROUTER_BIN.tmp" "$kpkg/cmd/kube-router")
+    mv "$KUBE_ROUTER_BIN.tmp" "$KUBE_ROUTER_BIN"
+    date -u +%FT%TZ > "$KUBE_ROUTER_BIN.complete"
+    log "kube-router built in $(( $(date +%s) - t0 ))s"
   fi
 fi
 

@@ -14,6 +14,8 @@ t0=$(now_ms)
 node=0
 if [[ -d "$CLUSTER_DIR/node" || "$(cat "$NODE_OWNER_FILE" 2>/dev/null)" == "$CLUSTER_DIR" ]]; then
   node=1
+  # the NetworkPolicy enforcer of up.sh --netpol first: it would re-add what node-down removes
+  "$SCRIPT_DIR/netpol-down.sh"
   "$SCRIPT_DIR/node-down.sh" --keep-net
 fi
 stop_cluster "$CLUSTER_DIR"

@@ -7,9 +7,14 @@
 K8S_VERSION="${KGADGET_K8S_VERSION:-v1.34.12}"
 # Only built when KGADGET_BUILD_ETCD=1 (Debian's etcd 3.4 works with 1.34).
 ETCD_VERSION="${KGADGET_ETCD_VERSION:-v3.5.35}"
+# The NetworkPolicy enforcer of `up.sh --node --netpol` (only its firewall controller runs):
+# a test oracle for `advise network-policy verify`, never shipped. v2.1.0 is what the Go module
+# proxy serves here; security flaws are reported against that version.
+KUBE_ROUTER_VERSION="${KGADGET_KUBE_ROUTER_VERSION:-v2.1.0}"
 
 KGADGET_CACHE="${KGADGET_CACHE:-${HOME:-/root}/.cache/kubectl-gadget}"
 K8S_BIN_DIR="${KGADGET_K8S_BIN_DIR:-$KGADGET_CACHE/k8s/$K8S_VERSION/bin}"
+KUBE_ROUTER_BIN="${KGADGET_KUBE_ROUTER_BIN:-$KGADGET_CACHE/kube-router/$KUBE_ROUTER_VERSION/bin/kube-router}"
 CLUSTER_DIR="${KGADGET_CLUSTER_DIR:-/tmp/kgadget-cluster}"
 CLUSTER_DIR="${CLUSTER_DIR%/}"
 # down.sh deletes this dir: refuse anything that is not a dedicated absolute path.
@@ -121,7 +126,7 @@ pids_using_dir() {
     # only binaries we launch are matched.
     case "$cmd" in
       */etcd\ *|etcd\ *|*/kube-apiserver\ *|*/kube-controller-manager\ *|*/kube-scheduler\ *|\
-      */kubelet\ *|*/kube-proxy\ *|*/containerd\ *|containerd\ *|*/containerd-shim*|*/coredns\ *) ;;
+      */kubelet\ *|*/kube-proxy\ *|*/kube-router\ *|*/containerd\ *|containerd\ *|*/containerd-shim*|*/coredns\ *) ;;
       *) continue ;;
     esac
     [[ "$cmd" == *"$dir/"* || "$cmd" == *"$dir "* ]] && echo "$p"

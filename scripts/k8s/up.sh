@@ -10,6 +10,9 @@
 #   scripts/k8s/up.sh --node # also a real node on this machine (scripts/k8s/node-up.sh):
 #                            # the apiserver then listens on the node address 10.243.0.1
 #                            # instead of 127.0.0.1, so that pods reach it (KGADGET_NODE=1 too)
+#   scripts/k8s/up.sh --node --netpol  # and a NetworkPolicy enforcer on that node, for tests only:
+#                            # kube-router's network policy controller (scripts/k8s/netpol-up.sh;
+#                            # --netpol implies --node; KGADGET_NETPOL=1 too)
 #
 # State (certs, kubeconfigs, etcd data, logs, pid files) lives in
 # ${KGADGET_CLUSTER_DIR:-/tmp/kgadget-cluster}; scripts/k8s/down.sh removes it.
@@ -22,12 +25,15 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$SCRIPT_DIR/lib.sh"
 
 NODE_MODE="${KGADGET_NODE:-0}"
+NETPOL_MODE="${KGADGET_NETPOL:-0}"
 for a in "$@"; do
   case "$a" in
     --node) NODE_MODE=1 ;;
-    *) die "unknown argument $a (usage: up.sh [--node])" ;;
+    --netpol) NETPOL_MODE=1 ;;
+    *) die "unknown argument $a (usage: up.sh [--node [--netpol]])" ;;
   esac
 done
+[[ "$NETPOL_MODE" == 1 ]] && NODE_MODE=1
 # Where the apiserver listens: loopback, or the node address (pods reach it through the
 # `kubernetes` Service, whose endpoint is the advertise address; Endpoints refuse loopback).
 API_HOST=127.0.0.1
@@ -83,6 +89,7 @@ if [[ "$running" == 1 && -n "$running_host" && "$running_host" != "$API_HOST" ]]
 fi
 if [[ "$running" == 1 ]] && apiserver_ready; then
   [[ "$NODE_MODE" == 1 ]] && "$SCRIPT_DIR/node-up.sh" >&2
+  [[ "$NETPOL_MODE" == 1 ]] && "$SCRIPT_DIR/netpol-up.sh" >&2
   log "cluster already running"
   print_env
   exit 0
@@ -91,7 +98,10 @@ fi
 # Leftovers of a crashed or half-started run.
 if [[ -d "$CLUSTER_DIR" ]]; then
   log "removing leftovers of a previous run in $CLUSTER_DIR"
-  if [[ -d "$CLUSTER_DIR/node" ]]; then "$SCRIPT_DIR/node-down.sh" >&2; fi
+  if [[ -d "$CLUSTER_DIR/node" ]]; then
+    "$SCRIPT_DIR/netpol-down.sh" >&2
+    "$SCRIPT_DIR/node-down.sh" >&2
+  fi
   stop_cluster "$CLUSTER_DIR" 0
   if [[ -r /proc/mounts ]]; then
     awk -v d="$CLUSTER_DIR/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
@@ -317,6 +327,9 @@ env_lines > "$CLUSTER_DIR/env"
 log "control plane up in $(( $(now_ms) - t_start ))ms (etcd: $ETCD)"
 if [[ "$NODE_MODE" == 1 ]]; then
   "$SCRIPT_DIR/node-up.sh" >&2 || { stop_cluster "$CLUSTER_DIR"; die "the node did not come up (logs: $LOGS)"; }
+  if [[ "$NETPOL_MODE" == 1 ]]; then
+    "$SCRIPT_DIR/netpol-up.sh" >&2 || { "$SCRIPT_DIR/node-down.sh" >&2 || true; stop_cluster "$CLUSTER_DIR"; die "kube-router did not start (log: $LOGS/kube-router.log)"; }
+  fi
   log "cluster with node up in $(( $(now_ms) - t_start ))ms"
 fi
 print_env
