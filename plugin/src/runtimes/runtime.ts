@@ -46,14 +46,28 @@ export async function openRuntime(flags: RuntimeFlags): Promise<GadgetRuntime> {
   }
 }
 
-/** Open a runtime, use it, always close it. */
+/**
+ * The exit code of a Kubernetes-mode run that lost a node for good (it failed, or did not answer
+ * within the retry window, while other nodes streamed): the output misses that node's events.
+ */
+export const PARTIAL_EXIT_CODE = 3;
+
+/** Open a runtime, use it, always close it. A partial run (see above) sets the exit code. */
 export async function withRuntime<T>(
   flags: RuntimeFlags,
   fn: (rt: GadgetRuntime) => Promise<T>,
 ): Promise<T> {
   const rt = await openRuntime(flags);
   try {
-    return await fn(rt);
+    const r = await fn(rt);
+    const lost = (rt as { partialNodes?: () => string[] }).partialNodes?.() ?? [];
+    if (lost.length > 0) {
+      process.stderr.write(
+        `warning: partial result: ${lost.length === 1 ? 'node' : 'nodes'} ${lost.join(', ')} not traced to the end (exit code ${PARTIAL_EXIT_CODE})\n`,
+      );
+      process.exitCode = PARTIAL_EXIT_CODE;
+    }
+    return r;
   } finally {
     await rt.close().catch(() => undefined);
   }

@@ -260,11 +260,15 @@ describe('KubernetesRuntime fan-in', () => {
     const msgs = await collect(rt, request());
     assert.equal(runs, 3);
     const logs = msgs.flatMap((m) => (m.kind === 'log' ? [m.message] : []));
-    assert.equal(logs[0], `node node-a: ${lostErr.message}; reconnecting`);
+    assert.equal(
+      logs[0],
+      `node node-a: ${lostErr.message}; reconnecting until its gadget pod answers (for up to 120 s)`,
+    );
     assert.match(
       logs[1]!,
-      /^node node-a: stream resumed after a gap of \d+\.\d s \(\d\d:\d\d:\d\d\.\d{3}-\d\d:\d\d:\d\d\.\d{3} UTC, 2 attempt\(s\)\): what ran on the node in the gap was not traced$/,
+      /^node node-a: stream resumed after a gap of \d+\.\d s \(\d\d:\d\d:\d\d\.\d{3}-\d\d:\d\d:\d\d\.\d{3} UTC, 2 attempt\(s\), pod gadget-node-a\): what ran on the node in the gap was not traced$/,
     );
+    assert.deepEqual(rt.partialNodes(), []);
     assert.equal(msgs.filter((m) => m.kind === 'header').length, 2);
     assert.equal(msgs.filter((m) => m.kind === 'batch').length, 2);
     // the second stream's stats count from 0 again: the totals add the first stream's
@@ -275,7 +279,7 @@ describe('KubernetesRuntime fan-in', () => {
     assert.deepEqual(msgs.at(-1), { kind: 'done', reason: 'timeout' });
   });
 
-  test('a lost node that is not back within reconnectMs fails like any node', async () => {
+  test('a lost node that is not back within reconnectMs is given up: a warning, a partial run', async () => {
     const lostErr = Object.assign(new RunError('UNAVAILABLE', 'lost connection: gone'), {
       lost: true,
     });
@@ -295,15 +299,132 @@ describe('KubernetesRuntime fan-in', () => {
       reconnectMs: 30,
       reconnectBackoffMs: 5,
     });
-    const msgs: RunMessage[] = [];
-    await assert.rejects(async () => {
-      for await (const m of rt.run(request(), new AbortController().signal)) msgs.push(m);
-    }, /cannot reach daemon: down/);
+    const msgs = await collect(rt, request());
     assert.ok(runs >= 2);
     const logs = msgs.flatMap((m) => (m.kind === 'log' ? [m.message] : []));
     assert.match(
       logs.at(-1)!,
       /^node n: not back after 0 s \(cannot reach daemon: down\); giving up on this node$/,
+    );
+    assert.deepEqual(rt.partialNodes(), ['n']);
+    assert.equal(msgs.at(-1)?.kind, 'done');
+  });
+
+  test('a node that does not answer: status line; retried through its replaced pod; the other streams meanwhile', async () => {
+    const down = new RunError('UNAVAILABLE', 'cannot reach daemon at node "b": 404');
+    let aborted = 0;
+    /** a node that streams until the run is aborted */
+    const live = (node: string): GadgetRuntime => ({
+      info: async () => ({ node, kernel: '', version: '', gadgets: [] }),
+      listContainers: async () => [],
+      close: async () => {},
+      async *run(_req, signal) {
+        yield script(node, 0n)[0]!;
+        for (let i = 0; !signal.aborted; i++) {
+          yield { kind: 'batch', records: framed(BigInt(i), MNTNS), count: 1 };
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        aborted++;
+      },
+    });
+    let oldRuns = 0;
+    let closed = 0;
+    const old: GadgetRuntime = {
+      info: async () => ({ node: 'b', kernel: '', version: '', gadgets: [] }),
+      listContainers: async () => [],
+      close: async () => void closed++,
+      // eslint-disable-next-line require-yield
+      async *run() {
+        oldRuns++;
+        throw down;
+      },
+    };
+    const replaced: NodeTarget = {
+      node: 'b',
+      pod: pod('b', { name: 'gadget-b-2' }),
+      runtime: live('b'),
+    };
+    const answers: Array<NodeTarget | string> = [
+      'gadget pod gadget-b-2 is Pending, not Ready',
+      replaced,
+    ];
+    const warned: string[] = [];
+    const rt = new KubernetesRuntime(
+      [
+        { node: 'a', pod: pod('a'), runtime: live('a') },
+        { node: 'b', pod: pod('b'), runtime: old },
+      ],
+      {
+        defaultNamespace: 'shop',
+        reconnectBackoffMs: 5,
+        refresh: async (cur) => {
+          assert.equal(cur.node, 'b');
+          return answers.shift() ?? cur;
+        },
+      },
+    );
+    const ac = new AbortController();
+    const msgs: RunMessage[] = [];
+    for await (const m of rt.run(request(), ac.signal)) {
+      msgs.push(m);
+      if (m.kind === 'log') warned.push(m.message);
+      if (msgs.filter((x) => x.kind === 'batch' && x.node === 'b').length === 3) ac.abort();
+    }
+    assert.equal(oldRuns, 1);
+    assert.equal(closed, 1, "the old pod's connection is closed");
+    assert.equal(warned[0], `connected 1/2; not answering: b (${down.message})`);
+    assert.equal(
+      warned[1],
+      `node b: ${down.message}; retrying until its gadget pod answers (for up to 120 s)`,
+    );
+    assert.match(
+      warned[2]!,
+      /^node b: stream resumed after a gap of .*, 2 attempt\(s\), pod gadget-b-2\)/,
+    );
+    assert.equal(warned.length, 3);
+    assert.ok(msgs.some((m) => m.kind === 'batch' && m.node === 'a'));
+    assert.equal(rt.nodes[1], replaced, "close() closes the new pod's connection");
+    assert.deepEqual(rt.partialNodes(), []);
+    assert.equal(aborted, 2);
+  });
+
+  test('a slow node never holds back the others', async () => {
+    let release!: () => void;
+    const stuck = new Promise<void>((r) => (release = r));
+    const slow: GadgetRuntime = {
+      info: async () => ({ node: 's', kernel: '', version: '', gadgets: [] }),
+      listContainers: async () => [],
+      close: async () => {},
+      async *run() {
+        await stuck; // connected, but answers nothing until released
+        yield* script('s', 0n);
+      },
+    };
+    const fast = new FakeNode('f', script('f', 0n));
+    const rt = new KubernetesRuntime(
+      [
+        { node: 's', pod: pod('s'), runtime: slow },
+        { node: 'f', pod: pod('f'), runtime: fast },
+      ],
+      { defaultNamespace: 'shop' },
+    );
+    const msgs: RunMessage[] = [];
+    let released = false;
+    for await (const m of rt.run(request(), new AbortController().signal)) {
+      msgs.push(m);
+      // every message of the fast node arrived while the slow one still says nothing
+      if (m.kind === 'stats' && !released) {
+        assert.ok(!msgs.some((x) => x.kind === 'header' && x.header.node === 's'));
+        released = true;
+        release();
+      }
+    }
+    assert.equal(
+      msgs
+        .filter((m) => m.kind === 'batch')
+        .map((m) => m.kind === 'batch' && m.node)
+        .join(),
+      'f,s',
     );
   });
 

@@ -73,8 +73,33 @@ export interface KubernetesRuntimeOptions {
    * again before it counts as failed; default 120000 ms. 0: no reconnection.
    */
   reconnectMs?: number;
-  /** First wait between reconnection attempts (doubling up to 5 s); default 500 ms. */
+  /** First wait between reconnection attempts (doubling up to 2 s); default 250 ms. */
   reconnectBackoffMs?: number;
+  /** how long a node may take to answer before the status line names it; default 10 s */
+  connectTimeoutMs?: number;
+  /**
+   * The node's gadget pod now, found through the API server: the same target, a new one when the
+   * DaemonSet replaced the pod, or why it cannot be dialed yet (no pod, not Ready). Without it a
+   * node is dialed again as it was.
+   */
+  refresh?: (current: NodeTarget) => Promise<NodeTarget | string>;
+}
+
+/** How long a node that stopped answering is retried (KGADGET_NODE_RETRY_SECONDS overrides). */
+export const DEFAULT_RETRY_WINDOW_MS = 120_000;
+/** How long each node has to answer (port-forward and gRPC handshake) before it is named. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** KGADGET_NODE_RETRY_SECONDS: the retry window (seconds, >= 0), or the default. */
+export function retryWindowMs(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.KGADGET_NODE_RETRY_SECONDS;
+  if (v === undefined || v === '') return DEFAULT_RETRY_WINDOW_MS;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0)
+    throw new UserError(
+      `KGADGET_NODE_RETRY_SECONDS=${v}: not a number of seconds`,
+      'unset it, or give e.g. 120 (0: never retry a node)',
+    );
+  return Math.round(n * 1000);
 }
 
 /** A stream that delivered and then lost its connection (RemoteRuntime marks it). */
@@ -195,6 +220,8 @@ class Merge<T> implements AsyncIterable<T> {
 
 export class KubernetesRuntime implements GadgetRuntime {
   private readonly warn: (message: string) => void;
+  /** nodes of the last run that failed or were given up on while others streamed */
+  private partial: string[] = [];
 
   constructor(
     readonly nodes: NodeTarget[],
@@ -213,6 +240,7 @@ export class KubernetesRuntime implements GadgetRuntime {
         "the kubeconfig user's credentials are needed to authorize with the gadget daemons",
       );
     });
+    const reconnectMs = retryWindowMs();
     const transport = await defaultTransport(cluster.target.kc);
     try {
       const nodes: NodeTarget[] = [];
@@ -221,11 +249,18 @@ export class KubernetesRuntime implements GadgetRuntime {
         defaultNamespace: cluster.target.namespace,
         allNamespaces: flags['all-namespaces'],
         transport,
+        reconnectMs,
+        refresh: (cur) => refreshTarget(cluster, transport, identity, cur),
       });
     } catch (e) {
       await transport.close();
       throw e;
     }
+  }
+
+  /** Nodes the last run lost for good (the run's output misses their events from then on). */
+  partialNodes(): string[] {
+    return [...new Set(this.partial)];
   }
 
   /** The request with Kubernetes-mode filter defaults. */
@@ -289,11 +324,30 @@ export class KubernetesRuntime implements GadgetRuntime {
       prior: RunStats;
       done?: string;
       error?: unknown;
+      /** the node delivered a header at least once */
+      connected: boolean;
+      /** why it has not answered yet (its last error), for the status line */
+      why?: string;
+      /** the pump returned */
+      finished: boolean;
+      /** waiting to dial the node again */
+      retrying: boolean;
     }
     const states: NodeState[] = this.nodes.map((n) => ({
       node: n.node,
       prior: { events: 0, lost: 0 },
+      connected: false,
+      finished: false,
+      retrying: false,
     }));
+    // the run is over for a node still being retried once every other node's stream ended
+    const retriesOver = new AbortController();
+    const retrySignal = AbortSignal.any([ac.signal, retriesOver.signal]);
+    const checkRetriesOver = (): void => {
+      if (states.some((s) => s.done) && states.every((s) => s.finished || s.retrying))
+        retriesOver.abort();
+    };
+    this.partial = [];
     // failures are held until some node streams: if every node fails, the run fails with one error
     let streaming = false;
     const held: RunMessage[] = [];
@@ -311,44 +365,96 @@ export class KubernetesRuntime implements GadgetRuntime {
       if (streaming) merge.push(w);
       else held.push(w);
     };
-    const reconnectMs = this.opts.reconnectMs ?? 120_000;
-    const backoff0 = this.opts.reconnectBackoffMs ?? 500;
+    const reconnectMs = this.opts.reconnectMs ?? DEFAULT_RETRY_WINDOW_MS;
+    const backoff0 = this.opts.reconnectBackoffMs ?? 250;
     const clock = (ms: number): string => new Date(ms).toISOString().slice(11, 23);
+    const secs = (ms: number): string => `${Math.round(ms / 1000)} s`;
 
-    // one node's stream; a stream lost mid-run (the API server restarted, the tunnel was cut) is
-    // started again until it is back, and the gap is reported: what the node traced meanwhile
-    // is not recovered (the daemon ends a run whose client went away)
-    const pump = async (n: NodeTarget, st: NodeState): Promise<void> => {
-      let lostAt: number | undefined;
+    // A node that failed before it ever answered is retried only once another node streams: when
+    // none does (every node failed), the run fails with the nodes' error instead of waiting.
+    const parked = new Set<() => void>();
+    const wakeParked = (): void => {
+      for (const w of [...parked]) w();
+    };
+    const nobodyCanStream = (): boolean =>
+      !streaming && states.every((s) => s.finished || s.why !== undefined);
+    const waitForStreaming = async (): Promise<boolean> => {
+      for (;;) {
+        if (streaming) return true;
+        if (ac.signal.aborted || nobodyCanStream()) return false;
+        await new Promise<void>((r) => {
+          const w = (): void => {
+            parked.delete(w);
+            ac.signal.removeEventListener('abort', w);
+            r();
+          };
+          parked.add(w);
+          ac.signal.addEventListener('abort', w, { once: true });
+        });
+      }
+    };
+
+    // "connected k/N; not answering: ..." once every node answered or failed, or after the
+    // per-node connect timeout; only when some node does not answer
+    let statusShown = false;
+    const showStatus = (force: boolean): void => {
+      if (statusShown || this.nodes.length === 0) return;
+      const pending = states.filter((s) => !s.connected);
+      if (pending.length === 0) {
+        statusShown = true;
+        return;
+      }
+      if (!force && pending.some((s) => s.why === undefined && !s.finished)) return;
+      statusShown = true;
+      const k = states.length - pending.length;
+      warn(
+        `connected ${k}/${states.length}; not answering: ${pending
+          .map((s) => `${s.node} (${s.why ?? 'no answer yet'})`)
+          .join(', ')}`,
+      );
+    };
+    const connectTimeoutMs = this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const statusTimer = setTimeout(() => showStatus(true), connectTimeoutMs + 1000);
+    statusTimer.unref?.();
+
+    // One node's stream. A node that does not answer (its daemon died, its pod is being replaced,
+    // the API server restarts, the tunnel was cut) is dialed again, through its current gadget
+    // pod once that is Ready, until it answers or the retry window is over; the gap is reported.
+    // What the node traced in the gap is not recovered: the daemon ends a run whose client left.
+    const pump = async (i: number, st: NodeState): Promise<void> => {
+      let t = this.nodes[i]!;
+      let gapFrom: number | undefined;
       let attempts = 0;
       for (;;) {
-        let delivered = false;
         try {
-          for await (const m of n.runtime.run(request, ac.signal)) {
+          for await (const m of t.runtime.run(request, ac.signal)) {
             switch (m.kind) {
               case 'header':
-                delivered = true;
-                merge.push({ kind: 'header', header: { ...m.header, node: n.node } });
+                st.connected = true;
+                st.why = undefined;
+                merge.push({ kind: 'header', header: { ...m.header, node: t.node } });
                 if (!streaming) {
                   streaming = true;
                   for (const h of held.splice(0)) merge.push(h);
+                  wakeParked();
                 }
-                if (lostAt !== undefined) {
+                if (gapFrom !== undefined) {
                   const now = Date.now();
                   merge.push({
                     kind: 'log',
                     level: 'warn',
-                    message: `node ${n.node}: stream resumed after a gap of ${((now - lostAt) / 1000).toFixed(1)} s (${clock(lostAt)}-${clock(now)} UTC, ${attempts} attempt(s)): what ran on the node in the gap was not traced`,
+                    message: `node ${t.node}: stream resumed after a gap of ${((now - gapFrom) / 1000).toFixed(1)} s (${clock(gapFrom)}-${clock(now)} UTC, ${attempts} attempt(s), pod ${t.pod.name}): what ran on the node in the gap was not traced`,
                   });
-                  lostAt = undefined;
+                  gapFrom = undefined;
                   attempts = 0;
                 }
+                showStatus(false);
                 break;
               case 'containers':
-                merge.push({ kind: 'containers', containers: m.containers, node: n.node });
+                merge.push({ kind: 'containers', containers: m.containers, node: t.node });
                 break;
               case 'batch':
-                merge.push({ kind: 'batch', records: m.records, count: m.count, node: n.node });
+                merge.push({ kind: 'batch', records: m.records, count: m.count, node: t.node });
                 break;
               case 'stats':
                 st.stats = m.stats;
@@ -358,7 +464,7 @@ export class KubernetesRuntime implements GadgetRuntime {
                 merge.push({
                   kind: 'log',
                   level: m.level,
-                  message: `node ${n.node}: ${m.message}`,
+                  message: `node ${t.node}: ${m.message}`,
                 });
                 break;
               case 'done':
@@ -370,23 +476,7 @@ export class KubernetesRuntime implements GadgetRuntime {
           return;
         } catch (e) {
           if (ac.signal.aborted) {
-            st.error = e;
-            return;
-          }
-          const resuming = lostAt !== undefined && !delivered && isUnavailable(e);
-          if (!resuming && !(delivered && isLostConnection(e) && reconnectMs > 0)) {
-            st.error = e;
-            warn(`node ${n.node}: ${errText(e)}`);
-            return;
-          }
-          if (lostAt === undefined) {
-            lostAt = Date.now();
-            warn(`node ${n.node}: ${errText(e)}; reconnecting`);
-          } else if (Date.now() - lostAt > reconnectMs) {
-            st.error = e;
-            warn(
-              `node ${n.node}: not back after ${Math.round(reconnectMs / 1000)} s (${errText(e)}); giving up on this node`,
-            );
+            if (gapFrom !== undefined || !st.connected) st.error = e;
             return;
           }
           if (st.stats) {
@@ -394,19 +484,89 @@ export class KubernetesRuntime implements GadgetRuntime {
             st.prior.lost += st.stats.lost;
             st.stats = undefined;
           }
-          await sleepUnless(Math.min(5000, backoff0 * 2 ** Math.min(attempts, 4)), ac.signal);
-          attempts++;
-          if (ac.signal.aborted) return;
+          // only a node that cannot be reached is retried; a refusal (permission, bad request)
+          // would be refused again
+          if (!isUnavailable(e) || reconnectMs <= 0) {
+            st.error = e;
+            warn(`node ${t.node}: ${errText(e)}`);
+            this.partial.push(t.node);
+            return;
+          }
+          st.why = errText(e);
+          st.retrying = true;
+          checkRetriesOver();
+          if (gapFrom === undefined) {
+            if (!st.connected) {
+              showStatus(false);
+              wakeParked();
+              if (!(await waitForStreaming())) {
+                st.error = e;
+                return;
+              }
+            }
+            gapFrom = Date.now();
+            warn(
+              `node ${t.node}: ${errText(e)}; ${st.connected ? 'reconnecting' : 'retrying'} until its gadget pod answers (for up to ${secs(reconnectMs)})`,
+            );
+          }
+          // wait, then find the node's gadget pod again (the DaemonSet may have replaced it);
+          // dial once it is Ready
+          for (;;) {
+            if (Date.now() - gapFrom > reconnectMs) {
+              st.error = e;
+              warn(
+                `node ${t.node}: not back after ${secs(reconnectMs)} (${st.why}); giving up on this node`,
+              );
+              this.partial.push(t.node);
+              return;
+            }
+            await sleepUnless(Math.min(2000, backoff0 * 2 ** Math.min(attempts, 4)), retrySignal);
+            attempts++;
+            if (ac.signal.aborted) return;
+            if (retriesOver.signal.aborted) {
+              st.error = e;
+              warn(
+                `node ${t.node}: still not answering when the others' streams ended (${st.why})`,
+              );
+              this.partial.push(t.node);
+              return;
+            }
+            if (!this.opts.refresh) break;
+            const r = await this.opts
+              .refresh(t)
+              .catch((err: unknown) => `cannot list its gadget pod: ${errText(err)}` as const);
+            if (typeof r === 'string') {
+              st.why = r;
+              continue;
+            }
+            if (r !== t) {
+              const old = t;
+              t = r;
+              this.nodes[i] = r;
+              void old.runtime.close().catch(() => undefined);
+            }
+            break;
+          }
+          st.retrying = false;
         }
       }
     };
-    const all = Promise.all(this.nodes.map((n, i) => pump(n, states[i]!))).then(() => merge.end());
+    const all = Promise.all(
+      this.nodes.map((_, i) =>
+        pump(i, states[i]!).finally(() => {
+          states[i]!.finished = true;
+          states[i]!.retrying = false;
+          wakeParked();
+          checkRetriesOver();
+        }),
+      ),
+    ).then(() => merge.end());
 
     try {
       for await (const m of merge) yield m;
       await all;
       const failed = states.filter((s) => s.error !== undefined);
-      if (!signal.aborted && failed.length === states.length && states.length > 0) {
+      if (!signal.aborted && !streaming && failed.length === states.length && states.length > 0) {
         throw allFailed(failed.map((s) => ({ node: s.node, error: s.error })));
       }
       for (const h of held.splice(0)) yield h;
@@ -416,6 +576,7 @@ export class KubernetesRuntime implements GadgetRuntime {
         reason: reasons.length === 1 ? reasons[0]! : signal.aborted ? 'cancelled' : 'done',
       };
     } finally {
+      clearTimeout(statusTimer);
       signal.removeEventListener('abort', onAbort);
       ac.abort();
       // node streams waiting for room (the consumer stopped early) must not wait forever
@@ -440,6 +601,44 @@ function allFailed(failures: Array<{ node: string; error: unknown }>): Error {
   );
 }
 
+/** The node's gadget pod now (see KubernetesRuntimeOptions.refresh). */
+async function refreshTarget(
+  cluster: Cluster,
+  transport: GadgetTransport,
+  identity: CallerIdentity,
+  cur: NodeTarget,
+): Promise<NodeTarget | string> {
+  const core = cluster.target.kc.makeApiClient(cluster.k8s.CoreV1Api);
+  const list = await core.listNamespacedPod({
+    namespace: GADGET_NAMESPACE,
+    labelSelector: POD_SELECTOR,
+    fieldSelector: `spec.nodeName=${cur.node}`,
+  });
+  const created = new Map<string, number>();
+  const pods = list.items
+    .filter((p) => !p.metadata?.deletionTimestamp)
+    .map((p) => {
+      created.set(p.metadata?.name ?? '', new Date(p.metadata?.creationTimestamp ?? 0).getTime());
+      return gadgetPod(p);
+    });
+  const p = pickPods(pods, created)[0];
+  if (!p) return 'no gadget pod on the node';
+  if (p.phase !== 'Running' || !p.ready)
+    return `gadget pod ${p.name} is ${p.phase}${p.ready ? '' : ', not Ready'}`;
+  if (p.name === cur.pod.name) return cur;
+  return nodeTarget(p, transport, identity);
+}
+
+function gadgetPod(p: import('@kubernetes/client-node').V1Pod): GadgetPod {
+  return {
+    name: p.metadata?.name ?? '',
+    namespace: p.metadata?.namespace ?? GADGET_NAMESPACE,
+    node: p.spec?.nodeName ?? '',
+    phase: p.status?.phase ?? 'Unknown',
+    ready: (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+  };
+}
+
 async function nodeTarget(
   pod: GadgetPod,
   transport: GadgetTransport,
@@ -451,8 +650,8 @@ async function nodeTarget(
     metadata: async () => identity.metadataFor(pod.node),
     explainUnreachable: conn.lastError,
     unreachableHint: `check the pod: kubectl -n ${pod.namespace} describe pod ${pod.name}`,
-    // a port-forward takes a few round trips to the API server and kubelet
-    connectTimeoutMs: transport.kind === 'port-forward' ? 15_000 : 5_000,
+    // the per-node timeout: a port-forward takes a few round trips to the API server and kubelet
+    connectTimeoutMs: transport.kind === 'port-forward' ? DEFAULT_CONNECT_TIMEOUT_MS : 5_000,
   });
   return { node: pod.node, pod, runtime };
 }
@@ -476,13 +675,7 @@ export async function findGadgetPods(cluster: Cluster, node?: string): Promise<G
       name,
       p.metadata?.creationTimestamp ? new Date(p.metadata.creationTimestamp).getTime() : 0,
     );
-    all.push({
-      name,
-      namespace: p.metadata?.namespace ?? GADGET_NAMESPACE,
-      node: p.spec?.nodeName ?? '',
-      phase: p.status?.phase ?? 'Unknown',
-      ready: (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
-    });
+    all.push(gadgetPod(p));
   }
   const ctx = `cluster "${cluster.ref.context}"`;
   if (all.length === 0) {
