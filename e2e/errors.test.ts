@@ -46,7 +46,7 @@ const CASES: Case[] = [
   {
     name: 'unknown command',
     args: ['bogus-command'],
-    line: /^Error: unknown command "bogus-command" \(see: kubectl-gadget --help\)$/,
+    line: /^Error: unknown command "bogus-command" \(see: kubectl gadget --help\)$/,
   },
   {
     name: 'unknown flag',

@@ -102,7 +102,7 @@ describe('a new stream gadget is just a folder', { skip: !isRoot && 'needs root'
     assert.ok(help.stdout.startsWith('Trace process exits (a test fixture)\n'), help.stdout);
     assert.match(
       help.stdout,
-      /\n {2}\$ kubectl-gadget trace exit-fixture --local --timeout 2 -o json\n/,
+      /\n {2}\$ kubectl gadget trace exit-fixture --local --timeout 2 -o json\n/,
     );
   });
 

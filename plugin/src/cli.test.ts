@@ -100,7 +100,7 @@ test('a command per stream gadget, generated from its descriptor', async () => {
     assert.equal(h.status, 0, h.stderr);
     assert.ok(h.stdout.startsWith(d.description + '\n'), h.stdout);
     assert.ok(
-      /^ {2}\$ kubectl-gadget (.*?)( \[|$)/m.exec(h.stdout)?.[1] === d.command.join(' '),
+      /^ {2}\$ kubectl gadget (.*?)( \[|$)/m.exec(h.stdout)?.[1] === d.command.join(' '),
       h.stdout,
     );
     for (const p of 'params' in d ? d.params : []) {
@@ -131,7 +131,7 @@ test('a mistyped command: "did you mean", one line, exit 1', () => {
     const r = cli(...args, '--local');
     assert.equal(r.status, 1, r.stderr);
     assert.equal(r.stdout, '');
-    assert.equal(oneErrorLine(r), `${want} (see: kubectl-gadget --help)`);
+    assert.equal(oneErrorLine(r), `${want} (see: kubectl gadget --help)`);
   }
 });
 

@@ -42,7 +42,7 @@ test("oclif's parse errors become one actionable line", () => {
     },
   );
   assert.deepEqual(formatError(nonexistent, false), {
-    lines: ['Error: Nonexistent flag: --bogus (see: kubectl-gadget trace exec --help)'],
+    lines: ['Error: Nonexistent flag: --bogus (see: kubectl gadget trace exec --help)'],
     exitCode: 1,
   });
   assert.equal(

@@ -107,7 +107,7 @@ function formatRaw(err: unknown, debug: boolean): FormattedError {
     const wasParse = /See more help with --help\s*$/.test(err.message);
     const id = err.parse?.input?.context?.id;
     let line = `Error: ${oneLine(err.message)}`;
-    if (wasParse) line += ` (see: kubectl-gadget ${id ? id.replace(/:/g, ' ') + ' ' : ''}--help)`;
+    if (wasParse) line += ` (see: kubectl gadget ${id ? id.replace(/:/g, ' ') + ' ' : ''}--help)`;
     const lines = [line];
     if (debug && err.stack) lines.push(err.stack);
     // oclif uses 2 by default; here 2 means a bug, and these are all usage errors

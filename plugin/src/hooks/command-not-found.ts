@@ -22,7 +22,7 @@ export function unknownCommand(id: string, commands: readonly string[]): UserErr
     const inTopic = topic ? [...new Set(commands.filter((c) => c.startsWith(topic + ' ')))] : [];
     if (inTopic.length) {
       return new UserError(
-        `unknown command "${typed}": the ${topic} commands are ${inTopic.join(', ')} (see: kubectl-gadget ${topic} --help)`,
+        `unknown command "${typed}": the ${topic} commands are ${inTopic.join(', ')} (see: kubectl gadget ${topic} --help)`,
       );
     }
     close = closeMatches(typed, commands, 3);
@@ -31,7 +31,7 @@ export function unknownCommand(id: string, commands: readonly string[]): UserErr
   const best = Math.min(...close.map((c) => editDistance(typed, c)));
   close = close.filter((c) => editDistance(typed, c) <= best + 1);
   const suggest = close.length ? `: did you mean ${close.map((c) => `"${c}"`).join(' or ')}?` : '';
-  return new UserError(`unknown command "${typed}"${suggest} (see: kubectl-gadget --help)`);
+  return new UserError(`unknown command "${typed}"${suggest} (see: kubectl gadget --help)`);
 }
 
 const hook: Hook<'command_not_found'> = async function (opts) {
