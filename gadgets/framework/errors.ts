@@ -1,7 +1,7 @@
 // Errors the user can act on, as opposed to bugs. The gRPC server maps `code` to a status and
 // the CLI prints `message` (and `hint`) as one line. Input a message quotes goes through clip().
 
-export { clip, MAX_ECHO } from './clip.js';
+export { clip, clipLine, MAX_ECHO } from './clip.js';
 
 export type RunErrorCode =
   'INVALID_ARGUMENT' | 'NOT_FOUND' | 'FAILED_PRECONDITION' | 'PERMISSION_DENIED' | 'UNAVAILABLE';

@@ -5,7 +5,7 @@
 // (plugin/src/output/fast-json.ts). Gadgets with a transform of their own keep the object path.
 
 import { splitNulStrings } from './decode.js';
-import type { GadgetEvent, RawRecord } from './types.js';
+import type { GadgetEvent, RawRecord, RecordLayout } from './types.js';
 
 /** A raw field's value as the decoder gives it, for the integer and bool kinds. */
 export type Scalar = number | boolean;
@@ -100,4 +100,39 @@ export function fieldTransform(specs: readonly FieldSpec[]): Transform {
 /** The specs a transform was made from, if it was made by `fieldTransform`. */
 export function fieldSpecsOf(transform: Transform): readonly FieldSpec[] | undefined {
   return specsOf.get(transform);
+}
+
+const SCALAR_KINDS = new Set(['u8', 's8', 'u16', 's16', 'u32', 's32', 'u64', 's64', 'bool']);
+
+/**
+ * Why records of `layout` cannot go through a transform made of `specs`, or undefined: a bytes
+ * field a string spec splits is missing or not bytes, or a field a function of integers reads is
+ * missing or not an integer. (A copied field or an `ifPositive` field may be missing: left out,
+ * and not positive.) A layout comes from the daemon, which may be of another version: the
+ * transform would otherwise fail on every record (found by fuzzing, e2e/fuzz/records.ts).
+ */
+export function layoutMismatch(
+  layout: Pick<RecordLayout, 'fields'>,
+  specs: readonly FieldSpec[],
+): string | undefined {
+  const kinds = new Map(layout.fields.map((f) => [f.name, f.kind as string]));
+  const check = (name: string, ok: (k: string) => boolean, what: string, optional = false) => {
+    const k = kinds.get(name);
+    if (k === undefined) return optional ? undefined : `no field ${name}`;
+    return ok(k) ? undefined : `field ${name} is ${k}, not ${what}`;
+  };
+  const scalar = (k: string): boolean => SCALAR_KINDS.has(k);
+  const bytes = (k: string): boolean => k === 'bytes';
+  for (const s of specs) {
+    let problem: string | undefined;
+    if ('map' in s) problem = s.of.map((n) => check(n, scalar, 'an integer')).find(Boolean);
+    else if ('nulStrings' in s) problem = check(s.nulStrings, bytes, 'bytes');
+    else if ('nulString' in s) {
+      problem =
+        check(s.nulString, bytes, 'bytes') ??
+        (s.ifPositive === undefined ? undefined : check(s.ifPositive, scalar, 'an integer', true));
+    }
+    if (problem) return problem;
+  }
+  return undefined;
 }

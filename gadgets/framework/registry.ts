@@ -7,7 +7,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { clip } from './clip.js';
+import { clipLine } from './clip.js';
 import type { GadgetDescriptor, GadgetListing } from './types.js';
 
 const gadgetsDir = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -53,7 +53,7 @@ export async function getGadget(name: string): Promise<GadgetDescriptor> {
   const other = (await loadAll()).other.get(key);
   if (!g && other) {
     throw Object.assign(
-      new Error(`gadget "${clip(name)}" is not run as a stream: ${other.usage}`),
+      new Error(`gadget "${clipLine(name)}" is not run as a stream: ${other.usage}`),
       {
         code: 'UNKNOWN_GADGET',
       },
@@ -61,7 +61,7 @@ export async function getGadget(name: string): Promise<GadgetDescriptor> {
   }
   if (!g) {
     const names = [...all.keys()].sort().join(', ');
-    throw Object.assign(new Error(`unknown gadget "${clip(name)}" (available: ${names})`), {
+    throw Object.assign(new Error(`unknown gadget "${clipLine(name)}" (available: ${names})`), {
       code: 'UNKNOWN_GADGET',
     });
   }

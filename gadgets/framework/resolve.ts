@@ -1,7 +1,7 @@
 // Validates a run's params against the gadget's declared ParamSpecs and fills defaults.
 
 import type { GadgetDescriptor } from './types.js';
-import { clip, RunError } from './errors.js';
+import { clipLine, RunError } from './errors.js';
 
 /** Longest run timeout: setTimeout holds at most 2^31-1 ms (longer fires after 1 ms). */
 export const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
@@ -37,7 +37,7 @@ export function resolveParams(
       const names = g.params.map((p) => p.name).join(', ') || 'none';
       throw new RunError(
         'INVALID_ARGUMENT',
-        `unknown parameter "${clip(key)}" for ${g.command.join(' ')} (valid: ${names})`,
+        `unknown parameter "${clipLine(key)}" for ${g.command.join(' ')} (valid: ${names})`,
       );
     }
   }
@@ -45,7 +45,10 @@ export function resolveParams(
     const v = given[p.name] ?? p.default;
     if (v === undefined) continue;
     const bad = (why: string): RunError =>
-      new RunError('INVALID_ARGUMENT', `invalid value "${clip(v)}" for --${p.name}: ${why}`);
+      new RunError(
+        'INVALID_ARGUMENT',
+        `invalid value "${clipLine(v)}" for --${p.name}: ${clipLine(why)}`,
+      );
     if (p.type === 'bool' && v !== 'true' && v !== 'false') throw bad('expected true or false');
     if (p.type === 'int' && !/^-?\d+$/.test(v)) throw bad('expected an integer');
     if (p.type === 'string[]' && !isStringList(v))

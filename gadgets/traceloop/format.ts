@@ -61,6 +61,8 @@ export interface Slot {
 
 /** One record at `off` (`length` bytes: header + data); null when never written or torn. */
 export function parseSlot(buf: Buffer, off = 0, length = SLOT_SIZE): Slot | null {
+  // a record shorter than the header (a daemon's layout decides the stream's minimum length)
+  if (length < SLOT_SIZE || off < 0 || off + SLOT_SIZE > buf.length) return null;
   const front = buf.readBigUInt64LE(off + SLOT.front);
   const back = buf.readBigUInt64LE(off + SLOT.back);
   if (front === 0n || front !== back) return null;

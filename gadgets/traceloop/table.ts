@@ -2,7 +2,7 @@
 // info word the kernel program reads (which arguments are strings or buffers, exit/exit_group,
 // the syscall filter). Shared by the daemon (configuring the program) and the CLI (decoding).
 
-import { clip } from '../framework/clip.js';
+import { clipLine } from '../framework/clip.js';
 import { SYSCALL_ROWS, type ArgKind, type SyscallRow } from './syscalls.js';
 
 export const MAX_NR = 512;
@@ -159,7 +159,7 @@ export class SyscallFilterError extends Error {
     readonly suggestions: string[],
   ) {
     super(
-      `unknown syscall "${clip(syscall)}" in --syscall-filter` +
+      `unknown syscall "${clipLine(syscall)}" in --syscall-filter` +
         (suggestions.length ? ` (did you mean ${suggestions.join(', ')}?)` : ''),
     );
     this.name = 'SyscallFilterError';

@@ -4,6 +4,7 @@
 import { Flags } from '@oclif/core';
 import type { Interfaces } from '@oclif/core';
 import type { ColumnSpec, GadgetDescriptor, ParamSpec } from '#gadgets/framework/types.js';
+import { clipLine } from '#gadgets/framework/clip.js';
 import { MAX_TIMEOUT_SECONDS } from '#gadgets/framework/resolve.js';
 import { UserError } from './errors.js';
 import { OUTPUT_HELP, parseOutputSpec } from './output/spec.js';
@@ -133,12 +134,12 @@ export function parseTimeout(input: string): number {
   const v = input.trim();
   if (!/^\d+$/.test(v)) {
     throw new UserError(
-      `invalid --timeout "${input}": expected a whole number of seconds, e.g. --timeout 10`,
+      `invalid --timeout "${clipLine(input, 40)}": expected a whole number of seconds, e.g. --timeout 10`,
     );
   }
   if (Number(v) > MAX_TIMEOUT_SECONDS) {
     throw new UserError(
-      `invalid --timeout "${input}": at most ${MAX_TIMEOUT_SECONDS} seconds (24 days)`,
+      `invalid --timeout "${clipLine(input, 40)}": at most ${MAX_TIMEOUT_SECONDS} seconds (24 days)`,
     );
   }
   return Number(v);

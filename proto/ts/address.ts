@@ -5,6 +5,7 @@
 // IPv6 hosts are bracketed: tcp://[::1]:7000.
 
 import { isIP } from 'node:net';
+import { clipLine } from '../../gadgets/framework/clip.js';
 
 export const DEFAULT_ADDRESS = 'unix:///run/kubectl-gadget/gadget.sock';
 
@@ -27,7 +28,7 @@ export class AddressError extends Error {
 export function parseAddress(input: string, opts: { allowPortZero?: boolean } = {}): DaemonAddress {
   const s = input.trim();
   const bad = (why: string): AddressError =>
-    new AddressError(`invalid daemon address "${input}": ${why}`);
+    new AddressError(`invalid daemon address "${clipLine(input)}": ${why}`);
   if (s === '') throw bad(FORMS);
 
   if (s.startsWith('unix:')) {
@@ -54,9 +55,9 @@ export function parseAddress(input: string, opts: { allowPortZero?: boolean } = 
   if (s.startsWith('tcp://')) {
     rest = s.slice('tcp://'.length);
   } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) {
-    throw bad(`unsupported scheme "${s.slice(0, s.indexOf(':'))}": ${FORMS}`);
+    throw bad(`unsupported scheme "${clipLine(s.slice(0, s.indexOf(':')), 40)}": ${FORMS}`);
   } else if (s.startsWith('/')) {
-    throw bad(`to use a unix socket write unix://${s}`);
+    throw bad(`to use a unix socket write unix://${clipLine(s)}`);
   }
   if (rest.endsWith('/')) rest = rest.slice(0, -1);
 
@@ -66,7 +67,7 @@ export function parseAddress(input: string, opts: { allowPortZero?: boolean } = 
     const close = rest.indexOf(']');
     if (close < 0) throw bad('missing "]" after the IPv6 address');
     host = rest.slice(1, close);
-    if (isIP(host) !== 6) throw bad(`"${host}" is not an IPv6 address`);
+    if (isIP(host) !== 6) throw bad(`"${clipLine(host)}" is not an IPv6 address`);
     if (rest[close + 1] !== ':') throw bad(`missing port: ${FORMS}`);
     portText = rest.slice(close + 2);
   } else {
@@ -81,9 +82,10 @@ export function parseAddress(input: string, opts: { allowPortZero?: boolean } = 
     isIP(host) === 0 &&
     !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/i.test(host)
   ) {
-    throw bad(`"${host}" is not a valid host name or IP address`);
+    throw bad(`"${clipLine(host)}" is not a valid host name or IP address`);
   }
-  if (!/^\d{1,5}$/.test(portText)) throw bad(`port "${portText}" is not a number: ${FORMS}`);
+  if (!/^\d{1,5}$/.test(portText))
+    throw bad(`port "${clipLine(portText, 40)}" is not a number: ${FORMS}`);
   const port = Number(portText);
   const min = opts.allowPortZero ? 0 : 1;
   if (port < min || port > 65535) throw bad(`port ${port} is out of range (${min}-65535)`);

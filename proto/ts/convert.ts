@@ -6,6 +6,7 @@
 // are checked to fit in 53 bits; boot_to_wall_ns stays a bigint.
 
 import type * as pb from '../gen/gadget/v1/gadget.js';
+import { clipLine } from '../../gadgets/framework/clip.js';
 import type {
   ColumnSpec,
   FieldKind,
@@ -209,10 +210,52 @@ const FIELD_KINDS: ReadonlySet<string> = new Set<FieldKind>([
 function fieldKind(s: string, where: string): FieldKind {
   if (!FIELD_KINDS.has(s)) {
     throw new ProtocolError(
-      `the daemon sent field kind "${s}" for ${where}, which this CLI does not know (version mismatch? upgrade kubectl-gadget)`,
+      `the daemon sent field kind "${clipLine(s, 40)}" for ${where}, which this CLI does not know (version mismatch? upgrade kubectl-gadget)`,
     );
   }
   return s as FieldKind;
+}
+
+/** Bytes of the integer kinds; a field of one of them has exactly that size. */
+const KIND_BYTES: Partial<Record<FieldKind, number>> = {
+  u8: 1,
+  s8: 1,
+  bool: 1,
+  u16: 2,
+  s16: 2,
+  u32: 4,
+  s32: 4,
+  u64: 8,
+  s64: 8,
+};
+
+/** The largest record a layout may describe, and the most elements of an array field. */
+const MAX_LAYOUT_BYTES = 1 << 20;
+const MAX_ARRAY_COUNT = 4096;
+/** Field names are C identifiers: they become property names of decoded records. */
+const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+/**
+ * A layout the decoder generator can use safely: the CLI generates code from it (decode.ts,
+ * fast-json.ts) and reads records at its offsets, so a daemon's layout must not make it read
+ * past a record's fixed part, allocate per a huge count, or name a field `__proto__` (found by
+ * fuzzing, e2e/fuzz/records.ts).
+ */
+function checkField(f: FieldLayout, struct: string): void {
+  const bad = (why: string): ProtocolError =>
+    new ProtocolError(
+      `the daemon sent a record layout this CLI cannot read (${struct}.${clipLine(f.name, 40)}: ${why}; version mismatch? use matching versions)`,
+    );
+  if (!FIELD_NAME.test(f.name) || f.name === '__proto__') throw bad('not a field name');
+  if (f.offset + f.size > MAX_LAYOUT_BYTES) throw bad(`ends past ${MAX_LAYOUT_BYTES} bytes`);
+  const width = KIND_BYTES[f.kind];
+  if (width !== undefined && f.size !== width) throw bad(`${f.kind} of ${f.size} bytes`);
+  if (f.kind === 'array') {
+    const ew = f.elem === undefined ? undefined : KIND_BYTES[f.elem];
+    const n = f.count ?? 0;
+    if (ew === undefined || n < 1 || n > MAX_ARRAY_COUNT || f.size !== n * ew)
+      throw bad(`array of ${n} ${f.elem ?? '?'} in ${f.size} bytes`);
+  }
 }
 
 export function layoutToPb(l: RecordLayout): pb.RecordLayout {
@@ -232,18 +275,21 @@ export function layoutToPb(l: RecordLayout): pb.RecordLayout {
 
 export function layoutFromPb(l: pb.RecordLayout | null): RecordLayout {
   if (!l) throw new ProtocolError('the daemon sent a run header without a record layout');
+  const struct = clipLine(l.structName, 40);
   return {
     struct: l.structName,
     size: l.size,
     fields: l.fields.map((f) => {
+      const where = `${struct}.${clipLine(f.name, 40)}`;
       const out: FieldLayout = {
         name: f.name,
-        kind: fieldKind(f.kind, `${l.structName}.${f.name}`),
+        kind: fieldKind(f.kind, where),
         offset: f.offset,
         size: f.size,
       };
-      if (f.elem !== '') out.elem = fieldKind(f.elem, `${l.structName}.${f.name}[]`);
+      if (f.elem !== '') out.elem = fieldKind(f.elem, `${where}[]`);
       if (f.kind === 'array' || f.count !== 0) out.count = f.count;
+      checkField(out, struct);
       return out;
     }),
   };

@@ -12,7 +12,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { RunError } from '../../../gadgets/framework/errors.js';
+import { clipLine, RunError } from '../../../gadgets/framework/errors.js';
 
 export const KUBECONFIG_ENV = 'KGADGET_KUBECONFIG';
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -44,9 +44,22 @@ export async function loadDaemonKubeConfig(opts: LoadOptions = {}): Promise<Daem
   let source: string;
   if (override) {
     if (!existsSync(override)) {
-      throw new RunError('FAILED_PRECONDITION', `${KUBECONFIG_ENV}=${override}: no such file`);
+      throw new RunError(
+        'FAILED_PRECONDITION',
+        `${KUBECONFIG_ENV}=${clipLine(override)}: no such file`,
+      );
     }
-    kc.loadFromFile(override);
+    try {
+      kc.loadFromFile(override);
+    } catch (e) {
+      // client-node's own errors (YAML syntax, a context without a name, ...): a bad file, one
+      // line (found by fuzzing, e2e/fuzz/text.ts)
+      const first = ((e as Error).message ?? String(e)).split('\n')[0] ?? '';
+      throw new RunError(
+        'FAILED_PRECONDITION',
+        `${KUBECONFIG_ENV}=${clipLine(override)}: invalid kubeconfig: ${clipLine(first)}`,
+      );
+    }
     source = override;
   } else {
     const prefix = opts.rootPrefix ?? '';
@@ -61,7 +74,8 @@ export async function loadDaemonKubeConfig(opts: LoadOptions = {}): Promise<Daem
     source = 'in-cluster';
   }
   const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new RunError('FAILED_PRECONDITION', `${source}: no current cluster`);
+  if (!cluster)
+    throw new RunError('FAILED_PRECONDITION', `${clipLine(source)}: no current cluster`);
   let clusterCaPem = '';
   try {
     if (cluster.caData) clusterCaPem = Buffer.from(cluster.caData, 'base64').toString('utf8');

@@ -2,6 +2,7 @@
 // command's columns so a typo fails before anything starts.
 
 import type { ColumnSpec } from '#gadgets/framework/types.js';
+import { clipLine } from '#gadgets/framework/clip.js';
 import { UserError } from '../errors.js';
 import { findColumn } from './columns.js';
 
@@ -21,14 +22,14 @@ export function parseOutputSpec(value: string, columns?: readonly ColumnSpec[]):
   if (v === 'json' || v === 'yaml' || v === 'columns') return { format: v };
   const m = /^columns=(.*)$/s.exec(v);
   if (!m) {
-    throw new UserError(`invalid --output "${value}": expected ${OUTPUT_HELP}`);
+    throw new UserError(`invalid --output "${clipLine(value)}": expected ${OUTPUT_HELP}`);
   }
   const names = m[1]!
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
   if (names.length === 0) {
-    throw new UserError(`invalid --output "${value}": no column names after "columns="`);
+    throw new UserError(`invalid --output "${clipLine(value)}": no column names after "columns="`);
   }
   if (columns) {
     const unknown = names.filter((n) => !findColumn(columns, n));
@@ -36,8 +37,8 @@ export function parseOutputSpec(value: string, columns?: readonly ColumnSpec[]):
       const list = columns.map((c) => c.name).join(', ');
       const what =
         unknown.length === 1
-          ? `unknown column "${unknown[0]}"`
-          : `unknown columns ${unknown.map((u) => `"${u}"`).join(', ')}`;
+          ? `unknown column "${clipLine(unknown[0]!, 60)}"`
+          : `unknown columns ${clipLine(unknown.map((u) => `"${u}"`).join(', '))}`;
       throw new UserError(`${what} in --output: valid columns are ${list}`);
     }
     // PID, K8S.NODE: the field names the columns print

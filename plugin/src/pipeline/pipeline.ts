@@ -8,7 +8,9 @@
 // to the object path.
 
 import type { RunMessage } from '#gadgets/framework/runtime.js';
-import { fieldSpecsOf } from '#gadgets/framework/fields.js';
+import { clipLine } from '#gadgets/framework/clip.js';
+import { fieldSpecsOf, layoutMismatch } from '#gadgets/framework/fields.js';
+import { ProtocolError } from '#proto/ts/convert.js';
 import type { GadgetDescriptor, GadgetEvent, RecordLayout } from '#gadgets/framework/types.js';
 import { LineBuffer, makeTail, toJson } from '../output/json.js';
 import { TimestampFormatter, TimestampWriter } from '../output/time.js';
@@ -151,10 +153,15 @@ export class EventPipeline {
     const h = node.header;
     let shared = this.layouts.get(node.layoutKey);
     if (!shared) {
+      const declared = fieldSpecsOf(this.opts.descriptor.transform);
+      const mismatch = declared && layoutMismatch(h.layout, declared);
+      if (mismatch) {
+        throw new ProtocolError(
+          `the daemon's ${clipLine(h.gadget, 40)} records do not fit this CLI (${clipLine(mismatch, 80)}): use matching versions`,
+        );
+      }
       const specs =
-        this.opts.sink.kind === 'ndjson' && this.opts.fastJson !== false
-          ? fieldSpecsOf(this.opts.descriptor.transform)
-          : undefined;
+        this.opts.sink.kind === 'ndjson' && this.opts.fastJson !== false ? declared : undefined;
       shared = {
         builders: makeEventBuilders(h.layout),
         fast: specs ? compileRecordWriter(h.layout, specs) : undefined,

@@ -4,6 +4,7 @@
 // A flow's key is (local workload, direction, peer, port and named port, protocol). A connection
 // seen at both of its ends gives two records: egress on the client, ingress on the server.
 
+import { clipLine } from '#gadgets/framework/clip.js';
 import { normalizeIp, parseIp } from './ip.js';
 import { labelsKey, type Labels } from './labels.js';
 
@@ -317,7 +318,7 @@ function checkLabels(v: unknown, where: string): string | undefined {
   if (v === undefined) return undefined;
   if (!isObj(v)) return `${where}: must be an object`;
   for (const [k, x] of Object.entries(v))
-    if (typeof x !== 'string') return `${where}.${k}: must be a string`;
+    if (typeof x !== 'string') return `${where}.${clipLine(k, 60)}: must be a string`;
   return undefined;
 }
 
@@ -345,7 +346,8 @@ function checkEndpoint(v: unknown, where: string): string | undefined {
   if (!ENDPOINT_KINDS.includes(v.kind as EndpointKind))
     return `${where}.kind: must be one of ${ENDPOINT_KINDS.join(', ')}`;
   if (typeof v.ip !== 'string') return `${where}.ip: must be a string`;
-  if (v.ip !== '' && !normalizeIp(v.ip)) return `${where}.ip: "${v.ip}" is not an IP address`;
+  if (v.ip !== '' && !normalizeIp(v.ip))
+    return `${where}.ip: "${clipLine(v.ip, 60)}" is not an IP address`;
   for (const k of ['namespace', 'workload', 'workload_kind', 'node'] as const) {
     if (v[k] !== undefined && typeof v[k] !== 'string') return `${where}.${k}: must be a string`;
   }
@@ -394,7 +396,7 @@ function validPort(n: unknown): boolean {
 export function flowProblem(v: unknown): string | undefined {
   if (!isObj(v)) return 'not a JSON object';
   if (v.schema !== FLOW_SCHEMA)
-    return `schema: expected "${FLOW_SCHEMA}", got ${JSON.stringify(v.schema)}`;
+    return `schema: expected "${FLOW_SCHEMA}", got ${clipLine(JSON.stringify(v.schema) ?? String(v.schema), 80)}`;
   if (typeof v.node !== 'string') return 'node: must be a string';
   if (v.direction !== 'ingress' && v.direction !== 'egress')
     return 'direction: must be ingress or egress';

@@ -1,7 +1,8 @@
 // networking.k8s.io/v1 NetworkPolicy objects: types, and reading them (plus Namespace objects,
 // for namespace labels) from multi-document YAML or from API list results.
 
-import { Composer, LineCounter, Parser } from 'yaml';
+import { CST, Composer, LineCounter, Parser } from 'yaml';
+import { clip } from '#gadgets/framework/clip.js';
 import { cidrWithin, parseCidr } from './ip.js';
 import { selectorProblem, type LabelSelector, type Labels } from './labels.js';
 
@@ -58,11 +59,21 @@ export interface PolicySet {
   namespaces: NamespaceInfo[];
 }
 
+/** Longest PolicyError message: the values it quotes are clipped, and so is the whole. */
+const MAX_MESSAGE = 1000;
+
 export class PolicyError extends Error {
   constructor(message: string) {
-    super(message);
+    // a file's values are quoted in the message: a 100 KB one made a 100 KB error (found by
+    // fuzzing, e2e/fuzz/text.ts)
+    super(clip(message, MAX_MESSAGE));
     this.name = 'PolicyError';
   }
+}
+
+/** A value of the file as a message quotes it: JSON, clipped. */
+function quote(v: unknown): string {
+  return clip(JSON.stringify(v) ?? String(v), 80);
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {
@@ -80,7 +91,7 @@ function peerProblem(v: unknown, where: string): string | undefined {
   if (!isObj(v)) return `${where}: must be an object`;
   for (const k of Object.keys(v)) {
     if (k !== 'podSelector' && k !== 'namespaceSelector' && k !== 'ipBlock')
-      return `${where}: unknown field "${k}"`;
+      return `${where}: unknown field ${quote(k)}`;
   }
   const hasSel = v.podSelector != null || v.namespaceSelector != null;
   if (v.ipBlock != null) {
@@ -131,10 +142,10 @@ function portProblem(v: unknown, where: string): string | undefined {
       if (/^\d+$/.test(port)) {
         // IntOrString given as a quoted number: the API server keeps it a string, a named port
         // can never be all digits
-        return `${where}.port: "${port}" is a string of digits; write it as a number`;
+        return `${where}.port: ${quote(port)} is a string of digits; write it as a number`;
       }
       if (port.length > 15 || !PORT_NAME.test(port) || !/[a-z]/.test(port))
-        return `${where}.port: "${port}" is not a valid port name`;
+        return `${where}.port: ${quote(port)} is not a valid port name`;
     } else return `${where}.port: must be a number or a port name`;
   }
   if (v.endPort != null) {
@@ -160,7 +171,7 @@ function rulesProblem(
     if (r === null) continue; // `- {}` written as `-`: allow everything
     if (!isObj(r)) return `${w}: must be an object`;
     for (const k of Object.keys(r))
-      if (k !== peersKey && k !== 'ports') return `${w}: unknown field "${k}"`;
+      if (k !== peersKey && k !== 'ports') return `${w}: unknown field ${quote(k)}`;
     const peers = r[peersKey];
     if (peers != null) {
       if (!Array.isArray(peers)) return `${w}.${peersKey}: must be a list`;
@@ -184,7 +195,7 @@ function rulesProblem(
 export function policyProblem(v: unknown): string | undefined {
   if (!isObj(v)) return 'not an object';
   if (v.apiVersion !== 'networking.k8s.io/v1')
-    return `apiVersion: expected networking.k8s.io/v1, got ${JSON.stringify(v.apiVersion)}`;
+    return `apiVersion: expected networking.k8s.io/v1, got ${quote(v.apiVersion)}`;
   const md = v.metadata;
   if (!isObj(md) || typeof md.name !== 'string' || !md.name) return 'metadata.name: required';
   if (md.namespace != null && typeof md.namespace !== 'string')
@@ -198,8 +209,7 @@ export function policyProblem(v: unknown): string | undefined {
   if (spec.policyTypes != null) {
     if (!Array.isArray(spec.policyTypes)) return 'spec.policyTypes: must be a list';
     for (const t of spec.policyTypes)
-      if (t !== 'Ingress' && t !== 'Egress')
-        return `spec.policyTypes: unknown type ${JSON.stringify(t)}`;
+      if (t !== 'Ingress' && t !== 'Egress') return `spec.policyTypes: unknown type ${quote(t)}`;
   }
   return (
     rulesProblem(spec.ingress, 'ingress', 'spec.ingress') ??
@@ -240,7 +250,8 @@ export function addObject(
   ) {
     let ignored = 0;
     const items = obj.items;
-    if (!Array.isArray(items)) throw new PolicyError(`${where}: ${String(kind)} without items`);
+    if (!Array.isArray(items))
+      throw new PolicyError(`${where}: ${clip(String(kind), 80)} without items`);
     const itemKind = typeof kind === 'string' && kind !== 'List' ? kind.slice(0, -4) : undefined;
     for (const [i, item] of items.entries()) {
       const it =
@@ -253,7 +264,7 @@ export function addObject(
   }
   if (kind === 'NetworkPolicy') {
     const problem = policyProblem(obj);
-    const name = isObj(obj.metadata) ? String(obj.metadata.name ?? '?') : '?';
+    const name = isObj(obj.metadata) ? clip(String(obj.metadata.name ?? '?'), 80) : '?';
     if (problem) throw new PolicyError(`${where} (NetworkPolicy ${name}): ${problem}`);
     set.policies.push(normalizePolicy(obj, defaultNamespace));
     return 0;
@@ -270,6 +281,36 @@ export function addObject(
   return 1;
 }
 
+/** Deepest nesting of collections a policy document may have (a NetworkPolicy needs about ten). */
+const MAX_DEPTH = 64;
+
+/** Whether a document's collections nest deeper than MAX_DEPTH (walked without recursion). */
+function tooDeep(doc: CST.Document): boolean {
+  const stack: Array<[CST.Token | null | undefined, number]> = [[doc.value, 1]];
+  while (stack.length > 0) {
+    const [t, depth] = stack.pop()!;
+    if (!CST.isCollection(t)) continue;
+    if (depth > MAX_DEPTH) return true;
+    for (const it of t.items) stack.push([it.key, depth + 1], [it.value, depth + 1]);
+  }
+  return false;
+}
+
+/**
+ * The parser's documents, refused when nested too deep: the composer recurses per level, and
+ * once the stack ran out in one file (yaml reports it as an error), a second deep file in the
+ * same process aborted node ("RegExpCompiler Allocation failed"; found by fuzzing,
+ * e2e/fuzz/text.ts).
+ */
+function* shallow(tokens: Generator<CST.Token>, source: string): Generator<CST.Token> {
+  let i = 0;
+  for (const t of tokens) {
+    if (t.type === 'document' && (++i, tooDeep(t)))
+      throw new PolicyError(`${source}: document ${i}: nested deeper than ${MAX_DEPTH} levels`);
+    yield t;
+  }
+}
+
 /**
  * Reads NetworkPolicies (and Namespaces) from multi-document YAML (or JSON). Every problem of
  * the text (syntax, an alias bomb, no policy in it, a wrong field) is a PolicyError of one line.
@@ -283,7 +324,7 @@ export function parsePolicies(
   const lineCounter = new LineCounter();
   // a document at a time (the parser's stream API): a large file's syntax trees are not all held
   const docs = new Composer({ prettyErrors: false }).compose(
-    new Parser(lineCounter.addNewLine).parse(text),
+    shallow(new Parser(lineCounter.addNewLine).parse(text), source),
   );
   const ignored = new Set<string>();
   let i = 0;
@@ -306,7 +347,10 @@ export function parsePolicies(
   }
   if (set.policies.length === 0 && set.namespaces.length === 0 && ignored.size > 0)
     throw new PolicyError(
-      `${source}: no NetworkPolicy or Namespace in it (found ${[...ignored].sort().join(', ')})`,
+      `${source}: no NetworkPolicy or Namespace in it (found ${[...ignored]
+        .sort()
+        .map((k) => clip(k, 40))
+        .join(', ')})`,
     );
   return set;
 }
