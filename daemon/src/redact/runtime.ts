@@ -36,6 +36,12 @@ export class RedactingRuntime implements GadgetRuntime {
     }
   }
 
+  /** The inner runtime's count of BPF loads (LocalRuntime.loads), which GetInfo reports. */
+  get loads(): number | undefined {
+    const n = (this.inner as { loads?: unknown }).loads;
+    return typeof n === 'number' ? n : undefined;
+  }
+
   info(): Promise<NodeInfo> {
     return this.inner.info();
   }

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import * as http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -206,5 +207,162 @@ describe('toStatus', () => {
     const bug = toStatus(new TypeError('x is undefined'));
     assert.equal(bug.code, grpc.status.INTERNAL);
     assert.equal(bug.details, 'x is undefined');
+  });
+});
+
+describe('caps on concurrent runs and cancelled calls (daemon child process)', () => {
+  const RUN = pb.GadgetServiceDefinition.runGadget;
+  const endless = (tag: string): pb.RunRequest => ({
+    gadget: 'endless',
+    params: { tag, interval: '50' },
+    filter: null,
+    timeoutSeconds: 0,
+  });
+  const newClient = (address: string): grpc.Client =>
+    // a subchannel pool of its own: a connection of its own, so a caller of its own
+    new grpc.Client(address.replace('tcp://', ''), grpc.credentials.createInsecure(), {
+      'grpc.use_local_subchannel_pool': 1,
+    });
+  interface S {
+    header: boolean;
+    status?: grpc.StatusObject;
+    call: grpc.ClientReadableStream<pb.RunResponse>;
+  }
+  const open = (c: grpc.Client, tag: string): S => {
+    const call = c.makeServerStreamRequest(
+      RUN.path,
+      RUN.requestSerialize,
+      RUN.responseDeserialize,
+      endless(tag),
+    );
+    const s: S = { header: false, call };
+    call.on('data', (r: pb.RunResponse) => {
+      if (r.header) s.header = true;
+    });
+    call.on('error', () => {});
+    call.on('status', (st) => (s.status = st));
+    return s;
+  };
+  const settled = async (l: S[]): Promise<void> => {
+    const deadline = Date.now() + 10_000;
+    while (!l.every((s) => s.header || s.status)) {
+      if (Date.now() > deadline) throw new Error('streams did not settle within 10 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  test('per caller, then overall: RESOURCE_EXHAUSTED with a hint; slots come back when runs end', async () => {
+    const { child, address } = await startScriptedDaemon('tcp://127.0.0.1:0', {
+      maxRuns: 3,
+      maxRunsPerCaller: 2,
+    });
+    const a = newClient(address);
+    const b = newClient(address);
+    try {
+      const fromA = [open(a, 'a1'), open(a, 'a2'), open(a, 'a3')];
+      await settled(fromA);
+      assert.deepEqual(
+        fromA.map((s) => s.header),
+        [true, true, false],
+      );
+      const perCaller = fromA[2]!.status!;
+      assert.equal(perCaller.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.match(
+        perCaller.details,
+        /^too many runs: connection 127\.0\.0\.1:\d+ already has 2 on this daemon \(--max-runs-per-caller 2\)$/,
+      );
+      assert.equal(
+        perCaller.metadata.get('gadget-hint-bin')[0]?.toString(),
+        'end some of your runs first (each trace command is one run per node), or restart the daemon with a higher --max-runs-per-caller',
+      );
+      const fromB = [open(b, 'b1'), open(b, 'b2')];
+      await settled(fromB);
+      assert.deepEqual(
+        fromB.map((s) => s.header),
+        [true, false],
+      );
+      assert.equal(fromB[1]!.status!.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.equal(
+        fromB[1]!.status!.details,
+        'too many runs: this daemon is running 3, its maximum (--max-runs 3)',
+      );
+      // the runtime ran exactly the three accepted runs
+      const starts = (): string[] =>
+        child.lines.filter((l) => l.event === 'run-start').map((l) => String(l.tag));
+      assert.deepEqual(starts().sort(), ['a1', 'a2', 'b1']);
+
+      // one run ends: its slot is free again
+      fromA[0]!.call.cancel();
+      await child.waitFor((l) => l.event === 'run-end' && l.tag === 'a1', 5000, 'a1 ended');
+      const again = open(b, 'b3');
+      await settled([again]);
+      assert.equal(again.header, true);
+      assert.deepEqual(starts().sort(), ['a1', 'a2', 'b1', 'b3']);
+    } finally {
+      a.close();
+      b.close();
+      await child.stop();
+    }
+  });
+
+  test('rapid resets (HEADERS, DATA, RST_STREAM sent together) never reach the runtime', async () => {
+    const { child, address } = await startScriptedDaemon('tcp://127.0.0.1:0');
+    const port = Number(address.split(':').pop());
+    try {
+      const msg = Buffer.from(pb.RunRequest.encode(endless('reset')));
+      const frame = Buffer.alloc(5 + msg.length);
+      frame.writeUInt32BE(msg.length, 1);
+      msg.copy(frame, 5);
+      const s = http2.connect(`http://127.0.0.1:${port}`);
+      s.on('error', () => {});
+      await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+      const closed: Array<Promise<void>> = [];
+      for (let i = 0; i < 200; i++) {
+        const r = s.request({
+          ':method': 'POST',
+          ':path': RUN.path,
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        });
+        r.on('error', () => {});
+        closed.push(new Promise((resolve) => r.once('close', () => resolve())));
+        r.end(frame);
+        r.close(http2.constants.NGHTTP2_CANCEL);
+      }
+      await Promise.all(closed);
+      s.destroy();
+      // then a real run on a fresh connection: it starts, so the daemon was listening all along
+      const c = newClient(address);
+      const ok = open(c, 'after');
+      await settled([ok]);
+      assert.equal(ok.header, true);
+      const info = pb.GadgetServiceDefinition.getInfo;
+      const stats = await new Promise<pb.DaemonStats | undefined>((resolve, reject) =>
+        c.makeUnaryRequest(
+          info.path,
+          info.requestSerialize,
+          info.responseDeserialize,
+          {},
+          (e, r) => (e ? reject(e) : resolve(r?.stats)),
+        ),
+      );
+      c.close();
+      assert.deepEqual(
+        child.lines.filter((l) => l.event === 'run-start').map((l) => l.tag),
+        ['after'],
+        'only the real run reached the runtime',
+      );
+      assert.deepEqual(
+        child.lines.filter((l) => l.tag === 'reset').map((l) => l.event),
+        [],
+        'no reset stream was started or aborted in the runtime',
+      );
+      assert.ok(stats);
+      assert.equal(stats.runsStarted, '1');
+      assert.equal(stats.runsRefused, '0');
+      assert.equal(stats.runsActive, '1');
+    } finally {
+      await child.stop();
+    }
   });
 });

@@ -20,7 +20,12 @@ if (!listen) {
 }
 const extra = (optsJson ? JSON.parse(optsJson) : {}) as Pick<
   ServerOptions,
-  'keepaliveTimeMs' | 'keepaliveTimeoutMs' | 'maxQueuedBytes' | 'maxQueuedBatches'
+  | 'keepaliveTimeMs'
+  | 'keepaliveTimeoutMs'
+  | 'maxQueuedBytes'
+  | 'maxQueuedBatches'
+  | 'maxRuns'
+  | 'maxRunsPerCaller'
 >;
 
 const runtime = new ScriptedRuntime((r) => emit(r));
