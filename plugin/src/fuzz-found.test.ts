@@ -4,6 +4,9 @@
 // NetworkPolicy is refused before the YAML composer recurses into it.
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { descriptor as traceExec } from '#gadgets/trace_exec/gadget.js';
 import { descriptor as traceOpen } from '#gadgets/trace_open/gadget.js';
@@ -16,6 +19,7 @@ import { parseTimeout } from './flags.js';
 import { parseOutputSpec } from './output/spec.js';
 import type { Reporter, TextSink } from './output/types.js';
 import { EventPipeline } from './pipeline/pipeline.js';
+import { loadKubeConfig } from './runtimes/k8s/kubeconfig.js';
 import {
   FLOW_SCHEMA,
   FlowParseError,
@@ -220,5 +224,40 @@ describe('NetworkPolicy YAML', () => {
       policyError(`kind: ${long}List\nitems: 3\n`),
       /^p\.yaml: no NetworkPolicy or Namespace in it \(found n+…\)$/,
     );
+  });
+});
+
+describe('--kubeconfig', () => {
+  test('a 12 KB cluster name was quoted whole', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kg-fuzz-found-'));
+    try {
+      const f = join(dir, 'config');
+      const cluster = 'a\nb'.repeat(4000);
+      writeFileSync(
+        f,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          'current-context': 'ctx',
+          clusters: [],
+          users: [],
+          contexts: [{ name: 'other', context: { cluster, user: '' } }],
+        }),
+      );
+      await assert.rejects(
+        loadKubeConfig({ kubeconfig: f, context: 'other' }, { env: {}, home: dir }),
+        (e: Error) => {
+          assert.ok(isUserError(e));
+          assert.match(
+            e.message,
+            /^context "other" refers to cluster "a\nba\nb[^]*…", which has no server in kubeconfig /,
+          );
+          assert.ok(e.message.length < 300, `${e.message.length} characters`);
+          return true;
+        },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

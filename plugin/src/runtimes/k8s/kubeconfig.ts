@@ -8,6 +8,7 @@ import { isIPv6 } from 'node:net';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { clip } from '#gadgets/framework/clip.js';
 import { UserError } from '../../errors.js';
 
 export interface KubeFlags {
@@ -138,7 +139,10 @@ export async function loadKubeConfig(
 
   const where = files.join(delimiter);
   const name = flags.context?.trim() || current;
-  const available = [...contexts.keys()].sort().join(', ') || 'none';
+  // names from the file are quoted clipped (a 12 KB cluster name made a 12 KB error; found by
+  // fuzzing, e2e/fuzz/text.ts)
+  const q = (v: string): string => clip(v, 80);
+  const available = clip([...contexts.keys()].sort().map(q).join(', '), 400) || 'none';
   if (!name) {
     throw new UserError(
       `kubeconfig ${where} has no current context`,
@@ -148,19 +152,19 @@ export async function loadKubeConfig(
   const ctx = contexts.get(name);
   if (!ctx) {
     throw new UserError(
-      `context "${name}" not found in kubeconfig ${where}`,
+      `context "${q(name)}" not found in kubeconfig ${where}`,
       `available contexts: ${available}`,
     );
   }
   const cluster = clusters.get(ctx.cluster);
   if (!cluster || !cluster.server) {
     throw new UserError(
-      `context "${name}" refers to cluster "${ctx.cluster}", which has no server in kubeconfig ${where}`,
+      `context "${q(name)}" refers to cluster "${q(ctx.cluster)}", which has no server in kubeconfig ${where}`,
     );
   }
   if (ctx.user && !users.has(ctx.user)) {
     throw new UserError(
-      `context "${name}" refers to user "${ctx.user}", which is not in kubeconfig ${where}`,
+      `context "${q(name)}" refers to user "${q(ctx.user)}", which is not in kubeconfig ${where}`,
     );
   }
 
