@@ -1,6 +1,8 @@
 // Runs compiled node:test files. `unit`: *.test.js outside e2e/ (gadgets/ included; those that
-// need root carry it in the name: *.bpf.test.ts, *.podman.test.ts); `integration`: e2e/**/*.test.js
-// and a gadget's own end-to-end tests, gadgets/<name>/*.e2e.test.js.
+// need root carry it in the name: *.bpf.test.ts, *.podman.test.ts) and e2e/**/*.unit.test.js
+// (in-process tests of an e2e/ harness: no root, kernel or daemon, such as the parser fuzzing);
+// `integration`: the other e2e/**/*.test.js and a gadget's own end-to-end tests,
+// gadgets/<name>/*.e2e.test.js.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +20,10 @@ const walk = (dir) => {
 walk('dist');
 const picked = files
   .filter(
-    (f) => (f.startsWith('dist/e2e/') || f.endsWith('.e2e.test.js')) === (which === 'integration'),
+    (f) =>
+      ((f.startsWith('dist/e2e/') && !f.endsWith('.unit.test.js')) ||
+        f.endsWith('.e2e.test.js')) ===
+      (which === 'integration'),
   )
   .filter((f) => extra.length === 0 || extra.some((x) => f.includes(x)))
   .sort();
