@@ -27,6 +27,10 @@ if [[ "${1:-}" == "--print-bin" ]]; then
   echo "$BIN_DIR"
   exit 0
 fi
+mkdir -p "$BIN_DIR"
+# one build at a time (CI starts one in the background; a test may ask meanwhile and then waits)
+exec 9>"$BIN_DIR/../.build.lock"
+flock 9
 if [[ -x "$BIN_DIR/kubectl-krew" && -x "$BIN_DIR/validate-krew-manifest" && -f "$BIN_DIR/.complete" ]]; then
   log "krew $KREW_VERSION cached in $BIN_DIR"
   exit 0

@@ -8,7 +8,10 @@ mkdir -p build
 # test) take minutes to build cold (cached afterwards): start them first.
 ( KGADGET_BUILD_KUBE_ROUTER=1 bash scripts/k8s/build.sh >build/k8s-build.log 2>&1 && bash scripts/k8s/node/build-coredns.sh >>build/k8s-build.log 2>&1; echo $? >build/k8s-build.rc ) &
 k8s_build=$!
-trap 'kill $k8s_build 2>/dev/null || true' EXIT
+# krew and its manifest checker (e2e/package/krew.test.ts): ~1.5 min cold, cached afterwards
+( bash scripts/krew-build.sh >build/krew-build.log 2>&1; echo $? >build/krew-build.rc ) &
+krew_build=$!
+trap 'kill $k8s_build $krew_build 2>/dev/null || true' EXIT
 bash scripts/setup.sh
 npm run --silent lint
 node scripts/run-tests.mjs unit

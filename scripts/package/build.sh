@@ -99,6 +99,8 @@ rm -rf "$APP/node_modules/.cache" "$APP/node_modules/.package-lock.json" "$APP/p
 find "$APP/node_modules" -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' \
 	-o -name '*.d.cts' -o -name '*.md' -o -name '*.markdown' -o -name '*.ts' \) \
 	! -iname 'license*' -delete
+# krew (v0.4.3) cannot unpack symlinks from a tar: node_modules/.bin holds the only ones
+find "$APP/node_modules" -type d -name .bin -prune -exec rm -rf {} +
 chmod 0755 "$APP/bin/"*
 
 # ---- 4. runtime, launchers, licence
@@ -110,6 +112,9 @@ if [[ -f "$node_license" ]]; then cp "$node_license" "$STAGE/runtime/LICENSE"; e
 install -m 0644 image/krew/LICENSE "$STAGE/LICENSE"
 install -m 0755 scripts/package/kubectl-gadget.sh "$STAGE/kubectl-gadget"
 install -m 0755 scripts/package/kubectl_complete-gadget.sh "$STAGE/kubectl_complete-gadget"
+
+links="$(find "$STAGE" -type l)"
+[[ -z "$links" ]] || die "symlinks in the package (krew cannot unpack them): $links"
 
 # sanity: the staged package starts with nothing from this machine's node or libbpf path
 out="$(env -i PATH=/usr/bin:/bin HOME=/nonexistent "$STAGE/kubectl-gadget" version 2>&1)" ||
