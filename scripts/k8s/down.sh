@@ -12,10 +12,12 @@ t0=$(now_ms)
 # The node first (kubelet, containers, containerd, iptables rules); its address goes only after
 # the apiserver listening on it has stopped (it waits for its open connections otherwise).
 node=0
+netpol_failed=0
 if [[ -d "$CLUSTER_DIR/node" || "$(cat "$NODE_OWNER_FILE" 2>/dev/null)" == "$CLUSTER_DIR" ]]; then
   node=1
-  # the NetworkPolicy enforcer of up.sh --netpol first: it would re-add what node-down removes
-  "$SCRIPT_DIR/netpol-down.sh"
+  # the NetworkPolicy enforcer of up.sh --netpol first: it would re-add what node-down removes.
+  # Should some of it remain, the rest still goes down, and down.sh fails at the end.
+  "$SCRIPT_DIR/netpol-down.sh" || netpol_failed=1
   "$SCRIPT_DIR/node-down.sh" --keep-net
 fi
 stop_cluster "$CLUSTER_DIR"
@@ -33,3 +35,4 @@ elif [[ -e "$CLUSTER_DIR" ]]; then
   log "removed $CLUSTER_DIR"
 fi
 log "down in $(( $(now_ms) - t0 ))ms"
+[[ "$netpol_failed" == 0 ]] || die "kube-router's chains or ipsets remain (see scripts/k8s/netpol-down.sh above)"
