@@ -260,4 +260,26 @@ describe('--kubeconfig', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('a context name that is a map (the clipping threw value.slice is not a function)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kg-fuzz-found-'));
+    try {
+      const f = join(dir, 'config');
+      writeFileSync(
+        f,
+        'apiVersion: []\nkind: Config\ncurrent-context: ctx\nclusters: []\nusers: []\n' +
+          'contexts:\n  - name: {}\n    context:\n      cluster: c1\n      user: u1\n',
+      );
+      await assert.rejects(
+        loadKubeConfig({ kubeconfig: f }, { env: {}, home: dir }),
+        (e: Error) => {
+          assert.ok(isUserError(e), String(e));
+          assert.match(e.message, /^context "ctx" not found in kubeconfig /);
+          return true;
+        },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -139,9 +139,9 @@ export async function loadKubeConfig(
 
   const where = files.join(delimiter);
   const name = flags.context?.trim() || current;
-  // names from the file are quoted clipped (a 12 KB cluster name made a 12 KB error; found by
-  // fuzzing, e2e/fuzz/text.ts)
-  const q = (v: string): string => clip(v, 80);
+  // names from the file (strings, or whatever the YAML held) are quoted clipped (a 12 KB cluster
+  // name made a 12 KB error; found by fuzzing, e2e/fuzz/text.ts)
+  const q = (v: unknown): string => clip(String(v), 80);
   const available = clip([...contexts.keys()].sort().map(q).join(', '), 400) || 'none';
   if (!name) {
     throw new UserError(
