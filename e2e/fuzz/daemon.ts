@@ -508,7 +508,7 @@ export function socketGarbageTarget(d: FuzzDaemon): Target<[boolean, Uint8Array]
       await d.check();
       await noLeak();
     },
-    checkEvery: 200,
+    checkEvery: 1000,
   };
 }
 

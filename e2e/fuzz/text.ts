@@ -545,6 +545,12 @@ export const kubeconfigTarget: Target<[string, string | undefined]> = {
       }),
       'other',
     ],
+    // a context name that is a map: the clipping of names threw
+    [
+      'apiVersion: []\nkind: Config\ncurrent-context: ctx\nclusters: []\nusers: []\n' +
+        'contexts:\n  - name: {}\n    context:\n      cluster: c1\n      user: u1\n',
+      undefined,
+    ],
   ],
   arbitrary: fc.tuple(
     kubeconfigText,
