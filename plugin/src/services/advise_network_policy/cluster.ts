@@ -89,6 +89,27 @@ export async function policiesFromCluster(flags: KubeFlags): Promise<PolicySet> 
   return set;
 }
 
+/** A pod as report --from-cluster's widening check sees it. */
+export interface ClusterPod {
+  namespace: string;
+  name: string;
+  labels: Labels;
+}
+
+/** Every pod's namespace, name and labels (not hostNetwork ones: policies never select them). */
+export async function podsFromCluster(flags: KubeFlags): Promise<ClusterPod[]> {
+  const cluster = await connect(flags);
+  const core = cluster.target.kc.makeApiClient(cluster.k8s.CoreV1Api);
+  const pods = await cluster.call('list pods', () => core.listPodForAllNamespaces());
+  return pods.items
+    .filter((p) => p.spec?.hostNetwork !== true)
+    .map((p) => ({
+      namespace: p.metadata?.namespace ?? 'default',
+      name: p.metadata?.name ?? '',
+      labels: p.metadata?.labels ?? {},
+    }));
+}
+
 interface PodInfo {
   pod: V1Pod;
   endpoint: Endpoint;

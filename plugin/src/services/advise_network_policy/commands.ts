@@ -167,7 +167,12 @@ export async function reportCommand(
   if (merged) {
     const existing = await readPolicySet(flags, io);
     const { mergeReport } = await import('./merge.js');
-    const m = mergeReport(flows, existing, opts);
+    let pods: Awaited<ReturnType<typeof import('./cluster.js').podsFromCluster>> | undefined;
+    if (flags['from-cluster']) {
+      const { podsFromCluster } = await import('./cluster.js');
+      pods = await podsFromCluster(kubeFlags(flags));
+    }
+    const m = mergeReport(flows, existing, { ...opts, ...(pods ? { pods } : {}) });
     // the diff is for review; the objects are for kubectl apply (to a file, or to stdout with -o -)
     if (toFile) writeFileSync(toFile, m.yaml);
     if (flags.output === '-') io.stdout.write(m.yaml);
@@ -202,6 +207,16 @@ export async function reportCommand(
   );
 }
 
+function kubeFlags(flags: { kubeconfig?: string; context?: string }): {
+  kubeconfig?: string;
+  context?: string;
+} {
+  return {
+    ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+    ...(flags.context ? { context: flags.context } : {}),
+  };
+}
+
 /** The policies of --policies files and, with --from-cluster, of the cluster. */
 async function readPolicySet(
   flags: {
@@ -225,10 +240,7 @@ async function readPolicySet(
   }
   if (flags['from-cluster']) {
     const { policiesFromCluster } = await import('./cluster.js');
-    const s = await policiesFromCluster({
-      ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
-      ...(flags.context ? { context: flags.context } : {}),
-    });
+    const s = await policiesFromCluster(kubeFlags(flags));
     set.policies.push(...s.policies);
     set.namespaces.push(...s.namespaces);
   }

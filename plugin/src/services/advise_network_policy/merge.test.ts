@@ -331,3 +331,33 @@ test('merge: a flow no rule can allow is named as still denied', () => {
     'still denied after the merge: shop/web egress svc/shop/gone TCP/80',
   ]);
 });
+
+test("merge: the cluster's pods count: a policy that also selects a pod no flow names is not widened", () => {
+  const existing = parsePolicies(`
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: api-ingress, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: api}}
+  policyTypes: [Ingress, Egress]
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: web}}}]
+    ports: [{port: 8080}]
+`).policies;
+  const flows = [flow('ingress', api, web, 'TCP', 9090)];
+  const pods: Array<{ namespace: string; name: string; labels: Record<string, string> }> = [
+    // the api's own pod (its workload's labels plus a revision label): not another workload
+    { namespace: 'shop', name: 'api-7d9-x1', labels: { app: 'api', 'pod-template-hash': '7d9' } },
+    { namespace: 'shop', name: 'api-canary-0', labels: { app: 'api', track: 'canary' } },
+    { namespace: 'other', name: 'api-0', labels: { app: 'api' } },
+  ];
+  // without the pods, api-ingress selects only the api among the flows' workloads: appended to
+  assert.deepEqual(names(mergeReport(flows, set(existing))), ['changed shop/api-ingress']);
+  const m = mergeReport(flows, set(existing), { pods });
+  assert.deepEqual(names(m), ['new shop/api-network']);
+  assert.deepEqual(m.changes[0]!.after.spec.policyTypes, ['Ingress']);
+  assert.deepEqual(m.notes, [
+    "shop/api-ingress isolates shop/api for Ingress but its podSelector app=api also selects pod shop/api-canary-0: adding shop/api's 1 ingress rule to it would widen it for them; they are in the new policy shop/api-network",
+  ]);
+  assert.equal(m.stillDenied, 0);
+});

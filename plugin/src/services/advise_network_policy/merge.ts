@@ -18,7 +18,7 @@
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
 import { Document } from 'yaml';
 import { endpointName, type FlowRecord } from './flow.js';
-import { selectorMatches } from './labels.js';
+import { labelsKey, selectorMatches, workloadLabels, type Labels } from './labels.js';
 import {
   effectivePolicyTypes,
   policyId,
@@ -52,6 +52,14 @@ export interface PolicyChange {
   after: NetworkPolicy;
   /** rules added, by direction */
   added: { ingress: number; egress: number };
+}
+
+export interface MergeOptions extends ReportOptions {
+  /**
+   * the cluster's pods (report --from-cluster): a policy that selects pods of another workload
+   * than the flows' would be widened by rules appended to it, even when no flow names them
+   */
+  pods?: ReadonlyArray<{ namespace: string; name: string; labels: Labels }>;
 }
 
 export interface MergeResult {
@@ -124,7 +132,7 @@ function plural(n: number, one: string, many = `${one}s`): string {
 export function mergeReport(
   flows: readonly FlowRecord[],
   existing: PolicySet,
-  opts: ReportOptions = {},
+  opts: MergeOptions = {},
 ): MergeResult {
   const notes: string[] = [];
   const note = noteList(notes);
@@ -159,19 +167,36 @@ export function mergeReport(
     },
   });
 
-  // the other workloads an existing policy selects (among those the flows name)
+  // the other workloads an existing policy selects: those the flows name, then the cluster's
+  // pods of none of them (a pod whose labels are a known workload's is that workload's)
   const known = [...targets.values()];
-  const othersSelected = (p: NetworkPolicy, t: Policyable): string[] =>
-    known
+  const knownLabels = new Set(
+    known.map((o) => `${o.workload.namespace}|${labelsKey(o.workload.labels)}`),
+  );
+  const othersSelected = (p: NetworkPolicy, t: Policyable): string[] => {
+    const ns = t.workload.namespace;
+    const workloads = known
       .filter(
         (o) =>
           o !== t &&
-          o.workload.namespace === t.workload.namespace &&
+          o.workload.namespace === ns &&
           wkey(o.workload) !== wkey(t.workload) &&
           selectorMatches(p.spec.podSelector, o.workload.labels),
       )
-      .map((o) => `${o.workload.namespace}/${o.workload.name}`)
+      .map((o) => `${ns}/${o.workload.name}`)
       .sort();
+    const pods = (opts.pods ?? [])
+      .filter(
+        (x) =>
+          x.namespace === ns &&
+          !knownLabels.has(`${ns}|${labelsKey(workloadLabels(x.labels))}`) &&
+          selectorMatches(p.spec.podSelector, x.labels),
+      )
+      .map((x) => `pod ${ns}/${x.name}`)
+      .sort();
+    const more = pods.length > 3 ? [`${pods.length - 3} more pods`] : [];
+    return [...workloads, ...pods.slice(0, 3), ...more];
+  };
 
   const changed = new Map<string, PolicyChange>();
   const change = (p: NetworkPolicy): PolicyChange => {
