@@ -513,7 +513,7 @@ export const headerLayoutTarget: Target<
   what: 'RunHeader layouts from a daemon: convert.ts layoutFromPb, then the pipeline (decoders, fast path)',
   // trace exec and open: their transforms are declared (field specs), so a layout that does not
   // fit is refused at the header; advise network-policy's hand-written transform is not
-  // checked (see the report in docs/design.md, Fuzzing)
+  // checked, and not fuzzed with random layouts (docs/security.md, Fuzzing)
   arbitrary: fc.tuple(pbLayout, fc.nat(1), streamSpec(160)),
   hangMs: 5000,
   examples: [
