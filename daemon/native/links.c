@@ -172,6 +172,81 @@ static napi_value js_detach(napi_env env, napi_callback_info info)
 	return ret;
 }
 
+/* detachAsync(handle, prog) -> Promise<bool>: the program's links leave the object here (it
+ * reads as not attached at once) and are destroyed on a libuv worker thread: detaching from a
+ * perf-event tracepoint waits for RCU grace periods (~50 ms, seconds on a loaded machine), which
+ * must not hold the event loop. Resolves false when it was not attached. */
+struct detach_work {
+	napi_async_work work;
+	napi_deferred deferred;
+	struct bpf_link **links;
+	size_t n;
+};
+
+static void detach_execute(napi_env env, void *data)
+{
+	struct detach_work *w = data;
+	for (size_t i = 0; i < w->n; i++)
+		bpf_link__destroy(w->links[i]);
+}
+
+static void detach_complete(napi_env env, napi_status status, void *data)
+{
+	struct detach_work *w = data;
+	napi_value found;
+	napi_get_boolean(env, w->n > 0, &found);
+	napi_resolve_deferred(env, w->deferred, found);
+	if (w->work)
+		napi_delete_async_work(env, w->work);
+	free(w->links);
+	free(w);
+}
+
+static napi_value js_detach_async(napi_env env, napi_callback_info info)
+{
+	napi_value argv[2], promise, name;
+	struct obj *o;
+	char *pname;
+	struct bpf_program *p = prog_args(env, info, 2, argv, "detach", &o, &pname);
+	if (!p)
+		return NULL;
+	struct detach_work *w = calloc(1, sizeof(*w));
+	if (w && o->nlinks)
+		w->links = calloc(o->nlinks, sizeof(*w->links));
+	if (!w || (o->nlinks && !w->links)) {
+		free(w);
+		napi_value r = throw_errno(env, ENOMEM, "detach %s", pname);
+		free(pname);
+		return r;
+	}
+	free(pname);
+	if (napi_create_promise(env, &w->deferred, &promise) != napi_ok) {
+		free(w->links);
+		free(w);
+		return throw_type(env, "internal napi error in detachAsync");
+	}
+	for (size_t i = 0; i < o->nlinks;) {
+		if (o->links[i].prog == p) {
+			w->links[w->n++] = o->links[i].link;
+			o->links[i] = o->links[--o->nlinks];
+		} else {
+			i++;
+		}
+	}
+	if (napi_create_string_utf8(env, "kgadget.bpfDetach", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+	    napi_create_async_work(env, NULL, name, detach_execute, detach_complete, w, &w->work) !=
+		    napi_ok ||
+	    napi_queue_async_work(env, w->work) != napi_ok) {
+		/* cannot go off the loop: release here */
+		if (w->work)
+			napi_delete_async_work(env, w->work);
+		w->work = NULL;
+		detach_execute(env, w);
+		detach_complete(env, napi_ok, w);
+	}
+	return promise;
+}
+
 /* Whether fd refers to a BPF link (its fdinfo has link_id; maps, programs and BTF have not). */
 static bool fd_is_link(int fd)
 {
@@ -294,6 +369,7 @@ const struct addon_fn links_fns[] = {
 	{ "attachAll", js_attach_all },
 	{ "attach", js_attach },
 	{ "detach", js_detach },
+	{ "detachAsync", js_detach_async },
 	{ "pinLink", js_pin_link },
 	{ "openPinnedLink", js_open_pinned_link },
 	{ "linkInfo", js_link_info },

@@ -55,6 +55,15 @@ export class Collection {
     return this.addon.detach(this.live(`detach ${prog}`), prog);
   }
 
+  /**
+   * detachProgram() without holding the event loop: the program reads as not attached at once,
+   * its links are destroyed on a worker thread (a perf-event tracepoint's detach waits for RCU
+   * grace periods). Resolves false when it was not attached.
+   */
+  detachProgramAsync(prog: string): Promise<boolean> {
+    return this.addon.detachAsync(this.live(`detach ${prog}`), prog);
+  }
+
   programs(): NativeProgramInfo[] {
     return this.addon.programs(this.live('programs'));
   }

@@ -105,3 +105,36 @@ function kernelBss(coll: Collection): Buffer | undefined {
   const name = coll.name.slice(0, 8) + '.bss';
   return coll.map(name).lookup(Buffer.alloc(4)) ?? undefined;
 }
+
+describe('Collection.detachProgramAsync', { skip: !isRoot && 'needs root' }, () => {
+  it('reads as detached at once, the links go on a worker thread, the program stays loaded', async () => {
+    const spec = ObjectSpec.open(path.join(packageRoot(), 'build/bpf/container_tracker.bpf.o'));
+    const coll = spec.load();
+    try {
+      const hooks = ['tracker_unshare_enter', 'tracker_unshare_exit'];
+      const progIds = hooks.map((h) => coll.programInfo(h).id);
+      const linked = (): number[] =>
+        (
+          JSON.parse(execFileSync('bpftool', ['-j', 'perf'], { encoding: 'utf8' })) as Array<{
+            pid?: number;
+            prog_id?: number;
+          }>
+        )
+          .filter((e) => e.pid === process.pid && progIds.includes(e.prog_id ?? -1))
+          .map((e) => e.prog_id!)
+          .sort();
+      for (const h of hooks) coll.attachProgram(h);
+      assert.deepEqual(linked(), [...progIds].sort());
+      const p = hooks.map((h) => coll.detachProgramAsync(h));
+      // detached as far as the object knows: it attaches again without EEXIST
+      coll.attachProgram(hooks[0]!);
+      assert.deepEqual(await Promise.all(p), [true, true]);
+      assert.deepEqual(linked(), [progIds[0]]);
+      assert.equal(await coll.detachProgramAsync(hooks[1]!), false, 'not attached');
+      assert.equal(await coll.detachProgramAsync(hooks[0]!), true);
+      assert.deepEqual(linked(), []);
+    } finally {
+      coll.close();
+    }
+  });
+});

@@ -107,6 +107,8 @@ export interface BpfAddon {
   attachAll(h: ObjectHandle): number;
   attach(h: ObjectHandle, prog: string): void;
   detach(h: ObjectHandle, prog: string): boolean;
+  /** detach() with the links destroyed on a libuv worker thread (RCU waits off the loop) */
+  detachAsync(h: ObjectHandle, prog: string): Promise<boolean>;
   iterRead(h: ObjectHandle, prog: string): Buffer;
   mapFd(h: ObjectHandle, map: string): number;
   progFd(h: ObjectHandle, prog: string): number;

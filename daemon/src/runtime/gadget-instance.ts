@@ -242,6 +242,27 @@ interface Member {
 
 /** Lost-counter reads are cached this long (every run asks for its stats each second). */
 const LOST_CACHE_MS = 200;
+/**
+ * Fan-out work done in one turn of the event loop; the rest waits for the next turn, so that
+ * calls (GetInfo, new runs) are served between slices: a burst of batches times 100 runs is
+ * seconds of filtering.
+ */
+const FANOUT_SLICE_MS = 5;
+/**
+ * Batch bytes read and not yet handed to every run. Beyond it batches are dropped and counted
+ * as lost (the fan-out cannot keep up; the ring buffer would have overflowed instead).
+ */
+const FANOUT_MAX_BYTES = 64 << 20;
+
+/** A batch as read, waiting to be handed to the runs that were there when it was read. */
+interface Pending {
+  batch: Buffer;
+  count: number;
+  /** the runs and, for each, whether the kernel filtered the batch exactly as for it alone */
+  to: Array<[InstanceRun, boolean]>;
+  /** runs served so far */
+  next: number;
+}
 
 export class GadgetInstance {
   readonly filter = new FilterUnion();
@@ -260,6 +281,16 @@ export class GadgetInstance {
   private lostValue = 0;
   /** records read from the ring buffer since load */
   private readTotal = 0;
+  /** batches read and not yet handed to every run (see pump) */
+  private readonly fanout: Pending[] = [];
+  private fanoutBytes = 0;
+  private pumpScheduled = false;
+  /** batches queued / handed out since load, for flush() */
+  private enqueued = 0;
+  private dispatched = 0;
+  private readonly drainWaiters: Array<{ upTo: number; resolve: () => void }> = [];
+  /** records dropped because the fan-out fell FANOUT_MAX_BYTES behind */
+  private fanoutDropped = 0;
 
   constructor(
     readonly gadget: GadgetDescriptor,
@@ -330,12 +361,20 @@ export class GadgetInstance {
       this.lostValue = c.map('gadget_lost').perCpuSum(0);
       this.lostAt = now;
     }
-    return this.lostValue;
+    return this.lostValue + this.fanoutDropped;
   }
 
   /** Resolves once every record the kernel had committed was handed to the runs. */
-  flush(): Promise<void> {
-    return this.reader?.running ? this.reader.flush() : Promise.resolve();
+  async flush(): Promise<void> {
+    if (this.reader?.running) await this.reader.flush();
+    await this.drained();
+  }
+
+  /** Resolves once every batch read so far was handed to its runs. */
+  private drained(): Promise<void> {
+    const upTo = this.enqueued;
+    if (this.dispatched >= upTo) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push({ upTo, resolve }));
   }
 
   /**
@@ -344,6 +383,7 @@ export class GadgetInstance {
    */
   async finishPrivate(): Promise<{ records: Buffer; count: number } | undefined> {
     await this.reader?.stop();
+    await this.drained();
     const g = this.gadget;
     const c = this.coll;
     if (!g.drain || !c || c.closed) return undefined;
@@ -424,13 +464,56 @@ export class GadgetInstance {
   private onBatch(batch: Buffer, count: number): void {
     this.readTotal += count;
     this.opts.beforeBatch();
+    if (this.fanoutBytes + batch.length > FANOUT_MAX_BYTES && this.fanout.length > 0) {
+      this.fanoutDropped += count;
+      return;
+    }
+    // the runs there now get it (a run joining later does not get records read before it)
     const settled = this.settling === 0;
-    for (const m of this.members.values()) {
-      // one run's failure must not cost the others their batch
-      try {
-        m.run.deliver(batch, count, settled && m.exact);
-      } catch (e) {
-        m.run.failed(e);
+    const to: Array<[InstanceRun, boolean]> = [];
+    for (const m of this.members.values()) to.push([m.run, settled && m.exact]);
+    this.fanout.push({ batch, count, to, next: 0 });
+    this.fanoutBytes += batch.length;
+    this.enqueued++;
+    if (!this.pumpScheduled) this.pump();
+  }
+
+  /** Hands queued batches to their runs for FANOUT_SLICE_MS, then yields to the event loop. */
+  private pump(): void {
+    this.pumpScheduled = false;
+    const t0 = performance.now();
+    for (;;) {
+      const p = this.fanout[0];
+      if (!p) break;
+      if (p.next < p.to.length) {
+        const [run, exact] = p.to[p.next++]!;
+        // one run's failure must not cost the others their batch
+        try {
+          run.deliver(p.batch, p.count, exact);
+        } catch (e) {
+          run.failed(e);
+        }
+      }
+      if (p.next >= p.to.length) {
+        this.fanout.shift();
+        this.fanoutBytes -= p.batch.length;
+        this.dispatched++;
+        this.wakeDrained();
+      }
+      if (this.fanout.length > 0 && performance.now() - t0 >= FANOUT_SLICE_MS) {
+        this.pumpScheduled = true;
+        setImmediate(() => this.pump());
+        return;
+      }
+    }
+  }
+
+  private wakeDrained(): void {
+    for (let i = this.drainWaiters.length - 1; i >= 0; i--) {
+      const w = this.drainWaiters[i]!;
+      if (w.upTo <= this.dispatched) {
+        this.drainWaiters.splice(i, 1);
+        w.resolve();
       }
     }
   }

@@ -245,8 +245,11 @@ export class SharedState {
     return () => {
       if (!held) return;
       held = false;
+      // detaching waits for RCU grace periods (~50 ms here): off the event loop. A run starting
+      // meanwhile attaches them again; both copies for a moment are harmless (the exit hook
+      // consumes the entry the enter hook wrote)
       if (--this.hookHolders === 0 && !this.tracker.closed)
-        for (const p of NAMESPACE_HOOKS) this.tracker.detachProgram(p);
+        for (const p of NAMESPACE_HOOKS) void this.tracker.detachProgramAsync(p).catch(() => false);
     };
   }
 
