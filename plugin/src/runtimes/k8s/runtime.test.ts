@@ -21,6 +21,7 @@ import {
   KubernetesRuntime,
   kubernetesRequest,
   pickPods,
+  retryWindowMs,
   withoutGadgetPods,
   type NodeTarget,
 } from './runtime.js';
@@ -388,6 +389,43 @@ describe('KubernetesRuntime fan-in', () => {
     assert.equal(aborted, 2);
   });
 
+  test('a node still gone when the run is stopped is partial', async () => {
+    const down = new RunError('UNAVAILABLE', 'cannot reach daemon: refused');
+    const gone: GadgetRuntime = {
+      info: async () => ({ node: 'g', kernel: '', version: '', gadgets: [] }),
+      listContainers: async () => [],
+      close: async () => {},
+      // eslint-disable-next-line require-yield
+      async *run() {
+        throw down;
+      },
+    };
+    const live: GadgetRuntime = {
+      info: async () => ({ node: 'l', kernel: '', version: '', gadgets: [] }),
+      listContainers: async () => [],
+      close: async () => {},
+      async *run(_req, signal) {
+        yield script('l', 0n)[0]!;
+        while (!signal.aborted) {
+          yield { kind: 'batch', records: framed(1n, MNTNS), count: 1 };
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      },
+    };
+    const rt = new KubernetesRuntime(
+      [
+        { node: 'g', pod: pod('g'), runtime: gone },
+        { node: 'l', pod: pod('l'), runtime: live },
+      ],
+      { defaultNamespace: 'shop', reconnectBackoffMs: 5 },
+    );
+    const ac = new AbortController();
+    let batches = 0;
+    for await (const m of rt.run(request(), ac.signal))
+      if (m.kind === 'batch' && ++batches === 20) ac.abort();
+    assert.deepEqual(rt.partialNodes(), ['g']);
+  });
+
   test('a slow node never holds back the others', async () => {
     let release!: () => void;
     const stuck = new Promise<void>((r) => (release = r));
@@ -561,4 +599,16 @@ test('-A leaves out the gadget pods (their readiness probe) unless -n gadget, -p
     assert.deepEqual(seen(withoutGadgetPods(f)), ['gadget-x7k2p']);
   }
   assert.deepEqual(withoutGadgetPods(filter({ host: true })), filter({ host: true }));
+});
+
+test('KGADGET_NODE_RETRY_SECONDS: the retry window, 120 s by default; bad values are one-line errors', () => {
+  assert.equal(retryWindowMs({}), 120_000);
+  assert.equal(retryWindowMs({ KGADGET_NODE_RETRY_SECONDS: '6' }), 6000);
+  assert.equal(retryWindowMs({ KGADGET_NODE_RETRY_SECONDS: '0' }), 0);
+  assert.equal(retryWindowMs({ KGADGET_NODE_RETRY_SECONDS: '1.5' }), 1500);
+  for (const v of ['-1', 'x', '2m'])
+    assert.throws(
+      () => retryWindowMs({ KGADGET_NODE_RETRY_SECONDS: v }),
+      (e: Error) => e.message === `KGADGET_NODE_RETRY_SECONDS=${v}: not a number of seconds`,
+    );
 });

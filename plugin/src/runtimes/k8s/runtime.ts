@@ -332,6 +332,8 @@ export class KubernetesRuntime implements GadgetRuntime {
       finished: boolean;
       /** waiting to dial the node again */
       retrying: boolean;
+      /** lost (or never reached while others streamed) and not back */
+      inGap: boolean;
     }
     const states: NodeState[] = this.nodes.map((n) => ({
       node: n.node,
@@ -339,6 +341,7 @@ export class KubernetesRuntime implements GadgetRuntime {
       connected: false,
       finished: false,
       retrying: false,
+      inGap: false,
     }));
     // the run is over for a node still being retried once every other node's stream ended
     const retriesOver = new AbortController();
@@ -446,6 +449,7 @@ export class KubernetesRuntime implements GadgetRuntime {
                     message: `node ${t.node}: stream resumed after a gap of ${((now - gapFrom) / 1000).toFixed(1)} s (${clock(gapFrom)}-${clock(now)} UTC, ${attempts} attempt(s), pod ${t.pod.name}): what ran on the node in the gap was not traced`,
                   });
                   gapFrom = undefined;
+                  st.inGap = false;
                   attempts = 0;
                 }
                 showStatus(false);
@@ -505,6 +509,7 @@ export class KubernetesRuntime implements GadgetRuntime {
               }
             }
             gapFrom = Date.now();
+            st.inGap = true;
             warn(
               `node ${t.node}: ${errText(e)}; ${st.connected ? 'reconnecting' : 'retrying'} until its gadget pod answers (for up to ${secs(reconnectMs)})`,
             );
@@ -565,6 +570,8 @@ export class KubernetesRuntime implements GadgetRuntime {
     try {
       for await (const m of merge) yield m;
       await all;
+      // a node still gone when the run ended (Ctrl-C, --timeout) was not traced to the end
+      for (const st of states) if (st.inGap) this.partial.push(st.node);
       const failed = states.filter((s) => s.error !== undefined);
       if (!signal.aborted && !streaming && failed.length === states.length && states.length > 0) {
         throw allFailed(failed.map((s) => ({ node: s.node, error: s.error })));
