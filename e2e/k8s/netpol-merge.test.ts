@@ -351,6 +351,10 @@ describe(
         r.stderr,
         /^1 changed policy \(1 rule\(s\) appended, none removed\), 2 new policies for 10 flow record\(s\); objects written to /m,
       );
+      assert.match(
+        r.stderr,
+        /^note: kgtest-merge-db\/postgres gains 1 ingress rule for flows of kgtest-merge-db\/postgres it denied; its old rules are kept$/m,
+      );
       assert.doesNotMatch(r.stderr, /still be denied/);
       const yaml = readFileSync(proposal, 'utf8');
       assert.match(

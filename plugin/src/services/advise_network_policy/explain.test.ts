@@ -285,6 +285,7 @@ test('verify --show denied -o json: each denied flow names its denials', async (
     assert.equal(
       y.err(),
       "note: vault/deny-all isolates vault/vault for Ingress but its podSelector {} selects every pod of namespace vault: adding vault/vault's 1 ingress rule to it would widen it for them; they are in the new policy vault/vault-network\n" +
+        'note: shop/api-ingress gains 1 ingress rule for flows of shop/api it denied; its old rules are kept\n' +
         '1 changed policy (1 rule(s) appended, none removed), 2 new policies for 3 flow record(s)\n',
     );
   } finally {

@@ -205,7 +205,11 @@ test('merge: a flow the existing policies deny gets a rule appended to the polic
       { ingress: 0, egress: 1 },
     ],
   );
-  assert.deepEqual(m.notes, []);
+  // an existing policy is never loosened silently
+  assert.deepEqual(m.notes, [
+    'shop/api-network gains 1 ingress rule for flows of shop/api it denied; its old rules are kept',
+    'shop/web-network gains 1 egress rule for flows of shop/web it denied; its old rules are kept',
+  ]);
   // the old rules are still there, first and unchanged
   for (const c of m.changes) {
     for (const dir of ['ingress', 'egress'] as const) {

@@ -212,6 +212,8 @@ export function mergeReport(
     return c;
   };
   const usedNames = new Set(existing.policies.map(policyId));
+  /** what each extended policy gains, in words: an existing policy is never loosened silently */
+  const gains = new Map<string, string[]>();
   const created: PolicyChange[] = [];
 
   for (const t of sortTargets(targets.values())) {
@@ -257,6 +259,9 @@ export function mergeReport(
         const list = (c.after.spec[dir] ??= []) as unknown[];
         list.push(...asRules());
         c.added[dir] += rules.length;
+        const g = gains.get(policyId(exact)) ?? [];
+        gains.set(policyId(exact), g);
+        g.push(`${plural(rules.length, `${dir} rule`)} for flows of ${who} it denied`);
         continue;
       }
       fresh.types.push(type);
@@ -296,6 +301,9 @@ export function mergeReport(
     const kb = policyId(b.after);
     return ka < kb ? -1 : ka > kb ? 1 : 0;
   });
+
+  for (const id of [...gains.keys()].sort())
+    note(`${id} gains ${(gains.get(id) ?? []).join(', ')}; its old rules are kept`);
 
   // the proof: every flow against the merged set
   const merged: PolicySet = {
