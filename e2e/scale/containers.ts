@@ -23,7 +23,14 @@
 //     [--json FILE]
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -499,7 +506,12 @@ async function mapFullProbe(dpid: number, TICKER: string): Promise<Record<string
   }>;
   const m = maps.find((x) => held.has(x.id) && x.name?.startsWith('gadget_mntns_co'));
   if (!m) return { error: 'gadget_mntns_container not found among the daemon maps' };
-  const entries = (bpftoolJson(['map', 'dump', 'id', String(m.id)]) as unknown[]).length;
+  const dump = bpftoolJson(['map', 'dump', 'id', String(m.id)]) as Array<{ key: string[] }>;
+  const entries = dump.length;
+  // the namespaces in the map before the fill (a new container may reuse a dead one's inode)
+  const realKeys = new Set(
+    dump.map((e) => Buffer.from(e.key.map((x) => parseInt(x, 16))).readBigUInt64LE(0)),
+  );
   // made-up namespaces (no live namespace has inode >= 2^40): fill the map to max_entries
   const fake = m.max_entries - entries;
   const key = (i: number): string => {
@@ -527,21 +539,44 @@ async function mapFullProbe(dpid: number, TICKER: string): Promise<Record<string
   const before = new Cli(['trace', 'exec', '--remote', ADDR, '-c', TICKER, '-o', 'json'], {
     env: ENV,
   });
-  const tracer = new Cli(['trace', 'exec', '--remote', ADDR, '-c', name, '-o', 'json'], {
-    env: ENV,
-  });
+  // three new containers: namespace inodes are reused, one may land on a key already there
+  const names = [1, 2, 3].map((i) => `${name}-${i}`);
+  const tracer = new Cli(
+    ['trace', 'exec', '--remote', ADDR, ...names.flatMap((n) => ['-c', n]), '-o', 'json'],
+    { env: ENV },
+  );
   clis.push(before, tracer);
   await before.waitForEvent(tick, 60_000, 'a tick');
   await sleep(2000);
-  await startLong(name, [
-    'sh',
-    '-c',
-    'i=0; while :; do i=$((i+1)); /bin/true kgfull-$i; sleep 0.5; done',
-  ]);
   const ticksAt = before.events.filter(tick).length;
+  const news: Array<{ name: string; mntns: number; inodeAlreadyAKey: boolean }> = [];
+  for (const n of names) {
+    await startLong(n, [
+      'sh',
+      '-c',
+      `i=0; while :; do i=$((i+1)); /bin/true kgfull-${n}-$i; sleep 0.5; done`,
+    ]);
+    const pid = Number((await podman(['inspect', '-f', '{{.State.Pid}}', n])).stdout.trim());
+    const mntns = Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/mnt`))?.[1] ?? 0);
+    news.push({ name: n, mntns, inodeAlreadyAKey: realKeys.has(BigInt(mntns)) });
+  }
   await sleep(10_000);
   const seen = tracer.events.filter(full);
-  const named = seen.filter((e) => e.container === name).length;
+  const nowKeys = new Set(
+    (bpftoolJson(['map', 'dump', 'id', String(m.id)]) as Array<{ key: string[] }>).map((e) =>
+      Buffer.from(e.key.map((x) => parseInt(x, 16))).readBigUInt64LE(0),
+    ),
+  );
+  const perContainer = news.map((c) => {
+    const own = seen.filter((e) => String(e.args ?? '').includes(`kgfull-${c.name}-`));
+    return {
+      ...c,
+      inMapNow: nowKeys.has(BigInt(c.mntns)),
+      execs: own.length,
+      named: own.filter((e) => e.container === c.name).length,
+    };
+  });
+  const named = seen.filter((e) => names.includes(String(e.container))).length;
   const ticksAfter = before.events.filter(tick).length - ticksAt;
   const beforeRunning = before.running;
   const tracerRunning = tracer.running;
@@ -559,12 +594,16 @@ async function mapFullProbe(dpid: number, TICKER: string): Promise<Record<string
     Array.from({ length: fake }, (_, i) => `map delete id ${m.id} key ${key(i)}`).join('\n') + '\n',
   );
   execFileSync('bpftool', ['batch', 'file', batch], { stdio: 'ignore' });
-  const again = new Cli(['trace', 'exec', '--remote', ADDR, '-c', name, '-o', 'json'], {
+  const again = new Cli(['trace', 'exec', '--remote', ADDR, '-c', names[0]!, '-o', 'json'], {
     env: ENV,
   });
   clis.push(again);
   const recovered = await again
-    .waitForEvent((e) => full(e) && e.container === name, 30_000, 'an exec of the new container')
+    .waitForEvent(
+      (e) => full(e) && e.container === names[0],
+      30_000,
+      'an exec of the new container',
+    )
     .then(() => true)
     .catch(() => false);
   await again.stop('SIGINT', 20_000);
@@ -575,6 +614,7 @@ async function mapFullProbe(dpid: number, TICKER: string): Promise<Record<string
     filled: after,
     newContainerExecsSeen: seen.length,
     newContainerExecsNamed: named,
+    perContainer,
     runForNewContainer: tracerRunning ? 'running' : `ended: ${tracer.describeExit()}`,
     earlierRunTicksIn10s: ticksAfter,
     earlierRun: beforeRunning ? 'running' : `ended: ${before.describeExit()}`,
