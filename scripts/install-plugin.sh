@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Puts this checkout's CLI on PATH as `kubectl-gadget`, so that kubectl finds it as a plugin and
 # `kubectl gadget ...` works (kubectl runs any executable named kubectl-<name> found on PATH).
-# There is no package yet; this is the install step.
+# The install step for a checkout (the krew package, npm run package, is the other: docs/install.md).
 #
 #   scripts/install-plugin.sh [DIR]   # DIR/kubectl-gadget -> <checkout>/bin/run.js
 #                                     # (default DIR: /usr/local/bin); run `npm run build` first

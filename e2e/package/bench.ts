@@ -41,6 +41,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main(): Promise<void> {
   const size = statSync(ARCHIVE).size;
+  const loadAtStart = loadavg();
+  const started = new Date().toISOString();
   const dir = mkdtempSync(join(tmpdir(), 'kgbench-package-'));
   const load = spawn('sh', ['-c', 'while :; do /bin/true; sleep 0.01; done'], { stdio: 'ignore' });
   try {
@@ -62,7 +64,7 @@ async function main(): Promise<void> {
     const r = (xs: number[]) =>
       `${Math.round(median(xs))} ms median of 5 (${xs.map(Math.round).join(', ')})`;
     console.log(
-      `Measured by npm run bench:package on ${new Date().toISOString()}: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ` +
+      `Measured by npm run bench:package on ${started}: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ` +
         `kernel ${release()}, load average at start ${loadavg()
           .map((l) => l.toFixed(2))
           .join(' ')}\n` +
