@@ -138,14 +138,29 @@ function gadgetLinks(pid: number): Record<string, number> {
   return out;
 }
 
-function perfTracepoints(pid: number): Record<string, number> {
+/** `bpftool perf` entries of the daemon: tracepoint -> the programs on it (name x count). */
+function perfTracepoints(pid: number): Record<string, string> {
   const all = JSON.parse(execFileSync('bpftool', ['-j', 'perf'], { encoding: 'utf8' })) as Array<{
     pid?: number;
+    prog_id?: number;
     tracepoint?: string;
   }>;
-  const out: Record<string, number> = {};
-  for (const e of all)
-    if (e.pid === pid && e.tracepoint) out[e.tracepoint] = (out[e.tracepoint] ?? 0) + 1;
+  const progs = JSON.parse(
+    execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8', maxBuffer: 64 << 20 }),
+  ) as Array<{ id: number; name?: string }>;
+  const names = new Map(progs.map((p) => [p.id, p.name ?? `prog ${p.id}`]));
+  const by: Record<string, Record<string, number>> = {};
+  for (const e of all) {
+    if (e.pid !== pid || !e.tracepoint) continue;
+    const n = names.get(e.prog_id ?? -1) ?? `prog ${e.prog_id}`;
+    const t = (by[e.tracepoint] ??= {});
+    t[n] = (t[n] ?? 0) + 1;
+  }
+  const out: Record<string, string> = {};
+  for (const [tp, ps] of Object.entries(by))
+    out[tp] = Object.entries(ps)
+      .map(([n, c]) => `${n} ${c}`)
+      .join(' + ');
   return out;
 }
 
@@ -160,7 +175,7 @@ interface Row {
   rssMiB: number;
   daemonCpu: number;
   links: Record<string, number>;
-  perf: Record<string, number>;
+  perf: Record<string, string>;
   getInfoMaxMs: number;
   recordsPerRun: number;
   lostPerRun: number;
@@ -345,7 +360,7 @@ async function main(): Promise<void> {
         `${Object.entries(r.links)
           .map(([k, v]) => `${k} ${v}`)
           .join(', ')} | ${Object.entries(r.perf)
-          .map(([k, v]) => `${k} ${v}`)
+          .map(([k, v]) => `${k}: ${v}`)
           .join(', ')} | ` +
         `${r.startMs} ms | ${r.getInfoMaxMs.toFixed(1)} ms | ${r.recordsPerRun.toFixed(0)} / ${r.lostPerRun.toFixed(0)} |`,
     ),
