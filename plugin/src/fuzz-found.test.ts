@@ -4,13 +4,15 @@
 // NetworkPolicy is refused before the YAML composer recurses into it.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { descriptor as traceExec } from '#gadgets/trace_exec/gadget.js';
 import { descriptor as traceOpen } from '#gadgets/trace_open/gadget.js';
 import type { RunMessage } from '#gadgets/framework/runtime.js';
+import { gadgetLayoutPath } from '#gadgets/framework/paths.js';
+import type { RecordLayout } from '#gadgets/framework/types.js';
 import { resolveParams } from '#gadgets/framework/resolve.js';
 import { ProtocolError } from '#proto/ts/convert.js';
 import { frameRecords } from '#proto/ts/records.js';
@@ -111,6 +113,46 @@ describe('the pipeline and a layout from a daemon of another version', () => {
       }
     });
   }
+});
+
+describe('the pipeline and a timestamp that is not an integer', () => {
+  test('a cstring timestamp is refused at the header (was: SyntaxError per record)', async () => {
+    const real = JSON.parse(readFileSync(gadgetLayoutPath('trace_exec'), 'utf8')) as RecordLayout;
+    const layout: RecordLayout = {
+      ...real,
+      fields: real.fields.map((f) => (f.name === 'timestamp' ? { ...f, kind: 'cstring' } : f)),
+    };
+    for (const fastJson of [true, false]) {
+      const p = new EventPipeline({
+        descriptor: traceExec,
+        params: resolveParams(traceExec, {}),
+        sink: { kind: 'ndjson', write: () => {}, end: async () => {} },
+        reporter: { warn: () => {}, log: () => {} },
+        fastJson,
+      });
+      await assert.rejects(
+        (async () => {
+          await p.handle({
+            kind: 'header',
+            header: { gadget: 'trace_exec', node: 'n1', layout, bootToWallNs: 0n },
+          });
+          await p.handle({
+            kind: 'batch',
+            records: frameRecords([Buffer.alloc(layout.size, 0x4c)]),
+            count: 1,
+          });
+        })(),
+        (e: Error) => {
+          assert.ok(e instanceof ProtocolError, String(e));
+          assert.equal(
+            e.message,
+            "the daemon's trace_exec records do not fit this CLI (field timestamp is cstring, not an integer): use matching versions",
+          );
+          return true;
+        },
+      );
+    }
+  });
 });
 
 describe('flow NDJSON', () => {

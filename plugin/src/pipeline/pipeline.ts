@@ -64,6 +64,9 @@ const ARENA = 4 << 20;
 /** Extra fields a transport may add to a batch (gRPC stream sequence numbers). */
 type BatchMessage = StreamBatch & { seq?: number | bigint };
 
+/** Field kinds the decoder does not give as a number, bigint or boolean. */
+const NOT_NUMBERS: ReadonlySet<string> = new Set(['cstring', 'bytes', 'array']);
+
 export class EventPipeline {
   readonly totals: RunTotals = { events: 0, lost: 0, dropped: 0 };
   /** why the run ended, once a 'done' message arrived */
@@ -154,7 +157,12 @@ export class EventPipeline {
     let shared = this.layouts.get(node.layoutKey);
     if (!shared) {
       const declared = fieldSpecsOf(this.opts.descriptor.transform);
-      const mismatch = declared && layoutMismatch(h.layout, declared);
+      // the pipeline turns every record's timestamp into a BigInt: a cstring one threw
+      // SyntaxError per record (found by fuzzing, e2e/fuzz/records.ts)
+      const ts = h.layout.fields.find((f) => f.name === 'timestamp');
+      const mismatch =
+        (ts && NOT_NUMBERS.has(ts.kind) ? `field timestamp is ${ts.kind}, not an integer` : '') ||
+        (declared && layoutMismatch(h.layout, declared));
       if (mismatch) {
         throw new ProtocolError(
           `the daemon's ${clipLine(h.gadget, 40)} records do not fit this CLI (${clipLine(mismatch, 80)}): use matching versions`,
