@@ -18,6 +18,7 @@ import { frameRecords, framedSize, RecordCursor, splitRecords } from '../../prot
 import * as pb from '../../proto/gen/gadget/v1/gadget.js';
 import {
   layoutFromPb,
+  layoutToPb,
   ProtocolError,
   runMessageFromPb,
   runMessageToPb,
@@ -517,6 +518,27 @@ export const headerLayoutTarget: Target<
   arbitrary: fc.tuple(pbLayout, fc.nat(1), streamSpec(160)),
   hangMs: 5000,
   examples: [
+    // trace exec's layout with a cstring timestamp: BigInt() of it threw per record
+    [
+      {
+        ...layoutToPb(layoutOf('trace_exec')),
+        fields: layoutToPb(layoutOf('trace_exec')).fields.map((f) =>
+          f.name === 'timestamp' ? { ...f, kind: 'cstring' } : f,
+        ),
+      },
+      0,
+      {
+        boot: 0n,
+        msgs: [
+          {
+            k: 'batch',
+            recs: [{ size: 1120, fill: new Uint8Array([0x4c]), set: [], mntns: 0, uid: 0 }],
+            cut: undefined,
+            node: undefined,
+          },
+        ],
+      },
+    ],
     // no fields: trace exec's transform read args of undefined (a TypeError per record)
     [{ structName: 'event', size: 16, fields: [] }, 0, oneBatch],
     // an array of 2^28 elements: the decoder generator built 2^28 reads

@@ -262,7 +262,9 @@ export async function runTarget<T>(t: Target<T>, budget: number): Promise<Report
   r.ms = performance.now() - t0;
   r.messages = shapes.size;
   r.sample = [...shapes.values()].slice(0, 8);
-  if (details.failed || frozen) {
+  // the time limit struck before the first input ended: not a failure (that input was awaited)
+  const onlyInterrupted = details.interrupted && !details.counterexample && !frozen;
+  if ((details.failed && !onlyInterrupted) || frozen) {
     const input = details.counterexample
       ? `(shrunk) ${show(details.counterexample[0])}`
       : failedInput

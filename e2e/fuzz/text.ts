@@ -559,6 +559,8 @@ export const kubeconfigTarget: Target<[string, string | undefined]> = {
       .map((x) => x ?? undefined),
   ),
   hangMs: 5000,
+  // loadKubeConfig imports @kubernetes/client-node lazily (about a second): not in the first input
+  setup: async () => void (await import('@kubernetes/client-node')),
   async run([text, context]) {
     const file = kubeFile(text);
     try {
