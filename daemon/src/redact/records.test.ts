@@ -181,6 +181,11 @@ describe('RedactingRuntime', () => {
     };
     const rt = new RedactingRuntime(inner, new Redactor());
     assert.equal(rt.traceloop, undefined, 'no recorder: none offered');
+    assert.equal(rt.loads, undefined);
+    assert.equal(
+      new RedactingRuntime({ ...inner, loads: 3 } as typeof inner, new Redactor()).loads,
+      3,
+    );
     const out: RunMessage[] = [];
     for await (const m of rt.run(
       { gadget: 'trace_exec', params: {}, filter: {} as never, timeoutSeconds: 0 },
