@@ -13,6 +13,7 @@ import { descriptor as traceOpen } from '#gadgets/trace_open/gadget.js';
 import type { RunMessage } from '#gadgets/framework/runtime.js';
 import { gadgetLayoutPath } from '#gadgets/framework/paths.js';
 import type { RecordLayout } from '#gadgets/framework/types.js';
+import type { ContainerInfo } from '#gadgets/framework/containers.js';
 import { resolveParams } from '#gadgets/framework/resolve.js';
 import { ProtocolError } from '#proto/ts/convert.js';
 import { frameRecords } from '#proto/ts/records.js';
@@ -151,6 +152,63 @@ describe('the pipeline and a timestamp that is not an integer', () => {
           return true;
         },
       );
+    }
+  });
+});
+
+describe('the pipeline and a layout without mntns_id', () => {
+  test('a record with only a mntns_uid is placed on the host on both paths (the object path used the uid)', async () => {
+    const real = JSON.parse(readFileSync(gadgetLayoutPath('trace_open'), 'utf8')) as RecordLayout;
+    const layout: RecordLayout = {
+      ...real,
+      fields: real.fields.filter((f) => f.name !== 'mntns_id'),
+    };
+    const uidField = layout.fields.find((f) => f.name === 'mntns_uid');
+    assert.ok(uidField);
+    const rec = Buffer.alloc(layout.size);
+    rec.writeBigUInt64LE(77n, uidField.offset);
+    const container: ContainerInfo = {
+      runtime: 'podman',
+      id: 'c'.repeat(64),
+      name: 'web',
+      pid: 1,
+      mntnsId: 4026532000,
+      mntnsUid: 77,
+      generation: 1,
+      state: 'running',
+      startedAt: 0,
+      image: 'img',
+      annotations: {},
+      k8s: {
+        namespace: 'ns',
+        pod: 'web',
+        container: 'web',
+        podUid: 'u',
+        labels: {},
+        ownerKind: 'Deployment',
+        ownerName: 'o',
+        podIp: '10.0.0.1',
+        hostNetwork: false,
+      },
+    };
+    const msgs: RunMessage[] = [
+      { kind: 'header', header: { gadget: 'trace_open', node: 'n1', layout, bootToWallNs: 0n } },
+      { kind: 'containers', containers: [container] },
+      { kind: 'batch', records: frameRecords([rec]), count: 1 },
+    ];
+    for (const fastJson of [true, false]) {
+      let out = '';
+      const p = new EventPipeline({
+        descriptor: traceOpen,
+        params: resolveParams(traceOpen, {}),
+        sink: { kind: 'ndjson', write: (c) => void (out += c.toString()), end: async () => {} },
+        reporter: { warn: () => {}, log: () => {} },
+        fastJson,
+      });
+      for (const m of msgs) await p.handle(m);
+      const ev = JSON.parse(out.trim()) as Record<string, unknown>;
+      assert.equal(ev.namespace, '', `fastJson ${fastJson}: ${out}`);
+      assert.equal(ev.container, '');
     }
   });
 });

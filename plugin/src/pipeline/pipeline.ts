@@ -216,11 +216,14 @@ export class EventPipeline {
    * container of an older daemon that sent no uids (by inode then).
    */
   private placementOf(node: Node, st: NodeState, mntns: unknown, uid: unknown = 0): Placement {
+    // no usable mntns_id (a layout without it): the host's, as the -o json fast path has it
+    // (a uid alone placed it in a container here; found by fuzzing, e2e/fuzz/records.ts)
+    if (typeof mntns !== 'number') return st.hostPlacement;
     if (typeof uid === 'number' && uid > 0) {
       let p = st.uidPlacements.get(uid);
       if (p === undefined) {
         let c = node.byUid.get(uid);
-        if (!c && typeof mntns === 'number') {
+        if (!c) {
           const byInode = node.containers.get(mntns);
           if (byInode && !byInode.mntnsUid) c = byInode;
         }
@@ -229,7 +232,6 @@ export class EventPipeline {
       }
       return p;
     }
-    if (typeof mntns !== 'number') return st.hostPlacement;
     let p = st.placements.get(mntns);
     if (p === undefined) {
       const c = node.containers.get(mntns);
