@@ -342,6 +342,90 @@ describe(
       assert.ok(idx.at(-1)! < made);
     });
 
+    test('the packaged daemon serves list-gadgets and trace exec to the packaged CLI (--remote)', async () => {
+      const sock = join(tmp, 'gadget.sock');
+      const marker = `kgpkgd-${randomBytes(4).toString('hex')}`;
+      const daemon = spawn(
+        'flock',
+        [
+          '-s',
+          '/tmp/kg-bench.lock',
+          'unshare',
+          '-m',
+          '--propagation',
+          'private',
+          'sh',
+          hideScript,
+          'kubectl',
+          'gadget',
+          'daemon',
+          '--listen',
+          `unix://${sock}`,
+        ],
+        // its own process group: flock forks, so the signal must reach the daemon under it too
+        { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true },
+      );
+      let dErr = '';
+      daemon.stderr.setEncoding('utf8').on('data', (d: string) => (dErr += d));
+      const gone = new Promise((r) => daemon.on('close', r));
+      try {
+        for (let i = 0; !dErr.includes('listening on') && i < 600; i++) {
+          assert.equal(daemon.exitCode, null, `daemon exited: ${dErr}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.match(dErr, /kubectl-gadget daemon listening on/);
+        const list = hidden(['gadget', 'list-gadgets', '--remote', `unix://${sock}`, '-o', 'json']);
+        const names = (JSON.parse(ok(list, 'list-gadgets --remote')) as { name: string }[]).map(
+          (g) => g.name,
+        );
+        assert.ok(names.includes('trace_exec') && names.includes('traceloop'), names.join(', '));
+        // a run through the daemon: the marker's exec arrives
+        const cli = spawn(
+          'unshare',
+          [
+            '-m',
+            '--propagation',
+            'private',
+            'sh',
+            hideScript,
+            'kubectl',
+            'gadget',
+            'trace',
+            'exec',
+            '--remote',
+            `unix://${sock}`,
+            '--timeout',
+            '3',
+            '-o',
+            'json',
+          ],
+          { env, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let out = '';
+        let err = '';
+        cli.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+        cli.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+        const done = new Promise<number | null>((r) => cli.on('close', r));
+        let running = true;
+        void done.then(() => (running = false));
+        while (running) {
+          spawnSync('/bin/echo', [marker]);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.equal(await done, 0, err);
+        const seen = out
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { args: string[]; comm: string })
+          .filter((e) => e.args[1] === marker);
+        assert.ok(seen.length > 0, `no marker exec through the daemon: ${err}`);
+        for (const e of seen) assert.deepEqual([e.comm, e.args], ['echo', ['/bin/echo', marker]]);
+      } finally {
+        process.kill(-daemon.pid!, 'SIGTERM');
+        await gone;
+      }
+    });
+
     test('kubectl gadget completion install, then kubectl __complete gadget ... runs the packaged completer', () => {
       const r = hidden(['gadget', 'completion', 'install']);
       const target = join(krewRoot, 'bin', 'kubectl_complete-gadget');
