@@ -65,7 +65,7 @@ async function main(): Promise<void> {
       `${Math.round(median(xs))} ms median of 5 (${xs.map(Math.round).join(', ')})`;
     console.log(
       `Measured by npm run bench:package on ${started}: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ` +
-        `kernel ${release()}, load average at start ${loadavg()
+        `kernel ${release()}, load average at start ${loadAtStart
           .map((l) => l.toFixed(2))
           .join(' ')}\n` +
         `- archive: ${(size / 1048576).toFixed(1)} MiB (${size} bytes), ${unpacked} MiB unpacked, unpacked in ${unpackMs} ms\n` +
