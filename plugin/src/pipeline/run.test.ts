@@ -229,3 +229,45 @@ test('a run that fails before its header prints no column header', async () => {
   );
   assert.equal(out(), '');
 });
+
+test('messages already handled are not kept alive while the run goes on (soak: CLI RSS grew per message)', async () => {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const refs: Array<WeakRef<object>> = [];
+  let release!: () => void;
+  const paused = new Promise<void>((r) => (release = r));
+  let reached!: () => void;
+  const atPause = new Promise<void>((r) => (reached = r));
+  const rt = new FakeRuntime([]);
+  rt.run = async function* () {
+    yield header;
+    for (let i = 0; i < 500; i++) {
+      const m = batch([i + 1]);
+      refs.push(new WeakRef(m));
+      yield m;
+    }
+    reached();
+    await paused;
+    yield { kind: 'done', reason: 'completed' } as RunMessage;
+  };
+  const { stdout, stderr } = io();
+  const run = runGadget(rt, {
+    descriptor,
+    request: request(),
+    params: {},
+    output: { format: 'json' },
+    stdout,
+    stderr,
+    handleSignals: false,
+  });
+  await atPause;
+  await new Promise((r) => setImmediate(r));
+  gc();
+  const alive = refs.filter((r) => r.deref() !== undefined).length;
+  release();
+  const s = await run;
+  assert.equal(s.totals.events, 500);
+  assert.ok(alive <= 2, `${alive} of 500 handled messages still reachable`);
+});
