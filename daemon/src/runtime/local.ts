@@ -319,7 +319,19 @@ export class LocalRuntime implements GadgetRuntime {
       const lost0 = signal.aborted ? 0 : inst.lost();
 
       let lastDropped = 0;
+      const fullCount = (): number => Object.values(st.mapFull).reduce((x, y) => x + y, 0);
+      let lastFull = 0;
       const pushStats = (): void => {
+        const full = fullCount();
+        if (full > lastFull) {
+          const maps = Object.keys(st.mapFull).join(', ');
+          queue.push({
+            kind: 'log',
+            level: 'warn',
+            message: `node's container map full (${maps}): ${full} mount namespaces not in the kernel's maps, their events may be missed by container filters`,
+          });
+          lastFull = full;
+        }
         // kernel losses are the shared ring's: those since this run started
         queue.push({
           kind: 'stats',

@@ -100,6 +100,8 @@ export class SharedState {
   private tracker: bpf.Collection;
   /** holders of the namespace hooks (retainNamespaceHooks) */
   private hookHolders = 0;
+  /** Updates refused because the map was full (E2BIG), per map name. */
+  readonly mapFull: Record<string, number> = {};
   private fresh!: bpf.BpfMap;
   private freshTimer: NodeJS.Timeout | undefined;
   private started: Promise<void>;
@@ -188,12 +190,28 @@ export class SharedState {
       ...opts,
       sources: this.metadataSources,
     });
-    this.registry.on('mntns-added', (n: number) => known.update(key(n), one));
+    // A full map (E2BIG) must not end runs: the registry keeps the namespace in user space, and
+    // the loss is counted and said once per map (kernel-side filtering misses that namespace)
+    const put = (m: bpf.BpfMap, n: number): void => {
+      try {
+        m.update(key(n), one);
+      } catch (e) {
+        if (!bpf.isBpfError(e) || e.code !== 'E2BIG') throw e;
+        const c = (this.mapFull[m.name] ?? 0) + 1;
+        this.mapFull[m.name] = c;
+        if (c === 1) {
+          shared.warn?.(
+            `map ${m.name} is full (${m.maxEntries} mount namespaces): namespace ${n} and later ones are not in it, so kernel filters by container miss their events until entries free up`,
+          );
+        }
+      }
+    };
+    this.registry.on('mntns-added', (n: number) => put(known, n));
     this.registry.on('mntns-removed', (n: number) => {
       known.delete(key(n));
       alias.delete(key(n)); // the inode may be reused by an unrelated namespace
     });
-    this.registry.on('added', (c: ContainerInfo) => containers.update(key(c.mntnsId), one));
+    this.registry.on('added', (c: ContainerInfo) => put(containers, c.mntnsId));
     this.registry.on('removed', (c: ContainerInfo) => containers.delete(key(c.mntnsId)));
     this.fresh = this.tracker.map('gadget_mntns_fresh');
     this.started = this.registry.start();
