@@ -212,6 +212,24 @@ describe('KubernetesRuntime fan-in', () => {
     );
   });
 
+  test('many nodes on one abort signal: no MaxListenersExceededWarning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const nodes = Array.from(
+        { length: 40 },
+        (_, i) => new FakeNode(`n${i}`, script(`n${i}`, 0n)),
+      );
+      const msgs = await collect(runtime(nodes), request());
+      assert.equal(new Set(msgs.flatMap((m) => (m.kind === 'batch' ? [m.node] : []))).size, 40);
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(warnings, []);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   test('a failing node is a warning naming it; the others go on', async () => {
     const a = new FakeNode('node-a', script('node-a', 0n));
     const b = new FakeNode('node-b', script('node-b', 0n), {

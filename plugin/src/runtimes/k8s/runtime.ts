@@ -13,6 +13,7 @@
 // - maps the filter like kubectl: -n defaults to the context's namespace, -A is every namespace,
 //   and only pod processes are traced unless --host.
 
+import { setMaxListeners } from 'node:events';
 import type { ContainerInfo } from '#gadgets/framework/containers.js';
 import type {
   ContainerFilter,
@@ -313,6 +314,8 @@ export class KubernetesRuntime implements GadgetRuntime {
     const request = { ...k8sReq, filter: withoutGadgetPods(k8sReq.filter) };
     const merge = new Merge<RunMessage>(this.opts.maxQueued ?? 256);
     const ac = new AbortController();
+    // every node's stream (and its retries) listens on this signal: not a leak past 10 nodes
+    setMaxListeners(0, ac.signal);
     const onAbort = (): void => ac.abort(signal.reason);
     if (signal.aborted) ac.abort(signal.reason);
     else signal.addEventListener('abort', onAbort, { once: true });
@@ -346,6 +349,7 @@ export class KubernetesRuntime implements GadgetRuntime {
     // the run is over for a node still being retried once every other node's stream ended
     const retriesOver = new AbortController();
     const retrySignal = AbortSignal.any([ac.signal, retriesOver.signal]);
+    setMaxListeners(0, retriesOver.signal, retrySignal);
     const checkRetriesOver = (): void => {
       if (states.some((s) => s.done) && states.every((s) => s.finished || s.retrying))
         retriesOver.abort();
