@@ -8,6 +8,9 @@ import { LocalRuntime, preflight } from './runtime/local.js';
 import { RedactingRuntime, redactorFor } from './redact/index.js';
 import { daemonSecurity, type SecurityFlags } from './server/security.js';
 import { startServer } from './server/server.js';
+import { DaemonMetrics } from './metrics/registry.js';
+import { parseMetricsListen, startMetricsServer, type MetricsServer } from './metrics/server.js';
+import { listAllGadgets } from '../../gadgets/framework/registry.js';
 
 /** listen, TLS, --insecure, the caps on runs and --audit-log: server/security.ts */
 export interface DaemonOptions extends SecurityFlags {
@@ -24,6 +27,8 @@ export interface DaemonOptions extends SecurityFlags {
   /** --redact / --no-redact (default: on in Kubernetes mode), --redact-pattern: redact/index.ts */
   redact?: boolean;
   redactPatterns?: string[];
+  /** --metrics-listen HOST:PORT: Prometheus metrics on GET /metrics (metrics/server.ts); default off */
+  metricsListen?: string;
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<void> {
@@ -35,6 +40,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<void> {
   // flags first: a bad one fails at once, before anything is loaded
   const security = await daemonSecurity(opts);
   const redactor = await redactorFor(opts);
+  const metricsListen =
+    opts.metricsListen === undefined ? undefined : parseMetricsListen(opts.metricsListen);
   preflight();
   const node = opts.node || hostname();
   const runtime = new LocalRuntime({
@@ -65,14 +72,37 @@ export async function startDaemon(opts: DaemonOptions): Promise<void> {
     });
   }
   const served = redactor ? new RedactingRuntime(runtime, redactor) : runtime;
+  let metrics: DaemonMetrics | undefined;
+  if (metricsListen) {
+    const registry = await runtime.containerRegistry();
+    const gadgets = new Set((await listAllGadgets()).map((g) => g.name));
+    metrics = new DaemonMetrics(gadgets, {
+      containers: () => registry.list().length,
+      traceloop: () => runtime.traceloop().metrics(),
+    });
+  }
   const server = await startServer(served, opts.listen, {
     ...security,
     log,
     authorizer: k8s?.authorizer,
+    runMetrics: metrics && ((gadget) => metrics.runStarted(gadget)),
   });
   process.stderr.write(`kubectl-gadget daemon listening on ${server.address}\n`);
+  let metricsServer: MetricsServer | undefined;
+  if (metrics && metricsListen) {
+    try {
+      metricsServer = await startMetricsServer(metrics, metricsListen, log);
+    } catch (e) {
+      await server.close();
+      await k8s?.close();
+      await runtime.close();
+      throw e;
+    }
+    process.stderr.write(`kubectl-gadget daemon metrics on ${metricsServer.url}\n`);
+  }
 
   await stopped;
+  await metricsServer?.close();
   await server.close();
   await k8s?.close();
   await runtime.close();

@@ -52,6 +52,7 @@ import {
   type GadgetSummary,
 } from '../../../proto/ts/convert.js';
 import { traceloopHandlers } from './traceloop.js';
+import type { RunMetrics } from '../metrics/registry.js';
 
 export interface ServerOptions {
   /** Full gadget descriptors for ListGadgets; default: the gadget registry of this install. */
@@ -86,6 +87,8 @@ export interface ServerOptions {
   audit?: AuditSink;
   /** BPF object loads so far, for GetInfo (LocalRuntime.loads); default the runtime's `loads`. */
   loads?: () => number;
+  /** Prometheus counters of each started run (daemon/src/metrics); default none. */
+  runMetrics?: (gadget: string) => RunMetrics;
 }
 
 /** The daemon's run counters (GetInfo's DaemonStats). */
@@ -266,6 +269,7 @@ export async function startServer(
         slots,
         stats,
         audit: opts.audit,
+        runMetrics: opts.runMetrics,
       });
       runs.add(run);
       void run.finished.finally(() => runs.delete(run));
@@ -399,6 +403,7 @@ interface RunContext {
   slots: { used: number; max: number };
   stats: ServerStats;
   audit?: AuditSink;
+  runMetrics?: ServerOptions['runMetrics'];
 }
 
 /** The caller as the transport knows it: the TLS client certificate's subject, else the peer. */
@@ -485,6 +490,7 @@ function streamRun(ctx: RunContext): ActiveRun {
     const t0 = Date.now();
     let records = 0;
     let kernel: { events: number; lost: number } | undefined;
+    let metrics: RunMetrics | undefined;
     try {
       const req = runRequestFromPb(call.request);
       gadget = req.gadget;
@@ -518,6 +524,7 @@ function streamRun(ctx: RunContext): ActiveRun {
       started = true;
       stats.runsStarted += 1;
       stats.runsActive += 1;
+      metrics = ctx.runMetrics?.(req.gadget);
       onRunEvent?.({ type: 'start', id, gadget: req.gadget, peer: call.getPeer() });
       log('info', `run ${id}: ${req.gadget} for ${call.getPeer()}`);
       const f = req.filter;
@@ -546,7 +553,12 @@ function streamRun(ctx: RunContext): ActiveRun {
         if (msg.kind === 'batch') {
           seq += 1;
           records += msg.count;
+          const dropped = out.droppedRecords;
           out.pushBatch(msg, seq);
+          if (metrics) {
+            if (out.droppedRecords === dropped) metrics.delivered(msg.count);
+            else metrics.dropped(1, out.droppedRecords - dropped);
+          }
         } else if (msg.kind === 'done') {
           out.push({
             done: {
@@ -556,7 +568,11 @@ function streamRun(ctx: RunContext): ActiveRun {
             },
           });
         } else {
-          if (msg.kind === 'stats') kernel = { events: msg.stats.events, lost: msg.stats.lost };
+          if (msg.kind === 'stats') {
+            // a run's stats are since its start: the counter gets the increase
+            metrics?.lost(msg.stats.lost - (kernel?.lost ?? 0));
+            kernel = { events: msg.stats.events, lost: msg.stats.lost };
+          }
           out.push(runMessageToPb(msg));
         }
       }
@@ -594,6 +610,7 @@ function streamRun(ctx: RunContext): ActiveRun {
       return;
     }
     stats.runsActive -= 1;
+    metrics?.ended();
     outcome ??= 'done';
     if (out.droppedBatches > 0) {
       log(

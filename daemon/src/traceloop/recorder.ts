@@ -159,6 +159,8 @@ export class TraceloopRecorder implements TraceloopApi {
   private nospaceSeen = 0;
   private readonly selfMntns = readNsInode('/proc', process.pid) ?? 0;
   private releaseHooks: (() => void) | undefined;
+  /** recordings evicted by the memory cap since this recorder started (metrics) */
+  private evictions = 0;
 
   constructor(private readonly opts: RecorderOptions) {
     this.log = opts.log ?? (() => {});
@@ -357,6 +359,11 @@ export class TraceloopRecorder implements TraceloopApi {
       syscalls: c.syscalls,
       maxMemoryMib: c.maxMemoryMib,
     };
+  }
+
+  /** Recordings held now and evictions so far (metrics: counts only, no sync). */
+  metrics(): { recordings: number; evictions: number } {
+    return { recordings: this.config ? this.recs.size : 0, evictions: this.evictions };
   }
 
   counters(): Counters {
@@ -728,6 +735,7 @@ export class TraceloopRecorder implements TraceloopApi {
           evictedAt: Date.now(),
           why: `the memory cap (${cfg.maxMemoryMib} MiB, ${cfg.nsets} recordings) was reached`,
         });
+        this.evictions += 1;
         if (this.tombstones.length > 256) this.tombstones.shift();
       }
     }

@@ -6,6 +6,7 @@ export default class Daemon extends Command {
   static override examples = [
     'sudo <%= config.bin %> <%= command.id %>',
     'sudo <%= config.bin %> <%= command.id %> --listen tcp://127.0.0.1:7878',
+    'sudo <%= config.bin %> <%= command.id %> --metrics-listen 127.0.0.1:9477',
     'sudo <%= config.bin %> <%= command.id %> --listen tcp://0.0.0.0:7878 --tls-cert daemon.crt --tls-key daemon.key --tls-client-ca clients-ca.crt',
   ];
   static override flags = {
@@ -79,6 +80,11 @@ export default class Daemon extends Command {
       helpValue: 'FILE',
       helpGroup: 'SECURITY',
     }),
+    'metrics-listen': Flags.string({
+      description:
+        'Serve Prometheus metrics (runs, events and losses by gadget, containers, BPF memory, RSS, traceloop) over plain HTTP at http://HOST:PORT/metrics. Counts only. Default: off (the DaemonSet uses 0.0.0.0:9477).',
+      helpValue: 'HOST:PORT',
+    }),
     verbose: Flags.boolean({ char: 'v', description: 'Also log info messages.' }),
     debug: Flags.boolean({ description: 'Print stack traces of errors.' }),
   };
@@ -101,6 +107,7 @@ export default class Daemon extends Command {
       maxRuns: flags['max-runs'],
       maxRunsPerCaller: flags['max-runs-per-caller'],
       auditLog: flags['audit-log'],
+      metricsListen: flags['metrics-listen'],
     });
   }
 }
