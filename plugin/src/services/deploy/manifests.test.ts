@@ -78,18 +78,20 @@ test('--no-sys-admin: no SYS_ADMIN, allowPrivilegeEscalation false, the exec wat
   );
 });
 
-test('--no-redact and --redact-pattern: passed to the daemon after --kubernetes', () => {
+test('--no-redact and --redact-pattern: passed to the daemon after --kubernetes, --metrics-listen last', () => {
   const args = (o: Partial<Parameters<typeof buildManifests>[0]>): string[] | undefined =>
     buildManifests({ ...opts, ...o }).daemonSet.spec!.template.spec!.containers[0]!.args;
   const base = ['--listen', 'tcp://127.0.0.1:8477', '--node', '$(NODE_NAME)', '--kubernetes'];
-  assert.deepEqual(args({ redact: true }), base);
-  assert.deepEqual(args({ redact: false }), [...base, '--no-redact']);
+  const metrics = ['--metrics-listen', '0.0.0.0:9477'];
+  assert.deepEqual(args({ redact: true }), [...base, ...metrics]);
+  assert.deepEqual(args({ redact: false }), [...base, '--no-redact', ...metrics]);
   assert.deepEqual(args({ redactPatterns: ['a(b)', '(?i)x: (\\S+)'] }), [
     ...base,
     '--redact-pattern',
     'a(b)',
     '--redact-pattern',
     '(?i)x: (\\S+)',
+    ...metrics,
   ]);
 });
 
@@ -121,6 +123,8 @@ test('container: daemon on the pod loopback, node name from the downward API, ex
     '--node',
     '$(NODE_NAME)',
     '--kubernetes',
+    '--metrics-listen',
+    '0.0.0.0:9477',
   ]);
   assert.deepEqual(container.env, [
     { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
@@ -133,7 +137,13 @@ test('container: daemon on the pod loopback, node name from the downward API, ex
     'tcp://127.0.0.1:8477',
   ]);
   assert.equal(container.readinessProbe?.tcpSocket, undefined);
-  assert.equal(container.ports, undefined, 'nothing listens outside the pod loopback');
+  // gRPC stays on the pod loopback; only the metrics endpoint is on the pod IP
+  assert.deepEqual(container.ports, [{ name: 'metrics', containerPort: 9477 }]);
+  assert.deepEqual(m.daemonSet.spec!.template.metadata!.annotations, {
+    'prometheus.io/scrape': 'true',
+    'prometheus.io/port': '9477',
+    'prometheus.io/path': '/metrics',
+  });
   assert.deepEqual(container.resources, { requests: { cpu: '50m', memory: '96Mi' } });
 });
 

@@ -71,6 +71,19 @@ export interface ManifestOptions {
  */
 export const IMAGE_DIGEST_ANNOTATION = 'kubectl-gadget.io/image-digest';
 
+/**
+ * The daemon's Prometheus endpoint (daemon --metrics-listen) on the pod IP, named `metrics`, with
+ * the prometheus.io/* pod annotations scrapers discover it by. Counts only (docs/security.md).
+ * The Helm chart (image/chart) renders the same port, argument and annotations.
+ */
+export const METRICS_PORT = 9477;
+export const METRICS_LISTEN = `0.0.0.0:${METRICS_PORT}`;
+export const METRICS_ANNOTATIONS: Readonly<Record<string, string>> = {
+  'prometheus.io/scrape': 'true',
+  'prometheus.io/port': String(METRICS_PORT),
+  'prometheus.io/path': '/metrics',
+};
+
 export type GadgetObject =
   V1Namespace | V1ServiceAccount | V1ClusterRole | V1ClusterRoleBinding | V1DaemonSet;
 
@@ -229,9 +242,10 @@ export function buildManifests(opts: ManifestOptions): GadgetManifests {
       template: {
         metadata: {
           labels: { ...labels, 'app.kubernetes.io/component': 'daemon' },
-          ...(opts.imageDigest
-            ? { annotations: { [IMAGE_DIGEST_ANNOTATION]: opts.imageDigest } }
-            : {}),
+          annotations: {
+            ...METRICS_ANNOTATIONS,
+            ...(opts.imageDigest ? { [IMAGE_DIGEST_ANNOTATION]: opts.imageDigest } : {}),
+          },
         },
         spec: {
           serviceAccountName: GADGET_NAME,
@@ -251,6 +265,8 @@ export function buildManifests(opts: ManifestOptions): GadgetManifests {
                 ...['--listen', DAEMON_LISTEN, '--node', '$(NODE_NAME)', '--kubernetes'],
                 ...(opts.redact === false ? ['--no-redact'] : []),
                 ...(opts.redactPatterns ?? []).flatMap((r) => ['--redact-pattern', r]),
+                // last, as the Helm chart renders it
+                ...['--metrics-listen', METRICS_LISTEN],
               ],
               env: [
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
@@ -284,6 +300,8 @@ export function buildManifests(opts: ManifestOptions): GadgetManifests {
                 timeoutSeconds: 5,
                 failureThreshold: 3,
               },
+              // plain HTTP, counts only: the one port the pod serves beyond its loopback
+              ports: [{ name: 'metrics', containerPort: METRICS_PORT }],
               resources: { requests: { cpu: '50m', memory: '96Mi' } },
               volumeMounts: [
                 ...HOST_MOUNTS.map((m) => ({
