@@ -29,7 +29,7 @@ test('-o: bad values are one-line user errors', () => {
   };
   assert.equal(
     msg('xml'),
-    'invalid --output "xml": expected columns | columns=a,b,c | json | yaml',
+    'invalid --output "xml": expected columns | columns=a,b,c | json | jsonpretty | yaml',
   );
   assert.equal(msg('columns='), 'invalid --output "columns=": no column names after "columns="');
   assert.equal(
@@ -54,7 +54,7 @@ test('--timeout: whole seconds', () => {
 });
 
 const params: ParamSpec[] = [
-  { name: 'failed', type: 'bool', default: 'false', description: 'only failed', char: 'F' },
+  { name: 'failed', type: 'bool', default: 'false', description: 'only failed', char: 'X' },
   { name: 'on', type: 'bool', default: 'true', description: 'default on' },
   { name: 'max-args', type: 'int', default: '20', description: 'max args' },
   { name: 'user', type: 'string', description: 'user' },
@@ -64,7 +64,7 @@ const params: ParamSpec[] = [
 test('param flags are generated from the descriptor', () => {
   const f = paramFlags(params);
   assert.equal(f.failed!.type, 'boolean');
-  assert.equal(f.failed!.char, 'F');
+  assert.equal(f.failed!.char, 'X');
   assert.equal(f.on!.type, 'boolean');
   assert.equal((f.on as { allowNo?: boolean }).allowNo, true);
   assert.equal(f['max-args']!.type, 'option');
@@ -108,4 +108,30 @@ test('param values become RunRequest.params strings', () => {
     { failed: 'true', on: 'false', 'max-args': '5', prefix: '["/etc","/tmp"]' },
   );
   assert.deepEqual(paramValues(params, {}), {});
+});
+
+test('-F parses against the columns; unknown columns list the valid ones', async () => {
+  const { parseFilterFlag, parseSort } = await import('./flags.js');
+  const cols = [{ name: 'pid' }, { name: 'comm' }, { name: 'node', header: 'K8S.NODE' }];
+  assert.deepEqual(parseFilterFlag('PID:>=5', cols), {
+    column: 'pid',
+    negate: false,
+    op: '>=',
+    value: '5',
+    text: 'PID:>=5',
+  });
+  assert.equal(parseFilterFlag('k8s.node:!n1', cols).column, 'node');
+  assert.throws(
+    () => parseFilterFlag('cmd:sh', cols),
+    /^UserError: unknown column "cmd" in --filter: valid columns are pid, comm, node$/,
+  );
+  assert.deepEqual(parseSort('-pid, comm', cols), [
+    { column: 'pid', descending: true },
+    { column: 'comm', descending: false },
+  ]);
+  assert.throws(
+    () => parseSort('pid,x', cols),
+    /unknown column "x" in --sort: valid columns are pid, comm, node/,
+  );
+  assert.throws(() => parseSort(',', cols), /invalid --sort ",": no column names/);
 });

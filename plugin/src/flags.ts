@@ -8,7 +8,11 @@ import { clipLine } from '#gadgets/framework/clip.js';
 import { MAX_TIMEOUT_SECONDS } from '#gadgets/framework/resolve.js';
 import { UserError } from './errors.js';
 import { OUTPUT_HELP, parseOutputSpec } from './output/spec.js';
+import { findColumn } from './output/columns.js';
+import { FilterSyntaxError, parseFieldFilter } from '#gadgets/framework/field-filter.js';
+import type { FieldFilter } from '#gadgets/framework/field-filter.js';
 import type { OutputSpec } from './output/spec.js';
+import type { SortKey } from './output/list.js';
 
 type FlagChar = NonNullable<Parameters<typeof Flags.boolean>[0]>['char'];
 
@@ -156,6 +160,62 @@ export function outputFlag(columns?: readonly ColumnSpec[]) {
   })();
 }
 
+/** Parse one -F value against `columns` (a field name or a printed header, any case). */
+export function parseFilterFlag(input: string, columns: readonly ColumnSpec[]): FieldFilter {
+  try {
+    return parseFieldFilter(
+      input,
+      (n) => findColumn(columns, n)?.name,
+      columns.map((c) => c.name),
+    );
+  } catch (e) {
+    if (e instanceof FilterSyntaxError) throw new UserError(e.message);
+    throw e;
+  }
+}
+
+/** -F/--filter col:[!][>=|>|<=|<|~]value, repeatable (AND), as in Inspektor Gadget. */
+export function filterFlag(columns: readonly ColumnSpec[]) {
+  return Flags.custom<FieldFilter>({
+    char: 'F',
+    description:
+      'Only events whose column matches: col:value, col:!value, col:>=N (also >, <=, <), col:~regex (repeatable; all must match).',
+    helpValue: 'COL:VALUE',
+    helpGroup: 'FILTER',
+    multiple: true,
+    parse: async (input: string) => parseFilterFlag(input, columns),
+  })();
+}
+
+/** `--sort col[,col]`, `-col` descending, validated against `columns`. */
+export function parseSort(input: string, columns: readonly ColumnSpec[]): SortKey[] {
+  const valid = `valid columns are ${columns.map((c) => c.name).join(', ')}`;
+  const names = input
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (names.length === 0)
+    throw new UserError(`invalid --sort "${clipLine(input, 40)}": no column names; ${valid}`);
+  return names.map((n) => {
+    const descending = n.startsWith('-');
+    const name = descending ? n.slice(1) : n;
+    const col = findColumn(columns, name);
+    if (!col) throw new UserError(`unknown column "${clipLine(name, 60)}" in --sort: ${valid}`);
+    return { column: col.name, descending };
+  });
+}
+
+/** --sort for list commands (IG: `--sort col,-col`). */
+export function sortFlag(columns: readonly ColumnSpec[]) {
+  return Flags.custom<SortKey[]>({
+    description:
+      'Sort by these columns (comma-separated; -col for descending), e.g. --sort -pid,name.',
+    helpValue: 'COL[,COL]',
+    helpGroup: 'OUTPUT',
+    parse: async (input: string) => parseSort(input, columns),
+  })();
+}
+
 export function outputFlags(columns?: readonly ColumnSpec[]) {
   return {
     output: outputFlag(columns),
@@ -174,11 +234,12 @@ const COMMON_NAMES = new Set<string>([
   ...Object.keys(kubernetesFlags),
   ...Object.keys(containerFlags),
   'output',
+  'filter',
   'timeout',
   'debug',
   'help',
 ]);
-const COMMON_CHARS = new Set(['n', 'A', 'l', 'p', 'c', 'o', 'h']);
+const COMMON_CHARS = new Set(['n', 'A', 'l', 'p', 'c', 'o', 'h', 'F']);
 
 /** Flags for a gadget's params: bool -> boolean, int -> integer, string -> option, string[] -> repeatable. */
 // The generated flags are untyped (Interfaces.FlagInput): their values are read by paramValues().
@@ -229,6 +290,7 @@ export function gadgetFlags(descriptor: Pick<GadgetDescriptor, 'params' | 'colum
     ...kubernetesFlags,
     ...containerFlags,
     ...outputFlags(descriptor.columns),
+    filter: filterFlag(descriptor.columns),
     ...paramFlags(descriptor.params),
   };
 }
@@ -257,6 +319,8 @@ export interface CommonFlagValues extends RemoteTlsFlagValues {
   'container-id'?: string[];
   host?: boolean;
   output?: OutputSpec;
+  filter?: FieldFilter[];
+  sort?: SortKey[];
   timeout?: number;
   debug?: boolean;
 }

@@ -1,11 +1,19 @@
 import { Command } from '@oclif/core';
-import { containerFlags, debugFlag, kubernetesFlags, modeFlags, outputFlag } from '../flags.js';
+import {
+  containerFlags,
+  debugFlag,
+  kubernetesFlags,
+  modeFlags,
+  outputFlag,
+  sortFlag,
+} from '../flags.js';
 import { CONTAINER_COLUMNS, listContainers } from '../services/lists.js';
 
 export default class ListContainers extends Command {
   static override summary = 'List the containers the runtime knows on the node';
   static override examples = [
     '<%= config.bin %> <%= command.id %> --local',
+    '<%= config.bin %> <%= command.id %> --local --sort -pid',
     '<%= config.bin %> <%= command.id %> --remote unix:///run/kubectl-gadget/gadget.sock -o json',
   ];
   static override flags = {
@@ -14,6 +22,7 @@ export default class ListContainers extends Command {
     containername: containerFlags.containername,
     'container-id': containerFlags['container-id'],
     output: outputFlag(CONTAINER_COLUMNS),
+    sort: sortFlag(CONTAINER_COLUMNS),
     ...debugFlag,
   };
 

@@ -4,7 +4,8 @@
 
 import type { Writable } from 'node:stream';
 import type { FileOut } from './file-out.js';
-import type { TextSink } from './types.js';
+import type { GadgetEvent } from '#gadgets/framework/types.js';
+import type { ObjectSink, TextSink } from './types.js';
 import { writeChunk } from './write.js';
 
 // eslint-disable-next-line no-control-regex
@@ -214,6 +215,20 @@ export class NdjsonSink implements TextSink {
   write(chunk: string | Buffer): void | Promise<void> {
     if (this.file) return this.file.write(chunk);
     return writeChunk(this.out, chunk);
+  }
+
+  async end(): Promise<void> {}
+}
+
+/** -o jsonpretty: each event as indented JSON (IG's jsonpretty), one write per batch. */
+export class PrettyJsonSink implements ObjectSink {
+  readonly kind = 'objects';
+  constructor(private readonly out: Writable) {}
+
+  write(events: GadgetEvent[]): void | Promise<void> {
+    let s = '';
+    for (const ev of events) s += toPrettyJson(ev) + '\n';
+    return writeChunk(this.out, s);
   }
 
   async end(): Promise<void> {}

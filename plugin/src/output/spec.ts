@@ -1,4 +1,4 @@
-// -o/--output values: columns | columns=a,b,c | json | yaml. Parsed once, validated against the
+// -o/--output values: columns | columns=a,b,c | json | jsonpretty | yaml. Parsed once, validated against the
 // command's columns so a typo fails before anything starts.
 
 import type { ColumnSpec } from '#gadgets/framework/types.js';
@@ -6,7 +6,7 @@ import { clipLine } from '#gadgets/framework/clip.js';
 import { UserError } from '../errors.js';
 import { findColumn } from './columns.js';
 
-export type OutputFormat = 'columns' | 'json' | 'yaml';
+export type OutputFormat = 'columns' | 'json' | 'jsonpretty' | 'yaml';
 
 export interface OutputSpec {
   format: OutputFormat;
@@ -14,12 +14,12 @@ export interface OutputSpec {
   columns?: string[];
 }
 
-export const OUTPUT_HELP = 'columns | columns=a,b,c | json | yaml';
+export const OUTPUT_HELP = 'columns | columns=a,b,c | json | jsonpretty | yaml';
 
 /** Parse an -o value; `columns` (when given) validates the names of `columns=...`. */
 export function parseOutputSpec(value: string, columns?: readonly ColumnSpec[]): OutputSpec {
   const v = value.trim();
-  if (v === 'json' || v === 'yaml' || v === 'columns') return { format: v };
+  if (v === 'json' || v === 'jsonpretty' || v === 'yaml' || v === 'columns') return { format: v };
   const m = /^columns=(.*)$/s.exec(v);
   if (!m) {
     throw new UserError(`invalid --output "${clipLine(value)}": expected ${OUTPUT_HELP}`);

@@ -350,3 +350,50 @@ test('records with a mntns_uid are joined to containers by it: two containers on
     assert.ok(!('mntns_uid' in evs[0]!), 'the join key is not an output field');
   }
 });
+
+test('-F: only matching events reach the sink; -o json lines equal the unfiltered ones', async () => {
+  const { compileFieldFilters, parseFieldFilter } =
+    await import('#gadgets/framework/field-filter.js');
+  const { fieldTransform, field } = await import('#gadgets/framework/fields.js');
+  const cols = ['pid', 'comm', 'container', 'path', 'ret'];
+  const filterOf = (...e: string[]) =>
+    compileFieldFilters(e.map((x) => parseFieldFilter(x, (n) => n, cols)))!;
+  const run = (transform: typeof descriptor.transform, filter?: (ev: GadgetEvent) => boolean) => {
+    const chunks: string[] = [];
+    const counts: number[] = [];
+    const sink: TextSink = {
+      kind: 'ndjson',
+      write: (t, n) => void (chunks.push(t.toString()), counts.push(n)),
+      end: async () => {},
+    };
+    const p = new EventPipeline({
+      descriptor: { name: 't', transform },
+      params: {},
+      sink,
+      reporter: reporter(),
+      ...(filter ? { filter } : {}),
+    });
+    p.handle(header);
+    p.handle({ kind: 'containers', containers: [container] });
+    p.handle(batch([r1, r2, { ...r1, pid: 101, comm: 'cats' }]));
+    return { text: chunks.join(''), counts, p };
+  };
+  // field specs: unfiltered runs take the fast path, filtered ones the object path
+  const specs = fieldTransform([field.copy('ret'), field.copy('path')]);
+  const all = run(specs);
+  assert.equal(all.p.objectPathReason, undefined);
+  const lines = all.text.trimEnd().split('\n');
+  assert.equal(lines.length, 3);
+  const some = run(specs, filterOf('comm:~^cat', 'pid:!101'));
+  assert.equal(some.p.objectPathReason, '-F/--filter given');
+  assert.equal(some.text, lines[0] + '\n');
+  assert.deepEqual(some.counts, [1]);
+  assert.equal(some.p.totals.events, 1);
+  // the container's name, a common field, filters too; numbers compare as numbers
+  assert.equal(run(specs, filterOf('container:web', 'pid:>100')).text, lines[2] + '\n');
+  assert.equal(run(specs, filterOf('ret:<0')).text, lines[1] + '\n');
+  // nothing matches: nothing written
+  assert.equal(run(specs, filterOf('pid:1')).text, '');
+  // a plain transform (object path either way) gives the same line
+  assert.equal(run(descriptor.transform, filterOf('pid:100')).text, lines[0] + '\n');
+});

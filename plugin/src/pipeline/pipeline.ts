@@ -35,6 +35,11 @@ export interface PipelineOptions {
    * (default true; false forces the object path, for tests and the benchmark's comparison)
    */
   fastJson?: boolean;
+  /**
+   * -F/--filter: events it rejects are dropped before formatting. A filtered -o json run takes
+   * the object path (the fast path writes records without building the objects it tests).
+   */
+  filter?: (ev: GadgetEvent) => boolean;
 }
 
 /** What the pipeline derives from a layout once (nodes with the same layout share it). */
@@ -101,7 +106,9 @@ export class EventPipeline {
   get objectPathReason(): string | undefined {
     const f = this.stream.last?.data.fast;
     return f === undefined
-      ? 'not -o json, or no field specs'
+      ? this.opts.filter
+        ? '-F/--filter given'
+        : 'not -o json, or no field specs'
       : 'reason' in f
         ? f.reason
         : undefined;
@@ -169,7 +176,9 @@ export class EventPipeline {
         );
       }
       const specs =
-        this.opts.sink.kind === 'ndjson' && this.opts.fastJson !== false ? declared : undefined;
+        this.opts.sink.kind === 'ndjson' && this.opts.fastJson !== false && !this.opts.filter
+          ? declared
+          : undefined;
       shared = {
         builders: makeEventBuilders(h.layout),
         fast: specs ? compileRecordWriter(h.layout, specs) : undefined,
@@ -304,6 +313,7 @@ export class EventPipeline {
     const { object, line } = st.builders;
     const events: GadgetEvent[] = [];
     const lines = this.lines;
+    const filter = this.opts.filter;
     let n = 0;
     let checked = false;
     while (c.next()) {
@@ -313,6 +323,15 @@ export class EventPipeline {
       const where = this.placementOf(node, st, raw['mntns_id'], raw['mntns_uid']);
       const stamp = raw['timestamp'];
       const ts = stamp === undefined ? '' : time.format(stamp as bigint);
+      if (filter) {
+        // the filter tests the event as printed (same object as columns/yaml show)
+        const ev = object(raw, ts, where, extra);
+        if (!filter(ev)) continue;
+        n++;
+        if (ndjson) lines.add(toJson(ev) + '\n');
+        else events.push(ev);
+        continue;
+      }
       n++;
       if (ndjson) {
         if (!checked) {

@@ -13,12 +13,14 @@ import type { GadgetDescriptor } from '#gadgets/framework/types.js';
 import { ColumnsSink, selectColumns, singleNodeColumns } from '../output/columns.js';
 import { escapeControl } from '../output/escape.js';
 import { FileOut } from '../output/file-out.js';
-import { NdjsonSink } from '../output/json.js';
+import { NdjsonSink, PrettyJsonSink } from '../output/json.js';
 import type { OutputSpec } from '../output/spec.js';
 import type { EventSink, Reporter, RunTotals } from '../output/types.js';
 import { drained } from '../output/write.js';
 import { createYamlSink } from '../output/yaml.js';
 import { EventPipeline } from './pipeline.js';
+import { compileFieldFilters, FilterTypeError } from '#gadgets/framework/field-filter.js';
+import type { FieldFilter } from '#gadgets/framework/field-filter.js';
 import { isUnreachable } from '#gadgets/framework/errors.js';
 import { fsReason, UserError } from '../errors.js';
 
@@ -47,6 +49,8 @@ export interface RunGadgetOptions {
   singleNode?: boolean;
   /** how long after the first header a selection may match nothing before a warning (ms) */
   emptySelectionMs?: number;
+  /** -F/--filter expressions (AND), parsed against the gadget's columns */
+  filters?: readonly FieldFilter[];
 }
 
 export interface RunSummary {
@@ -146,6 +150,8 @@ async function openOutput(
         sink: new NdjsonSink(stdout, stdout === process.stdout ? FileOut.stdout() : undefined),
         reporter: stderrReporter,
       };
+    case 'jsonpretty':
+      return { sink: new PrettyJsonSink(stdout), reporter: stderrReporter };
     case 'yaml':
       return { sink: await createYamlSink(stdout), reporter: stderrReporter };
     case 'columns': {
@@ -208,11 +214,13 @@ export async function runGadget(
   stdout.on('error', onOutputError);
 
   const out = await openOutput(opts, stdout, stderr);
+  const filter = compileFieldFilters(opts.filters ?? []);
   const pipeline = new EventPipeline({
     descriptor: opts.descriptor,
     params: opts.params,
     sink: out.sink,
     reporter: out.reporter,
+    ...(filter ? { filter } : {}),
   });
   const selection = new EmptySelectionWatch(
     describeSelection(opts.request.filter),
@@ -276,7 +284,14 @@ export async function runGadget(
         break;
       }
       selection.see(r.value);
-      const p = pipeline.handle(r.value);
+      let p: void | Promise<void>;
+      try {
+        p = pipeline.handle(r.value);
+      } catch (e) {
+        // pid:>abc is found on the first event: the column's type is known only then
+        if (e instanceof FilterTypeError) throw new UserError(e.message);
+        throw e;
+      }
       if (p) await p;
       if (pipeline.done) break;
       if (stopReason === 'output closed' || outputError) break;

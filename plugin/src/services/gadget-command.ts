@@ -21,6 +21,7 @@ export async function runGadgetCommand(
       output: flags.output ?? { format: 'columns' },
       debug: flags.debug ?? false,
       singleNode: runtimeMode(flags) !== 'kubernetes',
+      filters: flags.filter ?? [],
     }),
   );
 }

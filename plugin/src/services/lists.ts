@@ -89,7 +89,7 @@ export async function listContainers(flags: CommonFlagValues, stdout?: Out): Pro
   await printList(
     containerColumns(shown),
     shown.map((c) => containerRow(c, shortId)),
-    { output, stdout },
+    { output, stdout, ...(flags.sort ? { sort: flags.sort } : {}) },
     shown,
   );
 }
@@ -194,7 +194,7 @@ export async function showVersion(
   const v = await versionInfo(clientVersion, flags);
   const format = flags.output?.format ?? 'columns';
   let text: string;
-  if (format === 'json') text = toPrettyJson(v) + '\n';
+  if (format === 'json' || format === 'jsonpretty') text = toPrettyJson(v) + '\n';
   else if (format === 'yaml') text = (await loadYamlStringify())(v, { lineWidth: 0 });
   else text = versionText(v);
   await writeChunk(stdout, text);

@@ -1,5 +1,5 @@
 import { Command } from '@oclif/core';
-import { debugFlag, outputFlag } from '../../flags.js';
+import { debugFlag, outputFlag, sortFlag } from '../../flags.js';
 import { LIST_COLUMNS, recordingFlags, traceloopList } from '../../services/traceloop/traceloop.js';
 
 export default class TraceloopList extends Command {
@@ -11,6 +11,7 @@ export default class TraceloopList extends Command {
   static override flags = {
     ...recordingFlags,
     output: outputFlag(LIST_COLUMNS),
+    sort: sortFlag(LIST_COLUMNS),
     ...debugFlag,
   };
 

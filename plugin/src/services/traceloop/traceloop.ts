@@ -507,7 +507,7 @@ export async function traceloopList(
   await printList(
     columns,
     all.map(({ node, e }) => entryRow(node, e, shortId)),
-    { output, stdout },
+    { output, stdout, ...(flags.sort ? { sort: flags.sort } : {}) },
     all.map(({ node, e }) => ({ node, ...e })),
   );
 }
@@ -670,6 +670,13 @@ export async function traceloopShow(
     case 'json': {
       let text = '';
       for (const rec of records) text += showJson(rec, result.bootToWallNs) + '\n';
+      await writeChunk(stdout, text);
+      break;
+    }
+    case 'jsonpretty': {
+      let text = '';
+      for (const rec of records)
+        text += JSON.stringify(JSON.parse(showJson(rec, result.bootToWallNs)), null, 2) + '\n';
       await writeChunk(stdout, text);
       break;
     }
