@@ -11,7 +11,10 @@ k8s_build=$!
 # krew and its manifest checker (e2e/package/krew.test.ts): ~1.5 min cold, cached afterwards
 ( bash scripts/krew-build.sh >build/krew-build.log 2>&1; echo $? >build/krew-build.rc ) &
 krew_build=$!
-trap 'kill $k8s_build $krew_build 2>/dev/null || true' EXIT
+# helm (e2e/k8s/helm.test.ts): a few minutes cold, cached afterwards
+( bash scripts/helm-build.sh >build/helm-build.log 2>&1; echo $? >build/helm-build.rc ) &
+helm_build=$!
+trap 'kill $k8s_build $krew_build $helm_build 2>/dev/null || true' EXIT
 bash scripts/setup.sh
 npm run --silent lint
 node scripts/run-tests.mjs unit
