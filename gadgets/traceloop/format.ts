@@ -7,7 +7,11 @@
 import { decodeBytes, decodeCString, splitNulStrings } from '../framework/decode.js';
 import { errnoName, modeString, O_CREAT, O_TMPFILE, openFlagNames } from '../framework/linux.js';
 import type { ArgKind } from './syscalls.js';
+import { signalName } from './signals.js';
+import * as st from './structs.js';
 import { syscallByNr, syscallName, type SyscallDef } from './table.js';
+
+export { signalName };
 
 export const SLOT_SIZE = 128;
 export const DATA_SIZE = 264;
@@ -163,47 +167,6 @@ export function assemble(slots: Slot[]): TraceRecord[] {
 
 // ---- names -------------------------------------------------------------------------------------
 
-const SIGNALS = [
-  '',
-  'SIGHUP',
-  'SIGINT',
-  'SIGQUIT',
-  'SIGILL',
-  'SIGTRAP',
-  'SIGABRT',
-  'SIGBUS',
-  'SIGFPE',
-  'SIGKILL',
-  'SIGUSR1',
-  'SIGSEGV',
-  'SIGUSR2',
-  'SIGPIPE',
-  'SIGALRM',
-  'SIGTERM',
-  'SIGSTKFLT',
-  'SIGCHLD',
-  'SIGCONT',
-  'SIGSTOP',
-  'SIGTSTP',
-  'SIGTTIN',
-  'SIGTTOU',
-  'SIGURG',
-  'SIGXCPU',
-  'SIGXFSZ',
-  'SIGVTALRM',
-  'SIGPROF',
-  'SIGWINCH',
-  'SIGIO',
-  'SIGPWR',
-  'SIGSYS',
-];
-
-export function signalName(n: number): string {
-  if (n > 0 && n < SIGNALS.length) return SIGNALS[n]!;
-  if (n >= 32 && n <= 64) return n === 32 ? 'SIGRTMIN' : `SIGRT_${n - 32}`;
-  return String(n);
-}
-
 const SI_CODES: Record<number, string> = {
   0: 'SI_USER',
   0x80: 'SI_KERNEL',
@@ -311,48 +274,15 @@ const FCNTL: Record<number, string> = {
   1034: 'F_GET_SEALS',
 };
 
-function flagNames(v: number, table: Array<[number, string]>, zero: string): string {
-  if (v === 0) return zero;
-  const out: string[] = [];
-  let rest = v;
-  for (const [bit, name] of table) {
-    if (rest & bit) {
-      out.push(name);
-      rest &= ~bit;
-    }
-  }
-  if (rest) out.push(`0x${(rest >>> 0).toString(16)}`);
-  return out.join('|');
-}
-
 // ---- values ------------------------------------------------------------------------------------
 
 const s32 = (v: bigint): number => Number(BigInt.asIntN(32, v));
 const u32 = (v: bigint): number => Number(BigInt.asUintN(32, v));
 const hex = (v: bigint): string => `0x${BigInt.asUintN(64, v).toString(16)}`;
 
-const ESCAPES: Record<number, string> = {
-  0x07: '\\a',
-  0x08: '\\b',
-  0x09: '\\t',
-  0x0a: '\\n',
-  0x0b: '\\v',
-  0x0c: '\\f',
-  0x0d: '\\r',
-  0x22: '\\"',
-  0x5c: '\\\\',
-};
-
 /** strace-like quoted string: printable ASCII kept, the rest escaped. */
 export function quote(b: Buffer, truncated: boolean): string {
-  let s = '"';
-  for (const c of b) {
-    const e = ESCAPES[c];
-    if (e) s += e;
-    else if (c >= 0x20 && c < 0x7f) s += String.fromCharCode(c);
-    else s += '\\x' + c.toString(16).padStart(2, '0');
-  }
-  return s + '"' + (truncated ? '...' : '');
+  return st.quoteBytes(b) + (truncated ? '...' : '');
 }
 
 /** A NUL-terminated string item (its NUL, if present, dropped). */
@@ -361,7 +291,23 @@ function cstr(b: Buffer): Buffer {
   return nul >= 0 ? b.subarray(0, nul) : b;
 }
 
-export function formatArg(kind: ArgKind, v: bigint, item?: Buffer, truncated = false): string {
+/** A structure argument: decoded when its copy is there and whole, else the pointer. */
+function structArg(
+  v: bigint,
+  item: Buffer | undefined,
+  decode: (b: Buffer) => string | undefined,
+): string {
+  if (v === 0n) return 'NULL';
+  return (item && decode(item)) ?? hex(v);
+}
+
+export function formatArg(
+  kind: ArgKind,
+  v: bigint,
+  item?: Buffer,
+  truncated = false,
+  syscall = '',
+): string {
   switch (kind) {
     case 'int':
     case 'fd':
@@ -393,12 +339,12 @@ export function formatArg(kind: ArgKind, v: bigint, item?: Buffer, truncated = f
     case 'oflags':
       return openFlagNames(u32(v)).join('|');
     case 'atflags':
-      return flagNames(u32(v), AT_FLAGS, '0');
+      return st.flagNames(u32(v), AT_FLAGS, '0');
     case 'prot':
-      return flagNames(u32(v), PROT, 'PROT_NONE');
+      return st.flagNames(u32(v), PROT, 'PROT_NONE');
     case 'mmapflags': {
       const f = u32(v);
-      const rest = flagNames(f & ~3, MAP_FLAGS, '');
+      const rest = st.flagNames(f & ~3, MAP_FLAGS, '');
       return [MAP_TYPES[f & 3], rest].filter(Boolean).join('|');
     }
     case 'signal':
@@ -409,6 +355,40 @@ export function formatArg(kind: ArgKind, v: bigint, item?: Buffer, truncated = f
       return FCNTL[u32(v)] ?? String(u32(v));
     case 'ioctl':
       return IOCTL[u32(v)] ?? `0x${u32(v).toString(16)}`;
+    case 'sockdomain':
+      return st.sockDomain(s32(v));
+    case 'socktype':
+      return st.sockType(u32(v));
+    case 'sockproto':
+      return String(s32(v)); // named with its domain by formatParams
+    case 'cloneflags':
+      return st.cloneFlags(u32(v));
+    case 'madvise':
+      return st.madvise(s32(v));
+    case 'clockid':
+      return st.clockId(s32(v));
+    case 'rlimitres':
+      return st.rlimitResource(u32(v));
+    case 'epollop':
+      return st.epollOp(s32(v));
+    case 'epollflags':
+      return st.epollFlags(u32(v));
+    case 'sockaddr':
+      return structArg(v, item, st.sockaddr);
+    case 'timespec':
+      return structArg(v, item, st.timespec);
+    case 'rlimit':
+      return structArg(v, item, (b) =>
+        st.rlimit(b, syscall === 'prlimit64' ? 'RLIM64_INFINITY' : 'RLIM_INFINITY'),
+      );
+    case 'utsname':
+      return structArg(v, item, st.utsname);
+    case 'stat':
+      return structArg(v, item, st.stat);
+    case 'sigaction':
+      return structArg(v, item, st.sigaction);
+    case 'epollevent':
+      return structArg(v, item, st.epollEvent);
   }
 }
 
@@ -424,17 +404,20 @@ export function formatParams(r: TraceRecord): string {
     const flags = u32(r.args[d.name === 'open' ? 1 : 2] ?? 0n);
     if (!(flags & O_CREAT) && (flags & O_TMPFILE) !== O_TMPFILE) args = args.slice(0, -1);
   }
+  if (d.name === 'clone') return st.cloneParams(r.args);
   return args
     .map(([, kind], i) => {
       const itemIdx = d.items.indexOf(i);
       const item = itemIdx >= 0 ? r.items[itemIdx] : undefined;
-      // output buffers (read, readlink, getcwd) hold data only when the call succeeded
-      const bufOk = kind !== 'buf' || outputBufferValid(d, r);
+      // output buffers and structures (read, stat, uname) hold data only when the call succeeded
+      const bufOk = d.buffer?.[0] !== i || outputBufferValid(d, r);
+      if (kind === 'sockproto') return st.sockProto(s32(r.args[0] ?? 0n), s32(r.args[i] ?? 0n));
       return formatArg(
         kind,
         r.args[i] ?? 0n,
         bufOk ? item : undefined,
         r.truncated[itemIdx] ?? false,
+        d.name,
       );
     })
     .join(', ');
@@ -442,7 +425,8 @@ export function formatParams(r: TraceRecord): string {
 
 function outputBufferValid(d: SyscallDef, r: TraceRecord): boolean {
   if (!d.buffer) return true;
-  if (d.buffer[1] >= 0) return true; // input buffer (write): its length is an argument
+  // input buffer (write: its length is an argument) or input structure (-2: nanosleep's timespec)
+  if (d.buffer[1] >= 0 || d.buffer[1] === -2) return true;
   return r.ret !== null && r.ret >= 0n;
 }
 

@@ -100,6 +100,29 @@ const BUFFERS = {
   getcwd: [0, -1],
   recvfrom: [1, -1],
   sendto: [1, 2],
+  connect: [1, 2, 'sockaddr'],
+  bind: [1, 2, 'sockaddr'],
+};
+
+// Structures behind a pointer argument, copied whole (a fixed size): argument index, size in
+// bytes, input (read whatever the result; else shown only when the call succeeded), and the
+// decoder's kind. One per syscall: the kernel copies one buffer per syscall.
+const STRUCTS = {
+  nanosleep: [0, 16, true, 'timespec'],
+  clock_nanosleep: [2, 16, true, 'timespec'],
+  getrlimit: [1, 16, false, 'rlimit'],
+  setrlimit: [1, 16, true, 'rlimit'],
+  // glibc's getrlimit is prlimit64(0, R, NULL, &old): the old limits, the common case
+  prlimit64: [3, 16, false, 'rlimit'],
+  // sysname and nodename: what strace prints by default
+  uname: [0, 130, false, 'utsname'],
+  stat: [1, 144, false, 'stat'],
+  fstat: [1, 144, false, 'stat'],
+  lstat: [1, 144, false, 'stat'],
+  newfstatat: [2, 144, false, 'stat'],
+  // the new action (the kernel's struct sigaction: handler, flags, restorer, mask)
+  rt_sigaction: [1, 32, true, 'sigaction'],
+  epoll_ctl: [3, 12, true, 'epollevent'],
 };
 
 const DIRFD = new Set(['dfd', 'olddfd', 'newdfd', 'dirfd', 'fromdfd', 'todfd']);
@@ -132,6 +155,21 @@ const AT_FLAGS = new Set([
   'move_mount',
 ]);
 
+const MEM_ADDR = new Set([
+  'mmap',
+  'munmap',
+  'mprotect',
+  'madvise',
+  'mremap',
+  'msync',
+  'mincore',
+  'mlock',
+  'munlock',
+  'mlock2',
+  'brk',
+  'pkey_mprotect',
+]);
+
 function kindOf(sys, name, type) {
   const t = type.replace(/__user\s*/g, '').trim();
   if (DIRFD.has(name)) return 'dirfd';
@@ -148,6 +186,20 @@ function kindOf(sys, name, type) {
   if (name === 'whence' && sys === 'lseek') return 'whence';
   if (name === 'cmd' && sys === 'fcntl') return 'fcntl';
   if (name === 'cmd' && sys === 'ioctl') return 'ioctl';
+  if (sys === 'socket' || sys === 'socketpair') {
+    if (name === 'family') return 'sockdomain';
+    if (name === 'type') return 'socktype';
+    if (name === 'protocol') return 'sockproto';
+  }
+  // addresses strace prints in hex (or NULL) though the kernel takes an unsigned long
+  if (/^(addr|start|brk|new_addr)$/.test(name) && t === 'unsigned long' && MEM_ADDR.has(sys))
+    return 'ptr';
+  if (name === 'clone_flags' && sys === 'clone') return 'cloneflags';
+  if (name === 'behavior' && sys === 'madvise') return 'madvise';
+  if (name === 'which_clock' || (name === 'clockid' && !t.includes('*'))) return 'clockid';
+  if (name === 'resource' && /rlimit/.test(sys)) return 'rlimitres';
+  if (name === 'op' && sys === 'epoll_ctl') return 'epollop';
+  if (name === 'flags' && sys === 'epoll_create1') return 'epollflags';
   if (t.includes('*')) return 'ptr';
   // 64-bit values: registers are read whole; 32-bit ones keep only their low half
   if (/^(unsigned long|size_t|u64|__u64|aio_context_t)$/.test(t)) return 'ulong';
@@ -185,9 +237,15 @@ for (const [nr, name] of numbers) {
     }
   }
   const defs = args ? args.map(([n, t]) => [n, kindOf(name, n, t)]) : null;
-  const buf = BUFFERS[name];
-  if (buf && defs) defs[buf[0]][1] = 'buf';
-  rows.push({ nr, name, args: defs, buf });
+  let buf = BUFFERS[name];
+  if (buf && defs) defs[buf[0]][1] = buf[2] ?? 'buf';
+  const st = STRUCTS[name];
+  if (st && defs) {
+    defs[st[0]][1] = st[3];
+    // [arg, -1 (output) | -2 (input), size]
+    buf = [st[0], st[2] ? -2 : -1, st[1]];
+  }
+  rows.push({ nr, name, args: defs, buf: buf && [buf[0], buf[1], ...(st ? [buf[2]] : [])] });
 }
 
 let out = '';
@@ -196,16 +254,17 @@ out +=
 out += '// syscall tracepoint formats. DO NOT EDIT (edit the generator and run it again).\n';
 out += '//\n';
 out +=
-  '// [nr, name, args | null (unknown: shown raw), buffer [argIndex, lengthArgIndex | -1 = ret]?]\n';
+  '// [nr, name, args | null (unknown: shown raw), buffer [argIndex, lengthArgIndex | -1 = ret, size]?]\n' +
+  '// size: a structure of that many bytes (lengthArgIndex -1: an output, -2: an input).\n';
 out += '// arg: [name, kind]; kinds are decoded by gadgets/traceloop/format.ts.\n\n';
 out +=
-  "export type ArgKind =\n  | 'int'\n  | 'uint'\n  | 'long'\n  | 'ulong'\n  | 'fd'\n  | 'dirfd'\n  | 'str'\n  | 'buf'\n  | 'argv'\n  | 'ptr'\n  | 'mode'\n  | 'oflags'\n  | 'atflags'\n  | 'prot'\n  | 'mmapflags'\n  | 'signal'\n  | 'whence'\n  | 'fcntl'\n  | 'ioctl';\n\n";
+  "export type ArgKind =\n  | 'int'\n  | 'uint'\n  | 'long'\n  | 'ulong'\n  | 'fd'\n  | 'dirfd'\n  | 'str'\n  | 'buf'\n  | 'argv'\n  | 'ptr'\n  | 'mode'\n  | 'oflags'\n  | 'atflags'\n  | 'prot'\n  | 'mmapflags'\n  | 'signal'\n  | 'whence'\n  | 'fcntl'\n  | 'ioctl'\n  | 'sockdomain'\n  | 'socktype'\n  | 'sockproto'\n  | 'cloneflags'\n  | 'madvise'\n  | 'clockid'\n  | 'rlimitres'\n  | 'epollop'\n  | 'epollflags'\n  | 'sockaddr'\n  | 'timespec'\n  | 'rlimit'\n  | 'utsname'\n  | 'stat'\n  | 'sigaction'\n  | 'epollevent';\n\n";
 out +=
-  'export type SyscallRow = readonly [\n  nr: number,\n  name: string,\n  args: ReadonlyArray<readonly [string, ArgKind]> | null,\n  buffer?: readonly [number, number],\n];\n\n';
+  'export type SyscallRow = readonly [\n  nr: number,\n  name: string,\n  args: ReadonlyArray<readonly [string, ArgKind]> | null,\n  buffer?: readonly [number, number, number?],\n];\n\n';
 out += 'export const SYSCALL_ROWS: readonly SyscallRow[] = [\n';
 for (const r of rows) {
   const a = r.args === null ? 'null' : `[${r.args.map(([n, k]) => `['${n}', '${k}']`).join(', ')}]`;
-  out += `  [${r.nr}, '${r.name}', ${a}${r.buf ? `, [${r.buf[0]}, ${r.buf[1]}]` : ''}],\n`;
+  out += `  [${r.nr}, '${r.name}', ${a}${r.buf ? `, [${r.buf.join(', ')}]` : ''}],\n`;
 }
 out += '];\n';
 process.stdout.write(out);

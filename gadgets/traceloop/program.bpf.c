@@ -78,6 +78,7 @@
 #define SC_ARGV_SHIFT 15      /* 3 bits: 1 + index of an argv array, 0 = none */
 #define SC_ITEMS_SHIFT 18     /* 2 bits: number of data items (0..2): strings, then buffer, then argv */
 #define SC_ITEMS_MASK (3 << SC_ITEMS_SHIFT)
+#define SC_FIX_SHIFT 20	      /* 9 bits: the buffer is a structure of this many bytes (stat, timespec...) */
 
 #define TL_STATE_FREE 0
 #define TL_STATE_CLAIMING 1
@@ -683,6 +684,8 @@ static __always_inline void read_items(struct tl_slot *s, struct tl_slot *cont, 
 
 		if (lenarg && lenarg <= 6)
 			len = s->args[lenarg - 1];
+		if (info >> SC_FIX_SHIFT)
+			len = (info >> SC_FIX_SHIFT) & 511;
 		if (item == 0 && d0)
 			s->len = read_buf(d0, s->args[buf - 1], len, &s->flags, TL_F_TRUNC0);
 		else if (item == 1 && d1)

@@ -16,14 +16,18 @@ export const SC_AT_ENTER = 1 << 13;
 export const SC_KEEP = 1 << 14;
 export const SC_ARGV_SHIFT = 15;
 export const SC_ITEMS_SHIFT = 18;
+export const SC_FIX_SHIFT = 20;
 
 export interface SyscallDef {
   nr: number;
   name: string;
   /** null: unknown arguments (all six shown raw) */
   args: ReadonlyArray<readonly [string, ArgKind]> | null;
-  /** data buffer: argument index and its length argument index (-1: the return value) */
-  buffer?: readonly [number, number];
+  /**
+   * data buffer: argument index, its length argument index (-1: the return value), and for a
+   * structure its size (length index -1: an output, -2: an input)
+   */
+  buffer?: readonly [number, number, number?];
   noReturn: boolean;
   /** returns an address (shown in hex) */
   returnsPointer: boolean;
@@ -91,6 +95,7 @@ export function infoWord(d: SyscallDef): number {
   if (d.buffer) {
     w |= (d.buffer[0] + 1) << SC_BUF_SHIFT;
     if (d.buffer[1] >= 0) w |= (d.buffer[1] + 1) << SC_LEN_SHIFT;
+    if (d.buffer[2]) w |= d.buffer[2] << SC_FIX_SHIFT;
   }
   const argv = (d.args ?? []).findIndex(([, k]) => k === 'argv');
   if (argv >= 0) w |= (argv + 1) << SC_ARGV_SHIFT;

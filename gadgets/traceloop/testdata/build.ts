@@ -62,3 +62,6 @@ export function buildFloor(): string {
   }
   return out;
 }
+
+/** build/traceloop/structs: the calls whose structures `show` decodes */
+export const buildStructs = (): string => staticProgram('structs');

@@ -1,0 +1,111 @@
+// traceloop on the real kernel: the structures behind pointer arguments are copied by the program
+// and `show` decodes them as strace does. testdata/structs.c (sockets and their addresses,
+// sleeps, limits, uname, stat, sigaction, epoll, madvise, clone) runs in a container while
+// traceloop records it, then under `strace -f -qq -s 64` on the host in the same directory; every
+// call from its first socket() to its fork reads the same, argument for argument (addresses
+// that move between two runs normalised on both sides).
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { TestDaemon } from '../../e2e/helpers/daemon.js';
+import {
+  ensureRootfs,
+  podmanSkip,
+  removeContainer,
+  runContainer,
+  uniqueName,
+  waitFor,
+} from '../../e2e/fixtures/podman.js';
+import { buildStructs } from './testdata/build.js';
+
+const strace = ((): boolean => {
+  try {
+    execFileSync('strace', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const skip = podmanSkip() || (!strace && 'needs strace');
+
+type Ev = Record<string, unknown>;
+
+/**
+ * Addresses that differ between two runs (mmap's, the stack's, the heap's: ASLR), on both sides;
+ * the static program's own code addresses (its signal handler) stay.
+ */
+const normalise = (line: string): string => line.replace(/0x[0-9a-f]{7,}/g, '0xADDR');
+
+/** The program's calls from its first socket() through its fork (clone). */
+function window(lines: string[]): string[] {
+  const from = lines.findIndex((l) => l.startsWith('socket('));
+  const to = lines.findIndex((l) => l.startsWith('clone('));
+  assert.ok(from >= 0 && to > from, `socket() .. clone() in:\n${lines.join('\n')}`);
+  return lines.slice(from, to + 1).map(normalise);
+}
+
+describe('traceloop show decodes structures like strace', { skip, concurrency: 1 }, () => {
+  let d: TestDaemon | undefined;
+  const name = uniqueName('tl-structs');
+
+  before(async () => {
+    ensureRootfs();
+    d = new TestDaemon('traceloop-structs');
+    copyFileSync(buildStructs(), join(d.dir, 'structs'));
+    await d.start();
+  });
+  after(async () => {
+    await removeContainer(name);
+    await d?.cleanup();
+  });
+
+  test('the same arguments as strace -f, call for call', async () => {
+    await d!.ok(['traceloop', 'start', '--containername', name]);
+    // the host's UTS namespace: uname() must return the same nodename on both sides
+    const r = await runContainer(name, ['/t/structs', '/t'], {
+      args: ['-v', `${d!.dir}:/t:ro`, '--uts=host'],
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const events = await waitFor(async () => {
+      const evs = await d!.ndjson(['traceloop', 'show', name]);
+      return evs.some((e) => e.kind === 'exit') ? evs : undefined;
+    }, 15_000);
+    const main = events.find((e) => e.comm === 'structs' && e.kind === 'syscall');
+    assert.ok(main, 'the program is recorded');
+    const recorded = window(
+      events
+        .filter((e: Ev) => e.kind === 'syscall' && e.tid === main.pid)
+        .map((e) => `${String(e.syscall)}(${String(e.params)})`),
+    );
+
+    const out = join(d!.dir, 'strace.out');
+    execFileSync('strace', ['-qq', '-s', '64', '-o', out, join(d!.dir, 'structs'), d!.dir]);
+    const traced = window(
+      readFileSync(out, 'utf8')
+        .split('\n')
+        .map((l) => /^(\w+\(.*\))\s+= /.exec(l)?.[1])
+        .filter((l): l is string => l !== undefined),
+    );
+    rmSync(out, { force: true });
+
+    const same = recorded.filter((l, i) => l === traced[i]).length;
+    process.stderr.write(
+      `structs: ${same}/${traced.length} calls read the same as strace (${((100 * same) / traced.length).toFixed(1)}%)\n`,
+    );
+    assert.deepEqual(recorded, traced);
+    // the structures are there, not their pointers
+    for (const want of [
+      'connect(3, {sa_family=AF_INET, sin_port=htons(1), sin_addr=inet_addr("127.0.0.1")}, 16)',
+      'bind(5, {sa_family=AF_UNIX, sun_path=@"kgtest-abstract"}, 18)',
+      'clock_nanosleep(CLOCK_MONOTONIC, 0, {tv_sec=0, tv_nsec=1500000}, NULL)',
+      'prlimit64(0, RLIMIT_NOFILE, NULL, {rlim_cur=256, rlim_max=512})',
+      'newfstatat(AT_FDCWD, "/dev/null", {st_mode=S_IFCHR|0666, st_rdev=makedev(0x1, 0x3), ...}, 0)',
+      'epoll_ctl(8, EPOLL_CTL_ADD, 3, {events=EPOLLIN|EPOLLET, data={u32=7, u64=7}})',
+    ]) {
+      assert.ok(recorded.includes(want), `recorded: ${want}`);
+    }
+  });
+});
