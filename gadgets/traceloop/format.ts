@@ -410,7 +410,19 @@ export function formatParams(r: TraceRecord): string {
       const itemIdx = d.items.indexOf(i);
       const item = itemIdx >= 0 ? r.items[itemIdx] : undefined;
       // output buffers and structures (read, stat, uname) hold data only when the call succeeded
-      const bufOk = d.buffer?.[0] !== i || outputBufferValid(d, r);
+      let bufOk = d.buffer?.[0] !== i || outputBufferValid(d, r);
+      // a structure whose copy is not its size was cut or rewritten (redaction): its fields
+      // would be read at the wrong offsets, so it is shown as the pointer
+      const size = d.buffer?.[0] === i ? d.buffer[2] : undefined;
+      if (size && item && item.length !== size) bufOk = false;
+      if (kind === 'sockaddr' && item) {
+        const want = Math.min(
+          Number(BigInt.asUintN(32, r.args[d.buffer?.[1] ?? 2] ?? 0n)),
+          DATA_SIZE,
+        );
+        // a unix path is text: shown redacted; an address's bytes are not
+        if (item.length !== want && (item.length < 2 || item.readUInt16LE(0) !== 1)) bufOk = false;
+      }
       if (kind === 'sockproto') return st.sockProto(s32(r.args[0] ?? 0n), s32(r.args[i] ?? 0n));
       return formatArg(
         kind,

@@ -318,3 +318,20 @@ test('info words: a structure carries its fixed size for the kernel', () => {
   assert.equal((w('connect') >> 9) & 7, 3);
   assert.equal(w('getppid'), 0);
 });
+
+test('a copy that is not the structure size (cut, or rewritten by redaction) is shown as the pointer', () => {
+  assert.equal(params('uname', [P], [Buffer.alloc(131)]), '0x7ffc0000');
+  assert.equal(
+    params('clock_nanosleep', [0n, 0n, P, 0n], [Buffer.alloc(15)]),
+    'CLOCK_REALTIME, 0, 0x7ffc0000, NULL',
+  );
+  assert.equal(
+    params('connect', [3n, P, 16n], [Buffer.concat([sin(80, [10, 0, 0, 1]), Buffer.from('*')])]),
+    '3, 0x7ffc0000, 16',
+  );
+  // a unix path is text: its redacted form is shown
+  assert.equal(
+    params('connect', [3n, P, 30n], [sun('/run/token=***', 17)]),
+    '3, {sa_family=AF_UNIX, sun_path="/run/token=***"}, 30',
+  );
+});

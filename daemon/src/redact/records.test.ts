@@ -7,7 +7,13 @@ import { describe, it } from 'node:test';
 import { makeDecoder, splitNulStrings } from '../../../gadgets/framework/decode.js';
 import { gadgetLayoutPath } from '../../../gadgets/framework/paths.js';
 import type { RecordLayout } from '../../../gadgets/framework/types.js';
-import { parseSlot, SLOT, SLOT_SIZE } from '../../../gadgets/traceloop/format.js';
+import {
+  assemble,
+  formatParams,
+  parseSlot,
+  SLOT,
+  SLOT_SIZE,
+} from '../../../gadgets/traceloop/format.js';
 import { frameRecords, splitRecords } from '../../../proto/ts/records.js';
 import type { RunMessage } from '../../../gadgets/framework/runtime.js';
 import { parseUserPattern, Redactor } from './patterns.js';
@@ -138,6 +144,31 @@ describe('traceloop slots', () => {
       'GET / HTTP/1.1\r\nAuthorization: Bearer ***\r\n\r\n',
       'a *** b',
     ]);
+  });
+
+  it('structures copied behind pointers (a connect sockaddr) are redacted like any item', () => {
+    const path = Buffer.from('/run/app.sock?access_token=s3cr3t\0', 'latin1');
+    const addr = Buffer.alloc(2 + path.length);
+    addr.writeUInt16LE(1, 0); // AF_UNIX
+    path.copy(addr, 2);
+    const b = Buffer.alloc(SLOT_SIZE + addr.length);
+    b.writeBigUInt64LE((1n << 1n) | 1n, SLOT.front);
+    b.writeBigUInt64LE((1n << 1n) | 1n, SLOT.back);
+    b.writeUInt16LE(42, SLOT.nr); // connect
+    b[SLOT.kind] = 1;
+    b[SLOT.flags] = 1; // returned
+    b.writeBigUInt64LE(3n, SLOT.args);
+    b.writeBigUInt64LE(0x7ffc0000n, SLOT.args + 8);
+    b.writeBigUInt64LE(BigInt(addr.length), SLOT.args + 16);
+    b.writeUInt16LE(addr.length, SLOT.len);
+    addr.copy(b, SLOT.data);
+    const out = red.batch(frameRecords([b]), 1);
+    assert.equal(out.redacted, 1);
+    const [rec] = assemble([parseSlot(splitRecords(out.records)[0]!, 0, SLOT_SIZE + 264)!]);
+    assert.equal(
+      formatParams(rec!),
+      `3, {sa_family=AF_UNIX, sun_path="/run/app.sock?access_token=***"}, ${addr.length}`,
+    );
   });
 
   it('a result longer than the 264 bytes of a data item is cut there', () => {
