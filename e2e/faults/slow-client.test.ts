@@ -31,10 +31,11 @@ const RATE = 80_000;
 const SECONDS = 20;
 /**
  * Bounded means flat once A's queue is full (32 MiB, about 9 s at this rate): over the last
- * 40% of the stall, while about 25 MiB more of records are made for A, the daemon's RSS may
- * grow by at most this much (an unbounded queue would grow by all of it).
+ * 40% of the stall the daemon's RSS may grow by at most a quarter of the records made for A
+ * meanwhile (an unbounded queue would grow by all of them). The rest is the heap's own noise:
+ * 6-9 MiB seen, at load average 9 in CI.
  */
-const LATE_GROWTH_MIB = 8;
+const LATE_GROWTH_SHARE = 0.25;
 
 function rssMib(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -225,9 +226,10 @@ describe(
       assert.equal(b.stderr, '', 'B warned of nothing');
 
       // A's stream was held back long enough to overflow the daemon's queue for it
+      const lateBound = Number(mib(opens * 0.4)) * LATE_GROWTH_SHARE;
       assert.ok(
-        peak - at60 <= LATE_GROWTH_MIB,
-        `daemon RSS grew ${(peak - at60).toFixed(0)} MiB over the last 40% of the stall (bound ${LATE_GROWTH_MIB}), ${mib(opens * 0.4)} MiB of records made for A meanwhile`,
+        peak - at60 <= lateBound,
+        `daemon RSS grew ${(peak - at60).toFixed(0)} MiB over the last 40% of the stall (bound ${lateBound.toFixed(0)}), ${mib(opens * 0.4)} MiB of records made for A meanwhile`,
       );
       a.proc.stdout!.resume();
       // a drop shows as a gap in the batch sequence numbers, seen with the next batch delivered,
