@@ -135,3 +135,16 @@ test('-F parses against the columns; unknown columns list the valid ones', async
   );
   assert.throws(() => parseSort(',', cols), /invalid --sort ",": no column names/);
 });
+
+test('--sort -col: a leading space keeps it a value for oclif', async () => {
+  const { sortArgv } = await import('./flags.js');
+  assert.deepEqual(sortArgv(['--local', '--sort', '-name', '-o', 'json']), [
+    '--local',
+    '--sort= -name',
+    '-o',
+    'json',
+  ]);
+  assert.deepEqual(sortArgv(['--sort=-pid,name']), ['--sort= -pid,name']);
+  assert.deepEqual(sortArgv(['--sort', 'name', '-n', 'x']), ['--sort', 'name', '-n', 'x']);
+  assert.deepEqual(sortArgv(['--', '--sort', '-x']), ['--', '--sort', '-x']);
+});

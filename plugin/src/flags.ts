@@ -205,6 +205,29 @@ export function parseSort(input: string, columns: readonly ColumnSpec[]): SortKe
   });
 }
 
+/**
+ * oclif reads a value that starts like a short flag (`--sort -name`: -n) as a missing value, even
+ * after `=`: a leading space keeps `-col` a value (parseSort trims it).
+ */
+export function sortArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (a === '--sort' && next?.startsWith('-')) {
+      out.push(`--sort= ${next}`);
+      i++;
+    } else if (a.startsWith('--sort=-')) {
+      out.push(`--sort= ${a.slice('--sort='.length)}`);
+    } else out.push(a);
+  }
+  return out;
+}
+
 /** --sort for list commands (IG: `--sort col,-col`). */
 export function sortFlag(columns: readonly ColumnSpec[]) {
   return Flags.custom<SortKey[]>({

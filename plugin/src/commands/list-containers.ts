@@ -5,6 +5,7 @@ import {
   kubernetesFlags,
   modeFlags,
   outputFlag,
+  sortArgv,
   sortFlag,
 } from '../flags.js';
 import { CONTAINER_COLUMNS, listContainers } from '../services/lists.js';
@@ -27,7 +28,7 @@ export default class ListContainers extends Command {
   };
 
   async run(): Promise<void> {
-    const { flags } = await this.parse(ListContainers);
+    const { flags } = await this.parse(ListContainers, sortArgv(this.argv));
     await listContainers(flags);
   }
 }

@@ -1,5 +1,5 @@
 import { Command } from '@oclif/core';
-import { debugFlag, outputFlag, sortFlag } from '../../flags.js';
+import { debugFlag, outputFlag, sortArgv, sortFlag } from '../../flags.js';
 import { LIST_COLUMNS, recordingFlags, traceloopList } from '../../services/traceloop/traceloop.js';
 
 export default class TraceloopList extends Command {
@@ -16,7 +16,7 @@ export default class TraceloopList extends Command {
   };
 
   async run(): Promise<void> {
-    const { flags } = await this.parse(TraceloopList);
+    const { flags } = await this.parse(TraceloopList, sortArgv(this.argv));
     await traceloopList(flags);
   }
 }
