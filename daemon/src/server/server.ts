@@ -452,7 +452,9 @@ function streamRun(ctx: RunContext): ActiveRun {
   const ac = new AbortController();
   let outcome: 'done' | 'cancelled' | 'error' | 'shutdown' | undefined;
   let callGone = false;
-  const out = new OutQueue(call, ctx.limits);
+  let metrics: RunMetrics | undefined;
+  // events count when handed to the call, not when queued (a client gone drops its queue)
+  const out = new OutQueue(call, ctx.limits, (n) => metrics?.delivered(n));
 
   const abort = (why: 'cancelled' | 'shutdown' | 'error') => {
     outcome ??= why;
@@ -490,7 +492,6 @@ function streamRun(ctx: RunContext): ActiveRun {
     const t0 = Date.now();
     let records = 0;
     let kernel: { events: number; lost: number } | undefined;
-    let metrics: RunMetrics | undefined;
     try {
       const req = runRequestFromPb(call.request);
       gadget = req.gadget;
@@ -555,10 +556,7 @@ function streamRun(ctx: RunContext): ActiveRun {
           records += msg.count;
           const dropped = out.droppedRecords;
           out.pushBatch(msg, seq);
-          if (metrics) {
-            if (out.droppedRecords === dropped) metrics.delivered(msg.count);
-            else metrics.dropped(1, out.droppedRecords - dropped);
-          }
+          if (out.droppedRecords !== dropped) metrics?.dropped(1, out.droppedRecords - dropped);
         } else if (msg.kind === 'done') {
           out.push({
             done: {
@@ -666,6 +664,8 @@ class OutQueue {
   constructor(
     private readonly call: Call,
     private readonly limits: { bytes: number; batches: number },
+    /** records of each batch written to the call (metrics) */
+    private readonly sent: (records: number) => void = () => {},
   ) {
     call.on('drain', () => {
       this.waitingDrain = false;
@@ -720,6 +720,7 @@ class OutQueue {
       if (r.batch) {
         this.queuedBytes -= r.batch.records.length;
         this.queuedBatches -= 1;
+        this.sent(r.batch.count);
       }
       if (!this.call.write(r)) this.waitingDrain = true;
     }
