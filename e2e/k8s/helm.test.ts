@@ -203,6 +203,11 @@ describe(
         timeoutMs,
       );
 
+    const jobLog = (): string => {
+      const r = kubectl(c(), ['-n', 'gadget', 'logs', 'job/gadget-cleanup']);
+      return r.stdout + r.stderr;
+    };
+
     before(
       () => {
         helm = helmBin();
@@ -276,10 +281,10 @@ describe(
         90_000,
         'a recording of pod rec pinned',
       );
-      const out = ok(
-        h(['uninstall', RELEASE, '--wait', '--timeout', '180s'], 240_000),
-        'helm uninstall',
-      );
+      const u = h(['uninstall', RELEASE, '--wait', '--timeout', '180s'], 240_000);
+      // a failed hook Job stays (delete policy hook-succeeded): its log says why
+      const log = u.status === 0 ? '' : jobLog();
+      const out = ok(u, `helm uninstall${log ? `\nhook log: ${log}` : ''}`);
       assert.match(out, /release "kgadget" uninstalled/);
       assert.ok(!existsSync(PIN_DIR), `${PIN_DIR} removed by the hook`);
       const live = liveObjects();
@@ -299,7 +304,10 @@ describe(
         'name',
       ]);
       assert.equal(left.trim(), '', 'nothing of the chart left (hooks included)');
-      assert.match(ok(h(['list', '-a', '-q']), 'helm list'), /^$/);
+      assert.equal(ok(h(['list', '-A', '-q']), 'helm list').trim(), '', 'no release left');
+      const st = h(['status', RELEASE]);
+      assert.notEqual(st.status, 0);
+      assert.match(st.stderr, /release: not found/);
     });
   },
 );
