@@ -4,8 +4,9 @@
 //     sys_enter + sys_exit), and under `strace -f`;
 //   - the cost of one `show` of a full recording (read from the kernel + decode + format);
 //   - memory per container.
-// Two workloads: `getppid` (one cheap syscall per iteration: the worst case for any per-syscall
-// hook) and `openclose` (openat + read + close of a small file: strings and buffers copied).
+// Three workloads: `getppid` (one cheap syscall per iteration: the worst case for any per-syscall
+// hook), `openclose` (openat + read + close of a small file: strings and buffers copied) and
+// `stat` (newfstatat: a path and a 144-byte struct stat copied, two slots).
 // The workload runs pinned to one CPU inside a podman container (`podman exec`), timing itself.
 // Env: TL_BENCH_ROUNDS (5), TL_BENCH_N (getppid iterations, 2000000). Writes
 // build/bench/traceloop.json and prints a markdown table.
@@ -300,6 +301,7 @@ export async function runTraceloopBench(): Promise<TraceloopBenchResults> {
     for (const [mode, n] of [
       ['getppid', N_GETPPID],
       ['openclose', N_OPENCLOSE],
+      ['stat', N_OPENCLOSE],
     ] as const) {
       log(`${mode}: ${ROUNDS} rounds of ${n} iterations on CPU ${CPU}`);
       const variant = async (v: string): Promise<() => Promise<void>> => {

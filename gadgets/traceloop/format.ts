@@ -389,6 +389,12 @@ export function formatArg(
       return structArg(v, item, st.sigaction);
     case 'epollevent':
       return structArg(v, item, st.epollEvent);
+    case 'statxflags':
+      return st.statxFlags(u32(v), (rest) => st.flagNames(rest, AT_FLAGS, '0'));
+    case 'statxmask':
+      return st.statxMask(u32(v));
+    case 'statx':
+      return structArg(v, item, st.statx);
   }
 }
 

@@ -120,6 +120,7 @@ const STRUCTS = {
   fstat: [1, 144, false, 'stat'],
   lstat: [1, 144, false, 'stat'],
   newfstatat: [2, 144, false, 'stat'],
+  statx: [4, 256, false, 'statx'],
   // the new action (the kernel's struct sigaction: handler, flags, restorer, mask)
   rt_sigaction: [1, 32, true, 'sigaction'],
   epoll_ctl: [3, 12, true, 'epollevent'],
@@ -179,6 +180,8 @@ function kindOf(sys, name, type) {
   if (/^const char \*$/.test(t) && !/buf/.test(name)) return 'str';
   if (t === 'umode_t' || (name === 'mode' && /^(int|unsigned int)$/.test(t))) return 'mode';
   if (name === 'flags' && ['open', 'openat'].includes(sys)) return 'oflags';
+  if (sys === 'statx' && name === 'flags') return 'statxflags';
+  if (sys === 'statx' && name === 'mask') return 'statxmask';
   if ((name === 'flags' || name === 'flag') && AT_FLAGS.has(sys)) return 'atflags';
   if (name === 'prot' && ['mmap', 'mprotect', 'pkey_mprotect'].includes(sys)) return 'prot';
   if (name === 'flags' && sys === 'mmap') return 'mmapflags';
@@ -258,7 +261,7 @@ out +=
   '// size: a structure of that many bytes (lengthArgIndex -1: an output, -2: an input).\n';
 out += '// arg: [name, kind]; kinds are decoded by gadgets/traceloop/format.ts.\n\n';
 out +=
-  "export type ArgKind =\n  | 'int'\n  | 'uint'\n  | 'long'\n  | 'ulong'\n  | 'fd'\n  | 'dirfd'\n  | 'str'\n  | 'buf'\n  | 'argv'\n  | 'ptr'\n  | 'mode'\n  | 'oflags'\n  | 'atflags'\n  | 'prot'\n  | 'mmapflags'\n  | 'signal'\n  | 'whence'\n  | 'fcntl'\n  | 'ioctl'\n  | 'sockdomain'\n  | 'socktype'\n  | 'sockproto'\n  | 'cloneflags'\n  | 'madvise'\n  | 'clockid'\n  | 'rlimitres'\n  | 'epollop'\n  | 'epollflags'\n  | 'sockaddr'\n  | 'timespec'\n  | 'rlimit'\n  | 'utsname'\n  | 'stat'\n  | 'sigaction'\n  | 'epollevent';\n\n";
+  "export type ArgKind =\n  | 'int'\n  | 'uint'\n  | 'long'\n  | 'ulong'\n  | 'fd'\n  | 'dirfd'\n  | 'str'\n  | 'buf'\n  | 'argv'\n  | 'ptr'\n  | 'mode'\n  | 'oflags'\n  | 'atflags'\n  | 'prot'\n  | 'mmapflags'\n  | 'signal'\n  | 'whence'\n  | 'fcntl'\n  | 'ioctl'\n  | 'sockdomain'\n  | 'socktype'\n  | 'sockproto'\n  | 'cloneflags'\n  | 'madvise'\n  | 'clockid'\n  | 'rlimitres'\n  | 'epollop'\n  | 'epollflags'\n  | 'sockaddr'\n  | 'timespec'\n  | 'rlimit'\n  | 'utsname'\n  | 'stat'\n  | 'sigaction'\n  | 'epollevent'\n  | 'statxflags'\n  | 'statxmask'\n  | 'statx';\n\n";
 out +=
   'export type SyscallRow = readonly [\n  nr: number,\n  name: string,\n  args: ReadonlyArray<readonly [string, ArgKind]> | null,\n  buffer?: readonly [number, number, number?],\n];\n\n';
 out += 'export const SYSCALL_ROWS: readonly SyscallRow[] = [\n';

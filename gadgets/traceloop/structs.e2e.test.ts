@@ -1,13 +1,13 @@
 // traceloop on the real kernel: the structures behind pointer arguments are copied by the program
 // and `show` decodes them as strace does. testdata/structs.c (sockets and their addresses,
-// sleeps, limits, uname, stat, sigaction, epoll, madvise, clone) runs in a container while
+// sleeps, limits, uname, stat and statx, sigaction, epoll, madvise, clone) runs in a container while
 // traceloop records it, then under `strace -f -qq -s 64` on the host in the same directory; every
 // call from its first socket() to its fork reads the same, argument for argument (addresses
 // that move between two runs normalised on both sides).
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestDaemon } from '../../e2e/helpers/daemon.js';
@@ -107,5 +107,16 @@ describe('traceloop show decodes structures like strace', { skip, concurrency: 1
     ]) {
       assert.ok(recorded.includes(want), `recorded: ${want}`);
     }
+    // stx_mask depends on the filesystem: the rest is fixed
+    const size = statSync(join(d!.dir, 'structs')).size;
+    assert.ok(
+      recorded.some(
+        (l) =>
+          l.startsWith(
+            'statx(AT_FDCWD, "structs", AT_STATX_SYNC_AS_STAT|AT_SYMLINK_NOFOLLOW, STATX_MODE|STATX_SIZE, {stx_mask=STATX_',
+          ) && l.endsWith(`stx_attributes=0, stx_mode=S_IFREG|0755, stx_size=${size}, ...})`),
+      ),
+      'statx decoded',
+    );
   });
 });

@@ -335,3 +335,30 @@ test('a copy that is not the structure size (cut, or rewritten by redaction) is 
     '3, {sa_family=AF_UNIX, sun_path="/run/token=***"}, 30',
   );
 });
+
+test('statx (what ls -l calls): sync type, flags, mask, and the struct', () => {
+  const sx = (mask: number, mode: number, size: bigint): Buffer => {
+    const b = Buffer.alloc(256);
+    b.writeUInt32LE(mask, 0);
+    b.writeUInt16LE(mode, 28);
+    b.writeBigUInt64LE(size, 40);
+    return b;
+  };
+  const path = Buffer.from('/etc/passwd\0');
+  assert.equal(
+    params(
+      'statx',
+      [BigInt.asUintN(64, -100n), P, 0x900n, 0x25en, P],
+      [path, sx(0x17ff, 0o100644, 1270n)],
+    ),
+    'AT_FDCWD, "/etc/passwd", AT_STATX_SYNC_AS_STAT|AT_SYMLINK_NOFOLLOW|AT_NO_AUTOMOUNT, STATX_MODE|STATX_NLINK|STATX_UID|STATX_GID|STATX_MTIME|STATX_SIZE, {stx_mask=STATX_BASIC_STATS|STATX_MNT_ID, stx_attributes=0, stx_mode=S_IFREG|0644, stx_size=1270, ...}',
+  );
+  assert.equal(
+    params(
+      'statx',
+      [BigInt.asUintN(64, -100n), P, 0x800n, 0xfffn, P],
+      [path, sx(0x1fff, 0o100644, 1270n)],
+    ),
+    'AT_FDCWD, "/etc/passwd", AT_STATX_SYNC_AS_STAT|AT_NO_AUTOMOUNT, STATX_ALL, {stx_mask=STATX_ALL|STATX_MNT_ID, stx_attributes=0, stx_mode=S_IFREG|0644, stx_size=1270, ...}',
+  );
+});

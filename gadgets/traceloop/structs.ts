@@ -253,6 +253,65 @@ export function stat(b: Buffer): string | undefined {
   return `{st_mode=${fileMode(mode)}, ${second}, ...}`;
 }
 
+const STATX_MASK: ReadonlyArray<readonly [number, string]> = [
+  [0xfff, 'STATX_ALL'],
+  [0x7ff, 'STATX_BASIC_STATS'],
+  [0x1, 'STATX_TYPE'],
+  [0x2, 'STATX_MODE'],
+  [0x4, 'STATX_NLINK'],
+  [0x8, 'STATX_UID'],
+  [0x10, 'STATX_GID'],
+  [0x20, 'STATX_ATIME'],
+  [0x40, 'STATX_MTIME'],
+  [0x80, 'STATX_CTIME'],
+  [0x100, 'STATX_INO'],
+  [0x200, 'STATX_SIZE'],
+  [0x400, 'STATX_BLOCKS'],
+  [0x800, 'STATX_BTIME'],
+  [0x1000, 'STATX_MNT_ID'],
+  [0x2000, 'STATX_DIOALIGN'],
+  [0x4000, 'STATX_MNT_ID_UNIQUE'],
+  [0x8000, 'STATX_SUBVOL'],
+  [0x10000, 'STATX_WRITE_ATOMIC'],
+  [0x20000, 'STATX_DIO_READ_ALIGN'],
+];
+export const statxMask = (v: number): string => flagNames(v, STATX_MASK, '0');
+
+const STATX_SYNC = ['AT_STATX_SYNC_AS_STAT', 'AT_STATX_FORCE_SYNC', 'AT_STATX_DONT_SYNC', '0x6000'];
+/** statx's flags: the sync type (always named, AT_STATX_SYNC_AS_STAT being 0), then AT_* flags. */
+export function statxFlags(v: number, atFlags: (rest: number) => string): string {
+  const rest = v & ~0x6000;
+  return [STATX_SYNC[(v >> 13) & 3]!, ...(rest ? [atFlags(rest)] : [])].join('|');
+}
+
+/** struct statx (256 bytes): mask, attributes, mode, size (strace's default). */
+export function statx(b: Buffer): string | undefined {
+  if (b.length < 256) return undefined;
+  return (
+    `{stx_mask=${statxMask(b.readUInt32LE(0))}, stx_attributes=${attrs(b.readBigUInt64LE(8))}, ` +
+    `stx_mode=${fileMode(b.readUInt16LE(28))}, stx_size=${b.readBigUInt64LE(40)}, ...}`
+  );
+}
+
+const STATX_ATTRS: ReadonlyArray<readonly [number, string]> = [
+  [0x4, 'STATX_ATTR_COMPRESSED'],
+  [0x10, 'STATX_ATTR_IMMUTABLE'],
+  [0x20, 'STATX_ATTR_APPEND'],
+  [0x40, 'STATX_ATTR_NODUMP'],
+  [0x800, 'STATX_ATTR_ENCRYPTED'],
+  [0x1000, 'STATX_ATTR_AUTOMOUNT'],
+  [0x2000, 'STATX_ATTR_MOUNT_ROOT'],
+  [0x100000, 'STATX_ATTR_VERITY'],
+  [0x200000, 'STATX_ATTR_DAX'],
+  [0x400000, 'STATX_ATTR_WRITE_ATOMIC'],
+];
+function attrs(v: bigint): string {
+  const lo = Number(v & 0xffffffffn);
+  const hi = v >> 32n;
+  const f = flagNames(lo, STATX_ATTRS, '0');
+  return hi ? `${lo ? f + '|' : ''}${hex(hi << 32n)}` : f;
+}
+
 // ---- signals -----------------------------------------------------------------------------------
 
 const SA_FLAGS: ReadonlyArray<readonly [number, string]> = [

@@ -40,7 +40,10 @@ export type ArgKind =
   | 'utsname'
   | 'stat'
   | 'sigaction'
-  | 'epollevent';
+  | 'epollevent'
+  | 'statxflags'
+  | 'statxmask'
+  | 'statx';
 
 export type SyscallRow = readonly [
   nr: number,
@@ -2424,10 +2427,11 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
     [
       ['dfd', 'dirfd'],
       ['filename', 'str'],
-      ['flags', 'atflags'],
-      ['mask', 'uint'],
-      ['buffer', 'ptr'],
+      ['flags', 'statxflags'],
+      ['mask', 'statxmask'],
+      ['buffer', 'statx'],
     ],
+    [4, -1, 256],
   ],
   [
     333,

@@ -6,6 +6,7 @@
  *   loop N openclose   openat(path) + read + close of a small file (strings read at exit)
  */
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,12 @@ int main(int argc, char **argv)
 				close(fd);
 			}
 		}
+	} else if (strcmp(mode, "stat") == 0) {
+		/* newfstatat: a path and a struct stat copied (two slots) */
+		struct stat st;
+
+		for (long i = 0; i < n; i++)
+			(void)stat(file, &st);
 	} else {
 		for (long i = 0; i < n; i++)
 			syscall(SYS_getppid);

@@ -42,6 +42,7 @@ int main(int argc, char **argv)
 	struct rlimit rl = { 256, 512 };
 	struct utsname uts;
 	struct stat st;
+	struct statx stx;
 	struct sigaction sa = { 0 };
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = 7 };
 	int s4, s6, su, ep, fd;
@@ -72,6 +73,7 @@ int main(int argc, char **argv)
 	stat("structs", &st);
 	stat("/dev/null", &st);
 	stat("missing", &st);
+	statx(AT_FDCWD, "structs", AT_SYMLINK_NOFOLLOW, STATX_MODE | STATX_SIZE, &stx);
 	fd = open("structs", O_RDONLY);
 	fstat(fd, &st);
 
