@@ -78,7 +78,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<void> {
     const gadgets = new Set((await listAllGadgets()).map((g) => g.name));
     metrics = new DaemonMetrics(gadgets, {
       containers: () => registry.list().length,
-      traceloop: () => runtime.traceloop().metrics(),
+      // a recorder that cannot start must not fail the whole scrape
+      traceloop: () => {
+        try {
+          return runtime.traceloop().metrics();
+        } catch {
+          return undefined;
+        }
+      },
     });
   }
   const server = await startServer(served, opts.listen, {
