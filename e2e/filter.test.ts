@@ -14,7 +14,15 @@ import { abandonAll, finishTraced, startTraced } from './helpers/trace.js';
 import type { Traced } from './helpers/trace.js';
 import { startDaemon } from './helpers/daemon.js';
 import type { TestDaemon } from './helpers/daemon.js';
-import { podmanSkip, removeContainer, startContainer, uniqueName } from './fixtures/podman.js';
+import {
+  ensureRootfs,
+  podmanSkip,
+  removeContainer,
+  runContainer,
+  startContainer,
+  uniqueName,
+  waitFor,
+} from './fixtures/podman.js';
 import type { TestContainer } from './fixtures/podman.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -298,5 +306,66 @@ describe('list-containers --sort', { skip: podmanSkip(), concurrency: 1 }, () =>
       .map((l) => l.trim())
       .filter((l) => cs.some((c) => c.name === l));
     assert.deepEqual(rows, [...byName].reverse());
+  });
+});
+
+describe('traceloop show -F', { skip: podmanSkip(), concurrency: 1 }, () => {
+  let d: TestDaemon | undefined;
+  const name = uniqueName('tl-filter');
+  before(async () => {
+    ensureRootfs();
+    d = await startDaemon('tl-filter');
+  });
+  after(async () => {
+    await d?.cleanup();
+    await removeContainer(name);
+  });
+
+  test('only the records every filter passes, -F before --last', async () => {
+    await d!.ok(['traceloop', 'start', '-c', name]);
+    // three failed opens of names no other syscall carries, then a successful one
+    const script = 'cat /kgf-none-1 /kgf-none-2 /kgf-none-3 /etc/passwd >/dev/null; exit 0';
+    const r = await runContainer(name, ['sh', '-c', script]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((r.stderr.match(/No such file/g) ?? []).length, 3, r.stderr);
+    const all = await waitFor(async () => {
+      const evs = await d!.ndjson(['traceloop', 'show', name]);
+      return evs.some((e) => e.syscall === 'exit') ? evs : undefined;
+    }, 15_000);
+    const failedOpens = all.filter(
+      (e) => String(e.syscall).startsWith('open') && typeof e.ret === 'number' && e.ret < 0,
+    );
+    const kgf = failedOpens.filter((e) => String(e.params).includes('/kgf-none-'));
+    assert.equal(kgf.length, 3, JSON.stringify(failedOpens));
+    assert.ok(failedOpens.length < all.length);
+    const shown = await d!.ndjson([
+      'traceloop',
+      'show',
+      name,
+      '-F',
+      'syscall:~^open',
+      '-F',
+      'ret:<0',
+      '-F',
+      'error:ENOENT',
+    ]);
+    assert.deepEqual(
+      shown,
+      failedOpens.filter((e) => e.error === 'ENOENT'),
+    );
+    const last = await d!.ndjson([
+      'traceloop',
+      'show',
+      name,
+      '-F',
+      'params:~kgf-none',
+      '--last',
+      '2',
+    ]);
+    // the failed opens, cat's messages about them, its execve: the last 2 of those, not of all records
+    const named = all.filter((e) => String(e.params).includes('kgf-none'));
+    assert.ok(named.length >= 6, JSON.stringify(named));
+    assert.notDeepEqual(named.slice(-2), all.slice(-2));
+    assert.deepEqual(last, named.slice(-2));
   });
 });

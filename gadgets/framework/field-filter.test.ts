@@ -107,6 +107,10 @@ describe('compileFieldFilters', () => {
     assert.deepEqual(pids(pick(EVENTS, 'comm:<b')), [1000]);
     assert.deepEqual(pids(pick(EVENTS, 'comm:<=bash')), [5, 1000]);
     assert.deepEqual(pids(pick(EVENTS, 'error:')), [5, 55, 100]);
+    // a missing value equals "" but is neither above nor below anything
+    assert.deepEqual(pids(pick(EVENTS, 'args:')), [100, 1000]);
+    assert.deepEqual(pids(pick(EVENTS, 'args:<z')), [5, 55]);
+    assert.deepEqual(pids(pick(EVENTS, 'args:!>a')), [100, 1000]);
   });
 
   it('regex: ~ and !~, on text, numbers and missing values', () => {

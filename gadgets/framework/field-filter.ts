@@ -119,6 +119,8 @@ function compileOne(f: FieldFilter): Test {
       const n = Number(v);
       return compare(op, n < num ? -1 : n > num ? 1 : 0);
     }
+    // no value (a syscall that did not return): never above or below anything
+    if ((v === null || v === undefined) && op !== '=') return false;
     const s = text(v);
     return compare(op, s < value ? -1 : s > value ? 1 : 0);
   };

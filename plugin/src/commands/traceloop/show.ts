@@ -1,5 +1,5 @@
 import { Args, Command, Flags } from '@oclif/core';
-import { debugFlag, kubernetesFlags, modeFlags, outputFlag } from '../../flags.js';
+import { debugFlag, filterFlag, kubernetesFlags, modeFlags, outputFlag } from '../../flags.js';
 import { SHOW_COLUMNS, sessionFlag, traceloopShow } from '../../services/traceloop/traceloop.js';
 
 export default class TraceloopShow extends Command {
@@ -12,6 +12,7 @@ returned show "?".`;
   static override examples = [
     '<%= config.bin %> <%= command.id %> 3f2a9c1b7d6e --remote unix:///run/kubectl-gadget/gadget.sock',
     '<%= config.bin %> <%= command.id %> web-7d4b9/app --last 50 -o json',
+    "<%= config.bin %> <%= command.id %> web-7d4b9/app -F syscall:~^open -F 'ret:<0'",
   ];
   static override args = {
     container: Args.string({
@@ -29,6 +30,7 @@ returned show "?".`;
     }),
     last: Flags.integer({ description: 'Only the last N records.', min: 1 }),
     output: outputFlag(SHOW_COLUMNS),
+    filter: filterFlag(SHOW_COLUMNS),
     ...debugFlag,
   };
 

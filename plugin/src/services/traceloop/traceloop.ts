@@ -3,6 +3,7 @@
 // daemon of the cluster (Kubernetes mode). Records arrive as raw kernel slots and are decoded
 // and formatted here (gadgets/traceloop/format.ts).
 
+import { compileFieldFilters, FilterTypeError } from '#gadgets/framework/field-filter.js';
 import type { Writable } from 'node:stream';
 import { Flags } from '@oclif/core';
 import type { ContainerInfo } from '#gadgets/framework/containers.js';
@@ -620,6 +621,12 @@ export function showRow(r: TraceRecord, bootToWallNs: bigint): Record<string, un
   };
 }
 
+/** What -F sees of a record: the row as printed, with ret and error as -o json has them. */
+function showFilterRow(r: TraceRecord, bootToWallNs: bigint): Record<string, unknown> {
+  const o = recordObject(r, bootToWallNs);
+  return { ...showRow(r, bootToWallNs), ret: o.ret, error: o.error };
+}
+
 /** The -o json line of one record. */
 export function showJson(r: TraceRecord, bootToWallNs: bigint): string {
   const o = recordObject(r, bootToWallNs);
@@ -665,6 +672,16 @@ export async function traceloopShow(
   });
   for (const l of result.logs) stderr.write(`info: ${l}\n`);
   let records = result.records;
+  const filter = compileFieldFilters(flags.filter ?? []);
+  if (filter) {
+    // -F before --last: "the last 5 failed opens"
+    try {
+      records = records.filter((rec) => filter(showFilterRow(rec, result.bootToWallNs)));
+    } catch (e) {
+      if (e instanceof FilterTypeError) throw new UserError(e.message);
+      throw e;
+    }
+  }
   if (flags.last && records.length > flags.last) records = records.slice(-flags.last);
   switch (output.format) {
     case 'json': {
