@@ -12,6 +12,7 @@ import { resolveParams } from '../../gadgets/framework/resolve.js';
 import { descriptor as traceExec } from '../../gadgets/trace_exec/gadget.js';
 import { descriptor as traceOpen } from '../../gadgets/trace_open/gadget.js';
 import { descriptor as netpol } from '../../gadgets/advise_network_policy/gadget.js';
+import { FIELD_KINDS } from '../../proto/ts/convert.js';
 import { recordObject } from '../../gadgets/traceloop/format.js';
 import { filterBatch } from '../../daemon/src/runtime/local.js';
 import { frameRecords, framedSize, RecordCursor, splitRecords } from '../../proto/ts/records.js';
@@ -427,20 +428,7 @@ export const pipelineTarget: Target<[number, { boot: bigint; msgs: MsgSpec[] }]>
 
 // ---- layouts from the wire ---------------------------------------------------------------------------
 
-const KINDS = [
-  'u8',
-  's8',
-  'u16',
-  's16',
-  'u32',
-  's32',
-  'u64',
-  's64',
-  'bool',
-  'cstring',
-  'bytes',
-  'array',
-];
+const KINDS = [...FIELD_KINDS];
 const NAMES = [
   'timestamp',
   'mntns_id',

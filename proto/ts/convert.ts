@@ -192,7 +192,8 @@ export function filterFromPb(f: pb.ContainerFilter | null): ContainerFilter {
 
 // ---- layout -----------------------------------------------------------------------------------
 
-const FIELD_KINDS: ReadonlySet<string> = new Set<FieldKind>([
+/** The field kinds a layout from the wire may name (the fuzzer draws from them too). */
+export const FIELD_KINDS: ReadonlySet<string> = new Set<FieldKind>([
   'u8',
   's8',
   'u16',
