@@ -16,8 +16,10 @@
 #   $KGADGET_CACHE/go/build                  GOCACHE
 set -euo pipefail
 
+# shellcheck source=lib-go.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib-go.sh"
+
 HELM_VERSION="${KGADGET_HELM_VERSION:-v4.3.2}"
-KGADGET_CACHE="${KGADGET_CACHE:-${HOME:-/root}/.cache/kubectl-gadget}"
 BIN_DIR="$KGADGET_CACHE/helm/$HELM_VERSION/bin"
 
 log() { printf '[helm %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -27,26 +29,15 @@ if [[ "${1:-}" == "--print-bin" ]]; then
   echo "$BIN_DIR"
   exit 0
 fi
-mkdir -p "$BIN_DIR"
-# one build at a time (CI starts one in the background; a test may ask meanwhile and then waits)
-exec 9>"$BIN_DIR/../.build.lock"
-flock 9
-if [[ -x "$BIN_DIR/helm" && -f "$BIN_DIR/.complete" ]]; then
+if tool_cached "$BIN_DIR" helm; then
   log "helm $HELM_VERSION cached in $BIN_DIR"
   exit 0
 fi
 
-GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
-[[ -x "$GO" ]] || die "Go toolchain not found (set GO=/path/to/go)"
-export GOMODCACHE="$KGADGET_CACHE/go/mod"
-export GOCACHE="$KGADGET_CACHE/go/build"
-export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
-export GOFLAGS="-mod=mod -buildvcs=false"
-export CGO_ENABLED=0
-export GOWORK=off
+go_env
 
 wrapper="$KGADGET_CACHE/helm/$HELM_VERSION/wrapper"
-mkdir -p "$wrapper" "$GOMODCACHE" "$GOCACHE"
+mkdir -p "$wrapper"
 # A wrapper module that requires helm: its dependencies at the versions its go.mod pins.
 cat >"$wrapper/go.mod" <<MOD
 module kgadget.local/helm-build

@@ -16,8 +16,10 @@
 #   $KGADGET_CACHE/go/build                  GOCACHE
 set -euo pipefail
 
+# shellcheck source=lib-go.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib-go.sh"
+
 KREW_VERSION="${KGADGET_KREW_VERSION:-v0.4.3}"
-KGADGET_CACHE="${KGADGET_CACHE:-${HOME:-/root}/.cache/kubectl-gadget}"
 BIN_DIR="$KGADGET_CACHE/krew/$KREW_VERSION/bin"
 
 log() { printf '[krew %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -27,26 +29,15 @@ if [[ "${1:-}" == "--print-bin" ]]; then
   echo "$BIN_DIR"
   exit 0
 fi
-mkdir -p "$BIN_DIR"
-# one build at a time (CI starts one in the background; a test may ask meanwhile and then waits)
-exec 9>"$BIN_DIR/../.build.lock"
-flock 9
-if [[ -x "$BIN_DIR/kubectl-krew" && -x "$BIN_DIR/validate-krew-manifest" && -f "$BIN_DIR/.complete" ]]; then
+if tool_cached "$BIN_DIR" kubectl-krew validate-krew-manifest; then
   log "krew $KREW_VERSION cached in $BIN_DIR"
   exit 0
 fi
 
-GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
-[[ -x "$GO" ]] || die "Go toolchain not found (set GO=/path/to/go)"
-export GOMODCACHE="$KGADGET_CACHE/go/mod"
-export GOCACHE="$KGADGET_CACHE/go/build"
-export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
-export GOFLAGS="-mod=mod -buildvcs=false"
-export CGO_ENABLED=0
-export GOWORK=off
+go_env
 
 wrapper="$KGADGET_CACHE/krew/$KREW_VERSION/wrapper"
-mkdir -p "$wrapper" "$BIN_DIR" "$GOMODCACHE" "$GOCACHE"
+mkdir -p "$wrapper"
 # krew's own go.mod pins modern-go/reflect2 v1.0.1, which crashes at run time with Go >= 1.18:
 # the wrapper raises it (MVS keeps the higher version).
 cat >"$wrapper/go.mod" <<MOD

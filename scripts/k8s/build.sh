@@ -35,27 +35,14 @@ if [[ "${1:-}" == "--print-bin" ]]; then
   exit 0
 fi
 
-# The Go toolchain is only needed when something must be built.
-find_go() {
-  [[ -n "${GO:-}" ]] && return 0
-  if command -v go >/dev/null 2>&1; then GO="$(command -v go)"
-  elif [[ -x /usr/local/go/bin/go ]]; then GO=/usr/local/go/bin/go
-  else die "Go toolchain not found (set GO=/path/to/go)"; fi
-}
-
-export GOMODCACHE="$KGADGET_CACHE/go/mod"
-export GOCACHE="$KGADGET_CACHE/go/build"
-# Go >= 1.25 is required (k8s 1.34's go.mod); set GOTOOLCHAIN=auto to let an
-# older go fetch a newer toolchain from the module proxy.
-export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
-export GOFLAGS="-mod=mod -buildvcs=false"
-export CGO_ENABLED=0
-export GOWORK=off
+# The Go toolchain is only needed when something must be built: go_env (lib-go.sh) finds it and
+# sets the build environment. Go >= 1.25 is required (k8s 1.34's go.mod); set GOTOOLCHAIN=auto to
+# let an older go fetch a newer toolchain from the module proxy.
 jobs="${KGADGET_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 # Each compile is itself parallel and a k8s link takes GBs of RAM: -p 2 is
 # as fast as more on small machines and keeps memory bounded.
 if (( jobs > 2 )) && [[ -z "${KGADGET_BUILD_JOBS:-}" ]]; then jobs=2; fi
-mkdir -p "$GOMODCACHE" "$GOCACHE" "$K8S_BIN_DIR"
+mkdir -p "$K8S_BIN_DIR"
 
 t_all=$(date +%s)
 
@@ -64,7 +51,7 @@ for b in "${BINS[@]}"; do [[ -x "$K8S_BIN_DIR/$b" ]] || have_all=0; done
 if [[ "$have_all" == 1 && -f "$K8S_BIN_DIR/.k8s-complete" ]]; then
   log "kubernetes $K8S_VERSION binaries cached in $K8S_BIN_DIR"
 else
-  find_go
+  go_env
   wrapper="$KGADGET_CACHE/k8s/$K8S_VERSION/wrapper"
   mkdir -p "$wrapper"
   staging_ver="v0.${K8S_VERSION#v1.}"
@@ -116,7 +103,7 @@ if [[ "${KGADGET_BUILD_ETCD:-0}" == 1 ]]; then
   if [[ -x "$K8S_BIN_DIR/etcd" && -f "$K8S_BIN_DIR/.etcd-$ETCD_VERSION" ]]; then
     log "etcd $ETCD_VERSION cached in $K8S_BIN_DIR"
   else
-    find_go
+    go_env
     t0=$(date +%s)
     ewrap="$KGADGET_CACHE/etcd/$ETCD_VERSION/wrapper"
     mkdir -p "$ewrap"
@@ -146,7 +133,7 @@ if [[ "${KGADGET_BUILD_KUBE_ROUTER:-0}" == 1 ]]; then
   if [[ -x "$KUBE_ROUTER_BIN" && -f "$KUBE_ROUTER_BIN.complete" ]]; then
     log "kube-router $KUBE_ROUTER_VERSION cached in $KUBE_ROUTER_BIN"
   else
-    find_go
+    go_env
     t0=$(date +%s)
     kwrap="$KGADGET_CACHE/kube-router/$KUBE_ROUTER_VERSION/wrapper"
     mkdir -p "$kwrap" "$(dirname "$KUBE_ROUTER_BIN")"

@@ -77,6 +77,9 @@ GADGET_IMAGE="${KGADGET_IMAGE:-localhost/kubectl-gadget:dev}"
 
 log() { printf '[k8s %s] %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# go_env, tool_cached: the Go build settings of every tool built from the module proxy
+# shellcheck source=../lib-go.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib-go.sh"
 
 # Milliseconds since the epoch, for timings.
 now_ms() { date +%s%3N; }

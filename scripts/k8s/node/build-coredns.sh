@@ -15,13 +15,7 @@ stamp="$K8S_BIN_DIR/.coredns-$COREDNS_VERSION"
 if [[ "${1:-}" == --print-bin ]]; then echo "$out"; exit 0; fi
 if [[ -x "$out" && -f "$stamp" ]]; then exit 0; fi
 
-if [[ -z "${GO:-}" ]]; then
-  if command -v go >/dev/null 2>&1; then GO="$(command -v go)"
-  elif [[ -x /usr/local/go/bin/go ]]; then GO=/usr/local/go/bin/go
-  else die "Go toolchain not found (set GO=/path/to/go)"; fi
-fi
-export GOMODCACHE="$KGADGET_CACHE/go/mod" GOCACHE="$KGADGET_CACHE/go/build"
-export GOTOOLCHAIN="${GOTOOLCHAIN:-local}" GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 GOWORK=off
+go_env
 staging="v0.${K8S_VERSION#v1.}"   # v1.34.12 -> v0.34.12
 wrapper="$KGADGET_CACHE/k8s/coredns-$COREDNS_VERSION/wrapper"
 t0=$(date +%s)

@@ -19,15 +19,8 @@ if [[ -x "$out" ]]; then
   echo "$out"
   exit 0
 fi
-GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
-[[ -x "$GO" ]] || die "Go toolchain not found (set GO=/path/to/go)"
-export GOMODCACHE="$KGADGET_CACHE/go/mod"
-export GOCACHE="$KGADGET_CACHE/go/build"
-export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 # -mod=readonly: the pinned go.mod/go.sum are used as they are
-export GOFLAGS="-mod=readonly -buildvcs=false"
-export CGO_ENABLED=0
-export GOWORK=off
+go_env readonly
 mkdir -p "$(dirname "$out")"
 t0=$(date +%s)
 (cd "$DIR" && "$GO" build -trimpath -ldflags="-s -w" -o "$out.tmp" .)
