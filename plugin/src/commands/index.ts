@@ -24,6 +24,7 @@ const HAND_WRITTEN: Record<string, Load> = {
   deploy: () => import('./deploy.js'),
   'list-containers': () => import('./list-containers.js'),
   'list-gadgets': () => import('./list-gadgets.js'),
+  ui: () => import('./ui.js'),
   undeploy: () => import('./undeploy.js'),
   version: () => import('./version.js'),
   'completion:fish': () => import('./completion/fish.js'),
