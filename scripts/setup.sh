@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(clang llvm libbpf-dev libbpf1 bpftool bpftrace strace podman runc busybox-static iproute2 jq
   etcd-server containerd containernetworking-plugins buildah skopeo umoci graphviz openssl iptables ipset
-  bash-completion zsh fish)
+  bash-completion zsh fish chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
