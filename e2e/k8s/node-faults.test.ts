@@ -331,7 +331,7 @@ describe(
       assert.deepEqual(x, { code: 0, signal: null }, c.stderr);
       assert.match(
         c.stderr,
-        new RegExp(`^warning: node ${esc(slow)}: stream resumed after a gap`, 'm'),
+        new RegExp(`^warning: node ${esc(slow)}: stream started after a gap`, 'm'),
       );
       for (const l of c.warnings())
         assert.match(l, new RegExp(`^warning: (connected|node ${esc(slow)}:)`), c.stderr);

@@ -47,6 +47,8 @@ export interface ScaleOptions {
   nodesPerProcess?: number;
   /** nodes per stand-in kubelet process; default 500 */
   nodesPerStandin?: number;
+  /** nodes whose gadget pod starts Pending, not Ready (until markReady) */
+  pendingNodes?: string[];
   log?: (m: string) => void;
 }
 
@@ -277,11 +279,22 @@ export class ScaleHarness {
         .catch((e: unknown) => this.log(`lease renewal: ${String(e).split('\n')[0]}`))
         .finally(() => (this.renewing = undefined));
     }, 10_000);
-    const uids = await this.nodeUids();
-    const pods = names.map((n) => this.podObject(n, uids.get(n) ?? ''));
+    this.uids = await this.nodeUids();
+    const pending = new Set(this.opts.pendingNodes ?? []);
+    const pods = names.map((n) => this.podObject(n, this.uids.get(n) ?? '', !pending.has(n)));
     await this.kubectlLists('create', pods);
     await this.kubectlLists('replace', pods, ['--subresource=status']);
-    this.log(`nodes and gadget pods Running+Ready in ${Date.now() - t1} ms`);
+    this.log(
+      `nodes and gadget pods Running+Ready${pending.size ? ` (${pending.size} Pending)` : ''} in ${Date.now() - t1} ms`,
+    );
+  }
+
+  private uids = new Map<string, string>();
+
+  /** What a kubelet writes once the pod's container started and its probe passed. */
+  async markReady(node: string): Promise<void> {
+    const pod = this.podObject(node, this.uids.get(node) ?? '', true);
+    await this.kubectlLists('replace', [pod], ['--subresource=status']);
   }
 
   private renewing: Promise<void> | undefined;
@@ -343,6 +356,8 @@ export class ScaleHarness {
         // places its pods here
         labels: { [SIM_LABEL]: 'true', 'kubernetes.io/hostname': name },
       },
+      // no pod of the cluster's own (CoreDNS, a test's) is scheduled here; gadget pods tolerate it
+      spec: { taints: [{ key: SIM_LABEL, value: 'true', effect: 'NoSchedule' }] },
       status: {
         capacity: res,
         allocatable: res,
@@ -389,7 +404,7 @@ export class ScaleHarness {
     }));
   }
 
-  private podObject(node: string, nodeUid: string): V1Pod {
+  private podObject(node: string, nodeUid: string, ready: boolean): V1Pod {
     const now = new Date().toISOString() as unknown as Date;
     return {
       apiVersion: 'v1',
@@ -417,31 +432,58 @@ export class ScaleHarness {
           },
         ],
       },
-      // what a kubelet would write: Running and Ready
-      status: {
-        phase: 'Running',
-        hostIP: '127.0.0.1',
-        podIP: '127.0.0.1',
-        podIPs: [{ ip: '127.0.0.1' }],
-        startTime: now,
-        conditions: ['Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map((type) => ({
-          type,
-          status: 'True',
-          lastTransitionTime: now,
-        })),
-        containerStatuses: [
-          {
-            name: 'gadget',
-            image: 'kgscale/replay-daemon:simulation',
-            imageID: '',
-            containerID: 'replay://simulation',
-            ready: true,
-            started: true,
-            restartCount: 0,
-            state: { running: { startedAt: now } },
-          },
-        ],
-      },
+      // what a kubelet would write: Running and Ready (or still starting: Pending)
+      status: ready ? this.readyStatus(now) : this.pendingStatus(now),
+    };
+  }
+
+  private pendingStatus(now: Date): V1Pod['status'] {
+    return {
+      phase: 'Pending',
+      hostIP: '127.0.0.1',
+      conditions: [
+        { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
+        { type: 'Initialized', status: 'True', lastTransitionTime: now },
+        { type: 'Ready', status: 'False', reason: 'ContainersNotReady', lastTransitionTime: now },
+      ],
+      containerStatuses: [
+        {
+          name: 'gadget',
+          image: 'kgscale/replay-daemon:simulation',
+          imageID: '',
+          ready: false,
+          started: false,
+          restartCount: 0,
+          state: { waiting: { reason: 'ContainerCreating' } },
+        },
+      ],
+    };
+  }
+
+  private readyStatus(now: Date): V1Pod['status'] {
+    return {
+      phase: 'Running',
+      hostIP: '127.0.0.1',
+      podIP: '127.0.0.1',
+      podIPs: [{ ip: '127.0.0.1' }],
+      startTime: now,
+      conditions: ['Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map((type) => ({
+        type,
+        status: 'True',
+        lastTransitionTime: now,
+      })),
+      containerStatuses: [
+        {
+          name: 'gadget',
+          image: 'kgscale/replay-daemon:simulation',
+          imageID: '',
+          containerID: 'replay://simulation',
+          ready: true,
+          started: true,
+          restartCount: 0,
+          state: { running: { startedAt: now } },
+        },
+      ],
     };
   }
 
@@ -529,6 +571,12 @@ export interface CliRunOptions {
   otherPids?: Record<string, number[]>;
   /** idle runs: SIGINT the CLI this long after every node delivered its records */
   holdMs?: number;
+  /** output lines of these other nodes (the real node) are kept, in `kept` */
+  keep?: string[];
+  /** called once every node of `nodes` delivered a first event (the steady state began) */
+  onAllFirst?: () => void;
+  /** the CLI is not stopped (holdMs) before this settles, even when every record arrived */
+  until?: Promise<unknown>;
   log?: (m: string) => void;
 }
 
@@ -544,6 +592,8 @@ export interface CliRunResult {
   lastMs: Map<string, number>;
   /** output lines that were not a simulated node's event */
   other: number;
+  /** the output lines of the `keep` nodes */
+  kept: Map<string, string[]>;
   /** emit-to-output latency, ms, of every event */
   latencies: Float64Array;
   /** the same, of the events output after the first event from every node (steady state) */
@@ -610,6 +660,8 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
   let nLat = 0;
   let steadyFrom = -1; // index in latencies of the first event after all nodes' first
   let other = 0;
+  const keep = new Set(o.keep ?? []);
+  const kept = new Map<string, string[]>([...keep].map((n) => [n, []]));
   let complete = 0;
   let allFirstMs = NaN;
   let cpuAtAllFirst = NaN;
@@ -651,6 +703,7 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
       const ne = ni >= 0 ? line.indexOf('"', ni + 8) : -1;
       const node = ne > 0 ? line.slice(ni + 8, ne) : '';
       if (!want.has(node) || !line.startsWith('{"timestamp":"')) {
+        if (keep.has(node)) kept.get(node)!.push(line);
         other++;
         continue;
       }
@@ -666,6 +719,7 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
           otherAtAllFirst = sumCpu();
           steadyFrom = nLat + 1;
           eventsAtAllFirst = events;
+          o.onAllFirst?.();
         }
       }
       lastMs.set(node, rel);
@@ -680,11 +734,15 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
       otherAtLast = sumCpu();
       eventsAtLast = events;
       // a run that does not end by itself (idle, or other nodes in the cluster): stop it
-      setTimeout(() => {
-        cpuHoldEnd = cpuSeconds(pid);
-        rssHold = rssMiB(pid);
-        p.kill('SIGINT');
-      }, o.holdMs ?? 3000).unref();
+      void Promise.resolve(o.until)
+        .catch(() => undefined)
+        .then(() =>
+          setTimeout(() => {
+            cpuHoldEnd = cpuSeconds(pid);
+            rssHold = rssMiB(pid);
+            p.kill('SIGINT');
+          }, o.holdMs ?? 3000).unref(),
+        );
     }
   });
   let cpuLast = 0;
@@ -719,6 +777,7 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
     firstMs,
     lastMs,
     other,
+    kept,
     latencies: latencies.subarray(0, nLat),
     steadyLatencies: latencies.subarray(steadyFrom < 0 ? nLat : Math.min(steadyFrom, nLat), nLat),
     cpuTotal,

@@ -398,13 +398,74 @@ describe('KubernetesRuntime fan-in', () => {
     );
     assert.match(
       warned[2]!,
-      /^node b: stream resumed after a gap of .*, 2 attempt\(s\), pod gadget-b-2\)/,
+      /^node b: stream started after a gap of .*, 2 attempt\(s\), pod gadget-b-2\)/,
     );
     assert.equal(warned.length, 3);
     assert.ok(msgs.some((m) => m.kind === 'batch' && m.node === 'a'));
     assert.equal(rt.nodes[1], replaced, "close() closes the new pod's connection");
     assert.deepEqual(rt.partialNodes(), []);
     assert.equal(aborted, 2);
+  });
+
+  test('a gadget pod not Ready at the start is not dialed, but retried until it is Ready', async () => {
+    const live = (node: string, runs: { n: number }): GadgetRuntime => ({
+      info: async () => ({ node, kernel: '', version: '', gadgets: [] }),
+      listContainers: async () => [],
+      close: async () => {},
+      async *run(_req, signal) {
+        runs.n++;
+        yield script(node, 0n)[0]!;
+        for (let i = 0; !signal.aborted; i++) {
+          yield { kind: 'batch', records: framed(BigInt(i), MNTNS), count: 1 };
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      },
+    });
+    const runsA = { n: 0 };
+    const runsP = { n: 0 };
+    const pending: NodeTarget = {
+      node: 'p',
+      pod: pod('p', { phase: 'Pending', ready: false }),
+      runtime: live('p', runsP),
+    };
+    const answers: Array<NodeTarget | string> = ['gadget pod gadget-p is Running, not Ready'];
+    const refreshed: string[] = [];
+    const rt = new KubernetesRuntime(
+      [{ node: 'a', pod: pod('a'), runtime: live('a', runsA) }, pending],
+      {
+        defaultNamespace: 'shop',
+        reconnectBackoffMs: 5,
+        refresh: async (cur) => {
+          refreshed.push(cur.node);
+          // then Ready: the same pod, so the same target
+          return answers.shift() ?? cur;
+        },
+      },
+    );
+    const ac = new AbortController();
+    const warned: string[] = [];
+    let pBatches = 0;
+    for await (const m of rt.run(request(), ac.signal)) {
+      if (m.kind === 'log') warned.push(m.message);
+      if (m.kind === 'batch' && m.node === 'p' && ++pBatches === 3) ac.abort();
+    }
+    assert.equal(runsP.n, 1, 'dialed once, after it was Ready');
+    assert.equal(runsA.n, 1);
+    assert.deepEqual(refreshed, ['p', 'p']);
+    assert.equal(
+      warned[0],
+      'connected 1/2; not answering: p (gadget pod gadget-p is Pending, not Ready)',
+    );
+    assert.equal(
+      warned[1],
+      'node p: gadget pod gadget-p is Pending, not Ready; retrying until its gadget pod answers (for up to 120 s)',
+    );
+    assert.match(
+      warned[2]!,
+      /^node p: stream started after a gap of .*, 2 attempt\(s\), pod gadget-p\)/,
+    );
+    assert.equal(warned.length, 3);
+    assert.deepEqual(rt.partialNodes(), []);
   });
 
   test('a node still gone when the run is stopped is partial', async () => {

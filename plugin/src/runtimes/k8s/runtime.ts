@@ -432,11 +432,17 @@ export class KubernetesRuntime implements GadgetRuntime {
       let t = this.nodes[i]!;
       let gapFrom: number | undefined;
       let attempts = 0;
+      // a gadget pod not Running and Ready when the command starts is not dialed: it is retried
+      // (found again through the API server) until it is, like a node that went away
+      let pending = !podReady(t.pod);
+      let wasConnected = false;
       for (;;) {
         try {
+          if (pending) throw notReadyError(t.pod);
           for await (const m of t.runtime.run(request, ac.signal)) {
             switch (m.kind) {
               case 'header':
+                wasConnected = st.connected;
                 st.connected = true;
                 st.why = undefined;
                 merge.push({ kind: 'header', header: { ...m.header, node: t.node } });
@@ -450,7 +456,7 @@ export class KubernetesRuntime implements GadgetRuntime {
                   merge.push({
                     kind: 'log',
                     level: 'warn',
-                    message: `node ${t.node}: stream resumed after a gap of ${((now - gapFrom) / 1000).toFixed(1)} s (${clock(gapFrom)}-${clock(now)} UTC, ${attempts} attempt(s), pod ${t.pod.name}): what ran on the node in the gap was not traced`,
+                    message: `node ${t.node}: stream ${wasConnected ? 'resumed' : 'started'} after a gap of ${((now - gapFrom) / 1000).toFixed(1)} s (${clock(gapFrom)}-${clock(now)} UTC, ${attempts} attempt(s), pod ${t.pod.name}): what ran on the node in the gap was not traced`,
                   });
                   gapFrom = undefined;
                   st.inGap = false;
@@ -548,6 +554,7 @@ export class KubernetesRuntime implements GadgetRuntime {
               st.why = r;
               continue;
             }
+            pending = false;
             if (r !== t) {
               const old = t;
               t = r;
@@ -634,8 +641,7 @@ async function refreshTarget(
     });
   const p = pickPods(pods, created)[0];
   if (!p) return 'no gadget pod on the node';
-  if (p.phase !== 'Running' || !p.ready)
-    return `gadget pod ${p.name} is ${p.phase}${p.ready ? '' : ', not Ready'}`;
+  if (!podReady(p)) return notReadyError(p).message;
   if (p.name === cur.pod.name) return cur;
   return nodeTarget(p, transport, identity);
 }
@@ -734,13 +740,18 @@ export async function findGadgetPods(cluster: Cluster, node?: string): Promise<G
       'wait for the rollout (`kubectl gadget deploy --wait`), or check: kubectl -n gadget get pods -o wide',
     );
   }
-  if (running.length < pods.length) {
-    for (const p of pods) {
-      if (p.phase !== 'Running')
-        process.stderr.write(
-          `warning: node ${p.node}: gadget pod ${p.name} is ${p.phase}, skipped\n`,
-        );
-    }
-  }
-  return running;
+  // the nodes whose pod is not Running and Ready yet are kept: a run retries them until it is
+  return pods;
+}
+
+function podReady(p: GadgetPod): boolean {
+  return p.phase === 'Running' && p.ready;
+}
+
+/** Why a node's gadget pod is not dialed yet; retried as a node that cannot be reached. */
+function notReadyError(p: GadgetPod): Error {
+  return Object.assign(
+    new Error(`gadget pod ${p.name} is ${p.phase}${p.ready ? '' : ', not Ready'}`),
+    { code: 'UNAVAILABLE' },
+  );
 }
