@@ -216,6 +216,7 @@ describe(
               syscalls: [],
               maxMemoryMib: 0,
               syscallsPerContainer: 0,
+              durations: false,
             },
             (e, r) => (e ? reject(e) : resolve(r!)),
           ),

@@ -176,6 +176,7 @@ const callArb: fc.Arbitrary<Call> = fc.oneof(
         syscalls: fc.array(unknownSyscall, { minLength: 1, maxLength: 3 }),
         maxMemoryMib: fc.oneof(fc.constant(0), fc.nat()),
         syscallsPerContainer: fc.oneof(fc.constant(0), fc.nat()),
+        durations: fc.boolean(),
       }),
     }),
   },

@@ -14,6 +14,8 @@ export interface TraceloopStartOptions {
   maxMemoryMib?: number;
   /** syscall names to record; empty = all */
   syscalls: string[];
+  /** record each syscall's exit time too (`show` prints durations); a second clock read */
+  durations?: boolean;
 }
 
 export interface TraceloopSession {
@@ -35,6 +37,8 @@ export interface TraceloopSession {
   filter?: ContainerFilter;
   syscalls?: string[];
   maxMemoryMib?: number;
+  /** exit times are recorded (start --durations) */
+  durations?: boolean;
 }
 
 export type TraceloopStatus = 'recording' | 'stopped' | 'container-exited' | 'evicted';

@@ -102,7 +102,7 @@ export interface TraceRecord {
   kind: RecordKind;
   /** boot-clock ns at entry */
   ts: bigint;
-  /** reserved: the kernel records no exit time (0n) */
+  /** boot-clock ns at exit when recorded with --durations, else 0n */
   exitTs: bigint;
   cpu: number;
   pid: number;
@@ -487,15 +487,30 @@ export function recordName(r: TraceRecord): string {
   return syscallName(r.nr);
 }
 
-/** RET column text: the value, an errno name for errors, `?` when it did not (yet) return. */
+/** ns from entry to exit of a returned syscall recorded with --durations; null otherwise. */
+export function durationNs(r: TraceRecord): bigint | null {
+  if (r.kind !== 'syscall' || r.ret === null || r.exitTs === 0n || r.exitTs < r.ts) return null;
+  return r.exitTs - r.ts;
+}
+
+/** A duration as strace -T prints it: `<0.000123>` (seconds, microseconds truncated). */
+export function durationText(ns: bigint): string {
+  const us = ns / 1000n;
+  return `<${us / 1_000_000n}.${String(us % 1_000_000n).padStart(6, '0')}>`;
+}
+
+/**
+ * RET column text: the value, an errno name for errors, `?` when it did not (yet) return; the
+ * duration after it when recorded (strace -T).
+ */
 export function retText(r: TraceRecord): string {
   if (r.kind === 'signal') return '';
   if (r.kind === 'exit') return String(exitCode(Number(r.ret)));
   if (r.ret === null) return r.noReturn ? '?' : '? (unfinished)';
-  const err = errorName(r);
-  if (err) return err;
   const d = syscallByNr(r.nr);
-  return d?.returnsPointer ? hex(r.ret) : String(r.ret);
+  const text = errorName(r) || (d?.returnsPointer ? hex(r.ret) : String(r.ret));
+  const ns = durationNs(r);
+  return ns === null ? text : `${text} ${durationText(ns)}`;
 }
 
 export function errorName(r: TraceRecord): string {
@@ -516,6 +531,7 @@ export function recordObject(r: TraceRecord, bootToWallNs: bigint): Record<strin
   if (r.kind === 'exit') ret = exitCode(Number(r.ret));
   else if (r.kind === 'signal') ret = 0;
   else ret = r.ret === null ? null : Number(r.ret);
+  const ns = durationNs(r);
   return {
     timestamp: r.ts + bootToWallNs,
     kind: r.kind,
@@ -527,6 +543,8 @@ export function recordObject(r: TraceRecord, bootToWallNs: bigint): Record<strin
     params: formatParams(r),
     ret,
     error: errorName(r),
+    // recorded with --durations only
+    ...(ns === null ? {} : { duration_ns: Number(ns) }),
   };
 }
 

@@ -94,7 +94,7 @@ struct tl_slot {
 	__u64 ts;    /* boot-clock ns at entry */
 	__u64 args[6];
 	__s64 ret;
-	__u64 exit_ts; /* reserved (0): a second clock read per syscall costs too much */
+	__u64 exit_ts; /* boot-clock ns at exit with tl_durations (a second clock read), else 0 */
 	__u32 pid;     /* host tgid */
 	__u32 tid;     /* host tid */
 	__u16 nr;      /* syscall number; signal number; 0 for an exit */
@@ -206,6 +206,8 @@ const volatile __u32 tl_nsets = 1;
 const volatile __u32 tl_slot_mask = 0;
 const volatile __u32 tl_slot_shift = 0; /* log2(nslots) */
 const volatile bool tl_filter_on = false;
+/* traceloop start --durations: exit_ts is set (off: the verifier drops the clock read) */
+const volatile bool tl_durations = false;
 const volatile __u32 sc_info[TL_MAX_NR] = {};
 
 struct {
@@ -838,6 +840,8 @@ int BPF_PROG(tl_sys_exit, struct pt_regs *regs, long ret)
 	WRITE_ONCE64(s->back, marker | 1);
 	barrier();
 	s->ret = ret;
+	if (tl_durations)
+		s->exit_ts = bpf_ktime_get_boot_ns();
 	s->flags |= TL_F_DONE;
 	if (cont) {
 		c = slot_at(set, seq + 1);

@@ -5,6 +5,8 @@ import { gadgetLayoutPath } from '../framework/paths.js';
 import type { RecordLayout } from '../framework/types.js';
 import {
   assemble,
+  durationNs,
+  durationText,
   errorName,
   exitCode,
   exitText,
@@ -109,6 +111,7 @@ function slotBuf(f: {
   flags?: number;
   data?: string;
   ts?: bigint;
+  exitTs?: bigint;
   torn?: boolean;
 }): Buffer {
   const data = Buffer.from(f.data ?? '', 'latin1');
@@ -119,6 +122,7 @@ function slotBuf(f: {
   b.writeBigUInt64LE(f.ts ?? BigInt(1000 + f.seq), SLOT.ts);
   (f.args ?? []).forEach((a, i) => b.writeBigUInt64LE(BigInt.asUintN(64, a), SLOT.args + i * 8));
   b.writeBigInt64LE(f.ret ?? 0n, SLOT.ret);
+  b.writeBigUInt64LE(f.exitTs ?? 0n, SLOT.exitTs);
   b.writeUInt32LE(10, SLOT.pid);
   b.writeUInt32LE(11, SLOT.tid);
   b.writeUInt16LE(f.nr, SLOT.nr);
@@ -195,6 +199,26 @@ test('records: strace-like params, errno names, continuation merged, time order'
   assert.equal(o.ret, -2);
   assert.equal(o.error, 'ENOENT');
   assert.equal(o.comm, 'prog');
+});
+
+test('durations (--durations) follow the return value as strace -T prints them', () => {
+  const [nano, fail, inflight, plain] = assemble([
+    // nanosleep of 1.5 ms that took 1.5623459 s... entry ts 1001, exit 1001 + 1_562_345_999 ns
+    slot({ seq: 1, kind: KIND_SYSCALL, nr: 35, ts: 1001n, exitTs: 1001n + 1_562_345_999n }),
+    slot({ seq: 2, kind: KIND_SYSCALL, nr: 257, ret: -2n, ts: 2000n, exitTs: 2123_000n }),
+    slot({ seq: 3, kind: KIND_SYSCALL, nr: 0, flags: 0, done: false, ts: 3000n }),
+    slot({ seq: 4, kind: KIND_SYSCALL, nr: 39, ret: 7n, ts: 4000n }),
+  ]) as [TraceRecord, TraceRecord, TraceRecord, TraceRecord];
+  assert.equal(durationText(1_562_345_999n), '<1.562345>');
+  assert.equal(durationText(999n), '<0.000000>');
+  assert.equal(retText(nano), '0 <1.562345>');
+  assert.equal(recordObject(nano, 0n).duration_ns, 1_562_345_999);
+  assert.equal(retText(fail), 'ENOENT <0.002121>');
+  // not returned, or recorded without --durations: no duration, and no key in -o json
+  assert.equal(retText(inflight), '? (unfinished)');
+  assert.equal(durationNs(inflight), null);
+  assert.equal(retText(plain), '7');
+  assert.ok(!('duration_ns' in recordObject(plain, 0n)));
 });
 
 test('ioctl requests by name (what a shell does at start), unknown ones in hex', () => {

@@ -25,6 +25,7 @@ export function startOptionsFromPb(r: pb.TraceloopStartRequest): TraceloopStartO
     syscalls: r.syscalls,
     ...(perContainer ? { syscallsPerContainer: perContainer } : {}),
     ...(r.maxMemoryMib ? { maxMemoryMib: r.maxMemoryMib } : {}),
+    ...(r.durations ? { durations: true } : {}),
   };
 }
 
@@ -35,6 +36,7 @@ export function startOptionsToPb(o: TraceloopStartOptions): pb.TraceloopStartReq
     syscalls: o.syscalls,
     maxMemoryMib: o.maxMemoryMib ?? 0,
     syscallsPerContainer: o.syscallsPerContainer ?? 0,
+    durations: o.durations ?? false,
   };
 }
 
@@ -50,6 +52,7 @@ export function sessionToPb(s: TraceloopSession): pb.TraceloopStartResponse {
     syscalls: s.syscalls ?? [],
     maxMemoryMib: s.maxMemoryMib ?? 0,
     startedAtMs: String(s.startedAt),
+    durations: s.durations ?? false,
   };
 }
 
@@ -67,6 +70,7 @@ export function sessionFromPb(r: pb.TraceloopStartResponse, node: string): Trace
     ...(r.filter ? { filter: filterFromPb(r.filter) } : {}),
     syscalls: r.syscalls,
     ...(r.maxMemoryMib ? { maxMemoryMib: r.maxMemoryMib } : {}),
+    ...(r.durations ? { durations: true } : {}),
   };
 }
 

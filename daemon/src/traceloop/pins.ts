@@ -107,6 +107,8 @@ export interface SessionConfig {
   syscalls: string[];
   maxMemoryMib: number;
   startedAt: number;
+  /** exit times recorded (absent in the pins of older daemons: off) */
+  durations?: boolean;
   /** program -> [link id, program id] of the pinned links (what resume() may adopt) */
   links?: Record<string, [number, number]>;
 }
@@ -153,6 +155,7 @@ export class TraceloopPins {
       spec.setGlobal('tl_slot_mask', cfg.nslots - 1);
       spec.setGlobal('tl_slot_shift', Math.log2(cfg.nslots));
       spec.setGlobal('tl_filter_on', keep !== undefined);
+      spec.setGlobal('tl_durations', cfg.durations === true);
       spec.setGlobal('sc_info', scInfoBytes(keep));
       spec.setMapMaxEntries('tl_slots', cfg.nsets * cfg.nslots);
       spec.setMapMaxEntries('tl_data', cfg.nsets * cfg.nslots);

@@ -278,6 +278,7 @@ export class TraceloopRecorder implements TraceloopApi {
       syscalls: keep ? o.syscalls.flatMap((s) => s.split(',')).map((s) => s.trim()) : [],
       maxMemoryMib,
       startedAt: Date.now(),
+      ...(o.durations ? { durations: true } : {}),
     };
     try {
       this.pins.load(cfg, false);
@@ -358,6 +359,7 @@ export class TraceloopRecorder implements TraceloopApi {
       filter: c.filter,
       syscalls: c.syscalls,
       maxMemoryMib: c.maxMemoryMib,
+      ...(c.durations ? { durations: true } : {}),
     };
   }
 

@@ -33,6 +33,10 @@ export default class TraceloopStart extends Command {
         'Memory cap of all recordings on a node, MiB (default 64). When full, the oldest recordings of exited containers are evicted first.',
       min: 1,
     }),
+    durations: Flags.boolean({
+      description:
+        'Record when each syscall returns too: `show` prints its duration as strace -T does (<0.000123>). A second clock read per syscall.',
+    }),
     output: outputFlag(SESSION_COLUMNS),
     ...debugFlag,
   };

@@ -167,6 +167,7 @@ export interface StartFlags extends TraceloopFlags {
   'syscall-filter'?: string[];
   syscalls?: number;
   'max-memory'?: number;
+  durations?: boolean;
 }
 
 export async function traceloopStart(
@@ -191,6 +192,7 @@ export async function traceloopStart(
           syscalls,
           ...(flags.syscalls ? { syscallsPerContainer: flags.syscalls } : {}),
           ...(flags['max-memory'] ? { maxMemoryMib: flags['max-memory'] } : {}),
+          ...(flags.durations ? { durations: true } : {}),
         }),
       warnStderr,
     ),
@@ -260,6 +262,7 @@ export function notApplied(flags: StartFlags, s: TraceloopSession): string[] {
     out.push(`--syscalls ${want}`);
   if (flags['max-memory'] && flags['max-memory'] !== s.maxMemoryMib)
     out.push(`--max-memory ${flags['max-memory']}`);
+  if (flags.durations && !s.durations) out.push('--durations');
   return out;
 }
 
