@@ -21,18 +21,23 @@ function openssl(dir: string, args: string[]): void {
   if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
 }
 
-/** A key and a CSR for `cn` (P-256: fast). */
+/** `openssl req` arguments for a new unencrypted P-256 key (fast) in `name`.key. */
+const newKey = (name: string): string[] => [
+  '-newkey',
+  'ec',
+  '-pkeyopt',
+  'ec_paramgen_curve:prime256v1',
+  '-nodes',
+  '-keyout',
+  `${name}.key`,
+];
+
+/** A key and a CSR for `cn`. */
 function keyAndCsr(dir: string, name: string, cn: string): void {
   openssl(dir, [
     'req',
     '-new',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    `${name}.key`,
+    ...newKey(name),
     '-out',
     `${name}.csr`,
     '-subj',
@@ -44,13 +49,7 @@ function makeCa(dir: string, name: string, cn: string): void {
   openssl(dir, [
     'req',
     '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    `${name}.key`,
+    ...newKey(name),
     '-out',
     `${name}.crt`,
     '-days',
@@ -158,120 +157,113 @@ function oneLineError(x: CliExit, what: string): string {
   return errors[0]!;
 }
 
-describe('CLI --tls-* flag errors (one line, before any connection)', () => {
-  let dir: string;
-  before(() => {
-    dir = realpathSync(mkdtempSync('/tmp/kgtest-tlsflags-'));
-    writeFileSync(join(dir, 'x.pem'), '-----BEGIN CERTIFICATE-----\n');
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
-
-  const cases: Array<[string, () => string[], () => RegExp]> = [
-    [
-      '--tls-cert without --tls-key',
-      () => ['version', '--remote', 'tcp://127.0.0.1:1', '--tls-cert', join(dir, 'x.pem')],
-      () => /^Error: --tls-cert needs --tls-key: a client certificate goes with its private key$/,
-    ],
-    [
-      '--tls-key without --tls-cert',
-      () => ['version', '--remote', 'tcp://127.0.0.1:1', '--tls-key', join(dir, 'x.pem')],
-      () => /^Error: --tls-key needs --tls-cert: a client certificate goes with its private key$/,
-    ],
-    [
-      'an unreadable file',
-      () => ['version', '--remote', 'tcp://127.0.0.1:1', '--tls-ca', join(dir, 'missing.pem')],
-      () => new RegExp(`^Error: cannot read --tls-ca ${dir}/missing\\.pem: ENOENT$`),
-    ],
-    [
-      '--tls-* with a unix address',
-      () => ['version', '--remote', `unix://${dir}/g.sock`, '--tls-ca', join(dir, 'x.pem')],
-      () =>
-        new RegExp(
-          `^Error: --tls-ca: TLS applies to tcp:// addresses, not unix://${dir}/g\\.sock$`,
-        ),
-    ],
-    [
-      '--tls-* without --remote',
-      () => ['trace', 'exec', '--tls-ca', join(dir, 'x.pem')],
-      () => /^Error: --tls-ca apply to --remote tcp:\/\/HOST:PORT only$/,
-    ],
-  ];
-  for (const [name, args, want] of cases) {
-    test(name, async () => {
-      const x = await runCli(args(), { timeoutMs: 30_000 });
-      assert.match(oneLineError(x, name), want());
+/**
+ * Flag errors: each case's command (given a temp dir holding a dummy x.pem) fails with one line
+ * that matches, and with a hint when `hint`.
+ */
+function flagErrors(
+  title: string,
+  hint: boolean,
+  cases: Array<[string, (dir: string) => string[], (dir: string) => RegExp]>,
+): void {
+  describe(title, () => {
+    let dir = '';
+    before(() => {
+      dir = realpathSync(mkdtempSync('/tmp/kgtest-tlsflags-'));
+      writeFileSync(join(dir, 'x.pem'), '-----BEGIN CERTIFICATE-----\n');
     });
-  }
-});
-
-describe('daemon flag errors (one line, before anything is loaded)', () => {
-  let dir: string;
-  before(() => {
-    dir = realpathSync(mkdtempSync('/tmp/kgtest-tlsdaemon-'));
-    writeFileSync(join(dir, 'x.pem'), '-----BEGIN CERTIFICATE-----\n');
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    for (const [name, args, want] of cases) {
+      test(name, async () => {
+        const x = await runCli(args(dir), { timeoutMs: 30_000 });
+        assert.match(oneLineError(x, name), want(dir));
+        if (hint) assert.match(x.stderr, /^Hint: /m, `${name}: a hint`);
+      });
+    }
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+}
 
-  const cases: Array<[string, () => string[], () => RegExp]> = [
-    [
-      'a listener beyond loopback without TLS',
-      () => ['daemon', '--listen', 'tcp://0.0.0.0:0'],
-      () =>
-        /^Error: refusing to listen on tcp:\/\/0\.0\.0\.0:0 without TLS: anyone who reaches it could trace every process on this node$/,
+flagErrors('CLI --tls-* flag errors (one line, before any connection)', false, [
+  [
+    '--tls-cert without --tls-key',
+    (dir) => ['version', '--remote', 'tcp://127.0.0.1:1', '--tls-cert', join(dir, 'x.pem')],
+    () => /^Error: --tls-cert needs --tls-key: a client certificate goes with its private key$/,
+  ],
+  [
+    '--tls-key without --tls-cert',
+    (dir) => ['version', '--remote', 'tcp://127.0.0.1:1', '--tls-key', join(dir, 'x.pem')],
+    () => /^Error: --tls-key needs --tls-cert: a client certificate goes with its private key$/,
+  ],
+  [
+    'an unreadable file',
+    (dir) => ['version', '--remote', 'tcp://127.0.0.1:1', '--tls-ca', join(dir, 'missing.pem')],
+    (dir) => new RegExp(`^Error: cannot read --tls-ca ${dir}/missing\\.pem: ENOENT$`),
+  ],
+  [
+    '--tls-* with a unix address',
+    (dir) => ['version', '--remote', `unix://${dir}/g.sock`, '--tls-ca', join(dir, 'x.pem')],
+    (dir) =>
+      new RegExp(`^Error: --tls-ca: TLS applies to tcp:// addresses, not unix://${dir}/g\\.sock$`),
+  ],
+  [
+    '--tls-* without --remote',
+    (dir) => ['trace', 'exec', '--tls-ca', join(dir, 'x.pem')],
+    () => /^Error: --tls-ca apply to --remote tcp:\/\/HOST:PORT only$/,
+  ],
+]);
+
+flagErrors('daemon flag errors (one line, before anything is loaded)', true, [
+  [
+    'a listener beyond loopback without TLS',
+    () => ['daemon', '--listen', 'tcp://0.0.0.0:0'],
+    () =>
+      /^Error: refusing to listen on tcp:\/\/0\.0\.0\.0:0 without TLS: anyone who reaches it could trace every process on this node$/,
+  ],
+  [
+    '--tls-cert alone',
+    (dir) => ['daemon', '--listen', 'tcp://127.0.0.1:0', '--tls-cert', join(dir, 'x.pem')],
+    () =>
+      /^Error: --tls-cert needs --tls-key and --tls-client-ca: the daemon serves mutual TLS only$/,
+  ],
+  [
+    '--tls-* with a unix listener',
+    (dir) => [
+      'daemon',
+      '--listen',
+      `unix://${dir}/g.sock`,
+      '--tls-cert',
+      join(dir, 'x.pem'),
+      '--tls-key',
+      join(dir, 'x.pem'),
+      '--tls-client-ca',
+      join(dir, 'x.pem'),
     ],
-    [
-      '--tls-cert alone',
-      () => ['daemon', '--listen', 'tcp://127.0.0.1:0', '--tls-cert', join(dir, 'x.pem')],
-      () =>
-        /^Error: --tls-cert needs --tls-key and --tls-client-ca: the daemon serves mutual TLS only$/,
+    (dir) =>
+      new RegExp(
+        `^Error: --tls-cert, --tls-key, --tls-client-ca: TLS applies to tcp:// listen addresses, not unix://${dir}/g\\.sock$`,
+      ),
+  ],
+  [
+    'an unreadable --tls-key',
+    (dir) => [
+      'daemon',
+      '--listen',
+      'tcp://127.0.0.1:0',
+      '--tls-cert',
+      join(dir, 'x.pem'),
+      '--tls-key',
+      join(dir, 'nope.key'),
+      '--tls-client-ca',
+      join(dir, 'x.pem'),
     ],
-    [
-      '--tls-* with a unix listener',
-      () => [
-        'daemon',
-        '--listen',
-        `unix://${dir}/g.sock`,
-        '--tls-cert',
-        join(dir, 'x.pem'),
-        '--tls-key',
-        join(dir, 'x.pem'),
-        '--tls-client-ca',
-        join(dir, 'x.pem'),
-      ],
-      () =>
-        new RegExp(
-          `^Error: --tls-cert, --tls-key, --tls-client-ca: TLS applies to tcp:// listen addresses, not unix://${dir}/g\\.sock$`,
-        ),
-    ],
-    [
-      'an unreadable --tls-key',
-      () => [
-        'daemon',
-        '--listen',
-        'tcp://127.0.0.1:0',
-        '--tls-cert',
-        join(dir, 'x.pem'),
-        '--tls-key',
-        join(dir, 'nope.key'),
-        '--tls-client-ca',
-        join(dir, 'x.pem'),
-      ],
-      () => new RegExp(`^Error: cannot read --tls-key ${dir}/nope\\.key: ENOENT$`),
-    ],
-    [
-      'an --audit-log that cannot be opened',
-      () => ['daemon', '--listen', 'tcp://127.0.0.1:0', '--audit-log', `${dir}/no/such/dir/a.log`],
-      () => new RegExp(`^Error: cannot open --audit-log ${dir}/no/such/dir/a\\.log: ENOENT$`),
-    ],
-  ];
-  for (const [name, args, want] of cases) {
-    test(name, async () => {
-      const x = await runCli(args(), { timeoutMs: 30_000 });
-      assert.match(oneLineError(x, name), want());
-      assert.match(x.stderr, /^Hint: /m, `${name}: a hint`);
-    });
-  }
-});
+    (dir) => new RegExp(`^Error: cannot read --tls-key ${dir}/nope\\.key: ENOENT$`),
+  ],
+  [
+    'an --audit-log that cannot be opened',
+    (dir) => ['daemon', '--listen', 'tcp://127.0.0.1:0', '--audit-log', `${dir}/no/such/dir/a.log`],
+    (dir) => new RegExp(`^Error: cannot open --audit-log ${dir}/no/such/dir/a\\.log: ENOENT$`),
+  ],
+]);
 
 /** The real daemon on TCP; resolves with its address once it listens. */
 async function startTcpDaemon(args: string[], env: Record<string, string>): Promise<[Cli, string]> {
@@ -291,14 +283,16 @@ describe('daemon with mutual TLS', { skip: !isRoot && 'needs root', concurrency:
   let pinDir: string;
   const f = (n: string): string => join(dir, n);
   const remote = (extra: string[]): string[] => ['--remote', addr, ...extra];
-  const client = (): string[] => [
+  /** trust our CA and present `name`.crt */
+  const certOf = (name: string): string[] => [
     '--tls-ca',
     f('ca.crt'),
     '--tls-cert',
-    f('client.crt'),
+    f(`${name}.crt`),
     '--tls-key',
-    f('client.key'),
+    f(`${name}.key`),
   ];
+  const client = (): string[] => certOf('client');
 
   before(async () => {
     dir = realpathSync(mkdtempSync('/tmp/kgtest-tls-'));
@@ -398,26 +392,12 @@ describe('daemon with mutual TLS', { skip: !isRoot && 'needs root', concurrency:
     ],
     [
       'a client certificate from another CA',
-      () => [
-        '--tls-ca',
-        f('ca.crt'),
-        '--tls-cert',
-        f('stranger.crt'),
-        '--tls-key',
-        f('stranger.key'),
-      ],
+      () => certOf('stranger'),
       'the daemon refused the client certificate (it closed the connection after the TLS handshake)',
     ],
     [
       'an expired client certificate',
-      () => [
-        '--tls-ca',
-        f('ca.crt'),
-        '--tls-cert',
-        f('expired.crt'),
-        '--tls-key',
-        f('expired.key'),
-      ],
+      () => certOf('expired'),
       'the daemon refused the client certificate: it expired on 2020-01-02T00:00:00.000Z',
     ],
   ];
