@@ -186,6 +186,39 @@ const pod = (name: string, kind: string, spec: Record<string, unknown>): unknown
   spec,
 });
 
+/**
+ * RUNS runs of a kind, `make` giving each (with its marker and the name `KIND-i`) the execs it
+ * must show and the object that starts it.
+ */
+function batch(
+  kind: string,
+  make: (mark: string, name: string) => { run: Omit<Run, 'mark'>; object: unknown },
+): { runs: Run[]; objs: unknown[] } {
+  const runs: Run[] = [];
+  const objs: unknown[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const mark = marker(kind);
+    const { run, object } = make(mark, `${kind}-${i}`);
+    runs.push({ mark, ...run });
+    objs.push(object);
+  }
+  return { runs, objs };
+}
+
+/** the execs of a oneShot entrypoint: itself, then the /bin/true it runs */
+const oneShotExecs = (mark: string, container = 'app'): Run['execs'] => [
+  { argv: oneShot(mark), container },
+  { argv: ['/bin/true', mark], container },
+];
+const oneShotSpec = (mark: string): Record<string, unknown> =>
+  podSpecOf({ restartPolicy: 'Never', containers: [{ name: 'app', command: oneShot(mark) }] });
+/** RUNS pods of one oneShot container each */
+const oneShotPods = (kind: string): { runs: Run[]; objs: unknown[] } =>
+  batch(kind, (mark, name) => ({
+    run: { pod: name, execs: oneShotExecs(mark) },
+    object: pod(name, kind, oneShotSpec(mark)),
+  }));
+
 describe('container identity on the local Kubernetes node', { skip, timeout: 20 * 60_000 }, () => {
   before(
     async () => {
@@ -227,122 +260,50 @@ describe('container identity on the local Kubernetes node', { skip, timeout: 20 
   );
 
   test(`one-shot pods (restartPolicy Never): ${RUNS} of ${RUNS} named`, async () => {
-    const runs: Run[] = [];
-    const objs: unknown[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const mark = marker('once');
-      const name = `once-${i}`;
-      runs.push({
-        mark,
-        pod: name,
-        execs: [
-          { argv: oneShot(mark), container: 'app' },
-          { argv: ['/bin/true', mark], container: 'app' },
-        ],
-      });
-      objs.push(
-        pod(
-          name,
-          'once',
-          podSpecOf({
-            restartPolicy: 'Never',
-            containers: [{ name: 'app', command: oneShot(mark) }],
-          }),
-        ),
-      );
-    }
+    const { runs, objs } = oneShotPods('once');
     await check('once', runs, objs);
   });
 
   test(`millisecond-long init containers: ${RUNS} of ${RUNS} named`, async () => {
-    const runs: Run[] = [];
-    const objs: unknown[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const mark = marker('init');
-      const name = `init-${i}`;
-      runs.push({
-        mark,
+    const { runs, objs } = batch('init', (mark, name) => ({
+      run: {
         pod: name,
         execs: [
-          { argv: oneShot(mark), container: 'setup' },
-          { argv: ['/bin/true', mark], container: 'setup' },
+          ...oneShotExecs(mark, 'setup'),
           { argv: ['/bin/true', `${mark}-app`], container: 'app' },
         ],
-      });
-      objs.push(
-        pod(
-          name,
-          'init',
-          podSpecOf({
-            restartPolicy: 'Never',
-            initContainers: [{ name: 'setup', command: oneShot(mark) }],
-            containers: [{ name: 'app', command: ['/bin/true', `${mark}-app`] }],
-          }),
-        ),
-      );
-    }
+      },
+      object: pod(
+        name,
+        'init',
+        podSpecOf({
+          restartPolicy: 'Never',
+          initContainers: [{ name: 'setup', command: oneShot(mark) }],
+          containers: [{ name: 'app', command: ['/bin/true', `${mark}-app`] }],
+        }),
+      ),
+    }));
     await check('init', runs, objs);
   });
 
   test(`a Job's pods: ${RUNS} of ${RUNS} named`, async () => {
-    const runs: Run[] = [];
-    const objs: unknown[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const mark = marker('job');
-      const job = `job-${i}`;
-      runs.push({
-        mark,
-        pod: '',
-        job,
-        execs: [
-          { argv: oneShot(mark), container: 'app' },
-          { argv: ['/bin/true', mark], container: 'app' },
-        ],
-      });
-      objs.push({
+    const { runs, objs } = batch('job', (mark, job) => ({
+      run: { pod: '', job, execs: oneShotExecs(mark) },
+      object: {
         apiVersion: 'batch/v1',
         kind: 'Job',
         metadata: { name: job, namespace: NS, labels: { kind: 'job' } },
         spec: {
           backoffLimit: 0,
-          template: {
-            metadata: { labels: { kind: 'job' } },
-            spec: podSpecOf({
-              restartPolicy: 'Never',
-              containers: [{ name: 'app', command: oneShot(mark) }],
-            }),
-          },
+          template: { metadata: { labels: { kind: 'job' } }, spec: oneShotSpec(mark) },
         },
-      });
-    }
+      },
+    }));
     await check('job', runs, objs);
   });
 
   test(`pods deleted as soon as they have run: ${RUNS} of ${RUNS} named`, async () => {
-    const runs: Run[] = [];
-    const objs: unknown[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const mark = marker('gone');
-      const name = `gone-${i}`;
-      runs.push({
-        mark,
-        pod: name,
-        execs: [
-          { argv: oneShot(mark), container: 'app' },
-          { argv: ['/bin/true', mark], container: 'app' },
-        ],
-      });
-      objs.push(
-        pod(
-          name,
-          'gone',
-          podSpecOf({
-            restartPolicy: 'Never',
-            containers: [{ name: 'app', command: oneShot(mark) }],
-          }),
-        ),
-      );
-    }
+    const { runs, objs } = oneShotPods('gone');
     const deleted = new Set<string>();
     await check('gone', runs, objs, async (pods) => {
       const now = pods.filter((p) => done(p) && !deleted.has(p.metadata.name));
