@@ -239,16 +239,34 @@ export function sortFlag(columns: readonly ColumnSpec[]) {
   })();
 }
 
+/** --timeout of a command that runs until stopped. */
+export function stopTimeoutFlag() {
+  return Flags.custom<number>({
+    description: 'Stop after this many seconds.',
+    helpValue: 'SECONDS',
+    helpGroup: 'OUTPUT',
+    parse: async (input: string) => parseTimeout(input),
+  })();
+}
+
 export function outputFlags(columns?: readonly ColumnSpec[]) {
   return {
     output: outputFlag(columns),
+    timeout: stopTimeoutFlag(),
+    ...debugFlag,
+  };
+}
+
+/** --wait (described by `what`) and how long it waits, for commands that change the cluster. */
+export function waitFlags(what: string) {
+  return {
+    wait: Flags.boolean({ description: what }),
     timeout: Flags.custom<number>({
-      description: 'Stop after this many seconds.',
+      description: 'Seconds --wait waits (0 = no limit).',
       helpValue: 'SECONDS',
-      helpGroup: 'OUTPUT',
+      default: 120,
       parse: async (input: string) => parseTimeout(input),
     })(),
-    ...debugFlag,
   };
 }
 

@@ -1,5 +1,5 @@
 import { Command, Flags } from '@oclif/core';
-import { debugFlag, kubernetesFlags, parseTimeout } from '../flags.js';
+import { debugFlag, kubernetesFlags, waitFlags } from '../flags.js';
 import { DEFAULT_IMAGE_REPOSITORY, IMAGE_PULL_POLICIES } from '../runtimes/k8s/constants.js';
 
 export default class Deploy extends Command {
@@ -54,13 +54,7 @@ export default class Deploy extends Command {
     'print-only': Flags.boolean({
       description: 'Print the manifests as YAML and contact nothing.',
     }),
-    wait: Flags.boolean({ description: 'Wait until the gadget pod is ready on every node.' }),
-    timeout: Flags.custom<number>({
-      description: 'Seconds --wait waits (0 = no limit).',
-      helpValue: 'SECONDS',
-      default: 120,
-      parse: async (input: string) => parseTimeout(input),
-    })(),
+    ...waitFlags('Wait until the gadget pod is ready on every node.'),
     kubeconfig: kubernetesFlags.kubeconfig,
     context: kubernetesFlags.context,
     ...debugFlag,

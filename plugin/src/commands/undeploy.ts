@@ -1,5 +1,5 @@
-import { Command, Flags } from '@oclif/core';
-import { debugFlag, kubernetesFlags, parseTimeout } from '../flags.js';
+import { Command } from '@oclif/core';
+import { debugFlag, kubernetesFlags, waitFlags } from '../flags.js';
 
 export default class Undeploy extends Command {
   static override summary = 'Remove everything deploy created from the cluster';
@@ -8,13 +8,7 @@ export default class Undeploy extends Command {
     'ServiceAccount and DaemonSet): every object labelled app.kubernetes.io/managed-by=kubectl-gadget.';
   static override examples = ['<%= config.bin %> <%= command.id %> --wait'];
   static override flags = {
-    wait: Flags.boolean({ description: 'Wait until the objects, namespace included, are gone.' }),
-    timeout: Flags.custom<number>({
-      description: 'Seconds --wait waits (0 = no limit).',
-      helpValue: 'SECONDS',
-      default: 120,
-      parse: async (input: string) => parseTimeout(input),
-    })(),
+    ...waitFlags('Wait until the objects, namespace included, are gone.'),
     kubeconfig: kubernetesFlags.kubeconfig,
     context: kubernetesFlags.context,
     ...debugFlag,

@@ -6,7 +6,7 @@ import {
   kubernetesFlags,
   modeFlags,
   paramFlags,
-  parseTimeout,
+  stopTimeoutFlag,
 } from '../../../flags.js';
 import { monitorCommand } from '../../../services/advise_network_policy/commands.js';
 
@@ -34,12 +34,7 @@ its count and first/last seen (schema: docs/network-policy.md). -o/--output take
       helpValue: 'FORMAT|FILE',
       helpGroup: 'OUTPUT',
     }),
-    timeout: Flags.custom<number>({
-      description: 'Stop after this many seconds.',
-      helpValue: 'SECONDS',
-      helpGroup: 'OUTPUT',
-      parse: async (input: string) => parseTimeout(input),
-    })(),
+    timeout: stopTimeoutFlag(),
     'from-cluster': Flags.boolean({
       description:
         'Name pods, Services and nodes through the API server (--kubeconfig, --context; always on in Kubernetes mode).',
