@@ -129,17 +129,32 @@ describe(
     );
     after(() => rmSync(tmp, { recursive: true, force: true }));
 
+    /** `unshare` arguments: CMD in a private mount namespace with node and the libraries hidden. */
+    const hiddenArgs = (cmd: string[]): string[] => [
+      '-m',
+      '--propagation',
+      'private',
+      'sh',
+      hideScript,
+      ...cmd,
+    ];
     /** kubectl ARGS with the test's environment, node and the libraries hidden. */
     const hidden = (args: string[], timeout = 60_000) =>
-      spawnSync(
-        'unshare',
-        ['-m', '--propagation', 'private', 'sh', hideScript, 'kubectl', ...args],
-        {
-          encoding: 'utf8',
-          env,
-          timeout,
-        },
-      );
+      spawnSync('unshare', hiddenArgs(['kubectl', ...args]), { encoding: 'utf8', env, timeout });
+    /**
+     * kubectl ARGS (hidden) in the background, with `prefix` before unshare (a lock): its output
+     * so far, whether it still runs, and its exit code once it has.
+     */
+    const startHidden = (args: string[], prefix: string[] = []) => {
+      const argv = [...prefix, 'unshare', ...hiddenArgs(['kubectl', ...args])];
+      const p = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const exited = new Promise<number | null>((r) => p.on('close', r));
+      const run = { stdout: '', stderr: '', running: true, exited };
+      p.stdout.setEncoding('utf8').on('data', (d: string) => (run.stdout += d));
+      p.stderr.setEncoding('utf8').on('data', (d: string) => (run.stderr += d));
+      void run.exited.then(() => (run.running = false));
+      return run;
+    };
 
     test('the archive: launchers, runtime, app, BPF objects, the addon with its libraries on its RPATH', () => {
       const list = ok(
@@ -251,14 +266,10 @@ describe(
 
     test('kubectl gadget version, with node and libbpf hidden', () => {
       // the mount namespace does hide them
-      const probe = spawnSync(
-        'unshare',
-        ['-m', '--propagation', 'private', 'sh', hideScript, 'sh', '-c', 'node -v; echo rc=$?'],
-        {
-          encoding: 'utf8',
-          env,
-        },
-      );
+      const probe = spawnSync('unshare', hiddenArgs(['sh', '-c', 'node -v; echo rc=$?']), {
+        encoding: 'utf8',
+        env,
+      });
       assert.match(probe.stdout + probe.stderr, /rc=(126|127)/);
       const r = hidden(['gadget', 'version']);
       ok(r, 'kubectl gadget version');
@@ -279,44 +290,19 @@ describe(
 
     test('kubectl gadget trace exec --local --timeout 2 sees the execs made meanwhile, none missing', async () => {
       const marker = `kgpkg-${randomBytes(4).toString('hex')}`;
-      const cli = spawn(
-        'flock',
-        [
-          '-s',
-          '/tmp/kg-bench.lock',
-          'unshare',
-          '-m',
-          '--propagation',
-          'private',
-          'sh',
-          hideScript,
-          'kubectl',
-          'gadget',
-          'trace',
-          'exec',
-          '--local',
-          '--timeout',
-          '2',
-          '-o',
-          'json',
-        ],
-        { env, stdio: ['ignore', 'pipe', 'pipe'] },
+      const cli = startHidden(
+        ['gadget', 'trace', 'exec', '--local', '--timeout', '2', '-o', 'json'],
+        ['flock', '-s', '/tmp/kg-bench.lock'],
       );
-      let stdout = '';
-      let stderr = '';
-      cli.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      cli.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const exited = new Promise<number | null>((r) => cli.on('close', r));
-      let running = true;
-      void exited.then(() => (running = false));
       // markers every 100 ms until the CLI is done (it starts cold, then traces 2 s)
       let made = 0;
-      while (running && made < 600) {
+      while (cli.running && made < 600) {
         spawnSync('/bin/echo', [`${marker}-${made}`]);
         made++;
         await new Promise((r) => setTimeout(r, 100));
       }
-      const code = await exited;
+      const code = await cli.exited;
+      const { stdout, stderr } = cli;
       assert.equal(code, 0, `exit ${code}: ${stderr}`);
       const events = stdout
         .split('\n')
@@ -351,16 +337,7 @@ describe(
           '-s',
           '/tmp/kg-bench.lock',
           'unshare',
-          '-m',
-          '--propagation',
-          'private',
-          'sh',
-          hideScript,
-          'kubectl',
-          'gadget',
-          'daemon',
-          '--listen',
-          `unix://${sock}`,
+          ...hiddenArgs(['kubectl', 'gadget', 'daemon', '--listen', `unix://${sock}`]),
         ],
         // its own process group: flock forks, so the signal must reach the daemon under it too
         { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true },
@@ -380,45 +357,28 @@ describe(
         );
         assert.ok(names.includes('trace_exec') && names.includes('traceloop'), names.join(', '));
         // a run through the daemon: the marker's exec arrives
-        const cli = spawn(
-          'unshare',
-          [
-            '-m',
-            '--propagation',
-            'private',
-            'sh',
-            hideScript,
-            'kubectl',
-            'gadget',
-            'trace',
-            'exec',
-            '--remote',
-            `unix://${sock}`,
-            '--timeout',
-            '3',
-            '-o',
-            'json',
-          ],
-          { env, stdio: ['ignore', 'pipe', 'pipe'] },
-        );
-        let out = '';
-        let err = '';
-        cli.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-        cli.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-        const done = new Promise<number | null>((r) => cli.on('close', r));
-        let running = true;
-        void done.then(() => (running = false));
-        while (running) {
+        const cli = startHidden([
+          'gadget',
+          'trace',
+          'exec',
+          '--remote',
+          `unix://${sock}`,
+          '--timeout',
+          '3',
+          '-o',
+          'json',
+        ]);
+        while (cli.running) {
           spawnSync('/bin/echo', [marker]);
           await new Promise((r) => setTimeout(r, 100));
         }
-        assert.equal(await done, 0, err);
-        const seen = out
+        assert.equal(await cli.exited, 0, cli.stderr);
+        const seen = cli.stdout
           .split('\n')
           .filter(Boolean)
           .map((l) => JSON.parse(l) as { args: string[]; comm: string })
           .filter((e) => e.args[1] === marker);
-        assert.ok(seen.length > 0, `no marker exec through the daemon: ${err}`);
+        assert.ok(seen.length > 0, `no marker exec through the daemon: ${cli.stderr}`);
         for (const e of seen) assert.deepEqual([e.comm, e.args], ['echo', ['/bin/echo', marker]]);
       } finally {
         process.kill(-daemon.pid!, 'SIGTERM');
