@@ -12,14 +12,12 @@
 // KGADGET_NODE_KUBECONFIG names a running one (see cluster.ts).
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CLI, ROOT } from '../helpers/cli.js';
 import {
-  endpointName,
   parseFlows,
   type FlowRecord,
 } from '../../plugin/src/services/advise_network_policy/flow.js';
@@ -29,13 +27,10 @@ import {
 } from '../../plugin/src/services/advise_network_policy/policy.js';
 import { verifyFlows } from '../../plugin/src/services/advise_network_policy/verify.js';
 import {
-  BUSYBOX_IMAGE,
   NODE_NAME,
   clusterUp,
-  deleteNamespace,
   deployGadget,
   gadgetRun,
-  kubectl,
   kubectlOk,
   ok,
   run,
@@ -43,18 +38,19 @@ import {
   teardown,
   type Cluster,
 } from './cluster.js';
+import {
+  DNS_NODE_IP,
+  demoFlowSummaries,
+  externalDown,
+  flowSummary,
+  isDemoFlow,
+  startDemo,
+} from '../k8s/netpol/demo.js';
 
 const skip = skipReason();
 // fixed names: the generated YAML is compared with a golden file
 const NS = 'kgtest-shop';
 const DB_NS = 'kgtest-shop-db';
-// the node's test-only external range (scripts/k8s/lib.sh EXTERNAL_CIDR): pods route it, the
-// machine blackholes it, this namespace answers on a more specific route
-const EXT_NETNS = 'kgtest-ext';
-const EXT_HOST_IF = 'kgtext0';
-const EXT_IP = '10.242.0.2';
-const EXT_GW = '10.242.0.1';
-const DNS_NODE_IP = '10.243.0.1';
 const GOLDEN = join(
   ROOT,
   'gadgets',
@@ -63,101 +59,8 @@ const GOLDEN = join(
   'node-demo-policies.yaml',
 );
 
-const sh = (script: string): string[] => ['/bin/sh', '-c', script];
-// busybox-static's wget cannot resolve names (static glibc), so the apps look up with nslookup
-// (busybox's own resolver: the pod's DNS traffic) and connect to the address
-const lookup = (name: string): string => `$(nslookup ${name} | sed -n 's/^Address: //p' | tail -1)`;
-
-function container(name: string, script: string, extra: Record<string, unknown> = {}): unknown {
-  return {
-    name,
-    image: BUSYBOX_IMAGE,
-    imagePullPolicy: 'Never',
-    command: sh(script),
-    ...extra,
-  };
-}
-
-function podSpec(containers: unknown[]): Record<string, unknown> {
-  return {
-    nodeName: NODE_NAME,
-    terminationGracePeriodSeconds: 1,
-    enableServiceLinks: false,
-    containers,
-  };
-}
-
-function demoObjects(): unknown[] {
-  const service = (ns: string, name: string, port: number, target: string): unknown => ({
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace: ns },
-    spec: { selector: { app: name }, ports: [{ name: target, port, targetPort: target }] },
-  });
-  const deployment = (name: string, labels: Record<string, string>, c: unknown): unknown => ({
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, namespace: NS },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name, ...labels } }, spec: podSpec([c]) },
-    },
-  });
-  return [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: DB_NS } },
-    {
-      apiVersion: 'apps/v1',
-      kind: 'StatefulSet',
-      metadata: { name: 'postgres', namespace: DB_NS },
-      spec: {
-        serviceName: 'postgres',
-        replicas: 1,
-        selector: { matchLabels: { app: 'postgres' } },
-        template: {
-          metadata: { labels: { app: 'postgres' } },
-          spec: podSpec([
-            container('db', 'echo row > /tmp/index.html; exec httpd -f -p 5432 -h /tmp', {
-              ports: [{ name: 'postgres', containerPort: 5432 }],
-            }),
-          ]),
-        },
-      },
-    },
-    service(DB_NS, 'postgres', 5432, 'postgres'),
-    deployment(
-      'backend',
-      { tier: 'api' },
-      container(
-        'api',
-        'echo api > /tmp/index.html; httpd -p 8080 -h /tmp; ' +
-          // logs shipped to a collector outside the cluster, over UDP
-          `syslogd -n -R ${EXT_IP}:5514 & ` +
-          `while :; do wget -q -O- http://${lookup(`postgres.${DB_NS}.svc.cluster.local`)}:5432/ >/dev/null; ` +
-          'logger backend-tick; sleep 1; done',
-        {
-          ports: [{ name: 'http', containerPort: 8080 }],
-          readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 2 },
-        },
-      ),
-    ),
-    service(NS, 'backend', 80, 'http'),
-    deployment(
-      'frontend',
-      {},
-      container(
-        'web',
-        `while :; do wget -q -O- http://${lookup(`backend.${NS}.svc.cluster.local`)}/ >/dev/null; ` +
-          `wget -q -O- http://${EXT_IP}:8443/ >/dev/null; sleep 1; done`,
-      ),
-    ),
-  ];
-}
-
 let cluster: Cluster | undefined;
 let dir = '';
-const servers: ChildProcess[] = [];
 let flows: FlowRecord[] = [];
 let policiesYaml = '';
 const c = (): Cluster => {
@@ -171,63 +74,6 @@ const netpol = (args: string[]): ReturnType<typeof gadgetRun> =>
 const offline = (args: string[]): ReturnType<typeof run> =>
   run(process.execPath, [CLI, 'advise', 'network-policy', ...args]);
 
-function ip(args: string[]): void {
-  ok(run('ip', args), `ip ${args.join(' ')}`);
-}
-
-function externalDown(): void {
-  for (const s of servers.splice(0)) s.kill('SIGKILL');
-  run('ip', ['link', 'del', EXT_HOST_IF]);
-  run('ip', ['netns', 'del', EXT_NETNS]);
-}
-
-/** The "outside world": a namespace on a veth, an HTTPS-port web server and a UDP log sink. */
-function externalUp(): void {
-  externalDown();
-  ip(['netns', 'add', EXT_NETNS]);
-  ip(['link', 'add', EXT_HOST_IF, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', EXT_NETNS]);
-  ip(['addr', 'add', `${EXT_GW}/30`, 'dev', EXT_HOST_IF]);
-  ip(['link', 'set', EXT_HOST_IF, 'up']);
-  ip(['-n', EXT_NETNS, 'addr', 'add', `${EXT_IP}/30`, 'dev', 'eth0']);
-  ip(['-n', EXT_NETNS, 'link', 'set', 'eth0', 'up']);
-  ip(['-n', EXT_NETNS, 'link', 'set', 'lo', 'up']);
-  ip(['-n', EXT_NETNS, 'route', 'add', '10.244.0.0/16', 'via', EXT_GW]);
-  const www = join(dir, 'www');
-  rmSync(www, { recursive: true, force: true });
-  spawnSync('mkdir', ['-p', www]);
-  writeFileSync(join(www, 'index.html'), 'external\n');
-  const opts = { stdio: 'ignore' as const };
-  servers.push(
-    spawn(
-      'ip',
-      ['netns', 'exec', EXT_NETNS, 'busybox', 'httpd', '-f', '-p', '8443', '-h', www],
-      opts,
-    ),
-    spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        EXT_NETNS,
-        process.execPath,
-        '-e',
-        `require('dgram').createSocket('udp4').on('message', () => {}).bind(5514, '${EXT_IP}')`,
-      ],
-      opts,
-    ),
-  );
-}
-
-/** A flow as the test states it: local, direction, peer, protocol/port(name), peer kind. */
-function summary(f: FlowRecord): string {
-  const port = `${f.protocol}/${f.port}${f.port_name ? `(${f.port_name})` : ''}`;
-  return `${endpointName(f.local)} ${f.direction} ${endpointName(f.peer)} ${port} ${f.peer.kind}`;
-}
-
-const ours = (f: FlowRecord): boolean =>
-  [NS, DB_NS].includes(f.local.namespace ?? '') ||
-  (f.peer.kind === 'pod' && [NS, DB_NS].includes(f.peer.namespace ?? ''));
-
 describe(
   'advise network-policy on the local Kubernetes node',
   { skip, timeout: 30 * 60_000 },
@@ -237,30 +83,7 @@ describe(
         dir = mkdtempSync(join(tmpdir(), 'kgtest-netpol-node-'));
         cluster = clusterUp();
         deployGadget(c());
-        deleteNamespace(c(), NS);
-        deleteNamespace(c(), DB_NS);
-        externalUp();
-        const objs = demoObjects();
-        kubectlOk(
-          c(),
-          ['apply', '-f', '-'],
-          JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objs }),
-        );
-        for (const [ns, what] of [
-          [DB_NS, 'statefulset/postgres'],
-          [NS, 'deployment/backend'],
-          [NS, 'deployment/frontend'],
-        ] as const) {
-          ok(
-            kubectl(
-              c(),
-              ['-n', ns, 'rollout', 'status', what, '--timeout=120s'],
-              undefined,
-              130_000,
-            ),
-            `rollout of ${ns}/${what}`,
-          );
-        }
+        startDemo(c(), dir, join(dir, 'syslog.txt'), NS, DB_NS);
       },
       { timeout: 25 * 60_000 },
     );
@@ -280,25 +103,15 @@ describe(
       ok(r, 'monitor');
       assert.match(r.stderr, /distinct flow\(s\) from \d+ report\(s\), written to/);
       const all = parseFlows(readFileSync(file, 'utf8'), file);
-      flows = all.filter(ours);
-      assert.deepEqual(flows.map(summary).sort(), [
-        `${DB_NS}/postgres ingress ${NS}/backend TCP/5432(postgres) pod`,
-        `${NS}/backend egress 10.242.0.2 UDP/5514 external`,
-        `${NS}/backend egress svc/${DB_NS}/postgres TCP/5432(postgres) service`,
-        `${NS}/backend egress svc/kube-system/kube-dns UDP/53 service`,
-        `${NS}/backend ingress ${NS}/frontend TCP/8080(http) pod`,
-        `${NS}/backend ingress node/${NODE_NAME} TCP/8080(http) node`,
-        `${NS}/frontend egress 10.242.0.2 TCP/8443 external`,
-        `${NS}/frontend egress svc/${NS}/backend TCP/8080(http) service`,
-        `${NS}/frontend egress svc/kube-system/kube-dns UDP/53 service`,
-      ]);
+      flows = all.filter((f) => isDemoFlow(f, NS, DB_NS));
+      assert.deepEqual(flows.map(flowSummary).sort(), demoFlowSummaries(NS, DB_NS));
       for (const f of flows) {
         assert.equal(f.node, NODE_NAME);
         // the apps loop once a second for 20 s: repeats are counted, not listed
-        assert.ok(f.count >= 5, `count of ${summary(f)}: ${f.count}`);
+        assert.ok(f.count >= 5, `count of ${flowSummary(f)}: ${f.count}`);
         assert.ok(f.first_seen <= f.last_seen);
       }
-      const byKey = new Map(flows.map((f) => [summary(f), f]));
+      const byKey = new Map(flows.map((f) => [flowSummary(f), f]));
       const pg = byKey.get(
         `${NS}/backend egress svc/${DB_NS}/postgres TCP/5432(postgres) service`,
       )!;

@@ -24,13 +24,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CLI } from '../helpers/cli.js';
 import {
-  endpointName,
   parseFlows,
   type FlowRecord,
 } from '../../plugin/src/services/advise_network_policy/flow.js';
 import { parsePolicies } from '../../plugin/src/services/advise_network_policy/policy.js';
 import {
-  NODE_NAME,
   deleteNamespace,
   deployGadget,
   gadgetRun,
@@ -51,9 +49,11 @@ import {
   EXT_PORT_IN_RANGE,
   EXT_PORT_PAST_RANGE,
   NS,
-  demoObjects,
+  demoFlowSummaries,
   externalDown,
-  externalUp,
+  flowSummary,
+  isDemoFlow,
+  startDemo,
   strangerPod,
 } from './netpol/demo.js';
 import {
@@ -100,12 +100,6 @@ const c = (): Cluster => {
   assert.ok(cluster, 'cluster');
   return cluster;
 };
-
-const summary = (f: FlowRecord): string =>
-  `${endpointName(f.local)} ${f.direction} ${endpointName(f.peer)} ${f.protocol}/${f.port}${f.port_name ? `(${f.port_name})` : ''} ${f.peer.kind}`;
-const ours = (f: FlowRecord): boolean =>
-  [NS, DB_NS].includes(f.local.namespace ?? '') ||
-  (f.peer.kind === 'pod' && [NS, DB_NS].includes(f.peer.namespace ?? ''));
 
 async function probe(list: readonly Probe[]): Promise<ProbeResult[]> {
   round++;
@@ -206,25 +200,7 @@ describe(
         sink = join(dir, 'syslog.txt');
         cluster = enforcedClusterUp();
         deployGadget(c());
-        deleteNamespace(c(), NS);
-        deleteNamespace(c(), DB_NS);
-        externalUp(dir, sink);
-        applyObjects(c(), demoObjects());
-        for (const [ns, what] of [
-          [DB_NS, 'statefulset/postgres'],
-          [NS, 'deployment/backend'],
-          [NS, 'deployment/frontend'],
-        ] as const) {
-          ok(
-            kubectl(
-              c(),
-              ['-n', ns, 'rollout', 'status', what, '--timeout=120s'],
-              undefined,
-              130_000,
-            ),
-            `rollout of ${ns}/${what}`,
-          );
-        }
+        startDemo(c(), dir, sink);
       },
       { timeout: 30 * 60_000 },
     );
@@ -257,18 +233,8 @@ describe(
         file,
       ]);
       ok(r, 'monitor');
-      flows = parseFlows(readFileSync(file, 'utf8'), file).filter(ours);
-      assert.deepEqual(flows.map(summary).sort(), [
-        `${DB_NS}/postgres ingress ${NS}/backend TCP/5432(postgres) pod`,
-        `${NS}/backend egress ${EXT_IP} UDP/5514 external`,
-        `${NS}/backend egress svc/${DB_NS}/postgres TCP/5432(postgres) service`,
-        `${NS}/backend egress svc/kube-system/kube-dns UDP/53 service`,
-        `${NS}/backend ingress ${NS}/frontend TCP/8080(http) pod`,
-        `${NS}/backend ingress node/${NODE_NAME} TCP/8080(http) node`,
-        `${NS}/frontend egress ${EXT_IP} TCP/8443 external`,
-        `${NS}/frontend egress svc/${NS}/backend TCP/8080(http) service`,
-        `${NS}/frontend egress svc/kube-system/kube-dns UDP/53 service`,
-      ]);
+      flows = parseFlows(readFileSync(file, 'utf8'), file).filter((f) => isDemoFlow(f));
+      assert.deepEqual(flows.map(flowSummary).sort(), demoFlowSummaries());
     });
 
     test('before the policies: every probe succeeds (no blocked connection is a closed port)', async () => {

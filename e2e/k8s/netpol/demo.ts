@@ -1,5 +1,6 @@
-// The demo app of the enforced test: Deployment frontend -> Service -> Deployment backend ->
-// Service -> StatefulSet postgres (another namespace), cluster DNS, and an "outside world" in a
+// The demo app of the network-policy node tests (k8s-node/netpol, k8s/netpol-enforced): Deployment
+// frontend -> Service -> Deployment backend -> Service -> StatefulSet postgres (another
+// namespace), cluster DNS, and an "outside world" in a
 // network namespace on the node's test-only external range (10.242.0.0/24): an HTTPS-port web
 // server and a UDP syslog sink on 10.242.0.2 (contacted by the app), the same web server on
 // 10.242.0.3 and 10.242.0.6 (never contacted by the app), and on ports 8400 and 8501 (never used).
@@ -8,12 +9,27 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUSYBOX_IMAGE, NODE_NAME, ok, run } from '../../k8s-node/cluster.js';
+import {
+  endpointName,
+  type FlowRecord,
+} from '../../../plugin/src/services/advise_network_policy/flow.js';
+import {
+  BUSYBOX_IMAGE,
+  NODE_NAME,
+  deleteNamespace,
+  kubectl,
+  kubectlOk,
+  ok,
+  run,
+  type Cluster,
+} from '../../k8s-node/cluster.js';
 
+/** the enforced test's namespaces (the other test names its own: its golden file has them) */
 export const NS = 'kgtest-enf';
 export const DB_NS = 'kgtest-enf-db';
-export const EXT_NETNS = 'kgtest-enf-ext';
-export const EXT_HOST_IF = 'kgtenf0';
+// one outside world at a time: the tests share the node's external range and take the cluster lock
+export const EXT_NETNS = 'kgtest-ext';
+export const EXT_HOST_IF = 'kgtext0';
 export const EXT_GW = '10.242.0.1';
 /** contacted by the app */
 export const EXT_IP = '10.242.0.2';
@@ -48,17 +64,17 @@ function podSpec(containers: unknown[]): Record<string, unknown> {
   };
 }
 
-export function demoObjects(): unknown[] {
-  const service = (ns: string, name: string, port: number, target: string): unknown => ({
+export function demoObjects(ns = NS, dbNs = DB_NS): unknown[] {
+  const service = (inNs: string, name: string, port: number, target: string): unknown => ({
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name, namespace: ns },
+    metadata: { name, namespace: inNs },
     spec: { selector: { app: name }, ports: [{ name: target, port, targetPort: target }] },
   });
   const deployment = (name: string, labels: Record<string, string>, c: unknown): unknown => ({
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name, namespace: NS },
+    metadata: { name, namespace: ns },
     spec: {
       replicas: 1,
       selector: { matchLabels: { app: name } },
@@ -66,12 +82,12 @@ export function demoObjects(): unknown[] {
     },
   });
   return [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: DB_NS } },
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: dbNs } },
     {
       apiVersion: 'apps/v1',
       kind: 'StatefulSet',
-      metadata: { name: 'postgres', namespace: DB_NS },
+      metadata: { name: 'postgres', namespace: dbNs },
       spec: {
         serviceName: 'postgres',
         replicas: 1,
@@ -86,7 +102,7 @@ export function demoObjects(): unknown[] {
         },
       },
     },
-    service(DB_NS, 'postgres', 5432, 'postgres'),
+    service(dbNs, 'postgres', 5432, 'postgres'),
     deployment(
       'backend',
       { tier: 'api' },
@@ -94,7 +110,7 @@ export function demoObjects(): unknown[] {
         'api',
         'echo api > /tmp/index.html; httpd -p 8080 -h /tmp; ' +
           `syslogd -n -R ${EXT_IP}:${EXT_SYSLOG_PORT} & ` +
-          `while :; do wget -q -O- http://${lookup(`postgres.${DB_NS}.svc.cluster.local`)}:5432/ >/dev/null; ` +
+          `while :; do wget -q -O- http://${lookup(`postgres.${dbNs}.svc.cluster.local`)}:5432/ >/dev/null; ` +
           'logger backend-tick; sleep 1; done',
         {
           ports: [{ name: 'http', containerPort: 8080 }],
@@ -102,7 +118,7 @@ export function demoObjects(): unknown[] {
         },
       ),
     ),
-    service(NS, 'backend', 80, 'http'),
+    service(ns, 'backend', 80, 'http'),
     deployment(
       'frontend',
       {},
@@ -110,7 +126,7 @@ export function demoObjects(): unknown[] {
         'web',
         // a listener nobody uses while the app runs (probes only)
         'echo web > /tmp/index.html; httpd -p 8080 -h /tmp; ' +
-          `while :; do wget -q -O- http://${lookup(`backend.${NS}.svc.cluster.local`)}/ >/dev/null; ` +
+          `while :; do wget -q -O- http://${lookup(`backend.${ns}.svc.cluster.local`)}/ >/dev/null; ` +
           `wget -q -O- http://${EXT_IP}:${EXT_HTTP_PORT}/ >/dev/null; sleep 1; done`,
         { ports: [{ name: 'web', containerPort: 8080 }] },
       ),
@@ -199,4 +215,58 @@ export function externalUp(dir: string, sinkFile: string): void {
     spawnSync('sleep', ['0.1']);
   }
   throw new Error('the external servers did not start listening');
+}
+
+/**
+ * The outside world up, the app's namespaces made afresh, the app applied and rolled out.
+ * The external servers and the namespaces are the caller's to remove (externalDown, teardown).
+ */
+export function startDemo(c: Cluster, dir: string, sinkFile: string, ns = NS, dbNs = DB_NS): void {
+  deleteNamespace(c, ns);
+  deleteNamespace(c, dbNs);
+  externalUp(dir, sinkFile);
+  kubectlOk(
+    c,
+    ['apply', '-f', '-'],
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: demoObjects(ns, dbNs) }),
+  );
+  for (const [inNs, what] of [
+    [dbNs, 'statefulset/postgres'],
+    [ns, 'deployment/backend'],
+    [ns, 'deployment/frontend'],
+  ] as const) {
+    ok(
+      kubectl(c, ['-n', inNs, 'rollout', 'status', what, '--timeout=120s'], undefined, 130_000),
+      `rollout of ${inNs}/${what}`,
+    );
+  }
+}
+
+/** A flow as the tests state it: local, direction, peer, protocol/port(name), peer kind. */
+export function flowSummary(f: FlowRecord): string {
+  const port = `${f.protocol}/${f.port}${f.port_name ? `(${f.port_name})` : ''}`;
+  return `${endpointName(f.local)} ${f.direction} ${endpointName(f.peer)} ${port} ${f.peer.kind}`;
+}
+
+/** Whether a flow is the app's: one of its pods at either end. */
+export function isDemoFlow(f: FlowRecord, ns = NS, dbNs = DB_NS): boolean {
+  return (
+    [ns, dbNs].includes(f.local.namespace ?? '') ||
+    (f.peer.kind === 'pod' && [ns, dbNs].includes(f.peer.namespace ?? ''))
+  );
+}
+
+/** Every distinct flow the app makes, as flowSummary writes them, sorted. */
+export function demoFlowSummaries(ns = NS, dbNs = DB_NS): string[] {
+  return [
+    `${dbNs}/postgres ingress ${ns}/backend TCP/5432(postgres) pod`,
+    `${ns}/backend egress ${EXT_IP} UDP/${EXT_SYSLOG_PORT} external`,
+    `${ns}/backend egress svc/${dbNs}/postgres TCP/5432(postgres) service`,
+    `${ns}/backend egress svc/kube-system/kube-dns UDP/53 service`,
+    `${ns}/backend ingress ${ns}/frontend TCP/8080(http) pod`,
+    `${ns}/backend ingress node/${NODE_NAME} TCP/8080(http) node`,
+    `${ns}/frontend egress ${EXT_IP} TCP/${EXT_HTTP_PORT} external`,
+    `${ns}/frontend egress svc/${ns}/backend TCP/8080(http) service`,
+    `${ns}/frontend egress svc/kube-system/kube-dns UDP/53 service`,
+  ];
 }
