@@ -3,9 +3,11 @@
 // traceloopRoutes (traceloop-api.ts).
 
 import { eventsRoutes } from './events-api.js';
+import { mapRoutes } from './map-api.js';
+import { traceloopRoutes } from './traceloop-api.js';
 import type { UiContext, UiRoute, UiRoutes } from './types.js';
 
-export const ROUTE_FACTORIES: readonly UiRoutes[] = [eventsRoutes];
+export const ROUTE_FACTORIES: readonly UiRoutes[] = [eventsRoutes, mapRoutes, traceloopRoutes];
 
 /** The routes of every view; a path served twice is a programming error. */
 export function allRoutes(ctx: UiContext): UiRoute[] {

@@ -1,7 +1,6 @@
 /** @jsxImportSource preact */
-// The page shell: one tab per view. Each view is `(props: { api: Api }) => JSX`; the service-map
-// and traceloop views (map.tsx MapView, traceloop.tsx TraceloopView) are imported here once they
-// exist, replacing their placeholder in VIEWS.
+// The page shell: one tab per view. Each view is `(props: { api: Api }) => JSX`: events.tsx,
+// map.tsx (MapView) and traceloop.tsx (TraceloopView).
 
 import { render } from 'preact';
 import { useState } from 'preact/hooks';
@@ -9,6 +8,8 @@ import type { JSX } from 'preact';
 import { createApi } from './api.js';
 import type { Api } from './api.js';
 import { EventsView } from './events.js';
+import { MapView } from './map.js';
+import { TraceloopView } from './traceloop.js';
 import './style.css';
 
 interface View {
@@ -17,15 +18,10 @@ interface View {
   view: (props: { api: Api }) => JSX.Element;
 }
 
-const notBuilt = (what: string) =>
-  function NotBuilt(): JSX.Element {
-    return <p class="note">The {what} view is not built yet.</p>;
-  };
-
 export const VIEWS: View[] = [
   { id: 'events', title: 'Events', view: EventsView },
-  { id: 'map', title: 'Service map', view: notBuilt('service map') },
-  { id: 'traceloop', title: 'traceloop', view: notBuilt('traceloop') },
+  { id: 'map', title: 'Service map', view: MapView },
+  { id: 'traceloop', title: 'traceloop', view: TraceloopView },
 ];
 
 function App({ api }: { api: Api }): JSX.Element {

@@ -1,0 +1,255 @@
+// `kubectl gadget ui --local` in a real headless chromium: the Service map view loads a flow file
+// of the multi-tier demo (frontend -> backend Service -> backend -> postgres, DNS, the Internet,
+// kubelet probes), draws exactly its workloads in their namespace boxes and its edges with
+// protocol, port and count; under the policies `report` wrote for it every pod edge is green;
+// under a set with postgres's ingress rule cut, backend -> postgres turns red and, clicked, shows
+// the lines `advise network-policy verify --show denied` prints for it. KG_UI_SCREENSHOTS=1
+// saves docs/ui/map.png.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import {
+  demoFlows,
+  writeFlowFile,
+} from '../../plugin/src/services/advise_network_policy/fixtures.js';
+import { ROOT, runCli } from '../helpers/cli.js';
+import { browserMissing, maybeScreenshot, openBrowser, startUi } from './browser.js';
+import type { UiBrowser, UiProcess } from './browser.js';
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const skip = !isRoot ? 'needs root (--local)' : browserMissing();
+
+const POLICIES = join(
+  ROOT,
+  'plugin/src/services/advise_network_policy/testdata/demo-policies.yaml',
+);
+
+/** The demo's map as `advise network-policy graph` draws it: namespace/label per node. */
+const NODES = [
+  'db/postgres',
+  'demo/backend',
+  'demo/frontend',
+  'kube-system/coredns',
+  '/node/node-1',
+  '/203.0.113.7',
+  '/2001:db8::7',
+].sort();
+
+/** from -> to: the edge labels (protocol/port, the Service it went through, the count). */
+const EDGES: Record<string, string[]> = {
+  'demo/frontend -> demo/backend': ['TCP/8080 (http) via svc/backend ×40'],
+  'demo/frontend -> kube-system/coredns': ['UDP/53 ×5'],
+  'demo/backend -> db/postgres': ['TCP/5432 ×12', 'UDP/5433 ×7'],
+  'demo/backend -> kube-system/coredns': ['UDP/53 ×3'],
+  'demo/backend -> /203.0.113.7': ['TCP/443 ×2'],
+  'demo/backend -> /2001:db8::7': ['TCP/443 ×1'],
+  '/node/node-1 -> demo/backend': ['TCP/8080 ×30'],
+};
+
+interface DrawnEdge {
+  name: string;
+  labels: string[];
+  verdict: string;
+  stroke: string;
+}
+
+describe(
+  'kubectl gadget ui --local: Service map view in chromium',
+  { skip, concurrency: 1 },
+  () => {
+    let ui: UiProcess;
+    let b: UiBrowser;
+    const dir = mkdtempSync(join(tmpdir(), 'kg-ui-map-test-'));
+    const flows = join(dir, 'demo-flows.ndjson');
+    const cut = join(dir, 'cut-policies.yaml');
+
+    /** answers >= 400 the page got (the console only says "404", not what) */
+    const failed: string[] = [];
+
+    before(async () => {
+      writeFlowFile(flows, demoFlows());
+      // the report's policies minus postgres's ingress rule: backend -> postgres is cut
+      const docs = parseAllDocuments(readFileSync(POLICIES, 'utf8'));
+      let cuts = 0;
+      for (const d of docs) {
+        if (d.getIn(['metadata', 'name']) !== 'postgres-network') continue;
+        d.setIn(['spec', 'ingress'], d.createNode([]));
+        cuts++;
+      }
+      assert.equal(cuts, 1, 'the demo policies have postgres-network');
+      writeFileSync(cut, docs.map((d) => d.toString()).join('---\n'));
+      ui = await startUi(['--local']);
+      b = await openBrowser();
+      b.page.on('response', (r) => {
+        if (r.status() >= 400) failed.push(`${r.status()} ${new URL(r.url()).pathname}`);
+      });
+    });
+
+    after(async () => {
+      await b?.close();
+      await ui?.cli.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    /** no script or CSP error; chromium's own favicon probe is the only 404 allowed */
+    function assertNoErrors(errors: string[]): void {
+      assert.deepEqual(
+        failed.filter((f) => f !== '404 /favicon.ico'),
+        [],
+        'no failed request',
+      );
+      const left = errors.filter((e) => !/^Failed to load resource: .* 404/.test(e));
+      assert.deepEqual(left, [], 'no console error (CSP, script)');
+    }
+
+    /** namespace/label of each drawn vertex, keyed by its data-key */
+    async function vertices(): Promise<Map<string, string>> {
+      const out = new Map<string, string>();
+      const groups = b.page.locator('#map-svg g.group');
+      for (let i = 0; i < (await groups.count()); i++) {
+        const g = groups.nth(i);
+        const ns = (await g.getAttribute('data-namespace')) ?? '';
+        // a vertex is in a group's box when its rectangle is inside the box
+        const box = (await g.locator('rect').boundingBox())!;
+        out.set(`box:${ns}`, JSON.stringify(box));
+      }
+      const vs = b.page.locator('#map-svg g.vertex');
+      for (let i = 0; i < (await vs.count()); i++) {
+        const v = vs.nth(i);
+        const key = (await v.getAttribute('data-key'))!;
+        const label = (await v.locator('text').textContent()) ?? '';
+        const r = (await v.locator('rect').boundingBox())!;
+        let ns = '';
+        for (const [k, boxText] of out) {
+          if (!k.startsWith('box:')) continue;
+          const box = JSON.parse(boxText) as {
+            x: number;
+            y: number;
+            width: number;
+            height: number;
+          };
+          if (
+            r.x >= box.x &&
+            r.y >= box.y &&
+            r.x + r.width <= box.x + box.width &&
+            r.y + r.height <= box.y + box.height
+          )
+            ns = k.slice(4);
+        }
+        out.set(key, `${ns}/${label}`);
+      }
+      for (const k of [...out.keys()]) if (k.startsWith('box:')) out.delete(k);
+      return out;
+    }
+
+    async function edges(names: Map<string, string>): Promise<DrawnEdge[]> {
+      const es = b.page.locator('#map-svg g.edge');
+      const out: DrawnEdge[] = [];
+      for (let i = 0; i < (await es.count()); i++) {
+        const e = es.nth(i);
+        out.push({
+          name: `${names.get((await e.getAttribute('data-from'))!)} -> ${names.get((await e.getAttribute('data-to'))!)}`,
+          labels: await e.locator('text.edge-label').allTextContents(),
+          verdict: (await e.getAttribute('data-verdict'))!,
+          stroke: (await e.locator('path').getAttribute('stroke'))!,
+        });
+      }
+      return out.sort((a, c) => (a.name < c.name ? -1 : 1));
+    }
+
+    test('a flow file: namespaces are boxes, workloads nodes, edges carry protocol, port and count', async () => {
+      const { page, errors } = b;
+      await page.goto(ui.url);
+      await page.click('#tab-map');
+      await page.setInputFiles('#map-flows', flows);
+      await page.waitForSelector('#map-svg g.edge');
+      assert.equal(
+        await page.locator('#map-summary').textContent(),
+        '13 flow(s) from 13 record(s), file demo-flows.ndjson',
+      );
+      const names = await vertices();
+      assert.deepEqual([...names.values()].sort(), NODES);
+      const drawn = await edges(names);
+      assert.deepEqual(
+        Object.fromEntries(drawn.map((e) => [e.name, e.labels])),
+        EDGES,
+        'every edge, with its labels',
+      );
+      assert.ok(
+        drawn.every((e) => e.verdict === 'none'),
+        'no verdict without policies',
+      );
+      assertNoErrors(errors);
+    });
+
+    test('under report’s policies the pod edges are green; cut postgres ingress: backend -> postgres is red and says why', async () => {
+      const { page, errors } = b;
+      await page.setInputFiles('#map-policies', POLICIES);
+      await page.click('#map-verify');
+      await page.waitForSelector('#map-svg g.edge[data-verdict="allowed"]');
+      let drawn = await edges(await vertices());
+      const verdicts = Object.fromEntries(drawn.map((e) => [e.name, e.verdict]));
+      assert.equal(verdicts['demo/backend -> db/postgres'], 'allowed');
+      assert.equal(verdicts['demo/frontend -> demo/backend'], 'allowed');
+      assert.ok(!drawn.some((e) => e.verdict === 'denied'), JSON.stringify(verdicts));
+
+      await page.setInputFiles('#map-policies', cut);
+      await page.click('#map-verify');
+      await page.waitForSelector('#map-svg g.edge[data-verdict="denied"]');
+      drawn = await edges(await vertices());
+      const denied = drawn.filter((e) => e.verdict === 'denied');
+      assert.deepEqual(
+        denied.map((e) => [e.name, e.stroke]),
+        [['demo/backend -> db/postgres', '#d32f2f']],
+        'exactly the cut edge is red',
+      );
+      assert.ok(
+        drawn.filter((e) => e.verdict === 'allowed').every((e) => e.stroke === '#2e7d32'),
+        'the others stay green',
+      );
+
+      // the explanation: what `verify --show denied` prints for this flow set
+      const cli = await runCli([
+        'advise',
+        'network-policy',
+        'verify',
+        '--input',
+        flows,
+        '--policies',
+        cut,
+        '--show',
+        'denied',
+      ]);
+      assert.equal(cli.code, 1, cli.stderr);
+      const expected = cli.stdout.split('\n').filter(Boolean);
+      assert.ok(expected.length >= 3, cli.stdout);
+      await page.locator('#map-svg g.edge[data-verdict="denied"]').dispatchEvent('click');
+      const shown = ((await page.locator('#map-denied').textContent()) ?? '').split('\n');
+      assert.deepEqual(shown, expected);
+      assert.match(
+        (await page.locator('#map-summary').textContent()) ?? '',
+        /; 4 of 13 flows would be denied \(9 allowed\) by 4 policies; 1 edge\(s\) denied/,
+      );
+      await maybeScreenshot(page, 'map');
+      assertNoErrors(errors);
+    });
+
+    test('a bad flow file is a one-line error with a hint, the map stays', async () => {
+      const { page } = b;
+      const bad = join(dir, 'bad.ndjson');
+      writeFileSync(bad, '{"schema":"nope"}\n');
+      await page.setInputFiles('#map-flows', bad);
+      const err = page.locator('#map-error');
+      await err.waitFor();
+      const text = (await err.textContent()) ?? '';
+      assert.ok(!text.includes('\n'), text);
+      assert.match(text, /bad\.ndjson|stdin|line 1/);
+      assert.match(text, /NDJSON/);
+      assert.equal(await page.locator('#map-svg g.edge[data-verdict="denied"]').count(), 1);
+    });
+  },
+);
