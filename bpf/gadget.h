@@ -165,4 +165,72 @@ static __always_inline void gadget_count_lost(void)
 		__sync_fetch_and_add(n, 1);
 }
 
+#ifdef GADGET_FIELD_FILTER
+/*
+ * -F in the kernel (gadgets/framework/pushdown.ts writes these): each slot is one run's -F
+ * expressions on pid, tid, uid, gid and comm, ANDed; an event passes when one slot passes it.
+ * The union of the runs sharing the loaded gadget: a run with no such expression sets
+ * gadget_ff_count to 0 (no filter). Every run applies all its -F again in user space.
+ */
+#define GADGET_FF_SLOTS 8
+#define GADGET_FF_NUM 4 /* pid, tid, uid, gid */
+#define GADGET_FF_COMM_ANY 0
+#define GADGET_FF_COMM_EQ 1
+#define GADGET_FF_COMM_NE 2
+
+struct gadget_field_filter {
+	__u32 lo[GADGET_FF_NUM]; /* inclusive range; lo > hi: nothing passes */
+	__u32 hi[GADGET_FF_NUM];
+	__u32 ne[GADGET_FF_NUM]; /* value != ne[i] when bit i of ne_mask is set */
+	__u32 ne_mask;
+	__u32 comm_op;
+	__u64 comm[2]; /* the value, its NUL, zeros */
+	__u64 comm_mask[2]; /* 0xff over the value and its NUL */
+};
+_Static_assert(sizeof(struct gadget_field_filter) == 88, "pushdown.ts KERNEL_FILTER_SLOT_SIZE");
+
+/* Mutable (.bss): rewritten while loaded as runs come and go. */
+__u32 gadget_ff_count = 0;
+struct gadget_field_filter gadget_ff[GADGET_FF_SLOTS] = {};
+
+static __always_inline bool gadget_ff_slot_passes(const struct gadget_field_filter *f,
+						  const __u32 *v, __u64 c0, __u64 c1)
+{
+	bool eq;
+
+	for (int k = 0; k < GADGET_FF_NUM; k++) {
+		if (v[k] < f->lo[k] || v[k] > f->hi[k])
+			return false;
+		if ((f->ne_mask & (1U << k)) && v[k] == f->ne[k])
+			return false;
+	}
+	if (f->comm_op == GADGET_FF_COMM_ANY)
+		return true;
+	eq = (c0 & f->comm_mask[0]) == f->comm[0] && (c1 & f->comm_mask[1]) == f->comm[1];
+	return eq == (f->comm_op == GADGET_FF_COMM_EQ);
+}
+
+/* True when no run's -F can match this task's event (tid: the thread the event is about). BTF task. */
+static __always_inline bool gadget_fields_filtered_out(struct task_struct *task, __u32 tid)
+{
+	__u32 n = gadget_ff_count;
+	__u32 v[GADGET_FF_NUM];
+	const __u64 *comm;
+
+	if (!n)
+		return false;
+	v[0] = task->tgid;
+	v[1] = tid;
+	gadget_task_uid_gid(task, &v[2], &v[3]);
+	comm = (const __u64 *)task->comm;
+	for (__u32 i = 0; i < GADGET_FF_SLOTS; i++) {
+		if (i >= n)
+			break;
+		if (gadget_ff_slot_passes(&gadget_ff[i], v, comm[0], comm[1]))
+			return false;
+	}
+	return true;
+}
+#endif /* GADGET_FIELD_FILTER */
+
 #endif

@@ -663,15 +663,28 @@ describe('concurrent runs share one loaded gadget', { skip, concurrency: 1 }, ()
     const rss0 = rssBytes(pid);
     // RunGadget calls of both stream gadgets, with and without filters
     const requests: pb.RunRequest[] = [
-      { gadget: 'trace_exec', params: {}, filter: null, timeoutSeconds: 0 },
-      { gadget: 'trace_open', params: { prefix: '["/tmp"]' }, filter: null, timeoutSeconds: 0 },
+      { gadget: 'trace_exec', params: {}, filter: null, timeoutSeconds: 0, kernelFilters: [] },
+      {
+        gadget: 'trace_open',
+        params: { prefix: '["/tmp"]' },
+        filter: null,
+        timeoutSeconds: 0,
+        kernelFilters: [],
+      },
       {
         gadget: 'trace_exec',
         params: { 'ignore-failed': 'true' },
         filter: { ...emptyFilter(), host: true },
         timeoutSeconds: 0,
+        kernelFilters: [],
       },
-      { gadget: 'trace_open', params: { failed: 'true' }, filter: null, timeoutSeconds: 0 },
+      {
+        gadget: 'trace_open',
+        params: { failed: 'true' },
+        filter: null,
+        timeoutSeconds: 0,
+        kernelFilters: [],
+      },
     ];
     const frames = requests.map((r) => {
       const msg = Buffer.from(pb.RunRequest.encode(r));

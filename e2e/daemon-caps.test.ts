@@ -42,7 +42,13 @@ async function until<T>(fn: () => T | undefined | false, ms: number, what: strin
 }
 
 function execRequest(filter = emptyFilter()): pb.RunRequest {
-  return { gadget: 'trace_exec', params: {}, filter: filterToPb(filter), timeoutSeconds: 0 };
+  return {
+    gadget: 'trace_exec',
+    params: {},
+    filter: filterToPb(filter),
+    timeoutSeconds: 0,
+    kernelFilters: [],
+  };
 }
 
 interface Stream {

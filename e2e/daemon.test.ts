@@ -358,6 +358,7 @@ const run = (o: Partial<pb.RunRequest>): pb.RunRequest => ({
   params: {},
   filter: null,
   timeoutSeconds: 1,
+  kernelFilters: [],
   ...o,
 });
 

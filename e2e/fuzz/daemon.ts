@@ -109,6 +109,7 @@ const GADGETS = [
   ' trace_exec ',
 ];
 const PARAMS = ['ignore-failed', 'failed', 'prefix', 'full-path', 'report-interval', 'dns'];
+const KERNEL_FILTERS = ['pid:1', 'comm:!sh', 'uid:>=1000', 'pid:~1', 'args:x', 'comm:', 'tid:<0'];
 const VALUES = ['true', 'false', '0', '-1', '1000', '["/etc"]', '[1]', '[', '99999999999999999999'];
 
 const filter: fc.Arbitrary<pb.ContainerFilter> = fc.record({
@@ -149,6 +150,7 @@ const callArb: fc.Arbitrary<Call> = fc.oneof(
         params: fc.dictionary(anyString(PARAMS, 20), anyString(VALUES, 30), { maxKeys: 4 }),
         filter: fc.option(filter, { freq: 3 }),
         timeoutSeconds: fc.oneof(fc.constantFrom(0, 1, 2147483, 2147484, 0xffffffff), fc.nat()),
+        kernelFilters: fc.array(anyString(KERNEL_FILTERS, 30), { maxLength: 3 }),
       }),
     }),
   },
@@ -589,6 +591,7 @@ async function burst(d: FuzzDaemon, b: Burst, base: { ids: BpfIds; fds: number }
       podsOnly: false,
     },
     timeoutSeconds: 0,
+    kernelFilters: [],
   };
   const body = S.runGadget.requestSerialize(req);
   const framed = Buffer.concat([prefix(0, body.length), body]);

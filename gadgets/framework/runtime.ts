@@ -20,6 +20,11 @@ export interface RunRequest {
   filter: ContainerFilter;
   /** seconds; 0 = until cancelled */
   timeoutSeconds: number;
+  /**
+   * The -F expressions the gadget's program can apply (pushdown.ts), as `field:[!][op]value`;
+   * the daemon filters their union over the runs in the kernel, the client applies every -F again
+   */
+  kernelFilters?: string[];
 }
 
 export interface RunHeader {

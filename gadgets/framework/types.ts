@@ -146,6 +146,11 @@ export interface GadgetDescriptor {
    */
   shared?: SharedConfig;
   /**
+   * Record fields the gadget's program filters itself for -F (gadgets/framework/pushdown.ts):
+   * its object defines GADGET_FIELD_FILTER (bpf/gadget.h). Shared gadgets only.
+   */
+  kernelFilterFields?: readonly string[];
+  /**
    * Kernel configuration beyond the params' declared `rodata` globals (lists, maps, computed
    * values); runs in the daemon, or in-process with --local. Called through gadgetConfig.
    */

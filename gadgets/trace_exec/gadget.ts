@@ -3,6 +3,7 @@
 import { COMMON_HIDDEN_COLUMNS, COMMON_LEADING_COLUMNS } from '../framework/columns.js';
 import { errnoName } from '../framework/linux.js';
 import { field, fieldTransform } from '../framework/fields.js';
+import { KERNEL_FILTER_FIELDS } from '../framework/pushdown.js';
 import type { GadgetDescriptor } from '../framework/types.js';
 import { boolParam, fieldOffset } from '../framework/params.js';
 
@@ -30,6 +31,8 @@ pid is its only thread).`,
   ],
   // one loaded trace_exec serves every run on the node: the kernel drops failed execs only when
   // every run asked --ignore-failed, and a run that asked drops those another run wanted
+  // -F on these runs in the kernel too (bpf/gadget.h GADGET_FIELD_FILTER)
+  kernelFilterFields: KERNEL_FILTER_FIELDS,
   shared: {
     globals: (runs) => ({
       ignore_failed: runs.length > 0 && runs.every((p) => boolParam(p, 'ignore-failed')),

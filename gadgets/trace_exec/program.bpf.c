@@ -9,6 +9,7 @@
  * per-call map is needed; per-syscall tracepoints cost other syscalls a bitmap test instead of
  * a BPF program run.
  */
+#define GADGET_FIELD_FILTER /* -F on pid, tid, uid, gid, comm in the kernel */
 #include "gadget.h"
 #include "path.h"
 
@@ -102,6 +103,8 @@ int BPF_PROG(trace_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 		return 0;
 	if (gadget_self_tgid && p->tgid == gadget_self_tgid)
 		return 0;
+	if (gadget_fields_filtered_out(p, old_pid))
+		return 0;
 	s = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!s)
 		return 0;
@@ -184,6 +187,8 @@ static __always_inline int failed_exec(void *ctx, bool at)
 	if (gadget_filter_raw_mntns(&mntns))
 		return 0;
 	if (gadget_self_tgid && task->tgid == gadget_self_tgid)
+		return 0;
+	if (gadget_fields_filtered_out(task, task->pid))
 		return 0;
 	s = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!s)

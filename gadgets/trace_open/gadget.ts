@@ -3,6 +3,7 @@
 import { COMMON_HIDDEN_COLUMNS, COMMON_LEADING_COLUMNS } from '../framework/columns.js';
 import { errnoName, modeString, O_CREAT, O_TMPFILE, openFlagNames } from '../framework/linux.js';
 import { field, fieldTransform } from '../framework/fields.js';
+import { KERNEL_FILTER_FIELDS } from '../framework/pushdown.js';
 import type { GadgetDescriptor, RecordFilter, RecordLayout } from '../framework/types.js';
 import { boolParam, fieldOffset, listParam } from '../framework/params.js';
 
@@ -62,6 +63,8 @@ not reported.`,
     { name: 'full_path', width: 24, hidden: true },
   ],
   // one loaded trace_open serves every run on the node: kernelConfig and openFilter below
+  // -F on these runs in the kernel too (bpf/gadget.h GADGET_FIELD_FILTER)
+  kernelFilterFields: KERNEL_FILTER_FIELDS,
   shared: {
     globals: (runs) => kernelConfig(runs),
     recordFilter: (params, layout) => openFilter(params, layout),

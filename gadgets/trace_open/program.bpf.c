@@ -7,6 +7,7 @@
  * needed, and the user path is read after the kernel has faulted it in. Every other syscall
  * costs one load and a few compares.
  */
+#define GADGET_FIELD_FILTER /* -F on pid, tid, uid, gid, comm in the kernel */
 #include "gadget.h"
 #include "path.h"
 
@@ -151,6 +152,8 @@ int BPF_PROG(trace_open_exit, struct pt_regs *regs, long ret)
 		return 0;
 	tgid = task->tgid;
 	if (gadget_self_tgid && tgid == gadget_self_tgid)
+		return 0;
+	if (gadget_fields_filtered_out(task, task->pid))
 		return 0;
 
 	switch (nr) {

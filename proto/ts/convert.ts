@@ -154,6 +154,7 @@ export function runRequestToPb(r: RunRequest): pb.RunRequest {
     params: { ...r.params },
     filter: filterToPb(r.filter),
     timeoutSeconds: r.timeoutSeconds,
+    kernelFilters: [...(r.kernelFilters ?? [])],
   };
 }
 
@@ -175,6 +176,7 @@ export function runRequestFromPb(r: pb.RunRequest): RunRequest {
     params: { ...r.params },
     filter: filterFromPb(r.filter),
     timeoutSeconds: r.timeoutSeconds,
+    ...(r.kernelFilters.length > 0 ? { kernelFilters: [...r.kernelFilters] } : {}),
   };
 }
 

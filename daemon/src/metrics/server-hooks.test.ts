@@ -31,6 +31,7 @@ test('a scripted run: started 1, events = records the client got, lost from stat
         params: { tag: 'm' },
         filter: null,
         timeoutSeconds: 0,
+        kernelFilters: [],
       },
     );
     let records = 0;

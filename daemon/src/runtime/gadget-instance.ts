@@ -9,6 +9,9 @@
 // gadget_mntns_filter map:
 //   - params: the gadget's shared.globals(params of every run) (e.g. a "drop failed" flag only
 //     when every run set it, prefixes as a union when they fit, else none);
+//   - -F: the expressions the gadget's program can apply (pushdown.ts), one slot per distinct
+//     run filter, so an event passes when one run's might; off once a run has none (the client
+//     applies all its -F again, so its output stays exact);
 //   - containers: FilterUnion below (INCLUDE: namespaces any run includes; EXCLUDE: namespaces
 //     every run excludes; NONE as soon as one run wants everything or INCLUDE and EXCLUDE mix).
 // A run whose own configuration is the kernel's gets the records as they are; the others (and
@@ -20,6 +23,8 @@
 import type { GadgetDescriptor, RecordLayout } from '../../../gadgets/framework/types.js';
 import { gadgetConfig } from '../../../gadgets/framework/params.js';
 import { gadgetObjectPath } from '../../../gadgets/framework/paths.js';
+import { kernelFilterGlobals } from '../../../gadgets/framework/pushdown.js';
+import type { FieldFilter } from '../../../gadgets/framework/field-filter.js';
 import * as bpf from '../bpf/index.js';
 import {
   FILTER_EXCLUDE,
@@ -206,6 +211,8 @@ export interface InstanceRun {
   readonly params: Record<string, string>;
   /** filterMode of its request */
   readonly mode: FilterMode;
+  /** its -F expressions the kernel can apply (pushdown.ts); none: it wants every event */
+  readonly kernelFilters?: readonly FieldFilter[];
   /**
    * A batch as read (shared by every run: read-only). `exact`: the kernel filtered it exactly as
    * for this run alone, so the run's record filter can be skipped.
@@ -525,11 +532,16 @@ export class GadgetInstance {
       for (const m of this.members.values()) m.exact = true;
       return;
     }
-    const next = sh.globals([...this.members.values()].map((m) => m.run.params));
-    if (!sameGlobals(next, this.globals)) {
-      this.globals = next;
+    const runs = [...this.members.values()].map((m) => m.run);
+    const next = sh.globals(runs.map((r) => r.params));
+    // -F in the kernel does not make a run's record filter exact: the client filters on -F
+    const all = this.gadget.kernelFilterFields?.length
+      ? { ...next, ...kernelFilterGlobals(runs.map((r) => r.kernelFilters ?? [])) }
+      : next;
+    if (!sameGlobals(all, this.globals)) {
+      this.globals = all;
       if (this.coll && !this.coll.closed) {
-        this.writeGlobals(next);
+        this.writeGlobals(all);
         // records the kernel made under the old configuration may still be in the ring: every
         // run filters on its own until they are through
         if (this.reader?.running) {

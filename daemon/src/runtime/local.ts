@@ -21,6 +21,8 @@ import type {
 } from '../../../gadgets/framework/runtime.js';
 import { resolveParams } from '../../../gadgets/framework/resolve.js';
 import { parseLabelSelector } from '../../../gadgets/framework/labels.js';
+import { parseKernelFilters } from '../../../gadgets/framework/pushdown.js';
+import type { FieldFilter } from '../../../gadgets/framework/field-filter.js';
 import { framedSize, RecordCursor } from '../../../proto/ts/records.js';
 import { AsyncQueue } from './queue.js';
 import { SharedState } from './shared.js';
@@ -200,6 +202,12 @@ export class LocalRuntime implements GadgetRuntime {
       throw new RunError('NOT_FOUND', e.message);
     });
     const params = resolveParams(g, req.params);
+    let kernelFilters: FieldFilter[];
+    try {
+      kernelFilters = parseKernelFilters(req.kernelFilters ?? [], g.kernelFilterFields);
+    } catch (e) {
+      throw new RunError('INVALID_ARGUMENT', (e as Error).message);
+    }
     if (req.filter.labelSelector.trim() !== '') {
       try {
         parseLabelSelector(req.filter.labelSelector);
@@ -247,6 +255,7 @@ export class LocalRuntime implements GadgetRuntime {
     const member: InstanceRun = {
       params,
       mode,
+      kernelFilters,
       deliver: (batch, count, exact) => {
         if (detached || !adm) return;
         events += count;

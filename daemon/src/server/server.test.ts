@@ -129,6 +129,7 @@ describe('startServer on TCP', () => {
         params: { tag: 'shutdown' },
         filter: null,
         timeoutSeconds: 0,
+        kernelFilters: [],
       },
     );
     const status = new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
@@ -158,7 +159,7 @@ describe('status messages stay within HTTP/2 header limits', () => {
         def.path,
         def.requestSerialize,
         def.responseDeserialize,
-        { gadget, params: {}, filter: null, timeoutSeconds: 0 },
+        { gadget, params: {}, filter: null, timeoutSeconds: 0, kernelFilters: [] },
       );
       call.on('error', () => {});
       const status = await Promise.race([
@@ -217,6 +218,7 @@ describe('caps on concurrent runs and cancelled calls (daemon child process)', (
     params: { tag, interval: '50' },
     filter: null,
     timeoutSeconds: 0,
+    kernelFilters: [],
   });
   const newClient = (address: string): grpc.Client =>
     // a subchannel pool of its own: a connection of its own, so a caller of its own

@@ -4,6 +4,7 @@
 import type { ContainerFilter, RunRequest } from '#gadgets/framework/runtime.js';
 import { resolveParams } from '#gadgets/framework/resolve.js';
 import { parseLabelSelector } from '#gadgets/framework/labels.js';
+import { kernelFilterText, pushdown } from '#gadgets/framework/pushdown.js';
 import type { GadgetDescriptor } from '#gadgets/framework/types.js';
 import { UserError } from '../errors.js';
 import { paramValues } from '../flags.js';
@@ -36,7 +37,7 @@ export function containerFilter(flags: CommonFlagValues): ContainerFilter {
 }
 
 export function buildRunRequest(
-  descriptor: Pick<GadgetDescriptor, 'name' | 'command' | 'params'>,
+  descriptor: Pick<GadgetDescriptor, 'name' | 'command' | 'params' | 'kernelFilterFields'>,
   flags: CommonFlagValues & Record<string, unknown>,
 ): BuiltRequest {
   const given = paramValues(descriptor.params, flags);
@@ -58,12 +59,15 @@ export function buildRunRequest(
       );
     }
   }
+  // the -F expressions the gadget's program can apply; the pipeline still applies every -F
+  const kernel = pushdown(flags.filter ?? [], descriptor.kernelFilterFields).map(kernelFilterText);
   return {
     request: {
       gadget: descriptor.name,
       params: given,
       filter,
       timeoutSeconds: flags.timeout ?? 0,
+      ...(kernel.length > 0 ? { kernelFilters: kernel } : {}),
     },
     params,
   };
