@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { Cli, marker, sleep, waitReady, type Ev } from '../helpers/cli.js';
+import { Cli, marker, runCli, sleep, waitReady, type Ev } from '../helpers/cli.js';
 import {
   applyPods,
   clusterUp,
@@ -17,6 +17,7 @@ import {
   deployGadget,
   execIn,
   gadgetPod,
+  kubectl,
   kubectlOk,
   ok,
   skipReason,
@@ -113,8 +114,24 @@ describe('gadget pod /metrics through port-forward', { skip: skipReason() }, () 
 
   test(`a trace exec -n run of ${K} marker execs is counted`, async () => {
     const ex = { gadget: 'trace_exec' };
-    const f0 = await scrape();
-    assert.ok((sample(f0, 'kubectl_gadget_containers_known') ?? 0) >= 2, 'box and the gadget pod');
+    // the registry names a container when its first process runs: the count may trail the
+    // pod's Ready by a moment, so poll (bounded), and say what the daemon knew on failure
+    let f0 = await scrape();
+    for (let i = 0; i < 50 && (sample(f0, 'kubectl_gadget_containers_known') ?? 0) < 2; i++) {
+      await sleep(200);
+      f0 = await scrape();
+    }
+    const known = sample(f0, 'kubectl_gadget_containers_known');
+    if ((known ?? 0) < 2) {
+      const logs = kubectl(c(), ['-n', 'gadget', 'logs', gadgetPod(c()).name, '--tail', '40']);
+      console.log(`# containers_known ${known}; gadget pod log:\n${logs.stdout}${logs.stderr}`);
+      const lc = await runCli(
+        ['list-containers', '-A', '-o', 'json', '--kubeconfig', c().kubeconfig],
+        { env: { ...process.env, KUBECONFIG: c().kubeconfig } },
+      );
+      console.log(`# list-containers: ${JSON.stringify(lc.events)} ${lc.stderr ?? ''}`);
+    }
+    assert.ok((known ?? 0) >= 2, `box and the gadget pod: containers_known ${known}`);
     assert.ok((sample(f0, 'kubectl_gadget_bpf_memlock_bytes', { kind: 'map' }) ?? 0) > 0);
     assert.ok((sample(f0, 'process_resident_memory_bytes') ?? 0) > 10 << 20);
     const started0 = sample(f0, 'kubectl_gadget_runs_started_total', ex) ?? 0;
