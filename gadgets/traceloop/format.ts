@@ -5,7 +5,8 @@
 // by a test) followed by its `len` data bytes.
 
 import { decodeBytes, decodeCString, splitNulStrings } from '../framework/decode.js';
-import { errnoName, modeString, O_CREAT, O_TMPFILE, openFlagNames } from '../framework/linux.js';
+import { errnoName, modeString, O_CREAT, O_TMPFILE } from '../framework/linux.js';
+import { namedParams, openFlags } from './named.js';
 import type { ArgKind } from './syscalls.js';
 import { signalName } from './signals.js';
 import * as st from './structs.js';
@@ -15,6 +16,8 @@ export { signalName };
 
 export const SLOT_SIZE = 128;
 export const DATA_SIZE = 264;
+/** bytes of a buffer `show` prints, as `strace -s 64` */
+export const STRSIZE = 64;
 
 export const SLOT = {
   front: 0,
@@ -325,7 +328,9 @@ export function formatArg(
       return item ? quote(cstr(item), truncated) : hex(v);
     case 'buf':
       if (v === 0n) return 'NULL';
-      return item ? quote(item, truncated) : hex(v);
+      // the first STRSIZE bytes, as strace -s 64 (paths, `str`, are whole, as strace has them)
+      if (!item) return hex(v);
+      return quote(item.subarray(0, STRSIZE), truncated || item.length > STRSIZE);
     case 'argv': {
       if (v === 0n) return 'NULL';
       if (!item) return hex(v);
@@ -337,7 +342,7 @@ export function formatArg(
     case 'mode':
       return modeString(u32(v));
     case 'oflags':
-      return openFlagNames(u32(v)).join('|');
+      return openFlags(u32(v));
     case 'atflags':
       return st.flagNames(u32(v), AT_FLAGS, '0');
     case 'prot':
@@ -404,6 +409,10 @@ export function formatParams(r: TraceRecord): string {
   if (r.kind === 'exit') return exitText(Number(r.ret));
   const d = syscallByNr(r.nr);
   if (!d?.args) return r.args.map(hex).join(', ');
+  const named = namedParams(d.name, r.args, (i) =>
+    formatArg(d.args![i]?.[1] ?? 'long', r.args[i] ?? 0n),
+  );
+  if (named !== undefined) return named;
   let args = d.args;
   // like strace: open's mode only when a file may be created
   if (d.name === 'open' || d.name === 'openat') {
