@@ -11,11 +11,15 @@
 //   - the highest per-node rate held with zero loss at N = 200 (doubling up, or halving down,
 //     from 1,000/s).
 //
-//   flock /tmp/kg-cluster.lock npm run bench:scale -- [--nodes 10,50,200] [--rate 1000]
-//     [--seconds 10] [--idle 1000] [--gadget trace_open] [--no-max-rate] [--profile DIR]
-//     [--json FILE]
+//   flock /tmp/kg-bench.lock flock /tmp/kg-cluster.lock npm run bench:scale -- [--nodes 10,50,200]
+//     [--rate 1000] [--seconds 10] [--idle 1000] [--gadget trace_open] [--no-max-rate]
+//     [--no-real-node] [--profile DIR] [--json FILE]
 //
-// The control plane is scripts/k8s/up.sh's (started unless one runs, and stopped again).
+// The cluster is scripts/k8s/up.sh --node's (e2e/k8s-node/cluster.ts; real-node.ts): the REAL node
+// kgnode stays in it, its real gadget pod streams in the same run as the simulated nodes, and a
+// `kubectl exec` into a pod on it every 2 s during each phase must arrive (column "real node").
+// With --no-real-node, or where the node cannot run, the control plane of scripts/k8s/up.sh alone
+// (started unless one runs, and stopped again).
 // Everything shares this machine's CPUs: the API server, the stand-ins, the replay daemons and the
 // CLI, so the CLI's own cost (per event, per node) is the figure that carries over.
 
@@ -24,7 +28,9 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureCluster, type ClusterHandle } from '../k8s/harness-fake-kubelet.js';
+import { sleep } from '../helpers/cli.js';
 import { percentile, runCli, ScaleHarness, type CliRunResult } from './harness.js';
+import { RealNode } from './real-node.js';
 
 const t0 = Date.now();
 const log = (m: string): void => {
@@ -38,9 +44,12 @@ interface Row {
   perNode: number;
   ok: boolean;
   allFirstS: number;
-  /** lowest and median per-node delivered rate at the CLI, % of the target */
+  /** lowest and median per-node delivered rate at the CLI over its steady window, % of the target */
   minRatePct: number;
   medRatePct: number;
+  /** the same over each node's first-to-last-event window (connect phase included) */
+  minRateWholePct: number;
+  medRateWholePct: number;
   lost: number;
   nodesLost: number;
   missing: number;
@@ -49,6 +58,13 @@ interface Row {
   cliRssMiB: number;
   apiCpuPct: number;
   simCpuPct: number;
+  standinCpuPct: number;
+  replayCpuPct: number;
+  /** the machine's busy CPU over the steady window, % of one core (2 vCPUs: 200% is all) */
+  machineCpuPct: number;
+  /** the real node's exec markers seen in the CLI's output / made, and its lines in all */
+  realMarkers: string;
+  realLines: number;
   p50ms: number;
   p99ms: number;
   /** steady state: events after the first event from every node */
@@ -66,7 +82,16 @@ interface Row {
 
 // what SIGINT/SIGTERM must stop: the running phase's harness, and the cluster if we started it
 let current: ScaleHarness | undefined;
-let clusterRef: ClusterHandle | undefined;
+let clusterRef: Pick<ClusterHandle, 'close'> | undefined;
+
+interface BenchCluster {
+  kubeconfig: string;
+  caFile: string;
+  /** scripts/k8s state dir (pid files) */
+  dir: string;
+  real?: RealNode;
+  close(): void;
+}
 for (const sig of ['SIGINT', 'SIGTERM'] as const)
   process.on(sig, () => {
     log(`${sig}: cleaning up`);
@@ -78,8 +103,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const)
       });
   });
 
-function pidOf(component: string): number[] {
-  const dir = process.env.KGADGET_CLUSTER_DIR || '/tmp/kgadget-cluster';
+function pidOf(dir: string, component: string): number[] {
   try {
     return [Number(readFileSync(join(dir, 'run', `${component}.pid`), 'utf8').trim())];
   } catch {
@@ -88,7 +112,7 @@ function pidOf(component: string): number[] {
 }
 
 async function phase(
-  cluster: ClusterHandle,
+  cluster: BenchCluster,
   name: string,
   o: {
     nodes: number;
@@ -114,6 +138,20 @@ async function phase(
   current = h;
   let r: CliRunResult;
   let reports;
+  // the real node: a kubectl exec into its pod every 2 s of the steady window
+  const real = cluster.real;
+  const realLines: string[] = [];
+  const made: string[] = [];
+  let steady = false;
+  let stopExecs = false;
+  const execs = (async () => {
+    if (!real) return;
+    while (!steady && !stopExecs) await sleep(200);
+    while (!stopExecs) {
+      made.push(await real.execMarker('bench'));
+      await sleep(2000);
+    }
+  })().catch((e: unknown) => log(`real node exec: ${String(e)}`));
   try {
     r = await runCli({
       kubeconfig: cluster.kubeconfig,
@@ -123,21 +161,31 @@ async function phase(
       timeoutMs: 120_000 + (o.count / o.rate) * 3000,
       cpuProfDir: o.profileDir,
       otherPids: {
-        apiserver: pidOf('kube-apiserver'),
+        apiserver: pidOf(cluster.dir, 'kube-apiserver'),
         sim: h.simPids,
+        standins: h.standinPids,
+        replays: h.replayPids,
       },
       holdMs: o.hold ? 5000 : 1000,
+      keep: new Map(real ? [[real.node, realLines]] : []),
+      onAllFirst: () => (steady = true),
       log,
     });
+    stopExecs = true;
+    await execs;
     reports = await h.waitRunReports(o.hold ? 15_000 : 30_000);
   } finally {
+    stopExecs = true;
     await h.close();
     current = undefined;
   }
+  // a marker made in the last second may be after the CLI stopped: those are not counted
+  const seen = made.filter((m) => RealNode.markerEvents(realLines, m).length === 1).length;
   let lost = 0;
   let nodesLost = 0;
   let missing = 0;
   const rates: number[] = [];
+  const steadyRates: number[] = [];
   let replayLateMaxMs = 0;
   for (const n of h.nodeNames) {
     const rep = reports.get(n);
@@ -149,7 +197,19 @@ async function phase(
     missing += o.count - got;
     const first = r.firstMs.get(n);
     const last = r.lastMs.get(n);
-    // delivered rate at the CLI over the node's window (a node behind on its schedule stretches it)
+    // delivered rate at the CLI over the node's own steady window: from the first event from
+    // every node (the connect phase is over) to the node's last event; the events it counts are
+    // those that arrived in it (a node behind on its schedule stretches it)
+    const inSteady = r.perNodeSteady.get(n) ?? 0;
+    const steadyEnd = last ?? NaN;
+    steadyRates.push(
+      inSteady > 0 && steadyEnd > r.allFirstMs
+        ? (inSteady / ((steadyEnd - r.allFirstMs) / 1000) / o.rate) * 100
+        : got === o.count
+          ? 100
+          : 0,
+    );
+    // the same over the node's whole window, first to last event (connect phase included)
     rates.push(
       got > 1 && first !== undefined && last !== undefined && last > first
         ? ((got - 1) / ((last - first) / 1000) / o.rate) * 100
@@ -159,8 +219,9 @@ async function phase(
     );
   }
   rates.sort((a, b) => a - b);
-  const minRatePct = rates[0] ?? 0;
-  const medRatePct = rates[Math.floor(rates.length / 2)] ?? 0;
+  steadyRates.sort((a, b) => a - b);
+  const minRatePct = steadyRates[0] ?? 0;
+  const medRatePct = steadyRates[Math.floor(steadyRates.length / 2)] ?? 0;
   const steadyS = r.steadyMs / 1000;
   const row: Row = {
     phase: name,
@@ -171,6 +232,8 @@ async function phase(
     allFirstS: r.allFirstMs / 1000,
     minRatePct,
     medRatePct,
+    minRateWholePct: rates[0] ?? 0,
+    medRateWholePct: rates[Math.floor(rates.length / 2)] ?? 0,
     lost,
     nodesLost,
     missing,
@@ -179,6 +242,11 @@ async function phase(
     cliRssMiB: r.rssMaxMiB,
     apiCpuPct: ((r.otherCpuSteady.apiserver ?? NaN) / steadyS) * 100,
     simCpuPct: ((r.otherCpuSteady.sim ?? NaN) / steadyS) * 100,
+    standinCpuPct: ((r.otherCpuSteady.standins ?? NaN) / steadyS) * 100,
+    replayCpuPct: ((r.otherCpuSteady.replays ?? NaN) / steadyS) * 100,
+    machineCpuPct: ((r.otherCpuSteady.machine ?? NaN) / steadyS) * 100,
+    realMarkers: real ? `${seen}/${made.length}` : '-',
+    realLines: realLines.length,
     p50ms: percentile(r.latencies, 50),
     p99ms: percentile(r.latencies, 99),
     steadyP50ms: percentile(r.steadyLatencies, 50),
@@ -195,7 +263,7 @@ async function phase(
     .filter((l) => l.trim())
     .slice(0, 5);
   log(
-    `${name}: ${row.ok ? 'ok' : 'NOT HELD'}; first from all ${row.allFirstS.toFixed(1)} s; rate min ${row.minRatePct.toFixed(1)}%; lost ${lost} (${nodesLost} nodes); missing ${missing}; CLI ${row.cliCpuPct.toFixed(0)}% ${row.usPerEvent.toFixed(1)} us/event ${row.cliRssMiB.toFixed(0)} MiB; apiserver ${row.apiCpuPct.toFixed(0)}%; p50 ${row.p50ms.toFixed(1)} ms p99 ${row.p99ms.toFixed(1)} ms (steady ${row.steadyP50ms.toFixed(1)} / ${row.steadyP99ms.toFixed(1)}); replay late max ${row.replayLateMaxMs.toFixed(0)} ms; load ${row.load1}${warn.length ? `; CLI stderr: ${warn.join(' | ')}` : ''}`,
+    `${name}: ${row.ok ? 'ok' : 'NOT HELD'}; first from all ${row.allFirstS.toFixed(1)} s; rate min ${row.minRatePct.toFixed(1)}%; lost ${lost} (${nodesLost} nodes); missing ${missing}; CLI ${row.cliCpuPct.toFixed(0)}% ${row.usPerEvent.toFixed(1)} us/event ${row.cliRssMiB.toFixed(0)} MiB; apiserver ${row.apiCpuPct.toFixed(0)}%; p50 ${row.p50ms.toFixed(1)} ms p99 ${row.p99ms.toFixed(1)} ms (steady ${row.steadyP50ms.toFixed(1)} / ${row.steadyP99ms.toFixed(1)}); replay late max ${row.replayLateMaxMs.toFixed(0)} ms; CPU % of a core: machine ${row.machineCpuPct.toFixed(0)}, stand-ins ${row.standinCpuPct.toFixed(0)}, replays ${row.replayCpuPct.toFixed(0)}; real node ${row.realMarkers} execs seen, ${row.realLines} lines; load ${row.load1}${warn.length ? `; CLI stderr: ${warn.join(' | ')}` : ''}`,
   );
   return row;
 }
@@ -231,7 +299,7 @@ const fmt = (v: number, d = 0): string => (Number.isFinite(v) ? v.toFixed(d) : '
 
 function table(rows: Row[]): string {
   const head =
-    '| phase | nodes | events/s/node | held | first event from all (s) | node rate min/median (% of target) | lost (nodes) | missing | CLI CPU (% core) | CLI us/event | CLI RSS (MiB) | API server CPU (% core) | stand-ins+replay CPU (% core) | latency p50 / p99 (ms) | steady p50 / p99 (ms) | load avg |';
+    '| phase | nodes | events/s/node | held | first event from all (s) | node rate min/median (% of target) | lost (nodes) | missing | CLI CPU (% core) | CLI us/event | CLI RSS (MiB) | API server CPU (% core) | stand-ins / replays CPU (% core) | machine CPU (% core, of 200) | latency p50 / p99 (ms) | steady p50 / p99 (ms) | real node execs seen | load avg |';
   const sep =
     '|' +
     head
@@ -245,7 +313,7 @@ function table(rows: Row[]): string {
     sep,
     ...rows.map(
       (r) =>
-        `| ${r.phase} | ${r.nodes} | ${r.rate} | ${r.ok ? 'yes' : 'no'} | ${fmt(r.allFirstS, 1)} | ${fmt(r.minRatePct, 1)} / ${fmt(r.medRatePct, 1)} | ${r.lost} (${r.nodesLost}) | ${r.missing} | ${fmt(r.cliCpuPct)} | ${fmt(r.usPerEvent, 1)} | ${fmt(r.cliRssMiB)} | ${fmt(r.apiCpuPct)} | ${fmt(r.simCpuPct)} | ${fmt(r.p50ms, 1)} / ${fmt(r.p99ms, 1)} | ${fmt(r.steadyP50ms, 1)} / ${fmt(r.steadyP99ms, 1)} | ${r.load1} |`,
+        `| ${r.phase} | ${r.nodes} | ${r.rate} | ${r.ok ? 'yes' : 'no'} | ${fmt(r.allFirstS, 1)} | ${fmt(r.minRatePct, 1)} / ${fmt(r.medRatePct, 1)} | ${r.lost} (${r.nodesLost}) | ${r.missing} | ${fmt(r.cliCpuPct)} | ${fmt(r.usPerEvent, 1)} | ${fmt(r.cliRssMiB)} | ${fmt(r.apiCpuPct)} | ${fmt(r.standinCpuPct)} / ${fmt(r.replayCpuPct)} | ${fmt(r.machineCpuPct)} | ${fmt(r.p50ms, 1)} / ${fmt(r.p99ms, 1)} | ${fmt(r.steadyP50ms, 1)} / ${fmt(r.steadyP99ms, 1)} | ${r.realMarkers} | ${r.load1} |`,
     ),
   ].join('\n');
 }
@@ -259,6 +327,7 @@ async function main(): Promise<void> {
       idle: { type: 'string', default: '1000' },
       gadget: { type: 'string', default: 'trace_open' },
       'no-max-rate': { type: 'boolean', default: false },
+      'no-real-node': { type: 'boolean', default: false },
       'max-rate-nodes': { type: 'string', default: '200' },
       profile: { type: 'string' },
       json: { type: 'string' },
@@ -267,7 +336,7 @@ async function main(): Promise<void> {
   const gadget = values.gadget as 'trace_exec' | 'trace_open';
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
-  const cluster = ensureCluster(log);
+  const cluster = openCluster(values['no-real-node']);
   clusterRef = cluster;
   const rows: Row[] = [];
   let profile: string[] = [];
@@ -364,6 +433,23 @@ async function main(): Promise<void> {
   } finally {
     cluster.close();
   }
+}
+
+function openCluster(noRealNode: boolean): BenchCluster {
+  const why = noRealNode ? '--no-real-node' : RealNode.skipReason();
+  if (!why) {
+    const real = RealNode.start(log);
+    return {
+      kubeconfig: real.kubeconfig,
+      caFile: real.caFile,
+      dir: real.cluster.dir,
+      real,
+      close: () => real.close(),
+    };
+  }
+  log(`no real node (${why}): the control plane alone`);
+  const c = ensureCluster(log);
+  return { ...c, dir: process.env.KGADGET_CLUSTER_DIR || '/tmp/kgadget-cluster' };
 }
 
 main().catch((e: unknown) => {

@@ -63,6 +63,13 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/** CPU seconds the whole machine was busy so far (all CPUs; /proc/stat minus idle and iowait). */
+export function machineBusySeconds(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9);
+  const v = f.map(Number);
+  return (v.reduce((a, b) => a + b, 0) - v[3]! - v[4]!) / 100;
+}
+
 /** Resident set size (MiB) of a process, from /proc. */
 export function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   try {
@@ -185,7 +192,15 @@ export class ScaleHarness {
 
   /** pids of the simulation's own processes (replay daemons, stand-ins) */
   get simPids(): number[] {
-    return [...this.replays, ...this.standins].map((p) => p.proc.pid!);
+    return [...this.replayPids, ...this.standinPids];
+  }
+
+  get replayPids(): number[] {
+    return this.replays.map((p) => p.proc.pid!);
+  }
+
+  get standinPids(): number[] {
+    return this.standins.map((p) => p.proc.pid!);
   }
 
   private async setUp(): Promise<void> {
@@ -571,8 +586,8 @@ export interface CliRunOptions {
   otherPids?: Record<string, number[]>;
   /** idle runs: SIGINT the CLI this long after every node delivered its records */
   holdMs?: number;
-  /** output lines of these other nodes (the real node) are kept, in `kept` */
-  keep?: string[];
+  /** output lines of other nodes (the real node) are appended here as they arrive: node -> lines */
+  keep?: Map<string, string[]>;
   /** called once every node of `nodes` delivered a first event (the steady state began) */
   onAllFirst?: () => void;
   /** the CLI is not stopped (holdMs) before this settles, even when every record arrived */
@@ -590,10 +605,10 @@ export interface CliRunResult {
   firstMs: Map<string, number>;
   /** ms from spawn to each node's last event */
   lastMs: Map<string, number>;
+  /** events per node that arrived after the first event from every node (the steady window) */
+  perNodeSteady: Map<string, number>;
   /** output lines that were not a simulated node's event */
   other: number;
-  /** the output lines of the `keep` nodes */
-  kept: Map<string, string[]>;
   /** emit-to-output latency, ms, of every event */
   latencies: Float64Array;
   /** the same, of the events output after the first event from every node (steady state) */
@@ -608,7 +623,7 @@ export interface CliRunResult {
   rssMaxMiB: number;
   /** CLI CPU seconds from spawn to the first event from every node */
   cpuAtAllFirst: number;
-  /** CPU seconds of otherPids (summed per name) over the steady window */
+  /** CPU seconds of otherPids (summed per name), and the machine's (`machine`), over the steady window */
   otherCpuSteady: Record<string, number>;
   /** CLI CPU seconds and RSS (MiB) over the hold (holdMs after every node delivered) */
   cpuHold: number;
@@ -653,6 +668,7 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
   const pid = p.pid!;
   const want = new Set(o.nodes);
   const perNode = new Map<string, number>();
+  const perNodeSteady = new Map<string, number>();
   const firstMs = new Map<string, number>();
   const lastMs = new Map<string, number>();
   const total = o.nodes.length * o.expectPerNode;
@@ -660,8 +676,7 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
   let nLat = 0;
   let steadyFrom = -1; // index in latencies of the first event after all nodes' first
   let other = 0;
-  const keep = new Set(o.keep ?? []);
-  const kept = new Map<string, string[]>([...keep].map((n) => [n, []]));
+  const keep = o.keep ?? new Map<string, string[]>();
   let complete = 0;
   let allFirstMs = NaN;
   let cpuAtAllFirst = NaN;
@@ -671,13 +686,16 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
   let cpuAtLast = NaN;
   let eventsAtLast = 0;
   let rssMax = 0;
-  const sumCpu = (): Record<string, number> =>
-    Object.fromEntries(
+  // the machine's busy CPU too: is it the limit, or the CLI?
+  const sumCpu = (): Record<string, number> => ({
+    ...Object.fromEntries(
       Object.entries(o.otherPids ?? {}).map(([k, pids]) => [
         k,
         pids.reduce((a, q) => a + (cpuSeconds(q) || 0), 0),
       ]),
-    );
+    ),
+    machine: machineBusySeconds(),
+  });
   let otherAtAllFirst: Record<string, number> = {};
   let otherAtLast: Record<string, number> = {};
   let cpuHoldEnd = NaN;
@@ -703,7 +721,7 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
       const ne = ni >= 0 ? line.indexOf('"', ni + 8) : -1;
       const node = ne > 0 ? line.slice(ni + 8, ne) : '';
       if (!want.has(node) || !line.startsWith('{"timestamp":"')) {
-        if (keep.has(node)) kept.get(node)!.push(line);
+        keep.get(node)?.push(line);
         other++;
         continue;
       }
@@ -723,6 +741,8 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
         }
       }
       lastMs.set(node, rel);
+      if (steadyFrom >= 0 && steadyFrom <= nLat)
+        perNodeSteady.set(node, (perNodeSteady.get(node) ?? 0) + 1);
       if (c === o.expectPerNode) complete++;
       if (nLat < latencies.length) latencies[nLat++] = nowWall - tsMs(line.slice(14, 44), cache);
       lastEventAt = rel;
@@ -776,8 +796,8 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
     perNode,
     firstMs,
     lastMs,
+    perNodeSteady,
     other,
-    kept,
     latencies: latencies.subarray(0, nLat),
     steadyLatencies: latencies.subarray(steadyFrom < 0 ? nLat : Math.min(steadyFrom, nLat), nLat),
     cpuTotal,
