@@ -55,6 +55,8 @@ const newBuffer = (): Buffer => ({
 
 function text(v: unknown): string {
   if (v === null || v === undefined) return '';
+  // args as the columns output shows them
+  if (Array.isArray(v)) return v.map((x) => String(x)).join(' ');
   if (typeof v === 'object') return JSON.stringify(v);
   return String(v);
 }
@@ -239,12 +241,13 @@ export function EventsView({ api }: { api: Api }): JSX.Element {
             onInput={(e) => setFilters(e.currentTarget.value)}
           />
         </label>
+        {/* separate keyed elements: a reused one would become the submit button mid-click */}
         {running ? (
-          <button type="button" id="stop" onClick={stop}>
+          <button type="button" key="stop" id="stop" onClick={stop}>
             Stop
           </button>
         ) : (
-          <button type="submit" id="start">
+          <button type="submit" key="start" id="start">
             Start
           </button>
         )}
