@@ -60,6 +60,8 @@ export interface WorkloadFigures {
   untraced_ns: number;
   floor_ns: number;
   traceloop_ns: number;
+  /** traceloop start --durations (exit times recorded) */
+  durations_ns: number;
   host_untraced_ns: number;
   strace_ns: number;
   /** slowdowns (traced / untraced) */
@@ -68,6 +70,8 @@ export interface WorkloadFigures {
   strace_slowdown: number;
   /** traceloop's slowdown / the floor's (target <= 1.5) */
   traceloop_vs_floor: number;
+  /** the same with --durations (target <= 1.5 too) */
+  durations_vs_floor: number;
   /** added ns per syscall */
   floor_ns_per_syscall: number;
   traceloop_ns_per_syscall: number;
@@ -186,7 +190,7 @@ async function measure(
 ): Promise<Record<string, number[]>> {
   const out: Record<string, number[]> = {};
   for (let r = 0; r < ROUNDS; r++) {
-    for (const v of ['untraced', 'floor', 'traceloop', 'host_untraced', 'strace']) {
+    for (const v of ['untraced', 'floor', 'traceloop', 'durations', 'host_untraced', 'strace']) {
       const undo = await variant(v);
       try {
         const res =
@@ -309,11 +313,11 @@ export async function runTraceloopBench(): Promise<TraceloopBenchResults> {
           const c = loadFloor();
           return async () => c.close();
         }
-        if (v === 'traceloop') {
+        if (v === 'traceloop' || v === 'durations') {
           // recording every container (the workload's included), as a node daemon does
           const r = newRecorder();
           rec = r;
-          await r.start({ filter: emptyFilter(), syscalls: [] });
+          await r.start({ filter: emptyFilter(), syscalls: [], durations: v === 'durations' });
           return async () => {
             await r.delete('', '');
             rec = undefined;
@@ -326,6 +330,7 @@ export async function runTraceloopBench(): Promise<TraceloopBenchResults> {
       const u = best(m.untraced!);
       const f = best(m.floor!);
       const t = best(m.traceloop!);
+      const dur = best(m.durations!);
       const hu = best(m.host_untraced!);
       const s = best(m.strace!);
       results.workloads.push({
@@ -334,12 +339,14 @@ export async function runTraceloopBench(): Promise<TraceloopBenchResults> {
         untraced_ns: u,
         floor_ns: f,
         traceloop_ns: t,
+        durations_ns: dur,
         host_untraced_ns: hu,
         strace_ns: s,
         floor_slowdown: f / u,
         traceloop_slowdown: t / u,
         strace_slowdown: s / hu,
         traceloop_vs_floor: t / u / (f / u),
+        durations_vs_floor: dur / u / (f / u),
         floor_ns_per_syscall: (f - u) / calls,
         traceloop_ns_per_syscall: (t - u) / calls,
       });
@@ -391,9 +398,9 @@ export function renderMarkdown(r: TraceloopBenchResults): string {
   const f1 = (x: number): string => x.toFixed(2);
   let s = `traceloop, ${r.kernel}, ${r.cpu}, best of ${r.rounds} interleaved rounds\n\n`;
   s +=
-    '| workload | untraced ns/iter | floor (empty tp_btf enter+exit) | traceloop | strace -f | traceloop slowdown / floor slowdown |\n|---|---|---|---|---|---|\n';
+    '| workload | untraced ns/iter | floor (empty tp_btf enter+exit) | traceloop | strace -f | traceloop slowdown / floor slowdown | with --durations |\n|---|---|---|---|---|---|---|\n';
   for (const w of r.workloads) {
-    s += `| ${w.workload} (${w.syscalls_per_iteration} syscall${w.syscalls_per_iteration > 1 ? 's' : ''}) | ${w.untraced_ns.toFixed(0)} | ${w.floor_ns.toFixed(0)} (${f1(w.floor_slowdown)}x, +${w.floor_ns_per_syscall.toFixed(0)} ns/syscall) | ${w.traceloop_ns.toFixed(0)} (${f1(w.traceloop_slowdown)}x, +${w.traceloop_ns_per_syscall.toFixed(0)} ns/syscall) | ${w.strace_ns.toFixed(0)} (${f1(w.strace_slowdown)}x vs host ${w.host_untraced_ns.toFixed(0)}) | ${f1(w.traceloop_vs_floor)} |\n`;
+    s += `| ${w.workload} (${w.syscalls_per_iteration} syscall${w.syscalls_per_iteration > 1 ? 's' : ''}) | ${w.untraced_ns.toFixed(0)} | ${w.floor_ns.toFixed(0)} (${f1(w.floor_slowdown)}x, +${w.floor_ns_per_syscall.toFixed(0)} ns/syscall) | ${w.traceloop_ns.toFixed(0)} (${f1(w.traceloop_slowdown)}x, +${w.traceloop_ns_per_syscall.toFixed(0)} ns/syscall) | ${w.strace_ns.toFixed(0)} (${f1(w.strace_slowdown)}x vs host ${w.host_untraced_ns.toFixed(0)}) | ${f1(w.traceloop_vs_floor)} | ${w.durations_ns.toFixed(0)} (${f1(w.durations_vs_floor)}) |\n`;
   }
   s +=
     '\n| syscalls per container | records shown | read from kernel | decode + format | memory per container (computed) | kernel memlock per container |\n|---|---|---|---|---|---|\n';

@@ -5,40 +5,33 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { TestDaemon } from '../../e2e/helpers/daemon.js';
-import {
-  ensureRootfs,
-  podmanSkip,
-  removeContainer,
-  runContainer,
-  uniqueName,
-  waitFor,
-} from '../../e2e/fixtures/podman.js';
+import * as pm from '../../e2e/fixtures/podman.js';
 
 const SLEEP_NS = 300_000_000;
 
-describe('traceloop start --durations', { skip: podmanSkip(), concurrency: 1 }, () => {
+describe('traceloop start --durations', { skip: pm.podmanSkip(), concurrency: 1 }, () => {
   let d: TestDaemon | undefined;
   const names: string[] = [];
 
   before(async () => {
-    ensureRootfs();
+    pm.ensureRootfs();
     d = new TestDaemon('traceloop-durations');
     await d.start();
   });
   after(async () => {
-    for (const n of names) await removeContainer(n);
+    for (const n of names) await pm.removeContainer(n);
     await d?.cleanup();
   });
 
   /** The recording of `sleep 0.3` in a new container: its sleep record, and the whole table. */
   async function sleepRecorded(): Promise<{ sleep: Record<string, unknown>; table: string }> {
-    const name = uniqueName('tl-dur');
+    const name = pm.uniqueName('tl-dur');
     names.push(name);
     await d!.cli(['traceloop', 'delete']); // the session before, if any
     await d!.ok(['traceloop', 'start', '--containername', name, ...startArgs]);
-    const r = await runContainer(name, ['/bin/sleep', '0.3']);
+    const r = await pm.runContainer(name, ['/bin/sleep', '0.3']);
     assert.equal(r.code, 0, r.stderr);
-    const events = await waitFor(async () => {
+    const events = await pm.waitFor(async () => {
       const evs = await d!.ndjson(['traceloop', 'show', name]);
       return evs.some((e) => e.kind === 'exit') ? evs : undefined;
     }, 15_000);
