@@ -8,6 +8,7 @@ import { decodeBytes, decodeCString, splitNulStrings } from '../framework/decode
 import { errnoName, modeString, O_CREAT, O_TMPFILE } from '../framework/linux.js';
 import { namedParams, openFlags } from './named.js';
 import type { ArgKind } from './syscalls.js';
+import { modeParams, retDetail } from './buffers.js';
 import { signalName } from './signals.js';
 import * as st from './structs.js';
 import { syscallByNr, syscallName, type SyscallDef } from './table.js';
@@ -400,6 +401,20 @@ export function formatArg(
       return st.statxMask(u32(v));
     case 'statx':
       return structArg(v, item, st.statx);
+    // copied by a mode (buffers.ts decodes them with their record); alone, the pointer
+    case 'iovec':
+    case 'pollfd':
+    case 'epollevents':
+    case 'sigset':
+      return v === 0n ? 'NULL' : hex(v);
+    case 'ioctlarg':
+      return String(BigInt.asUintN(64, v));
+    case 'sighow':
+      return st.sigHow(s32(v));
+    case 'fdpair':
+      return structArg(v, item, st.fdPair);
+    case 'pipeflags':
+      return st.pipeFlags(u32(v));
   }
 }
 
@@ -420,6 +435,8 @@ export function formatParams(r: TraceRecord): string {
     if (!(flags & O_CREAT) && (flags & O_TMPFILE) !== O_TMPFILE) args = args.slice(0, -1);
   }
   if (d.name === 'clone') return st.cloneParams(r.args);
+  const moded = modeParams(d, r, (i) => formatArg(args[i]![1], r.args[i] ?? 0n));
+  if (moded !== undefined) return moded;
   return args
     .map(([, kind], i) => {
       const itemIdx = d.items.indexOf(i);
@@ -517,7 +534,8 @@ export function retText(r: TraceRecord): string {
   if (r.kind === 'exit') return String(exitCode(Number(r.ret)));
   if (r.ret === null) return r.noReturn ? '?' : '? (unfinished)';
   const d = syscallByNr(r.nr);
-  const text = errorName(r) || (d?.returnsPointer ? hex(r.ret) : String(r.ret));
+  // poll's revents (or Timeout) follow the result, as strace prints them
+  const text = (errorName(r) || (d?.returnsPointer ? hex(r.ret) : String(r.ret))) + retDetail(d, r);
   const ns = durationNs(r);
   return ns === null ? text : `${text} ${durationText(ns)}`;
 }

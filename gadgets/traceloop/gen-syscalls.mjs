@@ -124,6 +124,29 @@ const STRUCTS = {
   // the new action (the kernel's struct sigaction: handler, flags, restorer, mask)
   rt_sigaction: [1, 32, true, 'sigaction'],
   epoll_ctl: [3, 12, true, 'epollevent'],
+  // the two descriptors made
+  pipe: [0, 8, false, 'fdpair'],
+  pipe2: [0, 8, false, 'fdpair'],
+  socketpair: [3, 8, false, 'fdpair'],
+};
+
+// Copied by a mode of their own (program.bpf.c TL_MODE_*, one per syscall like the above):
+// argument index, the count's argument index (-1: the result), element size, mode, the decoder's
+// kind. iov: the first 2 iovecs and up to 64 bytes of each; array: the first 8 elements; winsize:
+// ioctl's argument for TIOCGWINSZ/TIOCSWINSZ only; sigmask: rt_sigprocmask's set (at entry) and
+// old set (at exit).
+const MODES = { iov: 1, array: 2, winsize: 3, sigmask: 4 };
+const SPECIAL = {
+  readv: [1, 2, 0, 'iov', 'iovec'],
+  writev: [1, 2, 0, 'iov', 'iovec'],
+  preadv: [1, 2, 0, 'iov', 'iovec'],
+  pwritev: [1, 2, 0, 'iov', 'iovec'],
+  poll: [0, 1, 8, 'array', 'pollfd'],
+  ppoll: [0, 1, 8, 'array', 'pollfd'],
+  epoll_wait: [1, -1, 12, 'array', 'epollevents'],
+  epoll_pwait: [1, -1, 12, 'array', 'epollevents'],
+  ioctl: [2, -1, 8, 'winsize', 'ioctlarg'],
+  rt_sigprocmask: [1, -1, 0, 'sigmask', 'sigset'],
 };
 
 const DIRFD = new Set(['dfd', 'olddfd', 'newdfd', 'dirfd', 'fromdfd', 'todfd']);
@@ -202,6 +225,9 @@ function kindOf(sys, name, type) {
   if (name === 'which_clock' || (name === 'clockid' && !t.includes('*'))) return 'clockid';
   if (name === 'resource' && /rlimit/.test(sys)) return 'rlimitres';
   if (name === 'op' && sys === 'epoll_ctl') return 'epollop';
+  if (sys === 'pipe2' && name === 'flags') return 'pipeflags';
+  if (sys === 'rt_sigprocmask' && name === 'how') return 'sighow';
+  if (sys === 'rt_sigprocmask' && name === 'oset') return 'sigset';
   if (name === 'flags' && sys === 'epoll_create1') return 'epollflags';
   if (t.includes('*')) return 'ptr';
   // 64-bit values: registers are read whole; 32-bit ones keep only their low half
@@ -248,7 +274,18 @@ for (const [nr, name] of numbers) {
     // [arg, -1 (output) | -2 (input), size]
     buf = [st[0], st[2] ? -2 : -1, st[1]];
   }
-  rows.push({ nr, name, args: defs, buf: buf && [buf[0], buf[1], ...(st ? [buf[2]] : [])] });
+  const sp = SPECIAL[name];
+  if (sp && defs) {
+    defs[sp[0]][1] = sp[4];
+    // [arg, count arg | -1 (the result), element size, mode]
+    buf = [sp[0], sp[1], sp[2], MODES[sp[3]]];
+  }
+  rows.push({
+    nr,
+    name,
+    args: defs,
+    buf: buf && (sp ? buf : [buf[0], buf[1], ...(st ? [buf[2]] : [])]),
+  });
 }
 
 let out = '';
@@ -258,12 +295,14 @@ out += '// syscall tracepoint formats. DO NOT EDIT (edit the generator and run i
 out += '//\n';
 out +=
   '// [nr, name, args | null (unknown: shown raw), buffer [argIndex, lengthArgIndex | -1 = ret, size]?]\n' +
-  '// size: a structure of that many bytes (lengthArgIndex -1: an output, -2: an input).\n';
+  '// size: a structure of that many bytes (lengthArgIndex -1: an output, -2: an input).\n' +
+  '// mode (4th): copied by program.bpf.c TL_MODE_* (1 iovecs, 2 an array of size-byte elements,\n' +
+  '// 3 ioctl winsize, 4 rt_sigprocmask sets); lengthArgIndex is then the count.\n';
 out += '// arg: [name, kind]; kinds are decoded by gadgets/traceloop/format.ts.\n\n';
 out +=
-  "export type ArgKind =\n  | 'int'\n  | 'uint'\n  | 'long'\n  | 'ulong'\n  | 'fd'\n  | 'dirfd'\n  | 'str'\n  | 'buf'\n  | 'argv'\n  | 'ptr'\n  | 'mode'\n  | 'oflags'\n  | 'atflags'\n  | 'prot'\n  | 'mmapflags'\n  | 'signal'\n  | 'whence'\n  | 'fcntl'\n  | 'ioctl'\n  | 'sockdomain'\n  | 'socktype'\n  | 'sockproto'\n  | 'cloneflags'\n  | 'madvise'\n  | 'clockid'\n  | 'rlimitres'\n  | 'epollop'\n  | 'epollflags'\n  | 'sockaddr'\n  | 'timespec'\n  | 'rlimit'\n  | 'utsname'\n  | 'stat'\n  | 'sigaction'\n  | 'epollevent'\n  | 'statxflags'\n  | 'statxmask'\n  | 'statx';\n\n";
+  "export type ArgKind =\n  | 'int'\n  | 'uint'\n  | 'long'\n  | 'ulong'\n  | 'fd'\n  | 'dirfd'\n  | 'str'\n  | 'buf'\n  | 'argv'\n  | 'ptr'\n  | 'mode'\n  | 'oflags'\n  | 'atflags'\n  | 'prot'\n  | 'mmapflags'\n  | 'signal'\n  | 'whence'\n  | 'fcntl'\n  | 'ioctl'\n  | 'sockdomain'\n  | 'socktype'\n  | 'sockproto'\n  | 'cloneflags'\n  | 'madvise'\n  | 'clockid'\n  | 'rlimitres'\n  | 'epollop'\n  | 'epollflags'\n  | 'sockaddr'\n  | 'timespec'\n  | 'rlimit'\n  | 'utsname'\n  | 'stat'\n  | 'sigaction'\n  | 'epollevent'\n  | 'statxflags'\n  | 'statxmask'\n  | 'statx'\n  | 'iovec'\n  | 'pollfd'\n  | 'epollevents'\n  | 'ioctlarg'\n  | 'sigset'\n  | 'sighow'\n  | 'fdpair'\n  | 'pipeflags';\n\n";
 out +=
-  'export type SyscallRow = readonly [\n  nr: number,\n  name: string,\n  args: ReadonlyArray<readonly [string, ArgKind]> | null,\n  buffer?: readonly [number, number, number?],\n];\n\n';
+  'export type SyscallRow = readonly [\n  nr: number,\n  name: string,\n  args: ReadonlyArray<readonly [string, ArgKind]> | null,\n  buffer?: readonly [number, number, number?, number?],\n];\n\n';
 out += 'export const SYSCALL_ROWS: readonly SyscallRow[] = [\n';
 for (const r of rows) {
   const a = r.args === null ? 'null' : `[${r.args.map(([n, k]) => `['${n}', '${k}']`).join(', ')}]`;

@@ -79,6 +79,17 @@
 #define SC_ITEMS_SHIFT 18     /* 2 bits: number of data items (0..2): strings, then buffer, then argv */
 #define SC_ITEMS_MASK (3 << SC_ITEMS_SHIFT)
 #define SC_FIX_SHIFT 20	      /* 9 bits: the buffer is a structure of this many bytes (stat, timespec...) */
+#define SC_MODE_SHIFT 29      /* 3 bits: how the buffer is copied (TL_MODE_*), 0 = as is */
+
+/* Buffers that are not one flat copy, each within a small fixed budget of its data item. */
+#define TL_MODE_IOV 1	  /* iovec array (count: the length argument): the first 2, up to 64 B of each */
+#define TL_MODE_ARRAY 2	  /* count (length argument, or the result) elements of FIX bytes: the first 8 */
+#define TL_MODE_WINSIZE 3 /* ioctl: struct winsize for TIOCGWINSZ/TIOCSWINSZ only */
+#define TL_MODE_SIGMASK 4 /* rt_sigprocmask: the set at entry, the old set at exit */
+#define TL_IOV_MAX 2
+#define TL_IOV_BUF 64
+#define TL_IOV_HDR 36 /* base[2], len[2] (u64), then u8 count read, copied bytes of each, faults */
+#define TL_ARRAY_MAX 8
 
 #define TL_STATE_FREE 0
 #define TL_STATE_CLAIMING 1
@@ -656,6 +667,93 @@ static __always_inline __u16 read_argv(__u8 *dst, __u64 argv, __u8 *flags, __u8 
 	return off;
 }
 
+/* n, but at most TL_IOV_BUF, in the very register the verifier then sees used */
+static __always_inline __u64 iov_bound(__u64 n)
+{
+	asm volatile("if %0 <= 64 goto +1; %0 = 64;" : "+r"(n));
+	return n;
+}
+
+/*
+ * The first TL_IOV_MAX iovecs of an array and up to TL_IOV_BUF bytes of each, `budget` bytes in
+ * all (readv: the result; writev: unbounded). Item layout: TL_IOV_HDR header (the iovecs as the
+ * program passed them, how many were read, how many bytes of each were copied, a bit per buffer
+ * whose copy faulted), buffer 0, a NUL (no redacted secret spans it), buffer 1.
+ */
+static __always_inline __u16 read_iov(__u8 *dst, __u64 vec, __u64 cnt, __s64 budget, __u8 *flags,
+				      __u8 trunc)
+{
+	__u64 iv[4] = {};
+	__u64 n = cnt > TL_IOV_MAX ? TL_IOV_MAX : cnt;
+	__u64 c0, c1, off;
+	__u8 faults = 0;
+
+	if (!vec || !n)
+		return 0;
+	if (cnt > TL_IOV_MAX)
+		*flags |= trunc;
+	if (bpf_probe_read_user(iv, n == 2 ? 32 : 16, (const void *)vec))
+		return 0;
+	if (budget < 0)
+		budget = 0;
+	c0 = iv[1] < (__u64)budget ? iv[1] : budget;
+	budget -= c0;
+	c1 = n == 2 ? (iv[3] < (__u64)budget ? iv[3] : budget) : 0;
+	c0 = iov_bound(c0);
+	c1 = iov_bound(c1);
+	if (c0 && bpf_probe_read_user(dst + TL_IOV_HDR, c0, (const void *)iv[0])) {
+		faults |= 1;
+		c0 = 0;
+	}
+	off = iov_bound(c0) + TL_IOV_HDR;
+	dst[off] = 0;
+	if (c1 && bpf_probe_read_user(dst + off + 1, c1, (const void *)iv[2])) {
+		faults |= 2;
+		c1 = 0;
+	}
+	((__u64 *)dst)[0] = iv[0];
+	((__u64 *)dst)[1] = iv[2];
+	((__u64 *)dst)[2] = iv[1];
+	((__u64 *)dst)[3] = iv[3];
+	dst[32] = n;
+	dst[33] = c0;
+	dst[34] = c1;
+	dst[35] = faults;
+	return off + 1 + c1;
+}
+
+/* The buffer argument by its mode (TL_MODE_*); `len`: the count (or the flat length). */
+static __always_inline __u16 read_mode(struct tl_slot *s, __u8 *dst, __u32 info, __u32 mode,
+				       __u64 ptr, __s64 len, __u8 *flags, __u8 trunc)
+{
+	__u32 fix = (info >> SC_FIX_SHIFT) & 511;
+
+	if (mode == TL_MODE_IOV)
+		/* at entry the data are inputs, all of them sent; at exit only the result's bytes came */
+		return read_iov(dst, ptr, len, info & SC_AT_ENTER ? 1 << 30 : s->ret, flags, trunc);
+	if (mode == TL_MODE_ARRAY) {
+		if (len > TL_ARRAY_MAX) {
+			len = TL_ARRAY_MAX;
+			*flags |= trunc;
+		}
+		return read_buf(dst, ptr, len * fix, flags, trunc);
+	}
+	if (mode == TL_MODE_WINSIZE) {
+		__u32 req = s->args[1];
+
+		if (req != 0x5413 && req != 0x5414) /* TIOCGWINSZ, TIOCSWINSZ */
+			return 0;
+		return read_buf(dst, ptr, 8, flags, trunc);
+	}
+	if (mode == TL_MODE_SIGMASK) {
+		/* the set was read at entry (tl_sys_enter) into bytes 0-7 */
+		if (s->args[2] && !bpf_probe_read_user(dst + 8, 8, (const void *)s->args[2]))
+			dst[16] |= 2;
+		return 17;
+	}
+	return 0;
+}
+
 /*
  * The data items of a syscall, in order: string arguments, the buffer argument, the argv
  * array. Item 0 goes into the slot, item 1 into the continuation slot.
@@ -682,11 +780,18 @@ static __always_inline void read_items(struct tl_slot *s, struct tl_slot *cont, 
 		item++;
 	}
 	if (buf && buf <= 6) {
+		__u32 mode = info >> SC_MODE_SHIFT;
 		__s64 len = s->ret;
 
 		if (lenarg && lenarg <= 6)
 			len = s->args[lenarg - 1];
-		if (info >> SC_FIX_SHIFT)
+		if (mode) {
+			if (item == 0 && d0)
+				s->len = read_mode(s, d0, info, mode, s->args[buf - 1], len, &s->flags,
+						   TL_F_TRUNC0);
+			return;
+		}
+		if ((info >> SC_FIX_SHIFT) & 511)
 			len = (info >> SC_FIX_SHIFT) & 511;
 		if (item == 0 && d0)
 			s->len = read_buf(d0, s->args[buf - 1], len, &s->flags, TL_F_TRUNC0);
@@ -767,8 +872,16 @@ int BPF_PROG(tl_sys_enter, struct pt_regs *regs, long id)
 		t->pending = 0;
 		return 0;
 	}
-	if (info & SC_AT_ENTER)
+	if (info & SC_AT_ENTER) {
 		read_items(s, c, data_at(t->set, seq), data_at(t->set, seq + 1), info);
+	} else if ((info >> SC_MODE_SHIFT) == TL_MODE_SIGMASK) {
+		/* the new set is an input: read now (it may be the old set's buffer too) */
+		__u8 *d = data_at(t->set, seq);
+
+		if (d) {
+			d[16] = s->args[1] && !bpf_probe_read_user(d, 8, (const void *)s->args[1]);
+		}
+	}
 	if (c)
 		commit(c, (seq + 1) << 1);
 	commit(s, seq << 1);

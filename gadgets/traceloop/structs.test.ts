@@ -4,9 +4,19 @@
 // copies them (x86-64).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatParams, type TraceRecord } from './format.js';
-import { sigset } from './structs.js';
-import { infoWord, SC_FIX_SHIFT, syscallByName } from './table.js';
+import { formatParams, retText, type TraceRecord } from './format.js';
+import { quoteBytes, sigset } from './structs.js';
+import {
+  infoWord,
+  MODE_ARRAY,
+  MODE_IOV,
+  MODE_SIGMASK,
+  MODE_WINSIZE,
+  SC_AT_ENTER,
+  SC_FIX_SHIFT,
+  SC_MODE_SHIFT,
+  syscallByName,
+} from './table.js';
 
 function rec(name: string, args: bigint[], items: Buffer[], ret = 0n): TraceRecord {
   const d = syscallByName(name);
@@ -361,4 +371,288 @@ test('statx (what ls -l calls): sync type, flags, mask, and the struct', () => {
     ),
     'AT_FDCWD, "/etc/passwd", AT_STATX_SYNC_AS_STAT|AT_NO_AUTOMOUNT, STATX_ALL, {stx_mask=STATX_ALL|STATX_MNT_ID, stx_attributes=0, stx_mode=S_IFREG|0644, stx_size=1270, ...}',
   );
+});
+
+// ---- copied by a mode (program.bpf.c TL_MODE_*) --------------------------------------------------
+
+/**
+ * An iovec copy as read_iov lays it out: bases, lengths, count read, bytes copied of each, fault
+ * bits, buffer 0, a NUL, buffer 1. `budget`: the bytes the kernel may copy (readv: the result).
+ */
+function iov(vecs: Array<[bigint, string | number]>, budget = 1n << 30n, faults = 0): Buffer {
+  const h = Buffer.alloc(36);
+  const bufs: Buffer[] = [];
+  let left = budget;
+  vecs.slice(0, 2).forEach(([base, d], i) => {
+    const data = typeof d === 'string' ? Buffer.from(d, 'latin1') : Buffer.alloc(d, 'x');
+    const len = BigInt(data.length);
+    const c = Number([len, left, 64n].reduce((a, b) => (a < b ? a : b)));
+    left -= len < left ? len : left;
+    h.writeBigUInt64LE(base, i * 8);
+    h.writeBigUInt64LE(len, 16 + i * 8);
+    h[33 + i] = faults & (1 << i) ? 0 : c;
+    bufs.push(faults & (1 << i) ? Buffer.alloc(0) : data.subarray(0, c));
+  });
+  h[32] = Math.min(vecs.length, 2);
+  h[35] = faults;
+  return Buffer.concat([
+    h,
+    bufs[0] ?? Buffer.alloc(0),
+    Buffer.alloc(1),
+    bufs[1] ?? Buffer.alloc(0),
+  ]);
+}
+const B0 = 0x7ffc1000n;
+const B1 = 0x7ffc2000n;
+
+test('the info word carries the mode, the count argument and the element size', () => {
+  const w = (name: string): number => infoWord(syscallByName(name)!);
+  assert.equal(w('writev') >>> SC_MODE_SHIFT, MODE_IOV);
+  assert.ok(w('writev') & SC_AT_ENTER, 'writev: its inputs are read at entry');
+  assert.ok(!(w('readv') & SC_AT_ENTER), 'readv: at exit');
+  assert.equal(w('poll') >>> SC_MODE_SHIFT, MODE_ARRAY);
+  assert.equal((w('poll') >> SC_FIX_SHIFT) & 511, 8);
+  assert.equal((w('epoll_wait') >> SC_FIX_SHIFT) & 511, 12);
+  assert.equal(w('ioctl') >>> SC_MODE_SHIFT, MODE_WINSIZE);
+  assert.equal(w('rt_sigprocmask') >>> SC_MODE_SHIFT, MODE_SIGMASK);
+});
+
+test('iovecs: writev sends every iovec; strace -s 64 cuts each buffer; past 2 iovecs: ...', () => {
+  assert.equal(
+    params(
+      'writev',
+      [1n, P, 2n],
+      [
+        iov([
+          [B0, 'hello'],
+          [B1, ' world\n'],
+        ]),
+      ],
+      12n,
+    ),
+    '1, [{iov_base="hello", iov_len=5}, {iov_base=" world\\n", iov_len=7}], 2',
+  );
+  assert.equal(
+    params(
+      'writev',
+      [4n, P, 3n],
+      [
+        iov([
+          [B0, 100],
+          [B1, 'a\tb'],
+          [0n, 'c'],
+        ]),
+      ],
+      104n,
+    ),
+    `4, [{iov_base="${'x'.repeat(64)}"..., iov_len=100}, {iov_base="a\\tb", iov_len=3}, ...], 3`,
+  );
+  // an input: shown whatever the result
+  assert.equal(
+    params('writev', [99n, P, 1n], [iov([[B0, 'hi']])], -9n),
+    '99, [{iov_base="hi", iov_len=2}], 1',
+  );
+  assert.equal(params('writev', [1n, 0n, 0n], [Buffer.alloc(0)], -14n), '1, NULL, 0');
+});
+
+test('iovecs: readv shows what the result says came, pointers when it failed', () => {
+  const got = 'hello world\n';
+  const rv = (ret: bigint): Buffer =>
+    iov(
+      [
+        [B0, got.slice(0, 4)],
+        [B1, got.slice(4, Number(ret)) || 0],
+      ],
+      ret,
+    );
+  // the kernel copies 4 + 8 bytes; the second iovec is 100 bytes long
+  const item = iov(
+    [
+      [B0, 'hell'],
+      [B1, 'o world\n'],
+    ],
+    12n,
+  );
+  item.writeBigUInt64LE(100n, 24);
+  assert.equal(
+    params('readv', [3n, P, 2n], [item], 12n),
+    '3, [{iov_base="hell", iov_len=4}, {iov_base="o world\\n", iov_len=100}], 2',
+  );
+  const short = iov(
+    [
+      [B0, 'abc'],
+      [B1, 0],
+    ],
+    3n,
+  );
+  short.writeBigUInt64LE(4n, 16);
+  short.writeBigUInt64LE(100n, 24);
+  assert.equal(
+    params('readv', [3n, P, 2n], [short], 3n),
+    '3, [{iov_base="abc", iov_len=4}, {iov_base="", iov_len=100}], 2',
+  );
+  assert.equal(
+    params('readv', [99n, P, 2n], [rv(0n)], -9n),
+    '99, [{iov_base=0x7ffc1000, iov_len=4}, {iov_base=0x7ffc2000, iov_len=0}], 2',
+  );
+  assert.equal(
+    params('preadv', [5n, P, 1n, 0n, 0n], [iov([[B0, '\x7fELF']])], 4n),
+    '5, [{iov_base="\\177ELF", iov_len=4}], 1, 0',
+  );
+  // a buffer whose copy faulted: its pointer
+  assert.equal(
+    params(
+      'pwritev',
+      [6n, P, 2n, 3n, 0n],
+      [
+        iov(
+          [
+            [B0, 'ab'],
+            [B1, 'cd'],
+          ],
+          1n << 30n,
+          2,
+        ),
+      ],
+      4n,
+    ),
+    '6, [{iov_base="ab", iov_len=2}, {iov_base=0x7ffc2000, iov_len=2}], 2, 3',
+  );
+});
+
+test('iovecs rewritten by redaction: the buffer that kept its length is found by the NUL', () => {
+  const redact = (b: Buffer, from: string, to: string): Buffer =>
+    Buffer.from(b.toString('latin1').replace(from, to), 'latin1');
+  const item = iov([
+    [B0, 'GET /?token=s3cr3t HTTP/1.1\r\n'],
+    [B1, 'Host: x\r\n\r\n'],
+  ]);
+  assert.equal(
+    params('writev', [3n, P, 2n], [redact(item, 's3cr3t', '***')], 40n),
+    '3, [{iov_base="GET /?token=*** HTTP/1.1\\r\\n", iov_len=29}, {iov_base="Host: x\\r\\n\\r\\n", iov_len=11}], 2',
+  );
+  const second = iov([
+    [B0, 'POST / HTTP/1.1\r\n'],
+    [B1, 'password=hunter2'],
+  ]);
+  assert.equal(
+    params('writev', [3n, P, 2n], [redact(second, 'hunter2', '***')], 33n),
+    '3, [{iov_base="POST / HTTP/1.1\\r\\n", iov_len=17}, {iov_base="password=***", iov_len=16}], 2',
+  );
+  // both rewritten: no certain split, the pointer
+  const both = redact(
+    redact(
+      iov([
+        [B0, 'pass=aaaa'],
+        [B1, 'pass=bbbbbb'],
+      ]),
+      'aaaa',
+      '***',
+    ),
+    'bbbbbb',
+    '***',
+  );
+  assert.equal(params('writev', [3n, P, 2n], [both], 20n), '3, 0x7ffc0000, 2');
+});
+
+test('poll: events in the arguments, revents (or Timeout) after the result', () => {
+  const pfds = (...e: Array<[number, number, number]>): Buffer => {
+    const b = Buffer.alloc(e.length * 8);
+    e.forEach(([fd, ev, rev], i) => {
+      b.writeInt32LE(fd, i * 8);
+      b.writeUInt16LE(ev, i * 8 + 4);
+      b.writeUInt16LE(rev, i * 8 + 6);
+    });
+    return b;
+  };
+  const r = rec('poll', [P, 2n, 10n], [pfds([9, 1, 1], [11, 5, 4])], 2n);
+  assert.equal(formatParams(r), '[{fd=9, events=POLLIN}, {fd=11, events=POLLIN|POLLOUT}], 2, 10');
+  assert.equal(retText(r), '2 ([{fd=9, revents=POLLIN}, {fd=11, revents=POLLOUT}])');
+  const one = rec('poll', [P, 2n, 0n], [pfds([9, 1, 0], [-1, 1, 0])], 0n);
+  assert.equal(formatParams(one), '[{fd=9, events=POLLIN}, {fd=-1}], 2, 0');
+  assert.equal(retText(one), '0 (Timeout)');
+  // past the 8 entries copied
+  const many = Array.from({ length: 8 }, (_, i): [number, number, number] => [i, 1, 0]);
+  assert.ok(
+    params('ppoll', [P, 9n, 0n, 0n, 8n], [pfds(...many)], 0n).endsWith(
+      '{fd=7, events=POLLIN}, ...], 9, NULL, NULL, 8',
+    ),
+  );
+  assert.equal(params('poll', [P, 1n, 0n], [pfds([3, 1, 0])], -4n), '0x7ffc0000, 1, 0');
+});
+
+test('epoll_wait: the ready events (the result), the first 8', () => {
+  const ev = (events: number, data: bigint): Buffer => {
+    const b = Buffer.alloc(12);
+    b.writeUInt32LE(events, 0);
+    b.writeBigUInt64LE(data, 4);
+    return b;
+  };
+  assert.equal(
+    params('epoll_wait', [8n, P, 4n, 0n], [Buffer.concat([ev(1, 9n), ev(4, 10n)])], 2n),
+    '8, [{events=EPOLLIN, data={u32=9, u64=9}}, {events=EPOLLOUT, data={u32=10, u64=10}}], 4, 0',
+  );
+  assert.equal(
+    params('epoll_pwait', [8n, P, 4n, 0n, 0n, 8n], [Buffer.alloc(0)], 0n),
+    '8, [], 4, 0, NULL, 8',
+  );
+  assert.equal(
+    params('epoll_wait', [8n, P, 4n, 0n], [Buffer.alloc(0)], -4n),
+    '8, 0x7ffc0000, 4, 0',
+  );
+});
+
+test('ioctl: winsize for TIOCGWINSZ/TIOCSWINSZ, other requests as before', () => {
+  const ws = Buffer.alloc(8);
+  ws.writeUInt16LE(24, 0);
+  ws.writeUInt16LE(80, 2);
+  assert.equal(
+    params('ioctl', [13n, 0x5414n, P], [ws]),
+    '13, TIOCSWINSZ, {ws_row=24, ws_col=80, ws_xpixel=0, ws_ypixel=0}',
+  );
+  assert.equal(
+    params('ioctl', [9n, 0x5413n, P], [Buffer.alloc(0)], -25n),
+    '9, TIOCGWINSZ, 0x7ffc0000',
+  );
+  assert.equal(params('ioctl', [1n, 0x5421n, 1n], [Buffer.alloc(0)]), '1, FIONBIO, 1');
+});
+
+test('rt_sigprocmask: how, the set (read at entry), the old set (at exit)', () => {
+  const item = (set: bigint, old: bigint, ok: number): Buffer =>
+    Buffer.concat([u64s(set, old), Buffer.from([ok])]);
+  const INT_TERM = (1n << 1n) | (1n << 14n);
+  assert.equal(
+    params('rt_sigprocmask', [0n, P, P + 8n, 8n], [item(INT_TERM, 0n, 3)]),
+    'SIG_BLOCK, [INT TERM], [], 8',
+  );
+  assert.equal(
+    params('rt_sigprocmask', [2n, P, 0n, 8n], [item(0n, 0n, 1)]),
+    'SIG_SETMASK, [], NULL, 8',
+  );
+  assert.equal(
+    params('rt_sigprocmask', [1n, P, P + 8n, 8n], [item(~(3n << 31n) & ((1n << 64n) - 1n), 0n, 3)]),
+    'SIG_UNBLOCK, ~[RTMIN RT_1], [], 8',
+  );
+  // the old set is an output: a failed call shows its pointer; a set that faulted too
+  assert.equal(
+    params('rt_sigprocmask', [0n, P, P + 8n, 7n], [item(0n, 0n, 2)], -22n),
+    'SIG_BLOCK, 0x7ffc0000, 0x7ffc0008, 7',
+  );
+});
+
+test('pipe2 and socketpair: the descriptors made; pipe flags', () => {
+  const fds = Buffer.alloc(8);
+  fds.writeInt32LE(9, 0);
+  fds.writeInt32LE(10, 4);
+  assert.equal(params('pipe2', [P, 0x80000n], [fds]), '[9, 10], O_CLOEXEC');
+  assert.equal(params('pipe2', [P, 0n], [fds], -24n), '0x7ffc0000, 0');
+  assert.equal(params('socketpair', [1n, 2n, 0n, P], [fds]), 'AF_UNIX, SOCK_DGRAM, 0, [9, 10]');
+});
+
+test('bytes are quoted as strace does: octal, three digits before an octal digit', () => {
+  assert.equal(
+    quoteBytes(Buffer.from('\xd8O\x017a\x07\x08\0', 'latin1')),
+    '"\\330O\\0017a\\7\\10\\0"',
+  );
+  assert.equal(quoteBytes(Buffer.from('ab\xff', 'latin1')), '"ab\\377"');
 });

@@ -474,8 +474,6 @@ export function epollEvent(b: Buffer): string | undefined {
 // ---- strings -----------------------------------------------------------------------------------
 
 const ESCAPES: Record<number, string> = {
-  0x07: '\\a',
-  0x08: '\\b',
   0x09: '\\t',
   0x0a: '\\n',
   0x0b: '\\v',
@@ -485,14 +483,166 @@ const ESCAPES: Record<number, string> = {
   0x5c: '\\\\',
 };
 
-/** strace-like quoted bytes: printable ASCII kept, the rest escaped. */
+/**
+ * strace-like quoted bytes: printable ASCII kept, \t \n \v \f \r \" \\ named, the rest in octal
+ * (`\0`, `\177`; three digits when an octal digit follows, as strace writes them).
+ */
 export function quoteBytes(b: Buffer): string {
   let s = '"';
-  for (const c of b) {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
     const e = ESCAPES[c];
     if (e) s += e;
     else if (c >= 0x20 && c < 0x7f) s += String.fromCharCode(c);
-    else s += '\\x' + c.toString(16).padStart(2, '0');
+    else {
+      const next = b[i + 1];
+      const wide = next !== undefined && next >= 0x30 && next <= 0x37;
+      s += '\\' + (wide ? c.toString(8).padStart(3, '0') : c.toString(8));
+    }
   }
   return s + '"';
+}
+
+// ---- poll, terminals, signal masks -------------------------------------------------------------
+
+const POLL_EVENTS: ReadonlyArray<readonly [number, string]> = [
+  [0x1, 'POLLIN'],
+  [0x2, 'POLLPRI'],
+  [0x4, 'POLLOUT'],
+  [0x8, 'POLLERR'],
+  [0x10, 'POLLHUP'],
+  [0x20, 'POLLNVAL'],
+  [0x40, 'POLLRDNORM'],
+  [0x80, 'POLLRDBAND'],
+  [0x100, 'POLLWRNORM'],
+  [0x200, 'POLLWRBAND'],
+  [0x400, 'POLLMSG'],
+  [0x1000, 'POLLREMOVE'],
+  [0x2000, 'POLLRDHUP'],
+];
+export const pollEvents = (v: number): string => flagNames(v, POLL_EVENTS, '0');
+
+/**
+ * struct pollfd entries (8 bytes each) as strace prints them: the requested `events` (the
+ * arguments), or the `revents` of the entries that have some (after the result). `total`: the
+ * array's length; entries past the copy show as `...`.
+ */
+export function pollfds(b: Buffer, total: number, field: 'events' | 'revents'): string {
+  const out: string[] = [];
+  for (let off = 0; off + 8 <= b.length; off += 8) {
+    const v = b.readUInt16LE(off + (field === 'events' ? 4 : 6));
+    if (field === 'revents' && v === 0) continue;
+    const fd = b.readInt32LE(off);
+    // a negative fd is ignored by the kernel: strace leaves its events out
+    out.push(fd < 0 && field === 'events' ? `{fd=${fd}}` : `{fd=${fd}, ${field}=${pollEvents(v)}}`);
+  }
+  if (total > Math.floor(b.length / 8)) out.push('...');
+  return `[${out.join(', ')}]`;
+}
+
+/** epoll_wait's events: `count` of them ready (the result), the copy holding the first ones. */
+export function epollEvents(b: Buffer, count: number): string {
+  const out: string[] = [];
+  for (let off = 0; off + 12 <= b.length; off += 12)
+    out.push(epollEvent(b.subarray(off, off + 12))!);
+  if (count > Math.floor(b.length / 12)) out.push('...');
+  return `[${out.join(', ')}]`;
+}
+
+/** struct winsize (ioctl TIOCGWINSZ, TIOCSWINSZ). */
+export function winsize(b: Buffer): string | undefined {
+  if (b.length !== 8) return undefined;
+  return (
+    `{ws_row=${b.readUInt16LE(0)}, ws_col=${b.readUInt16LE(2)}, ` +
+    `ws_xpixel=${b.readUInt16LE(4)}, ws_ypixel=${b.readUInt16LE(6)}}`
+  );
+}
+
+const SIG_HOW = ['SIG_BLOCK', 'SIG_UNBLOCK', 'SIG_SETMASK'];
+export const sigHow = (v: number): string => SIG_HOW[v] ?? String(v);
+
+/** The two descriptors pipe, pipe2 and socketpair make: `[3, 4]`. */
+export function fdPair(b: Buffer): string | undefined {
+  if (b.length !== 8) return undefined;
+  return `[${b.readInt32LE(0)}, ${b.readInt32LE(4)}]`;
+}
+
+const PIPE_FLAGS: ReadonlyArray<readonly [number, string]> = [
+  [0x80000, 'O_CLOEXEC'],
+  [0x4000, 'O_DIRECT'],
+  [0x800, 'O_NONBLOCK'],
+  [0x80, 'O_NOTIFICATION_PIPE'],
+];
+export const pipeFlags = (v: number): string => flagNames(v, PIPE_FLAGS, '0');
+
+// ---- iovec -------------------------------------------------------------------------------------
+
+/** The kernel's iovec copy (program.bpf.c read_iov): header, buffer 0, a NUL, buffer 1. */
+export const IOV_HDR = 36;
+/** Bytes of each buffer copied at most: strace -s 64. */
+export const IOV_BUF = 64;
+
+export interface IovCopy {
+  bases: bigint[];
+  lens: bigint[];
+  /** the copied bytes of each iovec read (redacted); null: that copy faulted */
+  data: Array<Buffer | null>;
+  /** how many bytes of each the kernel copied */
+  copied: number[];
+}
+
+/**
+ * Splits an iovec copy. Redaction rewrites secrets (changing the length) but keeps NUL bytes, so
+ * a secret never spans the NUL between the two buffers: when the length moved, the buffer that
+ * kept its length is found by that NUL. Undefined when no split is certain (both rewritten).
+ */
+export function iovCopy(b: Buffer): IovCopy | undefined {
+  if (b.length < IOV_HDR + 1) return undefined;
+  const n = b[32]!;
+  const c0 = b[33]!;
+  const c1 = b[34]!;
+  const faults = b[35]!;
+  if (n < 1 || n > 2 || c0 > IOV_BUF || c1 > IOV_BUF) return undefined;
+  let d0: Buffer;
+  let d1: Buffer;
+  if (b.length === IOV_HDR + c0 + 1 + c1) {
+    d0 = b.subarray(IOV_HDR, IOV_HDR + c0);
+    d1 = b.subarray(IOV_HDR + c0 + 1);
+  } else if (b.length - c1 - 1 >= IOV_HDR && b[b.length - c1 - 1] === 0) {
+    d0 = b.subarray(IOV_HDR, b.length - c1 - 1);
+    d1 = b.subarray(b.length - c1);
+  } else if (b[IOV_HDR + c0] === 0) {
+    d0 = b.subarray(IOV_HDR, IOV_HDR + c0);
+    d1 = b.subarray(IOV_HDR + c0 + 1);
+  } else {
+    return undefined;
+  }
+  const bases = [b.readBigUInt64LE(0), b.readBigUInt64LE(8)].slice(0, n);
+  const lens = [b.readBigUInt64LE(16), b.readBigUInt64LE(24)].slice(0, n);
+  const data = [faults & 1 ? null : d0, faults & 2 ? null : d1].slice(0, n);
+  return { bases, lens, data, copied: [c0, c1].slice(0, n) };
+}
+
+/**
+ * An iovec array as strace prints it: each buffer's bytes up to `budget` in all (readv: the
+ * result; writev: everything), `...` after 64 bytes; null budget (a failed call): the pointers.
+ * `count`: the array's length; iovecs past the first two show as `...`.
+ */
+export function iovecs(c: IovCopy, count: bigint, budget: bigint | null): string {
+  const out: string[] = [];
+  let left = budget;
+  c.lens.forEach((len, i) => {
+    const d = c.data[i];
+    let base: string;
+    if (left === null || !d) {
+      base = c.bases[i] ? hex(c.bases[i]) : 'NULL';
+    } else {
+      const avail = len < left ? len : left;
+      left -= avail;
+      base = quoteBytes(d) + (avail > BigInt(c.copied[i] ?? 0) ? '...' : '');
+    }
+    out.push(`{iov_base=${base}, iov_len=${len}}`);
+  });
+  if (count > BigInt(c.lens.length)) out.push('...');
+  return `[${out.join(', ')}]`;
 }

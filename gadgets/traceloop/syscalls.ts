@@ -3,6 +3,8 @@
 //
 // [nr, name, args | null (unknown: shown raw), buffer [argIndex, lengthArgIndex | -1 = ret, size]?]
 // size: a structure of that many bytes (lengthArgIndex -1: an output, -2: an input).
+// mode (4th): copied by program.bpf.c TL_MODE_* (1 iovecs, 2 an array of size-byte elements,
+// 3 ioctl winsize, 4 rt_sigprocmask sets); lengthArgIndex is then the count.
 // arg: [name, kind]; kinds are decoded by gadgets/traceloop/format.ts.
 
 export type ArgKind =
@@ -43,13 +45,21 @@ export type ArgKind =
   | 'epollevent'
   | 'statxflags'
   | 'statxmask'
-  | 'statx';
+  | 'statx'
+  | 'iovec'
+  | 'pollfd'
+  | 'epollevents'
+  | 'ioctlarg'
+  | 'sigset'
+  | 'sighow'
+  | 'fdpair'
+  | 'pipeflags';
 
 export type SyscallRow = readonly [
   nr: number,
   name: string,
   args: ReadonlyArray<readonly [string, ArgKind]> | null,
-  buffer?: readonly [number, number, number?],
+  buffer?: readonly [number, number, number?, number?],
 ];
 
 export const SYSCALL_ROWS: readonly SyscallRow[] = [
@@ -114,10 +124,11 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
     7,
     'poll',
     [
-      ['ufds', 'ptr'],
+      ['ufds', 'pollfd'],
       ['nfds', 'uint'],
       ['timeout_msecs', 'int'],
     ],
+    [0, 1, 8, 2],
   ],
   [
     8,
@@ -173,11 +184,12 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
     14,
     'rt_sigprocmask',
     [
-      ['how', 'int'],
-      ['nset', 'ptr'],
-      ['oset', 'ptr'],
+      ['how', 'sighow'],
+      ['nset', 'sigset'],
+      ['oset', 'sigset'],
       ['sigsetsize', 'ulong'],
     ],
+    [1, -1, 0, 4],
   ],
   [15, 'rt_sigreturn', []],
   [
@@ -186,8 +198,9 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
     [
       ['fd', 'fd'],
       ['cmd', 'ioctl'],
-      ['arg', 'ulong'],
+      ['arg', 'ioctlarg'],
     ],
+    [2, -1, 8, 3],
   ],
   [
     17,
@@ -216,18 +229,20 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
     'readv',
     [
       ['fd', 'fd'],
-      ['vec', 'ptr'],
+      ['vec', 'iovec'],
       ['vlen', 'ulong'],
     ],
+    [1, 2, 0, 1],
   ],
   [
     20,
     'writev',
     [
       ['fd', 'fd'],
-      ['vec', 'ptr'],
+      ['vec', 'iovec'],
       ['vlen', 'ulong'],
     ],
+    [1, 2, 0, 1],
   ],
   [
     21,
@@ -237,7 +252,7 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
       ['mode', 'mode'],
     ],
   ],
-  [22, 'pipe', [['fildes', 'ptr']]],
+  [22, 'pipe', [['fildes', 'fdpair']], [0, -1, 8]],
   [
     23,
     'select',
@@ -486,8 +501,9 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
       ['family', 'sockdomain'],
       ['type', 'socktype'],
       ['protocol', 'sockproto'],
-      ['usockvec', 'ptr'],
+      ['usockvec', 'fdpair'],
     ],
+    [3, -1, 8],
   ],
   [
     54,
@@ -1551,10 +1567,11 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
     'epoll_wait',
     [
       ['epfd', 'fd'],
-      ['events', 'ptr'],
+      ['events', 'epollevents'],
       ['maxevents', 'int'],
       ['timeout', 'int'],
     ],
+    [1, -1, 12, 2],
   ],
   [
     233,
@@ -1900,12 +1917,13 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
     271,
     'ppoll',
     [
-      ['ufds', 'ptr'],
+      ['ufds', 'pollfd'],
       ['nfds', 'uint'],
       ['tsp', 'ptr'],
       ['sigmask', 'ptr'],
       ['sigsetsize', 'ulong'],
     ],
+    [0, 1, 8, 2],
   ],
   [272, 'unshare', [['unshare_flags', 'ulong']]],
   [
@@ -1994,12 +2012,13 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
     'epoll_pwait',
     [
       ['epfd', 'fd'],
-      ['events', 'ptr'],
+      ['events', 'epollevents'],
       ['maxevents', 'int'],
       ['timeout', 'int'],
       ['sigmask', 'ptr'],
       ['sigsetsize', 'ulong'],
     ],
+    [1, -1, 12, 2],
   ],
   [
     282,
@@ -2089,9 +2108,10 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
     293,
     'pipe2',
     [
-      ['fildes', 'ptr'],
-      ['flags', 'int'],
+      ['fildes', 'fdpair'],
+      ['flags', 'pipeflags'],
     ],
+    [0, -1, 8],
   ],
   [294, 'inotify_init1', [['flags', 'int']]],
   [
@@ -2099,22 +2119,24 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
     'preadv',
     [
       ['fd', 'fd'],
-      ['vec', 'ptr'],
+      ['vec', 'iovec'],
       ['vlen', 'ulong'],
       ['pos_l', 'ulong'],
       ['pos_h', 'ulong'],
     ],
+    [1, 2, 0, 1],
   ],
   [
     296,
     'pwritev',
     [
       ['fd', 'fd'],
-      ['vec', 'ptr'],
+      ['vec', 'iovec'],
       ['vlen', 'ulong'],
       ['pos_l', 'ulong'],
       ['pos_h', 'ulong'],
     ],
+    [1, 2, 0, 1],
   ],
   [
     297,

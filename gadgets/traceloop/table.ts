@@ -17,6 +17,12 @@ export const SC_KEEP = 1 << 14;
 export const SC_ARGV_SHIFT = 15;
 export const SC_ITEMS_SHIFT = 18;
 export const SC_FIX_SHIFT = 20;
+export const SC_MODE_SHIFT = 29;
+/** how the kernel copies the buffer argument (SyscallDef.buffer[3]; program.bpf.c TL_MODE_*) */
+export const MODE_IOV = 1;
+export const MODE_ARRAY = 2;
+export const MODE_WINSIZE = 3;
+export const MODE_SIGMASK = 4;
 
 export interface SyscallDef {
   nr: number;
@@ -25,9 +31,10 @@ export interface SyscallDef {
   args: ReadonlyArray<readonly [string, ArgKind]> | null;
   /**
    * data buffer: argument index, its length argument index (-1: the return value), and for a
-   * structure its size (length index -1: an output, -2: an input)
+   * structure its size (length index -1: an output, -2: an input); with a mode (4th: MODE_*),
+   * the index of the count argument, the element size and the mode
    */
-  buffer?: readonly [number, number, number?];
+  buffer?: readonly [number, number, number?, number?];
   noReturn: boolean;
   /** returns an address (shown in hex) */
   returnsPointer: boolean;
@@ -39,8 +46,12 @@ export interface SyscallDef {
 }
 
 const NORETURN = new Set(['exit', 'exit_group']);
-const AT_ENTER = new Set(['execve', 'execveat']);
+// execve's strings (the old mm is gone at exit); the data writev and pwritev send (input)
+const AT_ENTER = new Set(['execve', 'execveat', 'writev', 'pwritev']);
 const POINTER_RET = new Set(['mmap', 'mremap', 'brk', 'shmat']);
+
+/** Read at entry (SC_AT_ENTER): the syscall's data are its inputs. */
+export const readAtEntry = (name: string): boolean => AT_ENTER.has(name);
 
 function toDef(row: SyscallRow): SyscallDef {
   const [nr, name, args, buffer] = row;
@@ -96,6 +107,7 @@ export function infoWord(d: SyscallDef): number {
     w |= (d.buffer[0] + 1) << SC_BUF_SHIFT;
     if (d.buffer[1] >= 0) w |= (d.buffer[1] + 1) << SC_LEN_SHIFT;
     if (d.buffer[2]) w |= d.buffer[2] << SC_FIX_SHIFT;
+    if (d.buffer[3]) w |= d.buffer[3] << SC_MODE_SHIFT;
   }
   const argv = (d.args ?? []).findIndex(([, k]) => k === 'argv');
   if (argv >= 0) w |= (argv + 1) << SC_ARGV_SHIFT;

@@ -237,6 +237,6 @@ test('exit statuses as the shell reports them', () => {
 });
 
 test('quote escapes like strace', () => {
-  assert.equal(quote(Buffer.from('a"b\\c\n\x01'), false), '"a\\"b\\\\c\\n\\x01"');
+  assert.equal(quote(Buffer.from('a"b\\c\n\x01'), false), '"a\\"b\\\\c\\n\\1"');
   assert.equal(quote(Buffer.from('abc'), true), '"abc"...');
 });

@@ -171,6 +171,43 @@ describe('traceloop slots', () => {
     );
   });
 
+  it('iovec buffers (writev) are redacted and still decoded, each buffer on its side of the NUL', () => {
+    // read_iov's layout: bases, lengths, count read, bytes copied, faults; buffer 0, NUL, buffer 1
+    const b0 = Buffer.from('POST /login HTTP/1.1\r\n', 'latin1');
+    const b1 = Buffer.from('user=bob&password=hunter2', 'latin1');
+    const h = Buffer.alloc(36);
+    h.writeBigUInt64LE(0x7ffc1000n, 0);
+    h.writeBigUInt64LE(0x7ffc2000n, 8);
+    h.writeBigUInt64LE(BigInt(b0.length), 16);
+    h.writeBigUInt64LE(BigInt(b1.length), 24);
+    h[32] = 2;
+    h[33] = b0.length;
+    h[34] = b1.length;
+    const item = Buffer.concat([h, b0, Buffer.alloc(1), b1]);
+    const b = Buffer.alloc(SLOT_SIZE + item.length);
+    b.writeBigUInt64LE((1n << 1n) | 1n, SLOT.front);
+    b.writeBigUInt64LE((1n << 1n) | 1n, SLOT.back);
+    b.writeUInt16LE(20, SLOT.nr); // writev
+    b[SLOT.kind] = 1;
+    b[SLOT.flags] = 1; // returned
+    b.writeBigUInt64LE(3n, SLOT.args);
+    b.writeBigUInt64LE(0x7ffc0000n, SLOT.args + 8);
+    b.writeBigUInt64LE(2n, SLOT.args + 16);
+    b.writeBigInt64LE(BigInt(b0.length + b1.length), SLOT.ret);
+    b.writeUInt16LE(item.length, SLOT.len);
+    item.copy(b, SLOT.data);
+    const r = recordRedaction('traceloop', TL, new Redactor())!;
+    const out = r.batch(frameRecords([b]), 1);
+    assert.equal(out.redacted, 1);
+    const [rec] = assemble([parseSlot(splitRecords(out.records)[0]!, 0, SLOT_SIZE + 264)!]);
+    const text = formatParams(rec!);
+    assert.ok(!text.includes('hunter2'), text);
+    assert.equal(
+      text,
+      '3, [{iov_base="POST /login HTTP/1.1\\r\\n", iov_len=22}, {iov_base="user=bob&password=***", iov_len=25}], 2',
+    );
+  });
+
   it('a result longer than the 264 bytes of a data item is cut there', () => {
     const long = `${'x'.repeat(259)} -pA`;
     const r = recordRedaction('traceloop', TL, new Redactor([parseUserPattern('-p(A)')]))!;

@@ -12,16 +12,19 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -45,11 +48,21 @@ int main(int argc, char **argv)
 	struct statx stx;
 	struct sigaction sa = { 0 };
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = 7 };
-	int s4, s6, su, ep, fd;
+	int s4, s6, su, ep, fd, pfd[2], m;
 	void *p;
+	char a[8], b[100], big[100];
+	struct iovec wv[2] = { { "hello", 5 }, { " world\n", 7 } };
+	struct iovec rv[2] = { { a, 4 }, { b, sizeof(b) } };
+	struct iovec lv[3] = { { big, sizeof(big) }, { "a\tb", 3 }, { "c", 1 } };
+	struct pollfd pf[2];
+	struct epoll_event out[4];
+	struct winsize ws = { .ws_row = 24, .ws_col = 80 };
+	sigset_t set, old;
 
 	if (argc < 2 || chdir(argv[1]))
 		return 2;
+	/* the same descriptor numbers on both sides (a runner may pass some down) */
+	close_range(3, ~0U, 0);
 	s4 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
 	inet_pton(AF_INET, "127.0.0.1", &in4.sin_addr);
 	connect(s4, (struct sockaddr *)&in4, sizeof(in4));
@@ -89,6 +102,52 @@ int main(int argc, char **argv)
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	epoll_ctl(ep, EPOLL_CTL_ADD, s4, &ev);
 	epoll_ctl(ep, EPOLL_CTL_DEL, s4, NULL);
+
+	/* iovecs: the first two, 64 bytes of each, what readv got (none when it failed) */
+	pipe2(pfd, O_CLOEXEC);
+	writev(pfd[1], wv, 2);
+	readv(pfd[0], rv, 2);
+	memset(big, 'x', sizeof(big));
+	writev(pfd[1], lv, 3);
+	readv(pfd[0], rv, 2);
+	write(pfd[1], "abc", 3);
+	readv(pfd[0], rv, 2);
+	readv(99, rv, 2);
+	preadv(fd, rv, 1, 0);
+	m = memfd_create("kg", 0);
+	pwritev(m, wv, 2, 3);
+
+	/* pollfd and epoll_event arrays */
+	pf[0].fd = pfd[0];
+	pf[0].events = POLLIN;
+	pf[1].fd = pfd[1];
+	pf[1].events = POLLOUT | POLLIN;
+	poll(pf, 2, 0);
+	write(pfd[1], "z", 1);
+	poll(pf, 2, 10);
+	ev.data.u64 = 9;
+	ev.events = EPOLLIN;
+	epoll_ctl(ep, EPOLL_CTL_ADD, pfd[0], &ev);
+	ev.data.u64 = 10;
+	ev.events = EPOLLOUT;
+	epoll_ctl(ep, EPOLL_CTL_ADD, pfd[1], &ev);
+	epoll_wait(ep, out, 4, 0);
+	epoll_pwait(ep, out, 4, 0, NULL);
+
+	/* winsize on a pty master; a pipe is no terminal */
+	fd = open("/dev/ptmx", O_RDWR | O_NOCTTY);
+	ioctl(fd, TIOCSWINSZ, &ws);
+	ioctl(fd, TIOCGWINSZ, &ws);
+	ioctl(pfd[0], TIOCGWINSZ, &ws);
+
+	/* signal masks */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	sigfillset(&set);
+	sigprocmask(SIG_UNBLOCK, &set, &old);
 
 	p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	madvise(p, 8192, MADV_DONTNEED);
