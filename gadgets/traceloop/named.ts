@@ -1,6 +1,6 @@
 // Arguments whose meaning depends on the call, printed as strace prints them (found by the strace
-// parity test, gadgets/traceloop/parity.e2e.test.ts): fcntl's third argument by command,
-// arch_prctl's code, rseq's length and signature in hex, and the flag words of getrandom,
+// parity test, gadgets/traceloop/parity.e2e.test.ts): fcntl's third argument by command, prctl's
+// and arch_prctl's options, rseq's length and signature in hex, and the flag words of getrandom,
 // shutdown and wait4.
 
 import { openFlagNames } from '../framework/linux.js';
@@ -71,6 +71,30 @@ const WAIT: Array<[number, string]> = [
 ];
 /** wait4 says WUNTRACED for the bit waitid calls WSTOPPED */
 const WAIT4 = WAIT.map(([b, n]): [number, string] => [b, b === 2 ? 'WUNTRACED' : n]);
+const PRCTL: Record<number, string> = {
+  1: 'PR_SET_PDEATHSIG',
+  2: 'PR_GET_PDEATHSIG',
+  3: 'PR_GET_DUMPABLE',
+  4: 'PR_SET_DUMPABLE',
+  7: 'PR_GET_KEEPCAPS',
+  8: 'PR_SET_KEEPCAPS',
+  15: 'PR_SET_NAME',
+  16: 'PR_GET_NAME',
+  21: 'PR_GET_SECCOMP',
+  22: 'PR_SET_SECCOMP',
+  23: 'PR_CAPBSET_READ',
+  24: 'PR_CAPBSET_DROP',
+  35: 'PR_SET_MM',
+  36: 'PR_SET_CHILD_SUBREAPER',
+  37: 'PR_GET_CHILD_SUBREAPER',
+  38: 'PR_SET_NO_NEW_PRIVS',
+  39: 'PR_GET_NO_NEW_PRIVS',
+  41: 'PR_SET_THP_DISABLE',
+  42: 'PR_GET_THP_DISABLE',
+  47: 'PR_CAP_AMBIENT',
+  0x53564d41: 'PR_SET_VMA',
+};
+
 /** fcntl commands whose third argument strace does not print */
 const FCNTL_NO_ARG = new Set([1, 3, 9, 1025, 1032, 1034]); // F_GETFD F_GETFL F_GETOWN F_GETLEASE F_GETPIPE_SZ F_GET_SEALS
 
@@ -95,6 +119,13 @@ export function namedParams(
     case 'arch_prctl': {
       const code = u32(a(0));
       return `${ARCH_PRCTL[code] ?? hex(a(0))}, ${a(1) === 0n ? 'NULL' : hex(a(1))}`;
+    }
+    case 'prctl': {
+      const opt = s32(a(0));
+      const optName = PRCTL[opt] ?? String(opt);
+      // the task's name: strace prints the string (not copied yet: the pointer)
+      if (opt === 15 || opt === 16) return `${optName}, ${a(1) === 0n ? 'NULL' : hex(a(1))}`;
+      return [optName, ...args.slice(1, 5).map((v) => String(BigInt.asUintN(64, v)))].join(', ');
     }
     case 'rseq':
       return `${fmt(0)}, ${hex(a(1))}, ${s32(a(2))}, ${hex(BigInt.asUintN(32, a(3)))}`;

@@ -74,4 +74,9 @@ test('named arguments as strace prints them', () => {
   assert.equal(namedParams('shutdown', [3n, 1n], fmt), '0, SHUT_WR');
   assert.equal(namedParams('wait4', [-1n, 0n, 1n, 0n], fmt), '0, 1, WNOHANG, 3');
   assert.equal(namedParams('read', [0n], fmt), undefined);
+  assert.equal(
+    namedParams('prctl', [15n, 0x7ffd1234n, 0n, 0n, 0n], fmt),
+    'PR_SET_NAME, 0x7ffd1234',
+  );
+  assert.equal(namedParams('prctl', [38n, 1n, 0n, 0n, 0n], fmt), 'PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0');
 });
