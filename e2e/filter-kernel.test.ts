@@ -6,7 +6,7 @@
 // prints exactly its own events.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   copyFileSync,
   mkdtempSync,
@@ -26,19 +26,14 @@ import { RecordCursor } from '../proto/ts/records.js';
 import { marker, sleep, waitReady } from './helpers/cli.js';
 import type { Cli, Ev } from './helpers/cli.js';
 import { abandonAll, startTraced } from './helpers/trace.js';
+import { heldBy } from './helpers/bpf.js';
 import { startDaemon } from './helpers/daemon.js';
+import { execPid } from './helpers/workload.js';
 import type { TestDaemon } from './helpers/daemon.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
-/** Runs argv to its exit; resolves with its pid. */
-function exec(argv: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
-    p.on('error', reject);
-    p.on('close', () => resolve(p.pid!));
-  });
-}
+const exec = execPid;
 
 /** One gRPC run with kernel filters: the raw records the daemon sent it, and its last stats. */
 class Run {
@@ -249,5 +244,67 @@ describe('-F in the kernel', { skip: !isRoot && 'needs root', concurrency: 1 }, 
       assert.equal(x.code, 0, t.cli.describeExit());
       assert.equal(x.stderr.trim(), '');
     }
+  });
+  test('--local: the CLI loads its own trace_exec with the table in its .bss; regexes stay in user space', async () => {
+    const m = marker('klocal');
+    const t = await startTraced(
+      [
+        'trace',
+        'exec',
+        '--local',
+        '-o',
+        'json',
+        '-F',
+        'comm:kgkb',
+        '-F',
+        'pid:>=2',
+        '-F',
+        `args:~${m}`,
+      ],
+      (cli) =>
+        waitReady(
+          cli,
+          (r) => exec([bin('kgkb'), m, r]),
+          (e, r) => Array.isArray(e.args) && e.args[2] === r,
+        ),
+    );
+    // the CLI's own .bss, as bpftool formats it from BTF
+    const bss = [...heldBy(t.cli.pid).map]
+      .map(
+        (id) =>
+          JSON.parse(
+            execFileSync('bpftool', ['-j', 'map', 'show', 'id', String(id)], { encoding: 'utf8' }),
+          ) as { id: number; name: string },
+      )
+      .filter((x) => x.name === 'trace_ex.bss');
+    assert.equal(bss.length, 1, 'one trace_exec .bss held by the CLI');
+    const dump = JSON.parse(
+      execFileSync('bpftool', ['-j', 'map', 'dump', 'id', String(bss[0]!.id)], {
+        encoding: 'utf8',
+      }),
+    ) as Array<{ formatted: { value: { '.bss': Array<Record<string, unknown>> } } }>;
+    const vars = Object.assign({}, ...dump[0]!.formatted.value['.bss']) as {
+      gadget_ff_count: number;
+      gadget_ff: Array<{ lo: number[]; hi: number[]; comm_op: number; comm: number[] }>;
+    };
+    assert.equal(vars.gadget_ff_count, 1);
+    const slot = vars.gadget_ff[0]!;
+    assert.deepEqual(slot.lo, [2, 0, 0, 0]);
+    assert.deepEqual(slot.hi, [4294967295, 4294967295, 4294967295, 4294967295]);
+    assert.equal(slot.comm_op, 1);
+    assert.equal(
+      Buffer.from(BigUint64Array.from(slot.comm.map(BigInt)).buffer)
+        .toString('latin1')
+        .replace(/\0+$/, ''),
+      'kgkb',
+    );
+    const a = await exec([bin('kgka'), m, 'a']);
+    const b = await exec([bin('kgkb'), m, 'b']);
+    await t.cli.waitUntil(() => t.cli.events.some((e) => e.pid === b), 10_000, 'the kgkb exec');
+    await sleep(300);
+    const x = await t.cli.stop('SIGINT');
+    assert.equal(x.code, 0, t.cli.describeExit());
+    assert.ok(!t.cli.events.some((e) => e.pid === a));
+    for (const e of t.cli.events) assert.equal(e.comm, 'kgkb', JSON.stringify(e));
   });
 });

@@ -4,7 +4,6 @@
 // list-containers --sort with real podman containers. Bad expressions: one-line errors.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,6 +12,7 @@ import type { Ev } from './helpers/cli.js';
 import { abandonAll, finishTraced, startTraced } from './helpers/trace.js';
 import type { Traced } from './helpers/trace.js';
 import { startDaemon } from './helpers/daemon.js';
+import { execPid } from './helpers/workload.js';
 import type { TestDaemon } from './helpers/daemon.js';
 import {
   ensureRootfs,
@@ -27,14 +27,7 @@ import type { TestContainer } from './fixtures/podman.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
-/** Runs argv to its exit; resolves with its pid. */
-function exec(argv: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
-    p.on('error', reject);
-    p.on('close', () => resolve(p.pid!));
-  });
-}
+const exec = execPid;
 
 describe('-F/--filter on trace exec', { skip: !isRoot && 'needs root', concurrency: 1 }, () => {
   let dir: string;

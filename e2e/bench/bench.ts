@@ -12,7 +12,7 @@
 // BENCH_RATES (the (a) steps, comma-separated); `--only a|d|e|f` (or BENCH_ONLY) runs one section
 // and prints it as JSON (`--rate`/BENCH_RATE: (e)'s load, (a)'s per-process rate x2). --help.
 
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -74,6 +74,8 @@ const RATES = (process.env.BENCH_RATES ?? '50000,100000,200000,400000,600000,800
   .split(',')
   .map(Number);
 const OTHER_CONTAINER = 'kgtest-other';
+/** the comm a -F comm: filtered tracer passes: a copy of cat that opens its readiness markers */
+const POKE_COMM = 'kgb-poke';
 
 const log = (m: string): void => void process.stderr.write(`bench: ${m}\n`);
 const k = (n: number): string => `${Math.round(n / 1000)}k`;
@@ -101,6 +103,7 @@ async function startTraceOpen(
   tag: string,
   args: string[],
   container?: TestContainer,
+  poke?: (k: number) => void | Promise<void>,
 ): Promise<Tracer> {
   const file = join(TMP, `${tag}.json`);
   const child = start(tag, process.execPath, [RUN_JS, 'trace', 'open', ...args, '-o', 'json'], {
@@ -114,9 +117,11 @@ async function startTraceOpen(
     timeoutMs: 60_000,
     everyMs: container ? 200 : 50,
     // a filtered run sees only the container's opens: poke from inside it
-    poke: container
-      ? async (k) => void (await execIn(container, ['cat', `/${needle}${k}`]))
-      : (k) => touchOpen(join(TMP, `${needle}${k}`)),
+    poke: poke
+      ? (k) => poke(k)
+      : container
+        ? async (k) => void (await execIn(container, ['cat', `/${needle}${k}`]))
+        : (k) => touchOpen(join(TMP, `${needle}${k}`)),
   });
   return { child, file };
 }
@@ -354,6 +359,32 @@ async function loopConfigs(
       skip: container ? undefined : 'podman not available',
       run: async (tag, n, w) => {
         const t = await startTraceOpen(tag, ['--local', '-c', OTHER_CONTAINER], container);
+        try {
+          return await tracedLoop(n, t.child.pid, w);
+        } finally {
+          await stop(t.child);
+          rmSync(t.file, { force: true });
+        }
+      },
+    },
+    {
+      // -F in the kernel: the loop's opens (comm kg-workload) never leave it
+      key: 'filtered_comm',
+      label: `trace open --local -F comm:${POKE_COMM} (the loop's opens dropped in the kernel) -o json > file`,
+      iters,
+      run: async (tag, n, w) => {
+        const poker = join(TMP, POKE_COMM);
+        copyFileSync('/bin/cat', poker);
+        const t = await startTraceOpen(
+          tag,
+          ['--local', '-F', `comm:${POKE_COMM}`],
+          undefined,
+          (k) =>
+            run('poke', poker, [join(TMP, `kgb-ready-${tag}-${k}`)]).then(
+              () => undefined,
+              () => undefined, // cat of a missing file: still an open event
+            ),
+        );
         try {
           return await tracedLoop(n, t.child.pid, w);
         } finally {
@@ -661,6 +692,8 @@ Without --only: every figure of docs/benchmarks.md (about 6 minutes), printed as
 written to build/bench/results.{json,md}.
   --only a   (a) alone: the rate steps of \`trace open --local -o json > file\` and the unpaced
              step, then the CLI's -o json path alone on replayed records; printed as JSON
+  --only b   (b) and (c) alone: the open loop untraced, under the floors, traced, filtered to
+             another container and filtered with -F comm: in the kernel; printed as JSON
   --only d   (d) alone: time to the first event of \`trace exec\`
   --only e   (e) alone: daemon RSS idle and while streaming --rate events/s to a --remote client
   --only f   (f): podman run --rm and the open loop, medians of 50 interleaved runs with and
@@ -701,8 +734,8 @@ async function main(): Promise<void> {
   // one section, printed as JSON, no results files
   const only = args.only ?? process.env.BENCH_ONLY;
   const rateArg = args.rate ?? process.env.BENCH_RATE;
-  if (only !== undefined && !['a', 'd', 'e', 'f'].includes(only))
-    throw new Error(`--only: a, d, e or f, not ${only}`);
+  if (only !== undefined && !['a', 'b', 'd', 'e', 'f'].includes(only))
+    throw new Error(`--only: a, b, d, e or f, not ${only}`);
   if (only === 'f') {
     const { identityCost, renderIdentity } = await import('./identity.js');
     const r = await identityCost();
@@ -743,6 +776,38 @@ async function main(): Promise<void> {
 
   const iters =
     Number(process.env.BENCH_ITERS ?? 0) || Math.round(1.5e9 / (await openLoop(100_000)).ns);
+
+  if (only === 'b') {
+    // (b) and (c) alone: the open loop's configurations, one line each
+    let container: TestContainer | undefined;
+    try {
+      if (podmanAvailable()) {
+        await removeContainer(OTHER_CONTAINER);
+        container = await startContainer(OTHER_CONTAINER, ['sleep', '100000']);
+      }
+      const loadStart = loadavg();
+      const b = await loopConfigs(
+        iters,
+        container,
+        bpftrace,
+        new Set(progsBefore.map((p) => p.id)),
+      );
+      const r = { machine: m, loadStart, loadEnd: loadavg(), iterations: iters, rounds: ROUNDS, b };
+      process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+      const x = (v: number | undefined): string => (v === undefined ? '' : `${v.toFixed(2)}x`);
+      for (const c of b) {
+        process.stdout.write(
+          c.skipped
+            ? `${c.label}: skipped (${c.skipped})\n`
+            : `${c.label}: ${c.nsPerIter!.toFixed(0)} ns/iter, ${x(c.ratio)} untraced, ${x(c.ratioToFloor)} sys_exit floor, ${x(c.ratioToFloorAll)} 4-hook floor\n`,
+        );
+      }
+    } finally {
+      if (container) await removeContainer(OTHER_CONTAINER);
+      rmSync(TMP, { recursive: true, force: true });
+    }
+    return;
+  }
 
   let container: TestContainer | undefined;
   let b: LoopConfig[];

@@ -107,3 +107,12 @@ export function selfComm(): string {
 }
 
 export const NODE_NAME = hostname();
+
+/** Runs argv to its exit (output ignored); resolves with its pid, for matching its events. */
+export function execPid(argv: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+    p.on('error', reject);
+    p.on('close', () => resolve(p.pid!));
+  });
+}
