@@ -213,34 +213,19 @@ export class RemoteRuntime implements GadgetRuntime {
 
   async *run(req: RunRequest, signal: AbortSignal): AsyncGenerator<RunMessage> {
     if (signal.aborted) return;
-    const m = pb.GadgetServiceDefinition.runGadget;
     const t0 = Date.now();
-    const md = await this.callMetadata();
-    if (signal.aborted) return;
-    const call = this.client.makeServerStreamRequest(
-      m.path,
-      m.requestSerialize,
-      m.responseDeserialize,
+    const s = await this.openStream(
+      pb.GadgetServiceDefinition.runGadget,
       runRequestToPb(req),
-      md,
-      {},
+      signal,
     );
-    let received = false;
-    let timedOut = false;
-    const stopWatch = this.watchConnect(() => {
-      if (received) return;
-      timedOut = true;
-      call.cancel();
-    });
-    const onAbort = (): void => call.cancel();
-    signal.addEventListener('abort', onAbort, { once: true });
-
+    if (!s) return;
     let lastSeq = 0n;
     let seenDropped = 0n;
     let seenDroppedRecords = 0;
     try {
-      for await (const r of call as AsyncIterable<pb.RunResponse>) {
-        received = true;
+      for await (const r of s.call as AsyncIterable<pb.RunResponse>) {
+        s.received = true;
         const d = runMessageFromPb(r);
         if (!d) continue; // a message kind from a newer daemon
         if (d.seq !== undefined) {
@@ -265,15 +250,12 @@ export class RemoteRuntime implements GadgetRuntime {
       }
     } catch (e) {
       if (signal.aborted && isStatus(e, grpc.status.CANCELLED)) {
-        if (!received && !this.connected()) throw this.unreachable(Date.now() - t0);
+        if (!s.received && !this.connected()) throw this.unreachable(Date.now() - t0);
         return;
       }
-      throw await this.translate(e, received, timedOut);
+      throw await this.translate(e, s.received, s.timedOut);
     } finally {
-      stopWatch();
-      signal.removeEventListener('abort', onAbort);
-      // the consumer stopped early (break/return/throw): stop the daemon-side run too
-      call.cancel();
+      s.close();
     }
   }
 
@@ -300,38 +282,19 @@ export class RemoteRuntime implements GadgetRuntime {
     req: pb.TraceloopShowRequest,
     signal: AbortSignal,
   ): AsyncGenerator<RunMessage> {
-    const m = pb.GadgetServiceDefinition.traceloopShow;
-    const md = await this.callMetadata();
-    const call = this.client.makeServerStreamRequest(
-      m.path,
-      m.requestSerialize,
-      m.responseDeserialize,
-      req,
-      md,
-      {},
-    );
-    let received = false;
-    let timedOut = false;
-    const stopWatch = this.watchConnect(() => {
-      if (received) return;
-      timedOut = true;
-      call.cancel();
-    });
-    const onAbort = (): void => call.cancel();
-    signal.addEventListener('abort', onAbort, { once: true });
+    const s = await this.openStream(pb.GadgetServiceDefinition.traceloopShow, req, signal);
+    if (!s) return;
     try {
-      for await (const r of call as AsyncIterable<pb.RunResponse>) {
-        received = true;
+      for await (const r of s.call as AsyncIterable<pb.RunResponse>) {
+        s.received = true;
         const d = runMessageFromPb(r);
         if (d) yield d.message;
       }
     } catch (e) {
       if (signal.aborted && isStatus(e, grpc.status.CANCELLED)) return;
-      throw await this.translate(e, received, timedOut);
+      throw await this.translate(e, s.received, s.timedOut);
     } finally {
-      stopWatch();
-      signal.removeEventListener('abort', onAbort);
-      call.cancel();
+      s.close();
     }
   }
 
@@ -343,6 +306,47 @@ export class RemoteRuntime implements GadgetRuntime {
     const md = new grpc.Metadata();
     if (this.metadataFn) for (const [k, v] of Object.entries(await this.metadataFn())) md.set(k, v);
     return md;
+  }
+
+  /**
+   * A server stream of `m` (undefined when `signal` aborted meanwhile), cancelled when `signal`
+   * aborts or when the channel does not connect in time before the first message (the caller
+   * sets `received`; `timedOut` says why it was cancelled). close() when done: it also cancels
+   * the daemon-side call when the consumer stopped early (break/return/throw).
+   */
+  private async openStream<Req>(
+    m: pb.ServerStreamingMethod<Req, pb.RunResponse>,
+    req: Req,
+    signal: AbortSignal,
+  ) {
+    const md = await this.callMetadata();
+    if (signal.aborted) return undefined;
+    const call = this.client.makeServerStreamRequest(
+      m.path,
+      m.requestSerialize,
+      m.responseDeserialize,
+      req,
+      md,
+      {},
+    );
+    const onAbort = (): void => call.cancel();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const s = {
+      call,
+      received: false,
+      timedOut: false,
+      close: (): void => {
+        stopWatch();
+        signal.removeEventListener('abort', onAbort);
+        call.cancel();
+      },
+    };
+    const stopWatch = this.watchConnect(() => {
+      if (s.received) return;
+      s.timedOut = true;
+      call.cancel();
+    });
+    return s;
   }
 
   private async unary<Req, Res>(m: pb.UnaryMethod<Req, Res>, req: Req): Promise<Res> {
