@@ -92,6 +92,17 @@ const descriptor = {
   },
 };
 
+/** An ndjson sink that keeps each write as a string. */
+function ndjsonSink(): { sink: TextSink; chunks: string[] } {
+  const chunks: string[] = [];
+  const sink: TextSink = {
+    kind: 'ndjson',
+    write: (t) => void chunks.push(t.toString()),
+    end: async () => {},
+  };
+  return { sink, chunks };
+}
+
 function reporter(): Reporter & { lines: string[] } {
   const lines: string[] = [];
   return {
@@ -127,12 +138,7 @@ const r2: Rec = {
 };
 
 test('ndjson: walks the framing, builds common fields, merges the transform', () => {
-  const chunks: string[] = [];
-  const sink: TextSink = {
-    kind: 'ndjson',
-    write: (t) => void chunks.push(t.toString()),
-    end: async () => {},
-  };
+  const { sink, chunks } = ndjsonSink();
   const rep = reporter();
   const p = new EventPipeline({ descriptor, params: {}, sink, reporter: rep });
   p.handle(header);
@@ -193,12 +199,7 @@ test('objects: same events as objects, transform null drops', () => {
 });
 
 test('containers arriving later re-place their mount namespace', () => {
-  const chunks: string[] = [];
-  const sink: TextSink = {
-    kind: 'ndjson',
-    write: (t) => void chunks.push(t.toString()),
-    end: async () => {},
-  };
+  const { sink, chunks } = ndjsonSink();
   const p = new EventPipeline({ descriptor, params: {}, sink, reporter: reporter() });
   p.handle(header);
   p.handle(batch([r1]));
@@ -235,12 +236,7 @@ test('stats surface lost counts once per increase; seq gaps; logs; done', () => 
 });
 
 test('a truncated record is skipped with one warning, the rest of the batch is kept', () => {
-  const chunks: string[] = [];
-  const sink: TextSink = {
-    kind: 'ndjson',
-    write: (t) => void chunks.push(t.toString()),
-    end: async () => {},
-  };
+  const { sink, chunks } = ndjsonSink();
   const rep = reporter();
   const p = new EventPipeline({ descriptor, params: {}, sink, reporter: rep });
   p.handle(header);
@@ -253,12 +249,7 @@ test('a truncated record is skipped with one warning, the rest of the batch is k
 });
 
 test('a transform returning a common field name still gives valid, unique-key JSON', () => {
-  const chunks: string[] = [];
-  const sink: TextSink = {
-    kind: 'ndjson',
-    write: (t) => void chunks.push(t.toString()),
-    end: async () => {},
-  };
+  const { sink, chunks } = ndjsonSink();
   const p = new EventPipeline({
     descriptor: {
       name: 'x',
@@ -309,12 +300,7 @@ test('records with a mntns_uid are joined to containers by it: two containers on
   const a = { ...base, name: 'a', id: 'a'.repeat(64), mntnsId: INODE, mntnsUid: 11 };
   const b = { ...base, name: 'b', id: 'b'.repeat(64), mntnsId: INODE, mntnsUid: 12 };
   for (const fastJson of [true, false]) {
-    const chunks: string[] = [];
-    const sink: TextSink = {
-      kind: 'ndjson',
-      write: (t) => void chunks.push(t.toString()),
-      end: async () => {},
-    };
+    const { sink, chunks } = ndjsonSink();
     const p = new EventPipeline({
       descriptor: { name: 't', transform: fieldTransform([field.copy('ret')]) },
       params: {},

@@ -10,7 +10,7 @@ import type {
 } from '#gadgets/framework/runtime.js';
 import type { GadgetDescriptor, RecordLayout } from '#gadgets/framework/types.js';
 import { runGadget } from './run.js';
-import type { OutputStream } from './run.js';
+import type { OutputStream, RunGadgetOptions, RunSummary } from './run.js';
 import { emptyFilter } from '#gadgets/framework/filter.js';
 
 const layout: RecordLayout = {
@@ -99,6 +99,25 @@ const request = (timeoutSeconds = 0): RunRequest => ({
   timeoutSeconds,
 });
 
+/** runGadget of the test gadget over `rt` with `format` output, no signal handlers. */
+function runAs(
+  rt: GadgetRuntime,
+  format: RunGadgetOptions['output']['format'],
+  streams: Pick<RunGadgetOptions, 'stdout' | 'stderr'>,
+  extra: Partial<RunGadgetOptions> & { timeoutSeconds?: number } = {},
+): Promise<RunSummary> {
+  const { timeoutSeconds, ...rest } = extra;
+  return runGadget(rt, {
+    descriptor,
+    request: request(timeoutSeconds),
+    params: {},
+    output: { format },
+    ...streams,
+    handleSignals: false,
+    ...rest,
+  });
+}
+
 test('json: events as NDJSON on stdout, lost warning on stderr, ends on done', async () => {
   const rt = new FakeRuntime([
     header,
@@ -110,15 +129,7 @@ test('json: events as NDJSON on stdout, lost warning on stderr, ends on done', a
     batch([4]),
   ]);
   const { stdout, stderr, out, err } = io();
-  const s = await runGadget(rt, {
-    descriptor,
-    request: request(),
-    params: {},
-    output: { format: 'json' },
-    stdout,
-    stderr,
-    handleSignals: false,
-  });
+  const s = await runAs(rt, 'json', { stdout, stderr });
   const ev = (pid: number): string =>
     `{"timestamp":"2024-05-01T12:34:56.000${String(pid).padStart(3, '0')}000Z","node":"n1","namespace":"","pod":"","container":"","container_id":"","runtime":"","mntns_id":4026531840,"pid":${pid},"ret":-${pid}}\n`;
   assert.equal(out(), ev(1) + ev(2) + ev(3));
@@ -133,15 +144,7 @@ test('json: events as NDJSON on stdout, lost warning on stderr, ends on done', a
 test('piped columns output', async () => {
   const rt = new FakeRuntime([header, batch([1, 20000]), { kind: 'done', reason: 'completed' }]);
   const { stdout, stderr, out } = io();
-  await runGadget(rt, {
-    descriptor,
-    request: request(),
-    params: {},
-    output: { format: 'columns' },
-    stdout,
-    stderr,
-    handleSignals: false,
-  });
+  await runAs(rt, 'columns', { stdout, stderr });
   // widths fixed at the columns' minimums (here the headers'): the wider row runs over
   assert.equal(out(), 'PID  RET\n  1   -1\n20000  -20000\n');
 });
@@ -150,15 +153,7 @@ test('--timeout aborts the run; what arrives while stopping is still written', a
   const rt = new FakeRuntime([header, batch([1])], 'wait-abort');
   const { stdout, stderr, out } = io();
   const t0 = Date.now();
-  const s = await runGadget(rt, {
-    descriptor,
-    request: request(1),
-    params: {},
-    output: { format: 'json' },
-    stdout,
-    stderr,
-    handleSignals: false,
-  });
+  const s = await runAs(rt, 'json', { stdout, stderr }, { timeoutSeconds: 1 });
   assert.ok(Date.now() - t0 >= 950);
   assert.equal(s.reason, 'timeout');
   assert.equal(out().split('\n').length, 3);
@@ -170,17 +165,7 @@ test('a runtime that does not stop after abort is not waited for forever', async
   const { stdout, stderr } = io();
   const ac = new AbortController();
   setTimeout(() => ac.abort(), 20);
-  const s = await runGadget(rt, {
-    descriptor,
-    request: request(),
-    params: {},
-    output: { format: 'json' },
-    stdout,
-    stderr,
-    handleSignals: false,
-    signal: ac.signal,
-    graceMs: 50,
-  });
+  const s = await runAs(rt, 'json', { stdout, stderr }, { signal: ac.signal, graceMs: 50 });
   assert.equal(s.reason, 'aborted');
   assert.equal(s.totals.events, 1);
 });
@@ -188,15 +173,7 @@ test('a runtime that does not stop after abort is not waited for forever', async
 test('yaml output', async () => {
   const rt = new FakeRuntime([header, batch([7]), { kind: 'done', reason: 'completed' }]);
   const { stdout, stderr, out } = io();
-  await runGadget(rt, {
-    descriptor,
-    request: request(),
-    params: {},
-    output: { format: 'yaml' },
-    stdout,
-    stderr,
-    handleSignals: false,
-  });
+  await runAs(rt, 'yaml', { stdout, stderr });
   assert.equal(
     out(),
     '---\ntimestamp: 2024-05-01T12:34:56.000007000Z\nnode: n1\nnamespace: ""\npod: ""\ncontainer: ""\n' +
@@ -215,18 +192,7 @@ test('a run that fails before its header prints no column header', async () => {
     });
   };
   const { stdout, stderr, out } = io();
-  await assert.rejects(
-    runGadget(rt, {
-      descriptor,
-      request: request(),
-      params: {},
-      output: { format: 'columns' },
-      stdout,
-      stderr,
-      handleSignals: false,
-    }),
-    /cannot reach daemon/,
-  );
+  await assert.rejects(runAs(rt, 'columns', { stdout, stderr }), /cannot reach daemon/);
   assert.equal(out(), '');
 });
 
@@ -253,15 +219,7 @@ test('messages already handled are not kept alive while the run goes on (soak: C
     yield { kind: 'done', reason: 'completed' } as RunMessage;
   };
   const { stdout, stderr } = io();
-  const run = runGadget(rt, {
-    descriptor,
-    request: request(),
-    params: {},
-    output: { format: 'json' },
-    stdout,
-    stderr,
-    handleSignals: false,
-  });
+  const run = runAs(rt, 'json', { stdout, stderr });
   await atPause;
   await new Promise((r) => setImmediate(r));
   gc();
