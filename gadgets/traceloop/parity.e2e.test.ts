@@ -62,7 +62,7 @@ const CASES: Case[] = [
     name: 'wget',
     setup: HTTPD,
     argv: ['/bin/wget', '-q', '-O', '/tmp/page', 'http://127.0.0.1:8080/index.html'],
-    floor: 0.75,
+    floor: 0.7,
   },
   { name: 'ls -l', setup: ':', argv: ['/bin/ls', '-l', '/etc'], floor: 0.85 },
   { name: 'cat', setup: ':', argv: ['/bin/cat', '/etc/passwd'], floor: 0.85 },
