@@ -499,27 +499,10 @@ describe(
     });
 
     test('the CLI: report, verify (exit 0, then 1 with a rule removed), graph', () => {
-      const rep = spawnSync(
-        process.execPath,
-        [CLI, 'advise', 'network-policy', 'report', '--input', flowsFile],
-        { encoding: 'utf8' },
-      );
+      const rep = cli(['report', '--input', flowsFile]);
       assert.equal(rep.status, 0, rep.stderr);
       assert.equal(rep.stdout, readFileSync(policiesFile, 'utf8'));
-      const ver = spawnSync(
-        process.execPath,
-        [
-          CLI,
-          'advise',
-          'network-policy',
-          'verify',
-          '--input',
-          flowsFile,
-          '--policies',
-          policiesFile,
-        ],
-        { encoding: 'utf8' },
-      );
+      const ver = cli(['verify', '--input', flowsFile, '--policies', policiesFile]);
       assert.equal(ver.status, 0, ver.stdout + ver.stderr);
       assert.match(ver.stderr, new RegExp(`${flows.length} of ${flows.length} flows allowed`));
       // drop the frontend's rule to the backend Service
@@ -528,22 +511,7 @@ describe(
       fe.spec.egress = fe.spec.egress!.filter((r) => !JSON.stringify(r).includes('"backend"'));
       const broken = join(dir, 'broken.yaml');
       writeFileSync(broken, docs.policies.map((p) => JSON.stringify(p)).join('\n---\n'));
-      const bad = spawnSync(
-        process.execPath,
-        [
-          CLI,
-          'advise',
-          'network-policy',
-          'verify',
-          '--input',
-          flowsFile,
-          '--policies',
-          broken,
-          '-o',
-          'json',
-        ],
-        { encoding: 'utf8' },
-      );
+      const bad = cli(['verify', '--input', flowsFile, '--policies', broken, '-o', 'json']);
       assert.equal(bad.status, 1, bad.stderr);
       const denied = bad.stdout
         .trim()
@@ -556,22 +524,14 @@ describe(
         'kgtest-demo/frontend egress svc/kgtest-demo/backend TCP/8080 x3 name=http names=backend.kgtest-demo.svc.cluster.local',
       ]);
       for (const fmt of ['mermaid', 'dot'] as const) {
-        const g = spawnSync(
-          process.execPath,
-          [CLI, 'advise', 'network-policy', 'graph', '--input', flowsFile, '--format', fmt],
-          { encoding: 'utf8' },
-        );
+        const g = cli(['graph', '--input', flowsFile, '--format', fmt]);
         assert.equal(g.status, 0, g.stderr);
         assert.match(g.stdout, fmt === 'mermaid' ? /^flowchart LR/ : /^digraph services/);
         assert.match(g.stdout, /TCP\/5432 \(postgres\) ×2/);
       }
       if (!spawnSync('dot', ['-V']).error) {
         const svgFile = join(dir, 'map.svg');
-        const g = spawnSync(
-          process.execPath,
-          [CLI, 'advise', 'network-policy', 'graph', '--input', flowsFile, '--output', svgFile],
-          { encoding: 'utf8' },
-        );
+        const g = cli(['graph', '--input', flowsFile, '--output', svgFile]);
         assert.equal(g.status, 0, g.stderr);
         const svg = readFileSync(svgFile, 'utf8');
         assert.match(svg, /<svg/);
