@@ -8,7 +8,7 @@
 // SubjectAccessReview calls, the CLI finding the gadget pods through the API server.
 //
 // Covered: deploy --print-only passes server-side validation; trace exec and trace open filtered
-// by -n, -A, -p, -c and -l (set-based), with pod-enriched events; labels and owners (ReplicaSet
+// by -n, -A, -p, -c and -l (set-based), with pod-enriched events; -F; labels and owners (ReplicaSet
 // resolved to its Deployment); a pod started after tracing began (its entrypoint); per-namespace
 // authorization (a user allowed in one namespace only); the API server going away; undeploy
 // leaving nothing behind.
@@ -383,6 +383,21 @@ describe(
       assert.ok(!JSON.stringify(evs).includes('hunter2'), 'the secret left the node');
       assert.match(String(e.container_id), /^[0-9a-f]{64}$/);
       assert.equal(e.comm, 'echo');
+    });
+
+    test('-F in Kubernetes mode: comm (also in the node kernel) and a regex on the pod name', async () => {
+      const evs = await trace([
+        'trace',
+        'exec',
+        '-n',
+        SHOP,
+        '-F',
+        'comm:echo',
+        '-F',
+        'k8s.podname:~^db-',
+      ]);
+      assert.deepEqual(podsAndContainers(evs), [`${SHOP}/db-0/postgres`]);
+      for (const e of evs) assert.equal(e.comm, 'echo', JSON.stringify(e));
     });
 
     test('-l with a set-based selector, -A, -p and -c', async () => {
