@@ -123,7 +123,14 @@ describe('traceloop show against strace -f on real programs', { skip, concurrenc
         const start = evs.find((e) => e.syscall === 'execve' && String(e.params).startsWith(exec));
         return start && evs.some((e) => e.kind === 'exit' && e.pid === start.pid) ? evs : undefined;
       }, 20_000);
-      const recorded = fromTraceloop(events, exec);
+      // the RET column as `show` prints it, record for record (the recording is complete)
+      const table = (await d!.ok(['traceloop', 'show', name, '-o', 'columns=ret'])).stdout;
+      const rets = table.split('\n').slice(1, events.length + 1);
+      assert.equal(rets.length, events.length, 'one RET a record');
+      const recorded = fromTraceloop(
+        events.map((e, i) => ({ ...e, retText: rets[i]!.trim() })),
+        exec,
+      );
 
       const sname = uniqueName('tl-parity-strace');
       names.push(sname);

@@ -101,9 +101,13 @@ export function fromStrace(text: string): Program {
 /** One record of `traceloop show -o json`. */
 export type ShowEvent = Record<string, unknown>;
 
-/** The return value as strace writes it after `= `. */
+/**
+ * The return value as strace writes it after `= `: the RET column `show` printed for the record
+ * (`retText`: what follows the number, poll's revents, is there), else from -o json's `ret`.
+ */
 function retOf(e: ShowEvent): string {
   if (e.ret === null || e.ret === undefined) return '?';
+  if (typeof e.retText === 'string') return e.error ? `-1 ${e.retText}` : e.retText;
   if (e.error) return `-1 ${String(e.error)}`;
   const ret = Number(e.ret);
   if (syscallByName(String(e.syscall))?.returnsPointer) return `0x${ret.toString(16)}`;
