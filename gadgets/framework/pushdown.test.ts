@@ -99,7 +99,10 @@ describe('pushdown: which -F run in the kernel', () => {
         bad,
       );
     }
-    assert.throws(() => parseKernelFilters(['pid:1'], undefined), FilterSyntaxError);
+    assert.throws(
+      () => parseKernelFilters(['pid:1'], undefined),
+      /this gadget filters no column in the kernel/,
+    );
     assert.deepEqual(parseKernelFilters([], undefined), []);
   });
 });

@@ -64,6 +64,11 @@ export function parseKernelFilters(
 ): FieldFilter[] {
   if (texts.length === 0) return [];
   const allowed = fields ?? [];
+  if (allowed.length === 0) {
+    throw new FilterSyntaxError(
+      `kernel filter "${texts[0]}": this gadget filters no column in the kernel (trace exec and trace open do: ${KERNEL_FILTER_FIELDS.join(', ')})`,
+    );
+  }
   const out: FieldFilter[] = [];
   for (const t of texts) {
     const f = parseFieldFilter(t, (n) => (allowed.includes(n) ? n : undefined), allowed);
