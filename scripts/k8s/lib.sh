@@ -77,6 +77,22 @@ GADGET_IMAGE="${KGADGET_IMAGE:-localhost/kubectl-gadget:dev}"
 
 log() { printf '[k8s %s] %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# sign_cert CA OUT SUBJECT EXTKEYUSAGE [SAN]: OUT.key (P-256) and OUT.crt (10 years, leaf)
+# signed by CA.crt/CA.key (paths without the ending), with the caller's ossl (openssl + its log).
+sign_cert() {
+  local ca="$1" out="$2" subj="$3" eku="$4" san="${5:-}"
+  {
+    echo "basicConstraints=critical,CA:FALSE"
+    echo "keyUsage=critical,digitalSignature"
+    echo "extendedKeyUsage=$eku"
+    [[ -n "$san" ]] && echo "subjectAltName=$san"
+  } > "$out.ext"
+  ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$out.key" -out "$out.csr" -subj "$subj"
+  ossl x509 -req -in "$out.csr" -CA "$ca.crt" -CAkey "$ca.key" -CAcreateserial \
+    -days 3650 -sha256 -extfile "$out.ext" -out "$out.crt"
+  rm -f "$out.csr" "$out.ext"
+}
+
 # go_env, tool_cached: the Go build settings of every tool built from the module proxy
 # shellcheck source=../lib-go.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib-go.sh"

@@ -47,28 +47,19 @@ iptables_cleanup() {
     "$K8S_BIN_DIR/kube-proxy" --cleanup >/dev/null 2>&1 || true
   fi
   # what the kubelet adds: canary chains and the iptables-mode hint, KUBE-FIREWALL
-  local t c
-  for t in mangle nat filter; do
-    for c in $(iptables -w 5 -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^KUBE-/ { print $2 }'); do
-      # jumps to the chain first
-      { iptables -w 5 -t "$t" -S 2>/dev/null | grep -E -- "^-A .*-j $c( |$)" || true; } |
-        while read -r rule; do
-          # shellcheck disable=SC2086
-          iptables -w 5 -t "$t" ${rule/-A /-D } 2>/dev/null || true
-        done
-      iptables -w 5 -t "$t" -F "$c" 2>/dev/null || true
-      iptables -w 5 -t "$t" -X "$c" 2>/dev/null || true
-    done
-  done
-  for t in mangle nat filter; do
-    for c in $(ip6tables -w 5 -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^KUBE-/ { print $2 }'); do
-      { ip6tables -w 5 -t "$t" -S 2>/dev/null | grep -E -- "^-A .*-j $c( |$)" || true; } |
-        while read -r rule; do
-          # shellcheck disable=SC2086
-          ip6tables -w 5 -t "$t" ${rule/-A /-D } 2>/dev/null || true
-        done
-      ip6tables -w 5 -t "$t" -F "$c" 2>/dev/null || true
-      ip6tables -w 5 -t "$t" -X "$c" 2>/dev/null || true
+  local ipt t c
+  for ipt in iptables ip6tables; do
+    for t in mangle nat filter; do
+      for c in $("$ipt" -w 5 -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^KUBE-/ { print $2 }'); do
+        # jumps to the chain first
+        { "$ipt" -w 5 -t "$t" -S 2>/dev/null | grep -E -- "^-A .*-j $c( |$)" || true; } |
+          while read -r rule; do
+            # shellcheck disable=SC2086
+            "$ipt" -w 5 -t "$t" ${rule/-A /-D } 2>/dev/null || true
+          done
+        "$ipt" -w 5 -t "$t" -F "$c" 2>/dev/null || true
+        "$ipt" -w 5 -t "$t" -X "$c" 2>/dev/null || true
+      done
     done
   done
 }

@@ -147,18 +147,8 @@ t0=$(now_ms)
 ossl() { openssl "$@" 2>>"$LOGS/openssl.log"; }
 # node_cert NAME SUBJECT EXTKEYUSAGE [SAN], signed by the cluster CA
 node_cert() {
-  local name="$1" subj="$2" eku="$3" san="${4:-}" ext="$NPKI/$1.ext"
-  {
-    echo "basicConstraints=critical,CA:FALSE"
-    echo "keyUsage=critical,digitalSignature"
-    echo "extendedKeyUsage=$eku"
-    [[ -n "$san" ]] && echo "subjectAltName=$san"
-  } > "$ext"
-  ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$NPKI/$name.key" -out "$NPKI/$name.csr" -subj "$subj"
-  ossl x509 -req -in "$NPKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
-    -days 3650 -sha256 -extfile "$ext" -out "$NPKI/$name.crt"
-  rm -f "$NPKI/$name.csr" "$ext"
-  chmod 600 "$NPKI/$name.key"
+  sign_cert "$PKI/ca" "$NPKI/$1" "$2" "$3" "${4:-}"
+  chmod 600 "$NPKI/$1.key"
 }
 node_cert kubelet-client "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth
 node_cert kubelet-serving "/CN=$NODE_NAME" serverAuth "DNS:$NODE_NAME,IP:$NODE_IP"

@@ -149,19 +149,7 @@ new_ca() {
 }
 
 # new_cert CA NAME SUBJECT EXTKEYUSAGE [SAN]
-new_cert() {
-  local ca="$1" name="$2" subj="$3" eku="$4" san="${5:-}" ext="$PKI/$2.ext"
-  {
-    echo "basicConstraints=critical,CA:FALSE"
-    echo "keyUsage=critical,digitalSignature"
-    echo "extendedKeyUsage=$eku"
-    [[ -n "$san" ]] && echo "subjectAltName=$san"
-  } > "$ext"
-  ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$PKI/$name.key" -out "$PKI/$name.csr" -subj "$subj"
-  ossl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial \
-    -days 3650 -sha256 -extfile "$ext" -out "$PKI/$name.crt"
-  rm -f "$PKI/$name.csr" "$ext"
-}
+new_cert() { sign_cert "$PKI/$1" "$PKI/$2" "$3" "$4" "${5:-}"; }
 
 new_ca ca kgadget-ca
 new_ca front-proxy-ca kgadget-front-proxy-ca
