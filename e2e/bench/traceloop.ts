@@ -6,7 +6,8 @@
 //   - memory per container.
 // Three workloads: `getppid` (one cheap syscall per iteration: the worst case for any per-syscall
 // hook), `openclose` (openat + read + close of a small file: strings and buffers copied) and
-// `stat` (newfstatat: a path and a 144-byte struct stat copied, two slots).
+// `stat` (newfstatat: a path and a 144-byte struct stat copied, two slots), `writev` (2 iovecs
+// and up to 64 bytes of each copied at entry).
 // The workload runs pinned to one CPU inside a podman container (`podman exec`), timing itself.
 // Env: TL_BENCH_ROUNDS (5), TL_BENCH_N (getppid iterations, 2000000). Writes
 // build/bench/traceloop.json and prints a markdown table.
@@ -306,6 +307,7 @@ export async function runTraceloopBench(): Promise<TraceloopBenchResults> {
       ['getppid', N_GETPPID],
       ['openclose', N_OPENCLOSE],
       ['stat', N_OPENCLOSE],
+      ['writev', N_OPENCLOSE],
     ] as const) {
       log(`${mode}: ${ROUNDS} rounds of ${n} iterations on CPU ${CPU}`);
       const variant = async (v: string): Promise<() => Promise<void>> => {

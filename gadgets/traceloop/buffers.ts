@@ -3,10 +3,12 @@
 // returns strace's text of the whole argument list, or of what strace prints after the result.
 
 import type { TraceRecord } from './format.js';
+import { openFlags, prctlOption } from './named.js';
 import * as st from './structs.js';
 import {
   MODE_ARRAY,
   MODE_IOV,
+  MODE_PRCTL,
   MODE_SIGMASK,
   MODE_WINSIZE,
   readAtEntry,
@@ -51,6 +53,14 @@ export function modeParams(
     const req = Number(BigInt.asUintN(32, r.args[1] ?? 0n));
     if (req !== 0x5413 && req !== 0x5414) shown = arg(at);
     else shown = (returned(r) && item && st.winsize(item)) || ptr(v);
+  } else if (mode === MODE_PRCTL) {
+    // the task name of PR_SET_NAME (input) and PR_GET_NAME (output); other options: named.ts
+    const option = Number(BigInt.asUintN(32, r.args[0] ?? 0n));
+    if (option === 15) return `${prctlOption(option)}, ${(item && st.taskName(item)) || ptr(v)}`;
+    if (option === 16) {
+      return `${prctlOption(option)}, ${(returned(r) && item && st.taskName(item)) || ptr(v)}`;
+    }
+    return undefined;
   } else if (mode === MODE_SIGMASK) {
     const ok = item?.length === 17 ? item[16]! : 0;
     const set = r.args[1] ?? 0n;
@@ -70,11 +80,25 @@ export function modeParams(
     .join(', ');
 }
 
-/** What strace prints after poll's result: the entries' revents, or `Timeout`. */
-export function retDetail(d: SyscallDef | undefined, r: TraceRecord): string {
-  if (d?.buffer?.[3] !== MODE_ARRAY || d.args?.[0]?.[1] !== 'pollfd' || !returned(r)) return '';
-  if (r.ret === 0n) return ' (Timeout)';
+/**
+ * The result as strace prints it when it says more than the number: poll's revents (or
+ * Timeout), fcntl F_GETFD/F_GETFL's flags. Undefined: the plain number.
+ */
+export function retDetail(d: SyscallDef | undefined, r: TraceRecord): string | undefined {
+  if (!d || r.ret === null || r.ret < 0n) return undefined;
+  const ret = r.ret;
+  if (d.name === 'fcntl') {
+    const cmd = Number(BigInt.asUintN(32, r.args[1] ?? 0n));
+    const h = ret === 0n ? '0' : hex(ret);
+    if (cmd === 1 && ret !== 0n) {
+      return `${h} (flags ${st.flagNames(Number(ret), [[1, 'FD_CLOEXEC']], '0')})`;
+    }
+    if (cmd === 3) return `${h} (flags ${openFlags(Number(BigInt.asUintN(32, ret)))})`;
+    return undefined;
+  }
+  if (d.buffer?.[3] !== MODE_ARRAY || d.args?.[0]?.[1] !== 'pollfd') return undefined;
+  if (ret === 0n) return '0 (Timeout)';
   const item = r.items[d.items.indexOf(0)];
-  if (!item || item.length % 8) return '';
-  return ` (${st.pollfds(item, Number(BigInt.asUintN(32, r.args[1] ?? 0n)), 'revents')})`;
+  if (!item || item.length % 8) return undefined;
+  return `${ret} (${st.pollfds(item, Number(BigInt.asUintN(32, r.args[1] ?? 0n)), 'revents')})`;
 }

@@ -424,6 +424,8 @@ export function formatParams(r: TraceRecord): string {
   if (r.kind === 'exit') return exitText(Number(r.ret));
   const d = syscallByNr(r.nr);
   if (!d?.args) return r.args.map(hex).join(', ');
+  const moded = modeParams(d, r, (i) => formatArg(d.args![i]?.[1] ?? 'long', r.args[i] ?? 0n));
+  if (moded !== undefined) return moded;
   const named = namedParams(d.name, r.args, (i) =>
     formatArg(d.args![i]?.[1] ?? 'long', r.args[i] ?? 0n),
   );
@@ -435,8 +437,6 @@ export function formatParams(r: TraceRecord): string {
     if (!(flags & O_CREAT) && (flags & O_TMPFILE) !== O_TMPFILE) args = args.slice(0, -1);
   }
   if (d.name === 'clone') return st.cloneParams(r.args);
-  const moded = modeParams(d, r, (i) => formatArg(args[i]![1], r.args[i] ?? 0n));
-  if (moded !== undefined) return moded;
   return args
     .map(([, kind], i) => {
       const itemIdx = d.items.indexOf(i);
@@ -534,8 +534,8 @@ export function retText(r: TraceRecord): string {
   if (r.kind === 'exit') return String(exitCode(Number(r.ret)));
   if (r.ret === null) return r.noReturn ? '?' : '? (unfinished)';
   const d = syscallByNr(r.nr);
-  // poll's revents (or Timeout) follow the result, as strace prints them
-  const text = (errorName(r) || (d?.returnsPointer ? hex(r.ret) : String(r.ret))) + retDetail(d, r);
+  // poll's revents, fcntl's flags: what strace prints with the result
+  const text = errorName(r) || retDetail(d, r) || (d?.returnsPointer ? hex(r.ret) : String(r.ret));
   const ns = durationNs(r);
   return ns === null ? text : `${text} ${durationText(ns)}`;
 }

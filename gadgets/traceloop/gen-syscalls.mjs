@@ -134,8 +134,8 @@ const STRUCTS = {
 // argument index, the count's argument index (-1: the result), element size, mode, the decoder's
 // kind. iov: the first 2 iovecs and up to 64 bytes of each; array: the first 8 elements; winsize:
 // ioctl's argument for TIOCGWINSZ/TIOCSWINSZ only; sigmask: rt_sigprocmask's set (at entry) and
-// old set (at exit).
-const MODES = { iov: 1, array: 2, winsize: 3, sigmask: 4 };
+// old set (at exit); prctl: the 16-byte task name of PR_SET_NAME/PR_GET_NAME only.
+const MODES = { iov: 1, array: 2, winsize: 3, sigmask: 4, prctl: 5 };
 const SPECIAL = {
   readv: [1, 2, 0, 'iov', 'iovec'],
   writev: [1, 2, 0, 'iov', 'iovec'],
@@ -147,6 +147,7 @@ const SPECIAL = {
   epoll_pwait: [1, -1, 12, 'array', 'epollevents'],
   ioctl: [2, -1, 8, 'winsize', 'ioctlarg'],
   rt_sigprocmask: [1, -1, 0, 'sigmask', 'sigset'],
+  prctl: [1, -1, 16, 'prctl', 'ulong'],
 };
 
 const DIRFD = new Set(['dfd', 'olddfd', 'newdfd', 'dirfd', 'fromdfd', 'todfd']);
@@ -297,7 +298,7 @@ out +=
   '// [nr, name, args | null (unknown: shown raw), buffer [argIndex, lengthArgIndex | -1 = ret, size]?]\n' +
   '// size: a structure of that many bytes (lengthArgIndex -1: an output, -2: an input).\n' +
   '// mode (4th): copied by program.bpf.c TL_MODE_* (1 iovecs, 2 an array of size-byte elements,\n' +
-  '// 3 ioctl winsize, 4 rt_sigprocmask sets); lengthArgIndex is then the count.\n';
+  '// 3 ioctl winsize, 4 rt_sigprocmask sets, 5 prctl task names); lengthArgIndex is then the count.\n';
 out += '// arg: [name, kind]; kinds are decoded by gadgets/traceloop/format.ts.\n\n';
 out +=
   "export type ArgKind =\n  | 'int'\n  | 'uint'\n  | 'long'\n  | 'ulong'\n  | 'fd'\n  | 'dirfd'\n  | 'str'\n  | 'buf'\n  | 'argv'\n  | 'ptr'\n  | 'mode'\n  | 'oflags'\n  | 'atflags'\n  | 'prot'\n  | 'mmapflags'\n  | 'signal'\n  | 'whence'\n  | 'fcntl'\n  | 'ioctl'\n  | 'sockdomain'\n  | 'socktype'\n  | 'sockproto'\n  | 'cloneflags'\n  | 'madvise'\n  | 'clockid'\n  | 'rlimitres'\n  | 'epollop'\n  | 'epollflags'\n  | 'sockaddr'\n  | 'timespec'\n  | 'rlimit'\n  | 'utsname'\n  | 'stat'\n  | 'sigaction'\n  | 'epollevent'\n  | 'statxflags'\n  | 'statxmask'\n  | 'statx'\n  | 'iovec'\n  | 'pollfd'\n  | 'epollevents'\n  | 'ioctlarg'\n  | 'sigset'\n  | 'sighow'\n  | 'fdpair'\n  | 'pipeflags';\n\n";

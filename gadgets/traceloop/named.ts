@@ -95,6 +95,8 @@ const PRCTL: Record<number, string> = {
   0x53564d41: 'PR_SET_VMA',
 };
 
+export const prctlOption = (opt: number): string => PRCTL[opt] ?? String(opt);
+
 /** fcntl commands whose third argument strace does not print */
 const FCNTL_NO_ARG = new Set([1, 3, 9, 1025, 1032, 1034]); // F_GETFD F_GETFL F_GETOWN F_GETLEASE F_GETPIPE_SZ F_GET_SEALS
 

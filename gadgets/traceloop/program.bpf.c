@@ -86,6 +86,7 @@
 #define TL_MODE_ARRAY 2	  /* count (length argument, or the result) elements of FIX bytes: the first 8 */
 #define TL_MODE_WINSIZE 3 /* ioctl: struct winsize for TIOCGWINSZ/TIOCSWINSZ only */
 #define TL_MODE_SIGMASK 4 /* rt_sigprocmask: the set at entry, the old set at exit */
+#define TL_MODE_PRCTL 5	  /* prctl: the 16-byte task name of PR_SET_NAME and PR_GET_NAME only */
 #define TL_IOV_MAX 2
 #define TL_IOV_BUF 64
 #define TL_IOV_HDR 36 /* base[2], len[2] (u64), then u8 count read, copied bytes of each, faults */
@@ -744,6 +745,13 @@ static __always_inline __u16 read_mode(struct tl_slot *s, __u8 *dst, __u32 info,
 		if (req != 0x5413 && req != 0x5414) /* TIOCGWINSZ, TIOCSWINSZ */
 			return 0;
 		return read_buf(dst, ptr, 8, flags, trunc);
+	}
+	if (mode == TL_MODE_PRCTL) {
+		__u32 option = s->args[0];
+
+		if (option != 15 && option != 16) /* PR_SET_NAME, PR_GET_NAME */
+			return 0;
+		return read_buf(dst, ptr, 16, flags, trunc);
 	}
 	if (mode == TL_MODE_SIGMASK) {
 		/* the set was read at entry (tl_sys_enter) into bytes 0-7 */

@@ -121,6 +121,8 @@ describe('traceloop show decodes structures like strace', { skip, concurrency: 1
       'epoll_wait(8, [{events=EPOLLIN, data={u32=9, u64=9}}, {events=EPOLLOUT, data={u32=10, u64=10}}], 4, 0)',
       'ioctl(12, TIOCGWINSZ, {ws_row=24, ws_col=80, ws_xpixel=0, ws_ypixel=0})',
       'rt_sigprocmask(SIG_BLOCK, [INT TERM], [], 8)',
+      'prctl(PR_SET_NAME, "kg-structs-long"...)',
+      'prctl(PR_GET_NAME, "kg-structs-long")',
     ]) {
       assert.ok(recorded.includes(want), `recorded: ${want}`);
     }

@@ -656,3 +656,31 @@ test('bytes are quoted as strace does: octal, three digits before an octal digit
   );
   assert.equal(quoteBytes(Buffer.from('ab\xff', 'latin1')), '"ab\\377"');
 });
+
+test('prctl: the task name of PR_SET_NAME/PR_GET_NAME, cut as strace cuts it', () => {
+  const name = (t: string): Buffer => {
+    const b = Buffer.alloc(16);
+    Buffer.from(t, 'latin1').copy(b, 0, 0, 16);
+    return b;
+  };
+  assert.equal(params('prctl', [15n, P, 0n, 0n, 0n], [name('kgname')]), 'PR_SET_NAME, "kgname"');
+  assert.equal(params('prctl', [16n, P, 0n, 0n, 0n], [name('kgname')]), 'PR_GET_NAME, "kgname"');
+  assert.equal(
+    params('prctl', [15n, P, 0n, 0n, 0n], [name('a-very-long-process-name')]),
+    'PR_SET_NAME, "a-very-long-pro"...',
+  );
+  assert.equal(
+    params('prctl', [16n, P, 0n, 0n, 0n], [Buffer.alloc(0)], -14n),
+    'PR_GET_NAME, 0x7ffc0000',
+  );
+});
+
+test('fcntl F_GETFD/F_GETFL: the result in hex with its flags, as strace prints it', () => {
+  const ret = (cmd: bigint, v: bigint): string => retText(rec('fcntl', [3n, cmd, 0n], [], v));
+  assert.equal(ret(1n, 1n), '0x1 (flags FD_CLOEXEC)');
+  assert.equal(ret(1n, 0n), '0');
+  assert.equal(ret(3n, 0x8000n), '0x8000 (flags O_RDONLY|O_LARGEFILE)');
+  assert.equal(ret(3n, 0x8401n), '0x8401 (flags O_WRONLY|O_APPEND|O_LARGEFILE)');
+  assert.equal(ret(3n, -9n), 'EBADF');
+  assert.equal(ret(2n, 0n), '0');
+});

@@ -558,6 +558,13 @@ export function winsize(b: Buffer): string | undefined {
   );
 }
 
+/** A task name (16 bytes with its NUL): cut names as strace shows them, 15 bytes and `...`. */
+export function taskName(b: Buffer): string | undefined {
+  if (b.length !== 16) return undefined;
+  const nul = b.indexOf(0);
+  return nul >= 0 ? quoteBytes(b.subarray(0, nul)) : `${quoteBytes(b.subarray(0, 15))}...`;
+}
+
 const SIG_HOW = ['SIG_BLOCK', 'SIG_UNBLOCK', 'SIG_SETMASK'];
 export const sigHow = (v: number): string => SIG_HOW[v] ?? String(v);
 

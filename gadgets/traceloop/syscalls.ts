@@ -4,7 +4,7 @@
 // [nr, name, args | null (unknown: shown raw), buffer [argIndex, lengthArgIndex | -1 = ret, size]?]
 // size: a structure of that many bytes (lengthArgIndex -1: an output, -2: an input).
 // mode (4th): copied by program.bpf.c TL_MODE_* (1 iovecs, 2 an array of size-byte elements,
-// 3 ioctl winsize, 4 rt_sigprocmask sets); lengthArgIndex is then the count.
+// 3 ioctl winsize, 4 rt_sigprocmask sets, 5 prctl task names); lengthArgIndex is then the count.
 // arg: [name, kind]; kinds are decoded by gadgets/traceloop/format.ts.
 
 export type ArgKind =
@@ -1133,6 +1133,7 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
       ['arg4', 'ulong'],
       ['arg5', 'ulong'],
     ],
+    [1, -1, 16, 5],
   ],
   [
     158,

@@ -23,6 +23,7 @@ export const MODE_IOV = 1;
 export const MODE_ARRAY = 2;
 export const MODE_WINSIZE = 3;
 export const MODE_SIGMASK = 4;
+export const MODE_PRCTL = 5;
 
 export interface SyscallDef {
   nr: number;

@@ -4,9 +4,11 @@
  * prints the ns per iteration as JSON.
  *   loop N getppid     one cheap syscall per iteration (worst case for a per-syscall hook)
  *   loop N openclose   openat(path) + read + close of a small file (strings read at exit)
+ *   loop N writev      writev of 2 iovecs (16 + 64 bytes) to /dev/null
  */
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,14 @@ int main(int argc, char **argv)
 
 		for (long i = 0; i < n; i++)
 			(void)stat(file, &st);
+	} else if (strcmp(mode, "writev") == 0) {
+		/* writev of 2 iovecs to /dev/null: the iovecs and 64 bytes of each copied at entry */
+		int fd = open("/dev/null", O_WRONLY);
+		struct iovec iov[2] = { { buf, 16 }, { buf, sizeof(buf) } };
+
+		memset(buf, 'a', sizeof(buf));
+		for (long i = 0; i < n; i++)
+			(void)writev(fd, iov, 2);
 	} else {
 		for (long i = 0; i < n; i++)
 			syscall(SYS_getppid);

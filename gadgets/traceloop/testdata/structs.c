@@ -20,6 +20,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -50,7 +51,7 @@ int main(int argc, char **argv)
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = 7 };
 	int s4, s6, su, ep, fd, pfd[2], m;
 	void *p;
-	char a[8], b[100], big[100];
+	char a[8], b[100], big[100], comm[16];
 	struct iovec wv[2] = { { "hello", 5 }, { " world\n", 7 } };
 	struct iovec rv[2] = { { a, 4 }, { b, sizeof(b) } };
 	struct iovec lv[3] = { { big, sizeof(big) }, { "a\tb", 3 }, { "c", 1 } };
@@ -148,6 +149,11 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	sigfillset(&set);
 	sigprocmask(SIG_UNBLOCK, &set, &old);
+
+	/* the task name (cut at 15 bytes), then back */
+	prctl(PR_SET_NAME, "kg-structs-long-name");
+	prctl(PR_GET_NAME, comm);
+	prctl(PR_SET_NAME, "structs");
 
 	p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	madvise(p, 8192, MADV_DONTNEED);
