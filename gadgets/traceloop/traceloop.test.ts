@@ -26,6 +26,7 @@ import {
   SLOT,
   SLOT_SIZE,
   type Slot,
+  type TraceRecord,
 } from './format.js';
 import {
   closeMatches,
