@@ -8,6 +8,7 @@ import * as st from './structs.js';
 import {
   MODE_ARRAY,
   MODE_IOV,
+  MODE_MSG,
   MODE_PRCTL,
   MODE_SIGMASK,
   MODE_WINSIZE,
@@ -53,6 +54,10 @@ export function modeParams(
     const req = Number(BigInt.asUintN(32, r.args[1] ?? 0n));
     if (req !== 0x5413 && req !== 0x5414) shown = arg(at);
     else shown = (returned(r) && item && st.winsize(item)) || ptr(v);
+  } else if (mode === MODE_MSG) {
+    let budget: bigint | null = 1n << 62n;
+    if (!readAtEntry(d.name)) budget = returned(r) ? r.ret : null;
+    shown = (v !== 0n && item && st.msghdr(item, budget)) || ptr(v);
   } else if (mode === MODE_PRCTL) {
     // the task name of PR_SET_NAME (input) and PR_GET_NAME (output); other options: named.ts
     const option = Number(BigInt.asUintN(32, r.args[0] ?? 0n));

@@ -415,6 +415,10 @@ export function formatArg(
       return structArg(v, item, st.fdPair);
     case 'pipeflags':
       return st.pipeFlags(u32(v));
+    case 'msghdr':
+      return v === 0n ? 'NULL' : hex(v);
+    case 'msgflags':
+      return st.msgFlags(u32(v));
   }
 }
 

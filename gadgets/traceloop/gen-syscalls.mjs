@@ -134,8 +134,9 @@ const STRUCTS = {
 // argument index, the count's argument index (-1: the result), element size, mode, the decoder's
 // kind. iov: the first 2 iovecs and up to 64 bytes of each; array: the first 8 elements; winsize:
 // ioctl's argument for TIOCGWINSZ/TIOCSWINSZ only; sigmask: rt_sigprocmask's set (at entry) and
-// old set (at exit); prctl: the 16-byte task name of PR_SET_NAME/PR_GET_NAME only.
-const MODES = { iov: 1, array: 2, winsize: 3, sigmask: 4, prctl: 5 };
+// old set (at exit); prctl: the 16-byte task name of PR_SET_NAME/PR_GET_NAME only; msg: a
+// msghdr, its iovecs as iov and up to 28 bytes of its name.
+const MODES = { iov: 1, array: 2, winsize: 3, sigmask: 4, prctl: 5, msg: 6 };
 const SPECIAL = {
   readv: [1, 2, 0, 'iov', 'iovec'],
   writev: [1, 2, 0, 'iov', 'iovec'],
@@ -148,6 +149,8 @@ const SPECIAL = {
   ioctl: [2, -1, 8, 'winsize', 'ioctlarg'],
   rt_sigprocmask: [1, -1, 0, 'sigmask', 'sigset'],
   prctl: [1, -1, 16, 'prctl', 'ulong'],
+  sendmsg: [1, -1, 0, 'msg', 'msghdr'],
+  recvmsg: [1, -1, 0, 'msg', 'msghdr'],
 };
 
 const DIRFD = new Set(['dfd', 'olddfd', 'newdfd', 'dirfd', 'fromdfd', 'todfd']);
@@ -227,6 +230,7 @@ function kindOf(sys, name, type) {
   if (name === 'resource' && /rlimit/.test(sys)) return 'rlimitres';
   if (name === 'op' && sys === 'epoll_ctl') return 'epollop';
   if (sys === 'pipe2' && name === 'flags') return 'pipeflags';
+  if (/^(send|recv)(msg|to|from)$/.test(sys) && name === 'flags') return 'msgflags';
   if (sys === 'rt_sigprocmask' && name === 'how') return 'sighow';
   if (sys === 'rt_sigprocmask' && name === 'oset') return 'sigset';
   if (name === 'flags' && sys === 'epoll_create1') return 'epollflags';
@@ -298,10 +302,11 @@ out +=
   '// [nr, name, args | null (unknown: shown raw), buffer [argIndex, lengthArgIndex | -1 = ret, size]?]\n' +
   '// size: a structure of that many bytes (lengthArgIndex -1: an output, -2: an input).\n' +
   '// mode (4th): copied by program.bpf.c TL_MODE_* (1 iovecs, 2 an array of size-byte elements,\n' +
-  '// 3 ioctl winsize, 4 rt_sigprocmask sets, 5 prctl task names); lengthArgIndex is then the count.\n';
+  '// 3 ioctl winsize, 4 rt_sigprocmask sets, 5 prctl task names, 6 msghdr); lengthArgIndex is\n' +
+  '// then the count.\n';
 out += '// arg: [name, kind]; kinds are decoded by gadgets/traceloop/format.ts.\n\n';
 out +=
-  "export type ArgKind =\n  | 'int'\n  | 'uint'\n  | 'long'\n  | 'ulong'\n  | 'fd'\n  | 'dirfd'\n  | 'str'\n  | 'buf'\n  | 'argv'\n  | 'ptr'\n  | 'mode'\n  | 'oflags'\n  | 'atflags'\n  | 'prot'\n  | 'mmapflags'\n  | 'signal'\n  | 'whence'\n  | 'fcntl'\n  | 'ioctl'\n  | 'sockdomain'\n  | 'socktype'\n  | 'sockproto'\n  | 'cloneflags'\n  | 'madvise'\n  | 'clockid'\n  | 'rlimitres'\n  | 'epollop'\n  | 'epollflags'\n  | 'sockaddr'\n  | 'timespec'\n  | 'rlimit'\n  | 'utsname'\n  | 'stat'\n  | 'sigaction'\n  | 'epollevent'\n  | 'statxflags'\n  | 'statxmask'\n  | 'statx'\n  | 'iovec'\n  | 'pollfd'\n  | 'epollevents'\n  | 'ioctlarg'\n  | 'sigset'\n  | 'sighow'\n  | 'fdpair'\n  | 'pipeflags';\n\n";
+  "export type ArgKind =\n  | 'int'\n  | 'uint'\n  | 'long'\n  | 'ulong'\n  | 'fd'\n  | 'dirfd'\n  | 'str'\n  | 'buf'\n  | 'argv'\n  | 'ptr'\n  | 'mode'\n  | 'oflags'\n  | 'atflags'\n  | 'prot'\n  | 'mmapflags'\n  | 'signal'\n  | 'whence'\n  | 'fcntl'\n  | 'ioctl'\n  | 'sockdomain'\n  | 'socktype'\n  | 'sockproto'\n  | 'cloneflags'\n  | 'madvise'\n  | 'clockid'\n  | 'rlimitres'\n  | 'epollop'\n  | 'epollflags'\n  | 'sockaddr'\n  | 'timespec'\n  | 'rlimit'\n  | 'utsname'\n  | 'stat'\n  | 'sigaction'\n  | 'epollevent'\n  | 'statxflags'\n  | 'statxmask'\n  | 'statx'\n  | 'iovec'\n  | 'pollfd'\n  | 'epollevents'\n  | 'ioctlarg'\n  | 'sigset'\n  | 'sighow'\n  | 'fdpair'\n  | 'pipeflags'\n  | 'msghdr'\n  | 'msgflags';\n\n";
 out +=
   'export type SyscallRow = readonly [\n  nr: number,\n  name: string,\n  args: ReadonlyArray<readonly [string, ArgKind]> | null,\n  buffer?: readonly [number, number, number?, number?],\n];\n\n';
 out += 'export const SYSCALL_ROWS: readonly SyscallRow[] = [\n';

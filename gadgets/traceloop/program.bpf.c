@@ -87,6 +87,9 @@
 #define TL_MODE_WINSIZE 3 /* ioctl: struct winsize for TIOCGWINSZ/TIOCSWINSZ only */
 #define TL_MODE_SIGMASK 4 /* rt_sigprocmask: the set at entry, the old set at exit */
 #define TL_MODE_PRCTL 5	  /* prctl: the 16-byte task name of PR_SET_NAME and PR_GET_NAME only */
+#define TL_MODE_MSG 6	  /* msghdr: the header, its iovecs as TL_MODE_IOV, up to 28 bytes of its name */
+#define TL_MSG_HDR 56
+#define TL_MSG_NAME 28
 #define TL_IOV_MAX 2
 #define TL_IOV_BUF 64
 #define TL_IOV_HDR 36 /* base[2], len[2] (u64), then u8 count read, copied bytes of each, faults */
@@ -723,6 +726,37 @@ static __always_inline __u16 read_iov(__u8 *dst, __u64 vec, __u64 cnt, __s64 bud
 	return off + 1 + c1;
 }
 
+/* n, but at most an iovec copy's size, in the very register the verifier then sees used */
+static __always_inline __u64 iov_copy_bound(__u64 n)
+{
+	asm volatile("if %0 <= 165 goto +1; %0 = 165;" : "+r"(n));
+	return n;
+}
+
+/*
+ * A struct user_msghdr: its 56 bytes, then its iovecs as read_iov lays them out, then up to
+ * TL_MSG_NAME bytes of its name, then one byte: how many name bytes came.
+ */
+static __always_inline __u16 read_msg(__u8 *dst, __u64 ptr, __s64 budget, __u8 *flags, __u8 trunc)
+{
+	__u64 h[7];
+	__u64 n, k;
+
+	if (!ptr || bpf_probe_read_user(h, sizeof(h), (const void *)ptr))
+		return 0;
+#pragma unroll
+	for (int i = 0; i < 7; i++)
+		((__u64 *)dst)[i] = h[i];
+	n = iov_copy_bound(read_iov(dst + TL_MSG_HDR, h[2], h[3], budget, flags, trunc));
+	k = (__u32)h[1];
+	if (k > TL_MSG_NAME)
+		k = TL_MSG_NAME;
+	if (!h[0] || bpf_probe_read_user(dst + TL_MSG_HDR + n, k, (const void *)h[0]))
+		k = 0;
+	dst[TL_MSG_HDR + n + k] = k;
+	return TL_MSG_HDR + n + k + 1;
+}
+
 /* The buffer argument by its mode (TL_MODE_*); `len`: the count (or the flat length). */
 static __always_inline __u16 read_mode(struct tl_slot *s, __u8 *dst, __u32 info, __u32 mode,
 				       __u64 ptr, __s64 len, __u8 *flags, __u8 trunc)
@@ -746,6 +780,8 @@ static __always_inline __u16 read_mode(struct tl_slot *s, __u8 *dst, __u32 info,
 			return 0;
 		return read_buf(dst, ptr, 8, flags, trunc);
 	}
+	if (mode == TL_MODE_MSG)
+		return read_msg(dst, ptr, info & SC_AT_ENTER ? 1 << 30 : s->ret, flags, trunc);
 	if (mode == TL_MODE_PRCTL) {
 		__u32 option = s->args[0];
 

@@ -121,6 +121,9 @@ describe('traceloop show decodes structures like strace', { skip, concurrency: 1
       'epoll_wait(8, [{events=EPOLLIN, data={u32=9, u64=9}}, {events=EPOLLOUT, data={u32=10, u64=10}}], 4, 0)',
       'ioctl(12, TIOCGWINSZ, {ws_row=24, ws_col=80, ws_xpixel=0, ws_ypixel=0})',
       'rt_sigprocmask(SIG_BLOCK, [INT TERM], [], 8)',
+      'sendmsg(13, {msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base="ping ", iov_len=5}, {iov_base="pong", iov_len=4}], msg_iovlen=2, msg_controllen=0, msg_flags=0}, MSG_NOSIGNAL)',
+      'recvmsg(14, {msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base="pin", iov_len=3}, {iov_base="g pong", iov_len=64}], msg_iovlen=2, msg_controllen=0, msg_flags=0}, MSG_DONTWAIT)',
+      'recvmsg(14, {msg_namelen=0}, MSG_DONTWAIT)',
       'prctl(PR_SET_NAME, "kg-structs-long"...)',
       'prctl(PR_GET_NAME, "kg-structs-long")',
     ]) {

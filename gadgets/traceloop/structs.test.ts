@@ -684,3 +684,79 @@ test('fcntl F_GETFD/F_GETFL: the result in hex with its flags, as strace prints 
   assert.equal(ret(3n, -9n), 'EBADF');
   assert.equal(ret(2n, 0n), '0');
 });
+
+test('msghdr: name, iovecs, lengths, flags; recvmsg up to its result, only the name length when it failed', () => {
+  const msg = (o: {
+    name?: Buffer;
+    namelen?: number;
+    iov?: Buffer;
+    iovlen: bigint;
+    controllen?: bigint;
+    flags?: number;
+  }): Buffer => {
+    const h = Buffer.alloc(56);
+    h.writeBigUInt64LE(o.name ? 0x7ffc3000n : 0n, 0);
+    h.writeUInt32LE(o.namelen ?? 0, 8);
+    h.writeBigUInt64LE(0x7ffc4000n, 16);
+    h.writeBigUInt64LE(o.iovlen, 24);
+    h.writeBigUInt64LE(o.controllen ? 0x7ffc5000n : 0n, 32);
+    h.writeBigUInt64LE(o.controllen ?? 0n, 40);
+    h.writeUInt32LE(o.flags ?? 0, 48);
+    const name = o.name ?? Buffer.alloc(0);
+    return Buffer.concat([h, o.iov ?? Buffer.alloc(0), name, Buffer.from([name.length])]);
+  };
+  assert.equal(
+    params(
+      'sendmsg',
+      [3n, P, 0x4000n],
+      [
+        msg({
+          iov: iov([
+            [B0, 'ping '],
+            [B1, 'pong'],
+          ]),
+          iovlen: 2n,
+        }),
+      ],
+      9n,
+    ),
+    '3, {msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base="ping ", iov_len=5}, {iov_base="pong", iov_len=4}], msg_iovlen=2, msg_controllen=0, msg_flags=0}, MSG_NOSIGNAL',
+  );
+  const got = iov(
+    [
+      [B0, 'pin'],
+      [B1, 'g pong'],
+    ],
+    9n,
+  );
+  got.writeBigUInt64LE(64n, 24);
+  assert.equal(
+    params('recvmsg', [4n, P, 0x40n], [msg({ iov: got, iovlen: 2n, flags: 0x20 })], 9n),
+    '4, {msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base="pin", iov_len=3}, {iov_base="g pong", iov_len=64}], msg_iovlen=2, msg_controllen=0, msg_flags=MSG_TRUNC}, MSG_DONTWAIT',
+  );
+  assert.equal(
+    params('recvmsg', [4n, P, 0x40n], [msg({ iov: got, iovlen: 2n })], -11n),
+    '4, {msg_namelen=0}, MSG_DONTWAIT',
+  );
+  assert.equal(
+    params(
+      'sendmsg',
+      [6n, P, 0n],
+      [
+        msg({
+          name: sin(9, [127, 0, 0, 1]),
+          namelen: 16,
+          iov: iov([[B0, 'ping ']]),
+          iovlen: 1n,
+          controllen: 24n,
+        }),
+      ],
+      5n,
+    ),
+    '6, {msg_name={sa_family=AF_INET, sin_port=htons(9), sin_addr=inet_addr("127.0.0.1")}, msg_namelen=16, msg_iov=[{iov_base="ping ", iov_len=5}], msg_iovlen=1, msg_control=0x7ffc5000, msg_controllen=24, msg_flags=0}, 0',
+  );
+  assert.equal(
+    params('sendto', [3n, P, 1n, 0x4040n, 0n, 0n], [Buffer.from('x')], 1n),
+    '3, "x", 1, MSG_DONTWAIT|MSG_NOSIGNAL, NULL, 0',
+  );
+});

@@ -653,3 +653,72 @@ export function iovecs(c: IovCopy, count: bigint, budget: bigint | null): string
   if (count > BigInt(c.lens.length)) out.push('...');
   return `[${out.join(', ')}]`;
 }
+
+// ---- msghdr ------------------------------------------------------------------------------------
+
+const MSG_FLAGS: ReadonlyArray<readonly [number, string]> = [
+  [0x1, 'MSG_OOB'],
+  [0x2, 'MSG_PEEK'],
+  [0x4, 'MSG_DONTROUTE'],
+  [0x8, 'MSG_CTRUNC'],
+  [0x10, 'MSG_PROXY'],
+  [0x20, 'MSG_TRUNC'],
+  [0x40, 'MSG_DONTWAIT'],
+  [0x80, 'MSG_EOR'],
+  [0x100, 'MSG_WAITALL'],
+  [0x200, 'MSG_FIN'],
+  [0x400, 'MSG_SYN'],
+  [0x800, 'MSG_CONFIRM'],
+  [0x1000, 'MSG_RST'],
+  [0x2000, 'MSG_ERRQUEUE'],
+  [0x4000, 'MSG_NOSIGNAL'],
+  [0x8000, 'MSG_MORE'],
+  [0x10000, 'MSG_WAITFORONE'],
+  [0x40000, 'MSG_BATCH'],
+  [0x4000000, 'MSG_ZEROCOPY'],
+  [0x20000000, 'MSG_FASTOPEN'],
+  [0x40000000, 'MSG_CMSG_CLOEXEC'],
+];
+export const msgFlags = (v: number): string => flagNames(v, MSG_FLAGS, '0');
+
+/** The kernel's msghdr copy (program.bpf.c read_msg): header, iovec copy, name, name length. */
+export const MSG_HDR = 56;
+
+/**
+ * struct msghdr as strace prints it; `budget` as for iovecs (null: the call failed, only the
+ * name length shows). Undefined when the copy cannot be split (see iovCopy).
+ */
+export function msghdr(b: Buffer, budget: bigint | null): string | undefined {
+  if (b.length < MSG_HDR + 1) return undefined;
+  const namelen = b.readUInt32LE(8);
+  if (budget === null) return `{msg_namelen=${namelen}}`;
+  const k = b[b.length - 1]!;
+  const nameAt = b.length - 1 - k;
+  if (nameAt < MSG_HDR) return undefined;
+  const namePtr = b.readBigUInt64LE(0);
+  const iovPtr = b.readBigUInt64LE(16);
+  const iovlen = b.readBigUInt64LE(24);
+  const control = b.readBigUInt64LE(32);
+  const controllen = b.readBigUInt64LE(40);
+  let name = namePtr === 0n ? 'NULL' : hex(namePtr);
+  if (namePtr !== 0n && k > 0 && k === Math.min(namelen, 28)) {
+    name = sockaddr(b.subarray(nameAt, nameAt + k)) ?? name;
+  }
+  let iov = iovPtr === 0n ? 'NULL' : hex(iovPtr);
+  if (nameAt > MSG_HDR) {
+    const c = iovCopy(b.subarray(MSG_HDR, nameAt));
+    if (!c) return undefined;
+    iov = iovecs(c, iovlen, budget);
+  } else if (iovlen === 0n && iovPtr !== 0n) {
+    iov = '[]';
+  }
+  const parts = [
+    `msg_name=${name}`,
+    `msg_namelen=${namelen}`,
+    `msg_iov=${iov}`,
+    `msg_iovlen=${iovlen}`,
+  ];
+  if (controllen !== 0n) parts.push(`msg_control=${control === 0n ? 'NULL' : hex(control)}`);
+  parts.push(`msg_controllen=${controllen}`, `msg_flags=${msgFlags(b.readUInt32LE(48))}`);
+  return `{${parts.join(', ')}}`;
+}

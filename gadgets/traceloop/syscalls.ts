@@ -4,7 +4,8 @@
 // [nr, name, args | null (unknown: shown raw), buffer [argIndex, lengthArgIndex | -1 = ret, size]?]
 // size: a structure of that many bytes (lengthArgIndex -1: an output, -2: an input).
 // mode (4th): copied by program.bpf.c TL_MODE_* (1 iovecs, 2 an array of size-byte elements,
-// 3 ioctl winsize, 4 rt_sigprocmask sets, 5 prctl task names); lengthArgIndex is then the count.
+// 3 ioctl winsize, 4 rt_sigprocmask sets, 5 prctl task names, 6 msghdr); lengthArgIndex is
+// then the count.
 // arg: [name, kind]; kinds are decoded by gadgets/traceloop/format.ts.
 
 export type ArgKind =
@@ -53,7 +54,9 @@ export type ArgKind =
   | 'sigset'
   | 'sighow'
   | 'fdpair'
-  | 'pipeflags';
+  | 'pipeflags'
+  | 'msghdr'
+  | 'msgflags';
 
 export type SyscallRow = readonly [
   nr: number,
@@ -413,7 +416,7 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
       ['fd', 'fd'],
       ['buff', 'buf'],
       ['len', 'ulong'],
-      ['flags', 'uint'],
+      ['flags', 'msgflags'],
       ['addr', 'ptr'],
       ['addr_len', 'int'],
     ],
@@ -426,7 +429,7 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
       ['fd', 'fd'],
       ['ubuf', 'buf'],
       ['size', 'ulong'],
-      ['flags', 'uint'],
+      ['flags', 'msgflags'],
       ['addr', 'ptr'],
       ['addr_len', 'ptr'],
     ],
@@ -437,18 +440,20 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
     'sendmsg',
     [
       ['fd', 'fd'],
-      ['msg', 'ptr'],
-      ['flags', 'uint'],
+      ['msg', 'msghdr'],
+      ['flags', 'msgflags'],
     ],
+    [1, -1, 0, 6],
   ],
   [
     47,
     'recvmsg',
     [
       ['fd', 'fd'],
-      ['msg', 'ptr'],
-      ['flags', 'uint'],
+      ['msg', 'msghdr'],
+      ['flags', 'msgflags'],
     ],
+    [1, -1, 0, 6],
   ],
   [
     48,

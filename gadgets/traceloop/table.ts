@@ -24,6 +24,7 @@ export const MODE_ARRAY = 2;
 export const MODE_WINSIZE = 3;
 export const MODE_SIGMASK = 4;
 export const MODE_PRCTL = 5;
+export const MODE_MSG = 6;
 
 export interface SyscallDef {
   nr: number;
@@ -47,8 +48,8 @@ export interface SyscallDef {
 }
 
 const NORETURN = new Set(['exit', 'exit_group']);
-// execve's strings (the old mm is gone at exit); the data writev and pwritev send (input)
-const AT_ENTER = new Set(['execve', 'execveat', 'writev', 'pwritev']);
+// execve's strings (the old mm is gone at exit); the data writev, pwritev, sendmsg send (input)
+const AT_ENTER = new Set(['execve', 'execveat', 'writev', 'pwritev', 'sendmsg']);
 const POINTER_RET = new Set(['mmap', 'mremap', 'brk', 'shmat']);
 
 /** Read at entry (SC_AT_ENTER): the syscall's data are its inputs. */

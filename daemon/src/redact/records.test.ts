@@ -208,6 +208,45 @@ describe('traceloop slots', () => {
     );
   });
 
+  it('msghdr iovecs (sendmsg) are redacted; the name after them is still found', () => {
+    // read_msg's layout: the msghdr, its iovec copy (as read_iov), the name, the name's length
+    const data = Buffer.from('auth token=s3cr3t-value', 'latin1');
+    const iov = Buffer.alloc(36);
+    iov.writeBigUInt64LE(0x7ffc1000n, 0);
+    iov.writeBigUInt64LE(BigInt(data.length), 16);
+    iov[32] = 1;
+    iov[33] = data.length;
+    const name = Buffer.alloc(16);
+    name.writeUInt16LE(2, 0); // AF_INET
+    name.writeUInt16BE(9, 2);
+    Buffer.from([127, 0, 0, 1]).copy(name, 4);
+    const h = Buffer.alloc(56);
+    h.writeBigUInt64LE(0x7ffc3000n, 0);
+    h.writeUInt32LE(16, 8);
+    h.writeBigUInt64LE(0x7ffc4000n, 16);
+    h.writeBigUInt64LE(1n, 24);
+    const item = Buffer.concat([h, iov, data, Buffer.alloc(1), name, Buffer.from([16])]);
+    const b = Buffer.alloc(SLOT_SIZE + item.length);
+    b.writeBigUInt64LE((1n << 1n) | 1n, SLOT.front);
+    b.writeBigUInt64LE((1n << 1n) | 1n, SLOT.back);
+    b.writeUInt16LE(46, SLOT.nr); // sendmsg
+    b[SLOT.kind] = 1;
+    b[SLOT.flags] = 1;
+    b.writeBigUInt64LE(6n, SLOT.args);
+    b.writeBigUInt64LE(0x7ffc0000n, SLOT.args + 8);
+    b.writeBigInt64LE(BigInt(data.length), SLOT.ret);
+    b.writeUInt16LE(item.length, SLOT.len);
+    item.copy(b, SLOT.data);
+    const r = recordRedaction('traceloop', TL, new Redactor())!;
+    const out = r.batch(frameRecords([b]), 1);
+    assert.equal(out.redacted, 1);
+    const [rec] = assemble([parseSlot(splitRecords(out.records)[0]!, 0, SLOT_SIZE + 264)!]);
+    assert.equal(
+      formatParams(rec!),
+      '6, {msg_name={sa_family=AF_INET, sin_port=htons(9), sin_addr=inet_addr("127.0.0.1")}, msg_namelen=16, msg_iov=[{iov_base="auth token=***", iov_len=23}], msg_iovlen=1, msg_controllen=0, msg_flags=0}, 0',
+    );
+  });
+
   it('a result longer than the 264 bytes of a data item is cut there', () => {
     const long = `${'x'.repeat(259)} -pA`;
     const r = recordRedaction('traceloop', TL, new Redactor([parseUserPattern('-p(A)')]))!;

@@ -150,6 +150,27 @@ int main(int argc, char **argv)
 	sigfillset(&set);
 	sigprocmask(SIG_UNBLOCK, &set, &old);
 
+	/* msghdr: name, iovecs, lengths, flags; what recvmsg got */
+	{
+		int sv[2];
+		char rb[64], rb2[8];
+		struct iovec mv[2] = { { "ping ", 5 }, { "pong", 4 } };
+		struct iovec rmv[2] = { { rb2, 3 }, { rb, sizeof(rb) } };
+		struct msghdr mh = { .msg_iov = mv, .msg_iovlen = 2 };
+
+		socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv);
+		sendmsg(sv[0], &mh, MSG_NOSIGNAL);
+		mh.msg_iov = rmv;
+		recvmsg(sv[1], &mh, MSG_DONTWAIT);
+		recvmsg(sv[1], &mh, MSG_DONTWAIT);
+		in4.sin_port = htons(9);
+		mh.msg_name = &in4;
+		mh.msg_namelen = sizeof(in4);
+		mh.msg_iov = mv;
+		mh.msg_iovlen = 1;
+		sendmsg(s6 + 100, &mh, 0);
+	}
+
 	/* the task name (cut at 15 bytes), then back */
 	prctl(PR_SET_NAME, "kg-structs-long-name");
 	prctl(PR_GET_NAME, comm);
