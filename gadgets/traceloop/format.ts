@@ -415,6 +415,13 @@ export function formatArg(
       return structArg(v, item, st.fdPair);
     case 'pipeflags':
       return st.pipeFlags(u32(v));
+    case 'hexbuf':
+      if (v === 0n) return 'NULL';
+      if (!item) return hex(v);
+      return (
+        `"${[...item.subarray(0, STRSIZE)].map((c) => `\\x${c.toString(16).padStart(2, '0')}`).join('')}"` +
+        (truncated || item.length > STRSIZE ? '...' : '')
+      );
     case 'msghdr':
       return v === 0n ? 'NULL' : hex(v);
     case 'msgflags':
@@ -430,9 +437,18 @@ export function formatParams(r: TraceRecord): string {
   if (!d?.args) return r.args.map(hex).join(', ');
   const moded = modeParams(d, r, (i) => formatArg(d.args![i]?.[1] ?? 'long', r.args[i] ?? 0n));
   if (moded !== undefined) return moded;
-  const named = namedParams(d.name, r.args, (i) =>
-    formatArg(d.args![i]?.[1] ?? 'long', r.args[i] ?? 0n),
-  );
+  const named = namedParams(d.name, r.args, (i) => {
+    // a copied buffer (getrandom's output) when it holds data
+    const idx = d.items.indexOf(i);
+    const ok = idx >= 0 && (d.buffer?.[0] !== i || outputBufferValid(d, r));
+    const kind = d.args![i]?.[1] ?? 'long';
+    return formatArg(
+      kind,
+      r.args[i] ?? 0n,
+      ok ? r.items[idx] : undefined,
+      r.truncated[idx] ?? false,
+    );
+  });
   if (named !== undefined) return named;
   let args = d.args;
   // like strace: open's mode only when a file may be created

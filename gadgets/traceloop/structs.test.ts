@@ -760,3 +760,15 @@ test('msghdr: name, iovecs, lengths, flags; recvmsg up to its result, only the n
     '3, "x", 1, MSG_DONTWAIT|MSG_NOSIGNAL, NULL, 0',
   );
 });
+
+test('getrandom: the bytes it returned, in hex as strace prints them', () => {
+  const b = Buffer.from([0xc7, 0xdb, 0xfb, 0xfb, 0x7e, 0x68, 0xc1, 0x3f]);
+  assert.equal(
+    params('getrandom', [P, 8n, 1n], [b], 8n),
+    '"\\xc7\\xdb\\xfb\\xfb\\x7e\\x68\\xc1\\x3f", 8, GRND_NONBLOCK',
+  );
+  assert.ok(
+    params('getrandom', [P, 100n, 0n], [Buffer.alloc(100, 1)], 100n).endsWith('\\x01"..., 100, 0'),
+  );
+  assert.equal(params('getrandom', [P, 8n, 1n], [b], -11n), '0x7ffc0000, 8, GRND_NONBLOCK');
+});

@@ -56,7 +56,8 @@ export type ArgKind =
   | 'fdpair'
   | 'pipeflags'
   | 'msghdr'
-  | 'msgflags';
+  | 'msgflags'
+  | 'hexbuf';
 
 export type SyscallRow = readonly [
   nr: number,
@@ -2341,10 +2342,11 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
     318,
     'getrandom',
     [
-      ['ubuf', 'ptr'],
+      ['ubuf', 'hexbuf'],
       ['len', 'ulong'],
       ['flags', 'uint'],
     ],
+    [0, -1],
   ],
   [
     319,
