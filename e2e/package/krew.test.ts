@@ -171,6 +171,10 @@ describe(
         './app/bin/run.js',
         './app/bin/kubectl_complete-gadget',
         './app/dist/plugin/src/commands/index.js',
+        // the ui page, bundled at build time (scripts/build-ui.mjs)
+        './app/dist/ui/index.html',
+        './app/dist/ui/app.js',
+        './app/dist/ui/app.css',
         './app/build/native/bpf_addon.node',
         './app/build/native/lib/libbpf.so.1',
         './app/build/native/lib/libelf.so.1',
@@ -183,10 +187,12 @@ describe(
         assert.ok(list.includes(f), `${f} in the archive`);
       }
       // no development dependency, no test
-      assert.ok(
-        !list.some((f) => f.startsWith('./app/node_modules/typescript/')),
-        'typescript is not shipped',
-      );
+      for (const dev of ['typescript', 'esbuild', 'playwright-core', 'preact']) {
+        assert.ok(
+          !list.some((f) => f.startsWith(`./app/node_modules/${dev}/`)),
+          `${dev} is not shipped`,
+        );
+      }
       assert.ok(
         !list.some((f) => f.startsWith('./app/dist/') && f.endsWith('.test.js')),
         'no test files',

@@ -52,7 +52,7 @@ fi
 
 # ---- 1. build outputs (npm run build when missing)
 missing=0
-for f in dist/plugin/src/commands/index.js dist/daemon/src/main.js build/bpf/container_tracker.bpf.o \
+for f in dist/plugin/src/commands/index.js dist/daemon/src/main.js dist/ui/app.js build/bpf/container_tracker.bpf.o \
 	oclif.manifest.json build/build-info.json; do
 	[[ -e "$f" ]] || missing=1
 done

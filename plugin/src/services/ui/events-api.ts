@@ -25,8 +25,11 @@ import type { UiContext, UiRoute } from './types.js';
 export const EVENT_GADGETS = ['trace_exec', 'trace_open'] as const;
 /** how often a run's new rows are sent (ms): the added event lag */
 export const TICK_MS = 100;
-/** rows waiting to be sent, at most: 10k events/s at TICK_MS fit */
-export const QUEUE_ROWS = 1000;
+/**
+ * rows waiting to be sent, at most: as many as the page keeps in view (events.tsx VIEW_ROWS), so
+ * a flood sends no row the page would drop at once (parsing them is what froze it at 10k/s)
+ */
+export const QUEUE_ROWS = 250;
 
 export interface GadgetInfo {
   name: string;

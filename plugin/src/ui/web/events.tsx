@@ -1,15 +1,17 @@
 /** @jsxImportSource preact */
 // The Events view: pick trace exec or trace open and its filters, start and stop a run, watch the
 // rows stream in. The server sends a run's new rows every 100 ms; the page keeps the newest
-// VIEW_ROWS (older rows leave the view and are counted) and renders at most once per frame, so a
-// 10k events/s run does not freeze it. Every value is shown as text.
+// VIEW_ROWS (older rows leave the view and are counted) and renders at most once per frame and
+// per RENDER_MS, so a 10k events/s run does not freeze it. Every value is shown as text.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import type { Api, ApiError } from './api.js';
 
-/** rows kept in the table (and exported) */
-export const VIEW_ROWS = 500;
+/** rows kept in the table (and exported); the server sends at most this many per tick */
+export const VIEW_ROWS = 250;
+/** at most one table render per this many ms (and per frame): a flood costs 5 renders/s */
+const RENDER_MS = 200;
 
 type Row = Record<string, unknown>;
 interface Column {
@@ -91,13 +93,18 @@ export function EventsView({ api }: { api: Api }): JSX.Element {
     return () => close.current?.();
   }, [api]);
 
-  // one render per animation frame, however many messages arrived
+  // one render per animation frame and per RENDER_MS, however many messages arrived
+  const lastRender = useRef(0);
   const schedule = (): void => {
     if (frame.current !== undefined) return;
-    frame.current = requestAnimationFrame(() => {
-      frame.current = undefined;
-      setFrame((n) => n + 1);
-    });
+    const wait = Math.max(0, lastRender.current + RENDER_MS - performance.now());
+    frame.current = window.setTimeout(() => {
+      requestAnimationFrame(() => {
+        frame.current = undefined;
+        lastRender.current = performance.now();
+        setFrame((n) => n + 1);
+      });
+    }, wait);
   };
 
   const onEvent = (m: RunEvent): void => {
