@@ -10,6 +10,7 @@ import {
   MODE_IOV,
   MODE_MSG,
   MODE_PRCTL,
+  MODE_SIGACT,
   MODE_SIGMASK,
   MODE_WINSIZE,
   readAtEntry,
@@ -58,6 +59,17 @@ export function modeParams(
     let budget: bigint | null = 1n << 62n;
     if (!readAtEntry(d.name)) budget = returned(r) ? r.ret : null;
     shown = (v !== 0n && item && st.msghdr(item, budget)) || ptr(v);
+  } else if (mode === MODE_SIGACT) {
+    // the copy is the new action, or the old one (an output) when the call only asked
+    const act = r.args[1] ?? 0n;
+    const old = r.args[2] ?? 0n;
+    const decoded = item?.length === 32 ? st.sigaction(item) : undefined;
+    const parts = [
+      arg(0),
+      act === 0n ? 'NULL' : (decoded ?? hex(act)),
+      old === 0n ? 'NULL' : (act === 0n && returned(r) && decoded) || hex(old),
+    ];
+    return [...parts, ...d.args.slice(3).map((_, i) => arg(i + 3))].join(', ');
   } else if (mode === MODE_PRCTL) {
     // the task name of PR_SET_NAME (input) and PR_GET_NAME (output); other options: named.ts
     const option = Number(BigInt.asUintN(32, r.args[0] ?? 0n));

@@ -123,8 +123,6 @@ const STRUCTS = {
   lstat: [1, 144, false, 'stat'],
   newfstatat: [2, 144, false, 'stat'],
   statx: [4, 256, false, 'statx'],
-  // the new action (the kernel's struct sigaction: handler, flags, restorer, mask)
-  rt_sigaction: [1, 32, true, 'sigaction'],
   epoll_ctl: [3, 12, true, 'epollevent'],
   // the two descriptors made
   pipe: [0, 8, false, 'fdpair'],
@@ -137,8 +135,10 @@ const STRUCTS = {
 // kind. iov: the first 2 iovecs and up to 64 bytes of each; array: the first 8 elements; winsize:
 // ioctl's argument for TIOCGWINSZ/TIOCSWINSZ only; sigmask: rt_sigprocmask's set (at entry) and
 // old set (at exit); prctl: the 16-byte task name of PR_SET_NAME/PR_GET_NAME only; msg: a
-// msghdr, its iovecs as iov and up to 28 bytes of its name.
-const MODES = { iov: 1, array: 2, winsize: 3, sigmask: 4, prctl: 5, msg: 6 };
+// msghdr, its iovecs as iov and up to 28 bytes of its name; sigact: rt_sigaction's new action
+// (the kernel's struct sigaction: handler, flags, restorer, mask), or its old one when there is
+// no new one (a query).
+const MODES = { iov: 1, array: 2, winsize: 3, sigmask: 4, prctl: 5, msg: 6, sigact: 7 };
 const SPECIAL = {
   readv: [1, 2, 0, 'iov', 'iovec'],
   writev: [1, 2, 0, 'iov', 'iovec'],
@@ -151,6 +151,7 @@ const SPECIAL = {
   ioctl: [2, -1, 8, 'winsize', 'ioctlarg'],
   rt_sigprocmask: [1, -1, 0, 'sigmask', 'sigset'],
   prctl: [1, -1, 16, 'prctl', 'ulong'],
+  rt_sigaction: [1, -1, 32, 'sigact', 'sigaction'],
   sendmsg: [1, -1, 0, 'msg', 'msghdr'],
   recvmsg: [1, -1, 0, 'msg', 'msghdr'],
 };
@@ -235,6 +236,7 @@ function kindOf(sys, name, type) {
   if (/^(send|recv)(msg|to|from)$/.test(sys) && name === 'flags') return 'msgflags';
   if (sys === 'rt_sigprocmask' && name === 'how') return 'sighow';
   if (sys === 'rt_sigprocmask' && name === 'oset') return 'sigset';
+  if (sys === 'rt_sigaction' && name === 'oact') return 'sigaction';
   if (name === 'flags' && sys === 'epoll_create1') return 'epollflags';
   if (t.includes('*')) return 'ptr';
   // 64-bit values: registers are read whole; 32-bit ones keep only their low half
@@ -304,8 +306,8 @@ out +=
   '// [nr, name, args | null (unknown: shown raw), buffer [argIndex, lengthArgIndex | -1 = ret, size]?]\n' +
   '// size: a structure of that many bytes (lengthArgIndex -1: an output, -2: an input).\n' +
   '// mode (4th): copied by program.bpf.c TL_MODE_* (1 iovecs, 2 an array of size-byte elements,\n' +
-  '// 3 ioctl winsize, 4 rt_sigprocmask sets, 5 prctl task names, 6 msghdr); lengthArgIndex is\n' +
-  '// then the count.\n';
+  '// 3 ioctl winsize, 4 rt_sigprocmask sets, 5 prctl task names, 6 msghdr, 7 rt_sigaction);\n' +
+  '// lengthArgIndex is then the count.\n';
 out += '// arg: [name, kind]; kinds are decoded by gadgets/traceloop/format.ts.\n\n';
 out +=
   "export type ArgKind =\n  | 'int'\n  | 'uint'\n  | 'long'\n  | 'ulong'\n  | 'fd'\n  | 'dirfd'\n  | 'str'\n  | 'buf'\n  | 'argv'\n  | 'ptr'\n  | 'mode'\n  | 'oflags'\n  | 'atflags'\n  | 'prot'\n  | 'mmapflags'\n  | 'signal'\n  | 'whence'\n  | 'fcntl'\n  | 'ioctl'\n  | 'sockdomain'\n  | 'socktype'\n  | 'sockproto'\n  | 'cloneflags'\n  | 'madvise'\n  | 'clockid'\n  | 'rlimitres'\n  | 'epollop'\n  | 'epollflags'\n  | 'sockaddr'\n  | 'timespec'\n  | 'rlimit'\n  | 'utsname'\n  | 'stat'\n  | 'sigaction'\n  | 'epollevent'\n  | 'statxflags'\n  | 'statxmask'\n  | 'statx'\n  | 'iovec'\n  | 'pollfd'\n  | 'epollevents'\n  | 'ioctlarg'\n  | 'sigset'\n  | 'sighow'\n  | 'fdpair'\n  | 'pipeflags'\n  | 'msghdr'\n  | 'msgflags'\n  | 'hexbuf';\n\n";

@@ -88,6 +88,7 @@
 #define TL_MODE_SIGMASK 4 /* rt_sigprocmask: the set at entry, the old set at exit */
 #define TL_MODE_PRCTL 5	  /* prctl: the 16-byte task name of PR_SET_NAME and PR_GET_NAME only */
 #define TL_MODE_MSG 6	  /* msghdr: the header, its iovecs as TL_MODE_IOV, up to 28 bytes of its name */
+#define TL_MODE_SIGACT 7	  /* rt_sigaction: the new action, or the old one when there is none */
 #define TL_MSG_HDR 56
 #define TL_MSG_NAME 28
 #define TL_IOV_MAX 2
@@ -780,6 +781,8 @@ static __always_inline __u16 read_mode(struct tl_slot *s, __u8 *dst, __u32 info,
 			return 0;
 		return read_buf(dst, ptr, 8, flags, trunc);
 	}
+	if (mode == TL_MODE_SIGACT)
+		return read_buf(dst, s->args[1] ? s->args[1] : s->args[2], 32, flags, trunc);
 	if (mode == TL_MODE_MSG)
 		return read_msg(dst, ptr, info & SC_AT_ENTER ? 1 << 30 : s->ret, flags, trunc);
 	if (mode == TL_MODE_PRCTL) {

@@ -124,6 +124,7 @@ describe('traceloop show decodes structures like strace', { skip, concurrency: 1
       'sendmsg(13, {msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base="ping ", iov_len=5}, {iov_base="pong", iov_len=4}], msg_iovlen=2, msg_controllen=0, msg_flags=0}, MSG_NOSIGNAL)',
       'recvmsg(14, {msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base="pin", iov_len=3}, {iov_base="g pong", iov_len=64}], msg_iovlen=2, msg_controllen=0, msg_flags=0}, MSG_DONTWAIT)',
       'recvmsg(14, {msg_namelen=0}, MSG_DONTWAIT)',
+      'rt_sigaction(SIGINT, NULL, {sa_handler=SIG_DFL, sa_mask=[], sa_flags=0}, 8)',
       'prctl(PR_SET_NAME, "kg-structs-long"...)',
       'prctl(PR_GET_NAME, "kg-structs-long")',
     ]) {

@@ -772,3 +772,18 @@ test('getrandom: the bytes it returned, in hex as strace prints them', () => {
   );
   assert.equal(params('getrandom', [P, 8n, 1n], [b], -11n), '0x7ffc0000, 8, GRND_NONBLOCK');
 });
+
+test('rt_sigaction: the old action when the call only asks (act NULL)', () => {
+  const dfl = Buffer.alloc(32);
+  assert.equal(
+    params('rt_sigaction', [2n, 0n, P, 8n], [dfl]),
+    'SIGINT, NULL, {sa_handler=SIG_DFL, sa_mask=[], sa_flags=0}, 8',
+  );
+  assert.equal(params('rt_sigaction', [2n, 0n, P, 8n], [dfl], -22n), 'SIGINT, NULL, 0x7ffc0000, 8');
+  const ign = Buffer.alloc(32);
+  ign.writeBigUInt64LE(1n, 0);
+  assert.equal(
+    params('rt_sigaction', [13n, P, P + 32n, 8n], [ign]),
+    'SIGPIPE, {sa_handler=SIG_IGN, sa_mask=[], sa_flags=0}, 0x7ffc0020, 8',
+  );
+});

@@ -4,8 +4,8 @@
 // [nr, name, args | null (unknown: shown raw), buffer [argIndex, lengthArgIndex | -1 = ret, size]?]
 // size: a structure of that many bytes (lengthArgIndex -1: an output, -2: an input).
 // mode (4th): copied by program.bpf.c TL_MODE_* (1 iovecs, 2 an array of size-byte elements,
-// 3 ioctl winsize, 4 rt_sigprocmask sets, 5 prctl task names, 6 msghdr); lengthArgIndex is
-// then the count.
+// 3 ioctl winsize, 4 rt_sigprocmask sets, 5 prctl task names, 6 msghdr, 7 rt_sigaction);
+// lengthArgIndex is then the count.
 // arg: [name, kind]; kinds are decoded by gadgets/traceloop/format.ts.
 
 export type ArgKind =
@@ -179,10 +179,10 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
     [
       ['sig', 'signal'],
       ['act', 'sigaction'],
-      ['oact', 'ptr'],
+      ['oact', 'sigaction'],
       ['sigsetsize', 'ulong'],
     ],
-    [1, -2, 32],
+    [1, -1, 32, 7],
   ],
   [
     14,

@@ -25,6 +25,7 @@ export const MODE_WINSIZE = 3;
 export const MODE_SIGMASK = 4;
 export const MODE_PRCTL = 5;
 export const MODE_MSG = 6;
+export const MODE_SIGACT = 7;
 
 export interface SyscallDef {
   nr: number;

@@ -99,6 +99,7 @@ int main(int argc, char **argv)
 	sa.sa_flags = 0;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGINT, NULL, &sa);
 
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	epoll_ctl(ep, EPOLL_CTL_ADD, s4, &ev);
