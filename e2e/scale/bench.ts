@@ -17,7 +17,8 @@
 //
 // The cluster is scripts/k8s/up.sh --node's (e2e/k8s-node/cluster.ts; real-node.ts): the REAL node
 // kgnode stays in it, its real gadget pod streams in the same run as the simulated nodes, and a
-// `kubectl exec` into a pod on it every 2 s during each phase must arrive (column "real node").
+// `kubectl exec` into a pod on it every 2 s during each phase must arrive (column "real node":
+// an exec of /bin/echo MARKER for trace_exec, an open of /tmp/MARKER by touch for trace_open).
 // With --no-real-node, or where the node cannot run, the control plane of scripts/k8s/up.sh alone
 // (started unless one runs, and stopped again).
 // Everything shares this machine's CPUs: the API server, the stand-ins, the replay daemons and the
@@ -148,7 +149,7 @@ async function phase(
     if (!real) return;
     while (!steady && !stopExecs) await sleep(200);
     while (!stopExecs) {
-      made.push(await real.execMarker('bench'));
+      made.push(await real.execMarker('bench', o.gadget));
       await sleep(2000);
     }
   })().catch((e: unknown) => log(`real node exec: ${String(e)}`));
@@ -180,7 +181,9 @@ async function phase(
     current = undefined;
   }
   // a marker made in the last second may be after the CLI stopped: those are not counted
-  const seen = made.filter((m) => RealNode.markerEvents(realLines, m).length === 1).length;
+  const seen = made.filter(
+    (m) => RealNode.markerEvents(realLines, m, o.gadget).length === 1,
+  ).length;
   let lost = 0;
   let nodesLost = 0;
   let missing = 0;

@@ -766,9 +766,19 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
     }
   });
   let cpuLast = 0;
+  // the last sample taken while events still arrived: where the steady window of a run that did
+  // not get every record ends (CPU after the last event, waiting for records that never came,
+  // is not the steady state's)
+  let eventsSampled = 0;
+  let lastActive:
+    { at: number; cpu: number; events: number; other: Record<string, number> } | undefined;
   const sampler = setInterval(() => {
     rssMax = Math.max(rssMax, rssMiB(pid) || 0);
     cpuLast = cpuSeconds(pid) || cpuLast;
+    if (events > eventsSampled && !Number.isNaN(allFirstMs)) {
+      eventsSampled = events;
+      lastActive = { at: performance.now() - t0, cpu: cpuLast, events, other: sumCpu() };
+    }
     o.onSample?.();
   }, 500);
   const killer = setTimeout(() => {
@@ -783,11 +793,13 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
   clearTimeout(killer);
   // the last sample (every 500 ms): /proc of the process is gone once it exited
   const cpuTotal = cpuLast;
+  let steadyEnd = lastEventAt;
   if (Number.isNaN(cpuAtLast)) {
-    // not every record arrived: the steady window ends at the last sample
-    cpuAtLast = cpuLast;
-    eventsAtLast = events;
-    otherAtLast = sumCpu();
+    // not every record arrived: the steady window ends at the last sample that saw events come
+    cpuAtLast = lastActive?.cpu ?? cpuLast;
+    eventsAtLast = lastActive?.events ?? events;
+    otherAtLast = lastActive?.other ?? sumCpu();
+    steadyEnd = lastActive?.at ?? lastEventAt;
   }
   return {
     status,
@@ -802,7 +814,7 @@ export async function runCli(o: CliRunOptions): Promise<CliRunResult> {
     steadyLatencies: latencies.subarray(steadyFrom < 0 ? nLat : Math.min(steadyFrom, nLat), nLat),
     cpuTotal,
     cpuSteady: cpuAtLast - cpuAtAllFirst,
-    steadyMs: lastEventAt - allFirstMs,
+    steadyMs: steadyEnd - allFirstMs,
     steadyEvents: eventsAtLast - eventsAtAllFirst,
     rssMaxMiB: rssMax,
     cpuAtAllFirst,

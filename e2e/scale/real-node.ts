@@ -29,6 +29,7 @@ export interface ExecEvent {
   pod?: string;
   container?: string;
   args?: unknown;
+  path?: string;
 }
 
 export class RealNode {
@@ -71,9 +72,16 @@ export class RealNode {
     return join(this.cluster.dir, 'pki', 'ca.crt');
   }
 
-  /** Runs `/bin/echo MARKER` in the pod through the API server; resolves with the marker. */
-  async execMarker(what = 'real'): Promise<string> {
+  /**
+   * Runs `/bin/echo MARKER` in the pod through the API server (one exec event), or for
+   * trace_open `/bin/touch /tmp/MARKER` (an open of that path); resolves with the marker.
+   */
+  async execMarker(
+    what = 'real',
+    gadget: 'trace_exec' | 'trace_open' = 'trace_exec',
+  ): Promise<string> {
     const m = marker(what);
+    const cmd = gadget === 'trace_exec' ? ['/bin/echo', m] : ['/bin/touch', `/tmp/${m}`];
     const r = await run(this.cluster.kubectl, [
       '--kubeconfig',
       this.cluster.kubeconfig,
@@ -84,19 +92,26 @@ export class RealNode {
       '-c',
       POD,
       '--',
-      '/bin/echo',
-      m,
+      ...cmd,
     ]);
     if (r.status !== 0) throw new Error(`kubectl exec ${NS}/${POD}: ${r.stderr.trim()}`);
     return m;
   }
 
-  /** The exec events of the pod's `/bin/echo MARKER` among the CLI's lines of the node. */
-  static markerEvents(lines: readonly string[], m: string): ExecEvent[] {
+  /** The events of execMarker's command among the CLI's lines of the node. */
+  static markerEvents(
+    lines: readonly string[],
+    m: string,
+    gadget: 'trace_exec' | 'trace_open' = 'trace_exec',
+  ): ExecEvent[] {
     return lines
       .filter((l) => l.includes(m))
       .map((l) => JSON.parse(l) as ExecEvent)
-      .filter((e) => Array.isArray(e.args) && e.args.includes(m));
+      .filter((e) =>
+        gadget === 'trace_exec'
+          ? Array.isArray(e.args) && e.args.includes(m)
+          : e.path === `/tmp/${m}`,
+      );
   }
 
   /** Undeploys and removes the namespace, or stops the cluster the tests started. */
