@@ -11,6 +11,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { parseAllDocuments } from 'yaml';
 import {
   demoFlows,
@@ -250,6 +252,75 @@ describe(
       assert.match(text, /bad\.ndjson|stdin|line 1/);
       assert.match(text, /NDJSON/);
       assert.equal(await page.locator('#map-svg g.edge[data-verdict="denied"]').count(), 1);
+    });
+
+    test('live: monitor --keep-loopback draws the connections the test makes, counts update in place', async () => {
+      const { page } = b;
+      // a warm-up server tells when the programs are in; the counted one gets no connection before
+      const servers = [createServer((c) => c.end()), createServer((c) => c.end())];
+      for (const srv of servers) await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+      const [warm, counted] = servers.map((srv) => (srv.address() as AddressInfo).port) as [
+        number,
+        number,
+      ];
+      const dial = async (port: number, n: number): Promise<void> => {
+        for (let i = 0; i < n; i++) {
+          await new Promise<void>((resolve, reject) => {
+            const c = connect(port, '127.0.0.1', () => c.end());
+            c.on('close', () => resolve());
+            c.on('error', reject);
+          });
+        }
+      };
+      const labels = async (): Promise<string[]> =>
+        page.locator('#map-svg text.edge-label').allTextContents();
+      // (string predicates would be eval'd in the page, which its CSP refuses: locators poll)
+      const waitLabel = (port: number, count: string): Promise<void> =>
+        page
+          .locator('#map-svg text.edge-label', { hasText: new RegExp(`^TCP/${port} ×${count}$`) })
+          .first()
+          .waitFor({ timeout: 20_000 })
+          .catch(async (e: Error) => {
+            throw new Error(`${e.message}; edge labels: ${(await labels()).join(' | ')}`);
+          });
+      try {
+        await page.check('#map-keep-loopback');
+        await page.click('#map-monitor-start');
+        await page.locator('#map-summary', { hasText: 'monitor running' }).waitFor();
+        const by = Date.now() + 30_000;
+        while (!(await labels()).some((t) => t.startsWith(`TCP/${warm} `))) {
+          assert.ok(Date.now() < by, 'no loopback connection drawn within 30 s');
+          await dial(warm, 1);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        // the kernel reports a flow when first seen, then with its new count on a connection
+        // at least --report-interval (1 s) later, and the rest when the run ends (drain)
+        await dial(counted, 5);
+        await waitLabel(counted, '[1-5]');
+        await new Promise((r) => setTimeout(r, 1500));
+        await dial(counted, 3);
+        // a count past the first five: the page was updated by the live stream alone
+        await waitLabel(counted, '[6-8]');
+        await page.click('#map-monitor-stop');
+        await page
+          .locator('#map-summary', {
+            hasText: /monitor cancelled \(\d+ report\(s\), \d+ lost in the kernel\)/,
+          })
+          .waitFor()
+          .catch(async (e: Error) => {
+            const summary = await page.locator('#map-summary').textContent();
+            const err = await page.locator('#map-error').allTextContents();
+            throw new Error(`${e.message}; summary: ${summary}; error: ${err.join(' ')}`);
+          });
+        assert.match(
+          (await page.locator('#map-summary').textContent()) ?? '',
+          /, 0 lost in the kernel\)/,
+        );
+        // after the drain: exactly the test's 8 connections
+        await waitLabel(counted, '8');
+      } finally {
+        for (const srv of servers) srv.close();
+      }
     });
   },
 );

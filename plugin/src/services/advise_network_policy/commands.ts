@@ -395,16 +395,17 @@ export function splitMonitorOutput(values: readonly string[]): { spec: OutputSpe
   return { spec: spec ?? { format: 'columns' }, ...(file ? { file } : {}) };
 }
 
-export async function monitorCommand(
+/**
+ * Who the peers of monitor's flows are: the API server's pods and Services (with --from-cluster,
+ * and always in Kubernetes mode, where it is at hand), then the node's containers. `stop` ends
+ * the cluster watch.
+ */
+export async function monitorResolver(
   flags: MonitorFlags,
-  io: IoStreams = defaultIo(),
-): Promise<void> {
-  const { spec, file } = splitMonitorOutput(flags.out ?? []);
-  const { request, params } = buildRunRequest(descriptor, { ...flags, output: undefined });
-  const reporter = new StderrReporter(io.stderr, flags.debug ?? false);
+  warn: (message: string) => void,
+): Promise<{ resolver: ResolverChain; stop: () => void }> {
   const resolvers: IdentityResolver[] = [];
-  let stopCluster: (() => void) | undefined;
-  // in Kubernetes mode the API server is at hand: name peers through it without being asked
+  let stop = (): void => undefined;
   if (flags['from-cluster'] || runtimeMode(flags) === 'kubernetes') {
     const { ClusterIdentity } = await import('./cluster.js');
     const c = await ClusterIdentity.start(
@@ -413,12 +414,23 @@ export async function monitorCommand(
         ...(flags.context ? { context: flags.context } : {}),
       },
       10_000,
-      (e) => reporter.warn(`refreshing cluster identities: ${(e as Error).message}`),
+      (e) => warn(`refreshing cluster identities: ${(e as Error).message}`),
     );
     resolvers.push(c);
-    stopCluster = () => c.stop();
+    stop = () => c.stop();
   }
   resolvers.push(new ContainerResolver());
+  return { resolver: new ResolverChain(resolvers), stop };
+}
+
+export async function monitorCommand(
+  flags: MonitorFlags,
+  io: IoStreams = defaultIo(),
+): Promise<void> {
+  const { spec, file } = splitMonitorOutput(flags.out ?? []);
+  const { request, params } = buildRunRequest(descriptor, { ...flags, output: undefined });
+  const reporter = new StderrReporter(io.stderr, flags.debug ?? false);
+  const { resolver, stop: stopCluster } = await monitorResolver(flags, (m) => reporter.warn(m));
   const ac = new AbortController();
   const onSignal = (): void => ac.abort();
   process.on('SIGINT', onSignal);
@@ -441,7 +453,7 @@ export async function monitorCommand(
       runMonitor(runtime, {
         request,
         params,
-        resolver: new ResolverChain(resolvers),
+        resolver,
         ...(file ? { outputFile: file } : {}),
         ...(live ? { live } : {}),
         ...(spec.format === 'json' ? { jsonOut: io.stdout } : {}),
@@ -467,6 +479,6 @@ export async function monitorCommand(
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    stopCluster?.();
+    stopCluster();
   }
 }

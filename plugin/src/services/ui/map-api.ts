@@ -8,7 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { isUserError } from '../../errors.js';
-import { readFlowFiles, verifyCommand, type IoStreams } from '../advise_network_policy/commands.js';
+import { descriptor } from '#gadgets/advise_network_policy/gadget.js';
+import { buildRunRequest } from '../request.js';
+import { runMonitor } from '../advise_network_policy/monitor.js';
+import {
+  monitorResolver,
+  readFlowFiles,
+  verifyCommand,
+  type IoStreams,
+} from '../advise_network_policy/commands.js';
 import type { FlowRecord } from '../advise_network_policy/flow.js';
 import { buildGraph } from '../advise_network_policy/graph.js';
 import type { Denial } from '../advise_network_policy/verify.js';
@@ -149,10 +157,34 @@ class MapState {
   flowFile?: string;
   source = '';
   policies: PolicyInput = { files: [], fromCluster: false };
+  monitor?: LiveMonitor;
+
+  async stopMonitor(): Promise<void> {
+    const m = this.monitor;
+    if (!m) return;
+    m.ac.abort();
+    await m.done;
+  }
 
   close(): void {
-    rmSync(this.dir, { recursive: true, force: true });
+    void this.stopMonitor().finally(() => rmSync(this.dir, { recursive: true, force: true }));
   }
+}
+
+/** A monitor run the page started: its flows go to a file, rewritten every second. */
+interface LiveMonitor {
+  ac: AbortController;
+  done: Promise<void>;
+  running: boolean;
+  reports: number;
+  lost: number;
+  /** how it ended (monitor's reason, or its error) */
+  end?: string;
+}
+
+function monitorSource(m: LiveMonitor): string {
+  const counts = `${m.reports} report(s), ${m.lost} lost in the kernel`;
+  return m.running ? `monitor running (${counts})` : `monitor ${m.end ?? 'ended'} (${counts})`;
 }
 
 export function mapRoutes(ctx: UiContext): UiRoute[] {
@@ -168,7 +200,51 @@ export function mapRoutes(ctx: UiContext): UiRoute[] {
         'no flows loaded',
         'load a flow file (NDJSON written by advise network-policy monitor -o FILE)',
       );
-    return asInput(serviceMap(st.flowFile, st.source, st.policies, kube));
+    const source = st.monitor && st.source === 'monitor' ? monitorSource(st.monitor) : st.source;
+    return asInput(serviceMap(st.flowFile, source, st.policies, kube));
+  };
+  const startMonitor = async (keepLoopback: boolean): Promise<void> => {
+    await st.stopMonitor();
+    const flags = { ...ctx.flags, ...(keepLoopback ? { 'keep-loopback': true } : {}) };
+    const { request, params } = buildRunRequest(descriptor, { ...flags, output: undefined });
+    const { resolver, stop } = await asInput(monitorResolver(flags, (w) => ctx.log.warn(w)));
+    const file = join(st.dir, 'monitor.ndjson');
+    writeFileSync(file, '');
+    const ac = new AbortController();
+    const signal = AbortSignal.any([ac.signal, ctx.signal]);
+    const m: LiveMonitor = { ac, done: Promise.resolve(), running: true, reports: 0, lost: 0 };
+    m.done = runMonitor(ctx.runtime, {
+      request,
+      params,
+      resolver,
+      outputFile: file,
+      flushMs: 1000,
+      keepLoopback,
+      signal,
+      reporter: {
+        warn: (w) => ctx.log.warn(w),
+        log: (level, msg) => (level === 'info' ? ctx.log.info(msg) : ctx.log.warn(msg)),
+        totals: (t) => {
+          m.reports = t.events;
+          m.lost = t.lost;
+        },
+      },
+    }).then(
+      (r) => {
+        m.reports = r.events;
+        m.lost = r.lost;
+        m.end = r.reason;
+        m.running = false;
+      },
+      (e: unknown) => {
+        m.end = `failed: ${(e as Error).message}`;
+        m.running = false;
+      },
+    );
+    void m.done.finally(stop);
+    st.monitor = m;
+    st.flowFile = file;
+    st.source = 'monitor';
   };
   return [
     {
@@ -178,6 +254,7 @@ export function mapRoutes(ctx: UiContext): UiRoute[] {
         const f = fileBody(req.body, 'flow file');
         // parsed first: a bad file is a one-line error and the previous flows stay
         await asInput(readFlowFiles(['-'], captureIo(f.text)));
+        await st.stopMonitor();
         st.flowFile = join(st.dir, 'flows.ndjson');
         writeFileSync(st.flowFile, f.text);
         st.source = `file ${f.name}`;
@@ -202,5 +279,36 @@ export function mapRoutes(ctx: UiContext): UiRoute[] {
       },
     },
     { method: 'GET', path: '/api/map', handle: () => current() },
+    {
+      method: 'POST',
+      path: '/api/map/monitor/start',
+      handle: async (req) => {
+        const body = (req.body ?? {}) as { keepLoopback?: unknown };
+        await startMonitor(body.keepLoopback === true);
+        return current();
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/map/monitor/stop',
+      handle: async () => {
+        if (!st.monitor) throw new UiInputError('no monitor run', 'start one with Start monitor');
+        await st.stopMonitor();
+        return current();
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/map/live',
+      // the map again every second while a monitor runs (counts update in place), then its last
+      handle: async function* (req) {
+        while (!req.signal.aborted) {
+          const m = st.monitor;
+          yield await current();
+          if (!m?.running) return;
+          await Promise.race([new Promise((r) => setTimeout(r, 1000)), m.done]);
+        }
+      },
+    },
   ];
 }

@@ -1,13 +1,13 @@
 /** @jsxImportSource preact */
-// The service-map view: load a flow file (NDJSON from `advise network-policy monitor -o FILE`),
-// optionally policies (files, or the cluster's), and see the graph `advise network-policy graph`
+// The service-map view: load a flow file (NDJSON from `advise network-policy monitor -o FILE`) or
+// run monitor live (the server sends the map again every second), optionally policies (files, or the cluster's), and see the graph `advise network-policy graph`
 // draws: namespaces as boxes, workloads as nodes, edges with protocol/port/count, each edge
 // coloured by `verify`'s verdict. ELK (elkjs, bundled) lays it out; the page draws SVG with text
 // nodes only. A denied edge, clicked, shows its lines of `verify --show denied`.
 
 import ELK from 'elkjs/lib/elk.bundled.js';
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk.bundled.js';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import type { Api, ApiError } from './api.js';
 // types only: the page is a bundle of its own, the server's code is not in it
@@ -152,7 +152,14 @@ export function MapView({ api }: { api: Api }): JSX.Element {
   const [map, setMap] = useState<ServiceMap | undefined>();
   const [drawn, setDrawn] = useState<Drawn | undefined>();
   const [error, setError] = useState<ApiError | undefined>();
-  const [picked, setPicked] = useState<MapEdge | undefined>();
+  const [pickedKey, setPickedKey] = useState<string | undefined>();
+  const edgeKey = (e: MapEdge): string => `${e.from}\u0000${e.to}`;
+  const picked = map?.edges.find((e) => edgeKey(e) === pickedKey);
+  const setPicked = (e: MapEdge | undefined): void => setPickedKey(e && edgeKey(e));
+  const [keepLoopback, setKeepLoopback] = useState(false);
+  const [live, setLive] = useState(false);
+  const closeLive = useRef<(() => void) | undefined>();
+  useEffect(() => () => closeLive.current?.(), []);
   const [busy, setBusy] = useState(false);
 
   useEffect(() => {
@@ -172,10 +179,7 @@ export function MapView({ api }: { api: Api }): JSX.Element {
     setError(undefined);
     try {
       const m = (await what()) as ServiceMap | { policies: number };
-      if ('vertices' in m) {
-        setMap(m);
-        setPicked(undefined);
-      }
+      if ('vertices' in m) setMap(m);
     } catch (e) {
       setError(e as ApiError);
     } finally {
@@ -186,6 +190,8 @@ export function MapView({ api }: { api: Api }): JSX.Element {
   const onFlows = (ev: JSX.TargetedEvent<HTMLInputElement>): void => {
     const input = ev.currentTarget;
     void run(async () => {
+      stopLive();
+      setPickedKey(undefined);
       const [f] = await readFiles(input);
       if (!f) return {};
       return api.post<ServiceMap>('/api/map/flows', f);
@@ -199,6 +205,37 @@ export function MapView({ api }: { api: Api }): JSX.Element {
   };
   const applyPolicies = (): void =>
     void run(() => api.post('/api/map/policies', { files: policyFiles, fromCluster }));
+
+  const stopLive = (): void => {
+    closeLive.current?.();
+    closeLive.current = undefined;
+    setLive(false);
+  };
+  const startMonitor = (): void =>
+    void run(async () => {
+      stopLive();
+      setPickedKey(undefined);
+      const first = await api.post<ServiceMap>('/api/map/monitor/start', { keepLoopback });
+      setLive(true);
+      closeLive.current = api.stream<ServiceMap>(
+        '/api/map/live',
+        {},
+        {
+          message: setMap,
+          end: () => setLive(false),
+          fail: (e) => {
+            setLive(false);
+            setError(e);
+          },
+        },
+      );
+      return first;
+    });
+  const stopMonitor = (): void =>
+    void run(async () => {
+      stopLive();
+      return api.post<ServiceMap>('/api/map/monitor/stop', {});
+    });
 
   const denied = map?.edges.filter((e) => e.verdict === 'denied').length ?? 0;
   return (
@@ -227,6 +264,25 @@ export function MapView({ api }: { api: Api }): JSX.Element {
           Verify
         </button>
         {policyFiles.length > 0 && <span>{policyFiles.length} policy file(s) picked</span>}
+        <span class="monitor">
+          <label>
+            <span>
+              <input
+                id="map-keep-loopback"
+                type="checkbox"
+                checked={keepLoopback}
+                onChange={(e) => setKeepLoopback(e.currentTarget.checked)}
+              />{' '}
+              keep loopback
+            </span>
+          </label>
+          <button id="map-monitor-start" disabled={busy || live} onClick={startMonitor}>
+            Start monitor
+          </button>
+          <button id="map-monitor-stop" disabled={busy || !live} onClick={stopMonitor}>
+            Stop
+          </button>
+        </span>
       </div>
       {error && (
         <p class="error" id="map-error">
