@@ -6,8 +6,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { isUserError } from '../../errors.js';
+import { Readable } from 'node:stream';
+import { asInput, TextSink } from './capture.js';
 import { descriptor } from '#gadgets/advise_network_policy/gadget.js';
 import { buildRunRequest } from '../request.js';
 import { runMonitor } from '../advise_network_policy/monitor.js';
@@ -22,15 +22,6 @@ import { buildGraph } from '../advise_network_policy/graph.js';
 import type { Denial } from '../advise_network_policy/verify.js';
 import type { MapEdge, ServiceMap } from './view-types.js';
 import { UiInputError, type UiContext, type UiRoute } from './types.js';
-
-/** A Writable that keeps what is written, for reading a command's output back. */
-class TextSink extends Writable {
-  text = '';
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 function captureIo(stdin?: string): IoStreams & { stdout: TextSink; stderr: TextSink } {
   return {
@@ -132,16 +123,6 @@ export async function serviceMap(
     rmSync(dir, { recursive: true, force: true });
   }
   return map;
-}
-
-/** A user error of the services (a bad flow file, a bad policy) as the server's 400. */
-async function asInput<T>(p: Promise<T>): Promise<T> {
-  try {
-    return await p;
-  } catch (e) {
-    if (isUserError(e)) throw new UiInputError(e.reason, e.hint);
-    throw e;
-  }
 }
 
 function fileBody(v: unknown, what: string): { name: string; text: string } {

@@ -1,31 +1,13 @@
 // The traceloop view's data: what `traceloop list` and `traceloop show` print, produced by those
 // very functions (their output captured), so each row in the page is the line `show` prints.
 
-import { Writable } from 'node:stream';
 import { isUserError } from '../../errors.js';
+import { asInput, TextSink } from './capture.js';
 import { parseFilterFlag } from '../../flags.js';
 import { entryRow, SHOW_COLUMNS, traceloopList, traceloopShow } from '../traceloop/traceloop.js';
 import type { TraceloopEntry } from '#gadgets/framework/traceloop.js';
 import { UiInputError, type UiContext, type UiRoute } from './types.js';
 import type { Recording, RecordingText } from './view-types.js';
-
-/** A Writable that keeps what is written (a pipe to the commands: no TTY width). */
-class TextSink extends Writable {
-  text = '';
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
-
-async function asInput<T>(p: Promise<T>): Promise<T> {
-  try {
-    return await p;
-  } catch (e) {
-    if (isUserError(e)) throw new UiInputError(e.reason, e.hint);
-    throw e;
-  }
-}
 
 const lines = (s: string): string[] => s.split('\n').filter((l) => l.length > 0);
 
