@@ -422,6 +422,8 @@ export function formatArg(
         `"${[...item.subarray(0, STRSIZE)].map((c) => `\\x${c.toString(16).padStart(2, '0')}`).join('')}"` +
         (truncated || item.length > STRSIZE ? '...' : '')
       );
+    case 'wstatus':
+      return structArg(v, item, st.wstatus);
     case 'msghdr':
       return v === 0n ? 'NULL' : hex(v);
     case 'msgflags':
@@ -491,6 +493,8 @@ function outputBufferValid(d: SyscallDef, r: TraceRecord): boolean {
   if (!d.buffer) return true;
   // input buffer (write: its length is an argument) or input structure (-2: nanosleep's timespec)
   if (d.buffer[1] >= 0 || d.buffer[1] === -2) return true;
+  // a wait status is written only when a child was reaped (WNOHANG's 0: nothing)
+  if (d.args?.[d.buffer[0]]?.[1] === 'wstatus') return r.ret !== null && r.ret > 0n;
   return r.ret !== null && r.ret >= 0n;
 }
 

@@ -44,11 +44,11 @@ const normalise = (line: string): string =>
     .replace(/0x[0-9a-f]{7,}/g, '0xADDR')
     .replace(/child_tidptr=0x[0-9a-f]+/, 'child_tidptr=0xADDR');
 
-/** The program's calls from its first socket() through its fork (clone). */
+/** The program's calls from its first socket() through its fork (clone) and its wait. */
 function window(lines: string[]): string[] {
   const from = lines.findIndex((l) => l.startsWith('socket('));
-  const to = lines.findIndex((l) => l.startsWith('clone('));
-  assert.ok(from >= 0 && to > from, `socket() .. clone() in:\n${lines.join('\n')}`);
+  const to = lines.findIndex((l) => l.startsWith('wait4('));
+  assert.ok(from >= 0 && to > from, `socket() .. wait4() in:\n${lines.join('\n')}`);
   return lines.slice(from, to + 1).map(normalise);
 }
 
@@ -125,6 +125,7 @@ describe('traceloop show decodes structures like strace', { skip, concurrency: 1
       'recvmsg(14, {msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base="pin", iov_len=3}, {iov_base="g pong", iov_len=64}], msg_iovlen=2, msg_controllen=0, msg_flags=0}, MSG_DONTWAIT)',
       'recvmsg(14, {msg_namelen=0}, MSG_DONTWAIT)',
       'rt_sigaction(SIGINT, NULL, {sa_handler=SIG_DFL, sa_mask=[], sa_flags=0}, 8)',
+      'wait4(-1, [{WIFEXITED(s) && WEXITSTATUS(s) == 0}], 0, NULL)',
       'prctl(PR_SET_NAME, "kg-structs-long"...)',
       'prctl(PR_GET_NAME, "kg-structs-long")',
     ]) {

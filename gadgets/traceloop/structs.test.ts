@@ -787,3 +787,32 @@ test('rt_sigaction: the old action when the call only asks (act NULL)', () => {
     'SIGPIPE, {sa_handler=SIG_IGN, sa_mask=[], sa_flags=0}, 0x7ffc0020, 8',
   );
 });
+
+test('wait4: the status of the reaped child, as strace prints it', () => {
+  const st = (v: number): Buffer => {
+    const b = Buffer.alloc(4);
+    b.writeInt32LE(v, 0);
+    return b;
+  };
+  assert.equal(
+    params('wait4', [1234n, P, 0n, 0n], [st(3 << 8)], 1234n),
+    '1234, [{WIFEXITED(s) && WEXITSTATUS(s) == 3}], 0, NULL',
+  );
+  assert.equal(
+    params('wait4', [1234n, P, 0n, 0n], [st(9)], 1234n),
+    '1234, [{WIFSIGNALED(s) && WTERMSIG(s) == SIGKILL}], 0, NULL',
+  );
+  assert.equal(
+    params('wait4', [1234n, P, 0n, 0n], [st(0x80 | 11)], 1234n),
+    '1234, [{WIFSIGNALED(s) && WTERMSIG(s) == SIGSEGV && WCOREDUMP(s)}], 0, NULL',
+  );
+  assert.ok(
+    params('wait4', [1234n, P, 2n, 0n], [st((19 << 8) | 0x7f)], 1234n).startsWith(
+      '1234, [{WIFSTOPPED(s) && WSTOPSIG(s) == SIGSTOP}], ',
+    ),
+  );
+  // WNOHANG with no child ready (0) or an error: the pointer
+  assert.equal(params('wait4', [-1n, P, 1n, 0n], [st(0)], 0n), '-1, 0x7ffc0000, WNOHANG, NULL');
+  assert.equal(params('wait4', [-1n, P, 1n, 0n], [st(0)], -10n), '-1, 0x7ffc0000, WNOHANG, NULL');
+  assert.equal(params('wait4', [5n, 0n, 0n, 0n], [Buffer.alloc(0)], 5n), '5, NULL, 0, NULL');
+});

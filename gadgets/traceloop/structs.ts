@@ -722,3 +722,19 @@ export function msghdr(b: Buffer, budget: bigint | null): string | undefined {
   parts.push(`msg_controllen=${controllen}`, `msg_flags=${msgFlags(b.readUInt32LE(48))}`);
   return `{${parts.join(', ')}}`;
 }
+
+// ---- wait status -------------------------------------------------------------------------------
+
+/** A wait(2) status as strace prints it: `[{WIFEXITED(s) && WEXITSTATUS(s) == 0}]`. */
+export function wstatus(b: Buffer): string | undefined {
+  if (b.length !== 4) return undefined;
+  const s = b.readInt32LE(0);
+  const sig = s & 0x7f;
+  let text: string;
+  if (sig === 0) text = `WIFEXITED(s) && WEXITSTATUS(s) == ${(s >> 8) & 0xff}`;
+  else if (sig === 0x7f) text = `WIFSTOPPED(s) && WSTOPSIG(s) == ${signalName((s >> 8) & 0xff)}`;
+  else {
+    text = `WIFSIGNALED(s) && WTERMSIG(s) == ${signalName(sig)}${s & 0x80 ? ' && WCOREDUMP(s)' : ''}`;
+  }
+  return `[{${text}}]`;
+}

@@ -57,7 +57,8 @@ export type ArgKind =
   | 'pipeflags'
   | 'msghdr'
   | 'msgflags'
-  | 'hexbuf';
+  | 'hexbuf'
+  | 'wstatus';
 
 export type SyscallRow = readonly [
   nr: number,
@@ -561,10 +562,11 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
     'wait4',
     [
       ['upid', 'int'],
-      ['stat_addr', 'ptr'],
+      ['stat_addr', 'wstatus'],
       ['options', 'int'],
       ['ru', 'ptr'],
     ],
+    [1, -1, 4],
   ],
   [
     62,

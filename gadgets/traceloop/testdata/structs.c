@@ -182,6 +182,6 @@ int main(int argc, char **argv)
 	munmap(p, 8192);
 	if (fork() == 0)
 		_exit(0);
-	wait(NULL);
+	wait(&m);
 	return 0;
 }
