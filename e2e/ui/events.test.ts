@@ -13,6 +13,8 @@ import { after, before, describe, test } from 'node:test';
 import { marker, runQuiet, sleep } from '../helpers/cli.js';
 import { count, heldClosure, waitReleased } from '../helpers/bpf.js';
 import type { BpfIds } from '../helpers/bpf.js';
+import { startDaemon } from '../helpers/daemon.js';
+import type { TestDaemon } from '../helpers/daemon.js';
 import { browserMissing, maybeScreenshot, openBrowser, startUi } from './browser.js';
 import type { UiBrowser, UiProcess } from './browser.js';
 
@@ -247,3 +249,77 @@ describe('kubectl gadget ui --local: Events view in chromium', { skip, concurren
     await waitReleased(held, 10_000, 'objects the ui run held');
   });
 });
+
+describe(
+  'kubectl gadget ui --remote: a run streams from a real daemon',
+  { skip: !isRoot && 'needs root (the daemon)' },
+  () => {
+    let daemon: TestDaemon;
+    let ui: UiProcess;
+
+    before(async () => {
+      daemon = await startDaemon('ui');
+      ui = await startUi(['--remote', daemon.addr]);
+    });
+
+    after(async () => {
+      await ui?.cli.stop();
+      await daemon?.cleanup();
+    });
+
+    test('an exec made by the test arrives over SSE with its pid and args', async () => {
+      const ac = new AbortController();
+      const q = new URLSearchParams({ gadget: 'trace_exec', filter: 'comm:echo' });
+      const r = await fetch(`${ui.origin}/api/events/stream?${q}`, {
+        headers: { 'X-Gadget-Token': ui.token },
+        signal: ac.signal,
+      });
+      assert.equal(r.status, 200);
+      const reader = r.body!.getReader();
+      let buf = '';
+      const rows: Record<string, unknown>[] = [];
+      const m = marker('ui-remote');
+      const pids: number[] = [];
+      let started = false;
+      // an exec every 200 ms once the run started, until one arrives (the first may precede the attach)
+      const execs = setInterval(() => {
+        if (started) void exec(['/bin/echo', m]).then((p) => pids.push(p));
+      }, 200);
+      const giveUp = setTimeout(() => ac.abort(), 30_000);
+      try {
+        while (!rows.some((e) => Array.isArray(e.args) && e.args[1] === m)) {
+          const { value, done } = await reader.read();
+          assert.ok(!done, 'the stream ended early');
+          buf += Buffer.from(value).toString('utf8');
+          let i: number;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const ev = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            if (!ev.startsWith('data: ')) continue;
+            const msg = JSON.parse(ev.slice(6)) as {
+              type: string;
+              rows?: Record<string, unknown>[];
+            };
+            if (msg.type === 'start') started = true;
+            if (msg.rows) rows.push(...msg.rows);
+          }
+        }
+      } finally {
+        clearInterval(execs);
+        clearTimeout(giveUp);
+        ac.abort();
+      }
+      await sleep(300); // the last exec's pid is known
+      const mine = rows.filter((e) => Array.isArray(e.args) && e.args[1] === m);
+      assert.ok(mine.length >= 1);
+      for (const e of rows) assert.equal(e.comm, 'echo', 'the -F filter held');
+      for (const e of mine) {
+        assert.ok(
+          pids.includes(e.pid as number),
+          `pid ${String(e.pid)} is one of the test's execs`,
+        );
+        assert.deepEqual(e.args, ['/bin/echo', m]);
+      }
+    });
+  },
+);
