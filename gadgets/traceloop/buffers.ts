@@ -1,9 +1,10 @@
 // The arguments whose buffer the kernel copies by a mode of its own (program.bpf.c TL_MODE_*):
-// iovec arrays, pollfd and epoll_event arrays, ioctl's winsize, rt_sigprocmask's sets. Each
-// returns strace's text of the whole argument list, or of what strace prints after the result.
+// iovec arrays, pollfd and epoll_event arrays, ioctl's winsize, rt_sigprocmask's sets; or by
+// syscall number (getdents64's entry count, rt_sigreturn's mask). Each returns strace's text of
+// the whole argument list, or of what strace prints after the result.
 
 import type { TraceRecord } from './format.js';
-import { openFlags, prctlOption } from './named.js';
+import { openFlags, prctlOption, prctlRet } from './named.js';
 import * as st from './structs.js';
 import {
   MODE_ARRAY,
@@ -98,6 +99,25 @@ export function modeParams(
 }
 
 /**
+ * The parameters of the calls the kernel copies for by syscall number (program.bpf.c
+ * TL_NR_*): getdents64's entry count, rt_sigreturn's restored mask. Undefined for others.
+ */
+export function nrParams(d: SyscallDef, r: TraceRecord): string | undefined {
+  const item = r.items[0];
+  if (d.name === 'rt_sigreturn') {
+    return item?.length === 8 ? `{mask=${st.sigset(item.readBigUInt64LE(0))}}` : '';
+  }
+  if (d.name !== 'getdents64') return undefined;
+  const fd = Number(BigInt.asIntN(32, r.args[0] ?? 0n));
+  const count = Number(BigInt.asUintN(32, r.args[2] ?? 0n));
+  const v = r.args[1] ?? 0n;
+  // the count the kernel walked, only for a result it walked to its end
+  const n =
+    returned(r) && v !== 0n && item?.length === 4 ? ` /* ${item.readUInt32LE(0)} entries */` : '';
+  return `${fd}, ${ptr(v)}${n}, ${count}`;
+}
+
+/**
  * The result as strace prints it when it says more than the number: poll's revents (or
  * Timeout), fcntl F_GETFD/F_GETFL's flags. Undefined: the plain number.
  */
@@ -113,6 +133,7 @@ export function retDetail(d: SyscallDef | undefined, r: TraceRecord): string | u
     if (cmd === 3) return `${h} (flags ${openFlags(Number(BigInt.asUintN(32, ret)))})`;
     return undefined;
   }
+  if (d.name === 'prctl') return prctlRet(Number(BigInt.asUintN(32, r.args[0] ?? 0n)), ret);
   if (d.buffer?.[3] !== MODE_ARRAY || d.args?.[0]?.[1] !== 'pollfd') return undefined;
   if (ret === 0n) return '0 (Timeout)';
   const item = r.items[d.items.indexOf(0)];

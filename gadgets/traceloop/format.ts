@@ -8,7 +8,7 @@ import { decodeBytes, decodeCString, splitNulStrings } from '../framework/decode
 import { errnoName, modeString, O_CREAT, O_TMPFILE } from '../framework/linux.js';
 import { namedParams, openFlags } from './named.js';
 import type { ArgKind } from './syscalls.js';
-import { modeParams, retDetail } from './buffers.js';
+import { modeParams, nrParams, retDetail } from './buffers.js';
 import { signalName } from './signals.js';
 import * as st from './structs.js';
 import { syscallByNr, syscallName, type SyscallDef } from './table.js';
@@ -428,6 +428,10 @@ export function formatArg(
       return v === 0n ? 'NULL' : hex(v);
     case 'msgflags':
       return st.msgFlags(u32(v));
+    case 'sockoptval':
+      // an int option as strace prints it; other sizes (a struct, a string): the pointer
+      if (v === 0n) return 'NULL';
+      return item?.length === 4 ? `[${item.readInt32LE(0)}]` : hex(v);
   }
 }
 
@@ -437,7 +441,9 @@ export function formatParams(r: TraceRecord): string {
   if (r.kind === 'exit') return exitText(Number(r.ret));
   const d = syscallByNr(r.nr);
   if (!d?.args) return r.args.map(hex).join(', ');
-  const moded = modeParams(d, r, (i) => formatArg(d.args![i]?.[1] ?? 'long', r.args[i] ?? 0n));
+  const moded =
+    modeParams(d, r, (i) => formatArg(d.args![i]?.[1] ?? 'long', r.args[i] ?? 0n)) ??
+    nrParams(d, r);
   if (moded !== undefined) return moded;
   const named = namedParams(d.name, r.args, (i) => {
     // a copied buffer (getrandom's output) when it holds data

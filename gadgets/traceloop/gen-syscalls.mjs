@@ -102,6 +102,8 @@ const BUFFERS = {
   sendto: [1, 2],
   // strace prints random bytes in hex
   getrandom: [0, -1, 'hexbuf'],
+  // an option's value (read at exit: the kernel does not change it), shown as [int] or a struct
+  setsockopt: [3, 4, 'sockoptval'],
   connect: [1, 2, 'sockaddr'],
   bind: [1, 2, 'sockaddr'],
 };
@@ -312,7 +314,7 @@ out +=
   '// lengthArgIndex is then the count.\n';
 out += '// arg: [name, kind]; kinds are decoded by gadgets/traceloop/format.ts.\n\n';
 out +=
-  "export type ArgKind =\n  | 'int'\n  | 'uint'\n  | 'long'\n  | 'ulong'\n  | 'fd'\n  | 'dirfd'\n  | 'str'\n  | 'buf'\n  | 'argv'\n  | 'ptr'\n  | 'mode'\n  | 'oflags'\n  | 'atflags'\n  | 'prot'\n  | 'mmapflags'\n  | 'signal'\n  | 'whence'\n  | 'fcntl'\n  | 'ioctl'\n  | 'sockdomain'\n  | 'socktype'\n  | 'sockproto'\n  | 'cloneflags'\n  | 'madvise'\n  | 'clockid'\n  | 'rlimitres'\n  | 'epollop'\n  | 'epollflags'\n  | 'sockaddr'\n  | 'timespec'\n  | 'rlimit'\n  | 'utsname'\n  | 'stat'\n  | 'sigaction'\n  | 'epollevent'\n  | 'statxflags'\n  | 'statxmask'\n  | 'statx'\n  | 'iovec'\n  | 'pollfd'\n  | 'epollevents'\n  | 'ioctlarg'\n  | 'sigset'\n  | 'sighow'\n  | 'fdpair'\n  | 'pipeflags'\n  | 'msghdr'\n  | 'msgflags'\n  | 'hexbuf'\n  | 'wstatus';\n\n";
+  "export type ArgKind =\n  | 'int'\n  | 'uint'\n  | 'long'\n  | 'ulong'\n  | 'fd'\n  | 'dirfd'\n  | 'str'\n  | 'buf'\n  | 'argv'\n  | 'ptr'\n  | 'mode'\n  | 'oflags'\n  | 'atflags'\n  | 'prot'\n  | 'mmapflags'\n  | 'signal'\n  | 'whence'\n  | 'fcntl'\n  | 'ioctl'\n  | 'sockdomain'\n  | 'socktype'\n  | 'sockproto'\n  | 'cloneflags'\n  | 'madvise'\n  | 'clockid'\n  | 'rlimitres'\n  | 'epollop'\n  | 'epollflags'\n  | 'sockaddr'\n  | 'timespec'\n  | 'rlimit'\n  | 'utsname'\n  | 'stat'\n  | 'sigaction'\n  | 'epollevent'\n  | 'statxflags'\n  | 'statxmask'\n  | 'statx'\n  | 'iovec'\n  | 'pollfd'\n  | 'epollevents'\n  | 'ioctlarg'\n  | 'sigset'\n  | 'sighow'\n  | 'fdpair'\n  | 'pipeflags'\n  | 'msghdr'\n  | 'msgflags'\n  | 'hexbuf'\n  | 'wstatus'\n  | 'sockoptval';\n\n";
 out +=
   'export type SyscallRow = readonly [\n  nr: number,\n  name: string,\n  args: ReadonlyArray<readonly [string, ArgKind]> | null,\n  buffer?: readonly [number, number, number?, number?],\n];\n\n';
 out += 'export const SYSCALL_ROWS: readonly SyscallRow[] = [\n';

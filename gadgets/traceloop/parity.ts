@@ -1,14 +1,16 @@
 // The strace parity test's normalisation (gadgets/traceloop/parity.e2e.test.ts): what strace
 // `-f -qq -s 64 -o FILE` wrote and what `traceloop show -o json` printed, both turned into one
 // `name(params) = ret` line per call, process by process (in the order the processes appeared),
-// with what differs between any two runs (addresses, pids) replaced on both sides the same way.
+// with what differs between any two runs (addresses, pids, random bytes) replaced on both sides
+// the same way.
 
 import { diffArrays } from 'diff';
 import { syscallByName } from './table.js';
 
-/** Calls whose return value or arguments are pids: those numbers are run-specific. */
+/** Calls whose return value or arguments are pids: those numbers are run-specific (rt_sigreturn
+ * returns the interrupted call's result: a pid when that was wait4). */
 const PID_CALLS =
-  /^(clone3?|fork|vfork|wait4|waitid|getpid|getppid|gettid|set_tid_address|kill|tgkill|tkill|setpgid|getpgid|getsid|setsid)\(/;
+  /^(clone3?|fork|vfork|wait4|waitid|getpid|getppid|gettid|set_tid_address|kill|tgkill|tkill|setpgid|getpgid|getsid|setsid|rt_sigreturn)\(/;
 
 /** Run-specific parts of one call, on either side. */
 export function normalise(line: string, pids: ReadonlySet<number>): string {
@@ -18,7 +20,12 @@ export function normalise(line: string, pids: ReadonlySet<number>): string {
     // strace's execve environment count (traceloop shows the pointer only)
     .replace(/ \/\* \d+ vars? \*\//g, '')
     // clock times in the data (an HTTP Date header, `ls -l`'s mtimes): a run's own
-    .replace(/\b\d\d:\d\d(:\d\d)?\b/g, 'HH:MM');
+    .replace(/\b\d\d:\d\d(:\d\d)?\b/g, 'HH:MM')
+    // random bytes differ in any two runs: each byte as \xXX (how many, and their form, stay)
+    .replace(
+      /^getrandom\("((?:\\x[0-9a-f]{2})*)"/,
+      (_, b: string) => `getrandom("${b.replace(/[0-9a-f]{2}/g, 'XX')}"`,
+    );
   if (PID_CALLS.test(l) || l.startsWith('---')) {
     l = l.replace(/\b\d+\b/g, (n) => (pids.has(Number(n)) ? 'PID' : n));
   }

@@ -758,6 +758,57 @@ static __always_inline __u16 read_msg(__u8 *dst, __u64 ptr, __s64 budget, __u8 *
 	return TL_MSG_HDR + n + k + 1;
 }
 
+/*
+ * Two copies by syscall number (the 3 mode bits are all taken), x86-64 numbers:
+ * getdents64's entry count (strace's "N entries" comment): its result's records walked by their
+ * d_reclen at exit, at most TL_DIRENTS_MAX of them (32 KB of the shortest records); the count
+ * (u32) is the record's data, none when the walk did not end exactly at the result.
+ * rt_sigreturn's signal mask: the one the frame restores (strace's `{mask=[...]}`), read at entry
+ * at sp + offsetof(struct ucontext, uc_sigmask) (the frame starts at sp - 8, after pretcode).
+ */
+#define TL_NR_RT_SIGRETURN 15
+#define TL_NR_GETDENTS64 217
+#define TL_DIRENTS_MAX 1400
+#define TL_UC_SIGMASK 296 /* 8 uc_flags + 8 uc_link + 24 uc_stack + 256 uc_mcontext */
+
+struct dirent_walk {
+	__u64 ptr;
+	__u64 off;
+	__u64 len;
+	__u32 n;
+};
+
+static long dirent_step(__u64 i, void *ctx)
+{
+	struct dirent_walk *w = ctx;
+	__u16 reclen = 0;
+
+	if (w->off >= w->len)
+		return 1;
+	/* struct linux_dirent64: u64 d_ino, s64 d_off, u16 d_reclen */
+	if (bpf_probe_read_user(&reclen, sizeof(reclen), (const void *)(w->ptr + w->off + 16)) ||
+	    !reclen) {
+		w->off = ~0ULL;
+		return 1;
+	}
+	w->off += reclen;
+	w->n++;
+	return 0;
+}
+
+static __always_inline __u16 count_dirents(__u8 *dst, __u64 ptr, __s64 ret)
+{
+	struct dirent_walk w = { .ptr = ptr, .len = ret };
+
+	if (ret < 0 || !ptr)
+		return 0;
+	bpf_loop(TL_DIRENTS_MAX, dirent_step, &w, 0);
+	if (w.off != w.len)
+		return 0;
+	*(__u32 *)dst = w.n;
+	return 4;
+}
+
 /* The buffer argument by its mode (TL_MODE_*); `len`: the count (or the flat length). */
 static __always_inline __u16 read_mode(struct tl_slot *s, __u8 *dst, __u32 info, __u32 mode,
 				       __u64 ptr, __s64 len, __u8 *flags, __u8 trunc)
@@ -928,6 +979,11 @@ int BPF_PROG(tl_sys_enter, struct pt_regs *regs, long id)
 		if (d) {
 			d[16] = s->args[1] && !bpf_probe_read_user(d, 8, (const void *)s->args[1]);
 		}
+	} else if (id == TL_NR_RT_SIGRETURN) {
+		__u8 *d = data_at(t->set, seq);
+
+		if (d && !bpf_probe_read_user(d, 8, (const void *)(regs->sp + TL_UC_SIGMASK)))
+			s->len = 8;
 	}
 	if (c)
 		commit(c, (seq + 1) << 1);
@@ -1014,6 +1070,11 @@ int BPF_PROG(tl_sys_exit, struct pt_regs *regs, long ret)
 		read_items(s, c, data_at(set, seq), c ? data_at(set, seq + 1) : NULL, info);
 		if (c)
 			commit(c, (seq + 1) << 1 | 1);
+	} else if (nr == TL_NR_GETDENTS64) {
+		__u8 *d = data_at(set, seq);
+
+		if (d)
+			s->len = count_dirents(d, s->args[1], ret);
 	}
 	commit(s, marker | 1);
 	return 0;

@@ -58,7 +58,8 @@ export type ArgKind =
   | 'msghdr'
   | 'msgflags'
   | 'hexbuf'
-  | 'wstatus';
+  | 'wstatus'
+  | 'sockoptval';
 
 export type SyscallRow = readonly [
   nr: number,
@@ -519,9 +520,10 @@ export const SYSCALL_ROWS: readonly SyscallRow[] = [
       ['fd', 'fd'],
       ['level', 'int'],
       ['optname', 'int'],
-      ['optval', 'ptr'],
+      ['optval', 'sockoptval'],
       ['optlen', 'int'],
     ],
+    [3, 4],
   ],
   [
     55,
