@@ -142,4 +142,14 @@ describe('compileFieldFilters', () => {
     // a regex on a number column is fine
     assert.equal(compileFieldFilters([parse('pid:~abc')])!(EVENTS[0]!), false);
   });
+
+  it('input quoted in an error stays on one line (found by fuzzing the daemon)', () => {
+    for (const bad of ['a\nb', 'co\nmm:1', 'comm:~(\n', 'pid:>\n']) {
+      assert.throws(
+        () => compileFieldFilters([parse(bad)])!(EVENTS[0]!),
+        (e: unknown) => e instanceof Error && !/[\n\r]/.test(e.message),
+        JSON.stringify(bad),
+      );
+    }
+  });
 });

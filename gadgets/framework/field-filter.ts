@@ -4,6 +4,8 @@
 // filters must all match (AND). Pure: the CLI parses them against a command's columns and
 // matches events (objects keyed by column name) before formatting.
 
+import { clipLine } from './clip.js';
+
 export type FilterOp = '=' | '>' | '>=' | '<' | '<=' | '~';
 
 export interface FieldFilter {
@@ -23,7 +25,7 @@ export class FilterTypeError extends Error {
     readonly kind: string,
   ) {
     super(
-      `-F ${filter.text}: ${filter.column} is a ${kind}, "${filter.value}" is not (e.g. -F ${filter.column}:>=1000)`,
+      `-F ${clip(filter.text)}: ${filter.column} is a ${kind}, "${clip(filter.value)}" is not (e.g. -F ${filter.column}:>=1000)`,
     );
   }
 }
@@ -76,7 +78,7 @@ export function parseFieldFilter(
       new RegExp(rule);
     } catch (e) {
       throw new FilterSyntaxError(
-        `invalid --filter "${clip(expr)}": bad regular expression (${(e as Error).message.replace(/^Invalid regular expression: /, '')})`,
+        `invalid --filter "${clip(expr)}": bad regular expression (${clip((e as Error).message.replace(/^Invalid regular expression: /, ''))})`,
       );
     }
   }
@@ -149,6 +151,7 @@ export function compileFieldFilters(
   };
 }
 
+/** input quoted in a message: one line (control characters escaped), clipped */
 function clip(s: string): string {
-  return s.length > 60 ? s.slice(0, 59) + '…' : s;
+  return clipLine(s, 60);
 }

@@ -10,6 +10,7 @@
 
 import { FilterSyntaxError, parseFieldFilter } from './field-filter.js';
 import type { FieldFilter, FilterOp } from './field-filter.js';
+import { clipLine } from './clip.js';
 
 /** The numeric fields, in the kernel's order (lo[], hi[], ne[] index). */
 export const KERNEL_NUMBER_FIELDS = ['pid', 'tid', 'uid', 'gid'] as const;
@@ -66,7 +67,7 @@ export function parseKernelFilters(
   const allowed = fields ?? [];
   if (allowed.length === 0) {
     throw new FilterSyntaxError(
-      `kernel filter "${texts[0]}": this gadget filters no column in the kernel (trace exec and trace open do: ${KERNEL_FILTER_FIELDS.join(', ')})`,
+      `kernel filter "${clipLine(texts[0] ?? '', 60)}": this gadget filters no column in the kernel (trace exec and trace open do: ${KERNEL_FILTER_FIELDS.join(', ')})`,
     );
   }
   const out: FieldFilter[] = [];
@@ -74,7 +75,7 @@ export function parseKernelFilters(
     const f = parseFieldFilter(t, (n) => (allowed.includes(n) ? n : undefined), allowed);
     if (!pushable(f)) {
       throw new FilterSyntaxError(
-        `kernel filter "${t}" cannot run in the kernel (pid, tid, uid, gid: a whole number; comm: = or ! on at most 15 bytes)`,
+        `kernel filter "${clipLine(t, 60)}" cannot run in the kernel (pid, tid, uid, gid: a whole number; comm: = or ! on at most 15 bytes)`,
       );
     }
     out.push(f);
