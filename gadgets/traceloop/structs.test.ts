@@ -75,6 +75,12 @@ function statBuf(mode: number, size: bigint, rdev = 0n): Buffer {
   b.writeBigInt64LE(size, 48);
   return b;
 }
+/** a 4-byte copy of an int (a wait status, a socket option, an entry count) */
+function int32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(v, 0);
+  return b;
+}
 const params = (name: string, args: bigint[], items: Buffer[] = [], ret = 0n): string =>
   formatParams(rec(name, args, items, ret));
 
@@ -789,31 +795,29 @@ test('rt_sigaction: the old action when the call only asks (act NULL)', () => {
 });
 
 test('wait4: the status of the reaped child, as strace prints it', () => {
-  const st = (v: number): Buffer => {
-    const b = Buffer.alloc(4);
-    b.writeInt32LE(v, 0);
-    return b;
-  };
   assert.equal(
-    params('wait4', [1234n, P, 0n, 0n], [st(3 << 8)], 1234n),
+    params('wait4', [1234n, P, 0n, 0n], [int32(3 << 8)], 1234n),
     '1234, [{WIFEXITED(s) && WEXITSTATUS(s) == 3}], 0, NULL',
   );
   assert.equal(
-    params('wait4', [1234n, P, 0n, 0n], [st(9)], 1234n),
+    params('wait4', [1234n, P, 0n, 0n], [int32(9)], 1234n),
     '1234, [{WIFSIGNALED(s) && WTERMSIG(s) == SIGKILL}], 0, NULL',
   );
   assert.equal(
-    params('wait4', [1234n, P, 0n, 0n], [st(0x80 | 11)], 1234n),
+    params('wait4', [1234n, P, 0n, 0n], [int32(0x80 | 11)], 1234n),
     '1234, [{WIFSIGNALED(s) && WTERMSIG(s) == SIGSEGV && WCOREDUMP(s)}], 0, NULL',
   );
   // strace 6.1 names wait4's bit 2 WSTOPPED (WUNTRACED's value)
   assert.equal(
-    params('wait4', [1234n, P, 2n, 0n], [st((19 << 8) | 0x7f)], 1234n),
+    params('wait4', [1234n, P, 2n, 0n], [int32((19 << 8) | 0x7f)], 1234n),
     '1234, [{WIFSTOPPED(s) && WSTOPSIG(s) == SIGSTOP}], WSTOPPED, NULL',
   );
   // WNOHANG with no child ready (0) or an error: the pointer
-  assert.equal(params('wait4', [-1n, P, 1n, 0n], [st(0)], 0n), '-1, 0x7ffc0000, WNOHANG, NULL');
-  assert.equal(params('wait4', [-1n, P, 1n, 0n], [st(0)], -10n), '-1, 0x7ffc0000, WNOHANG, NULL');
+  assert.equal(params('wait4', [-1n, P, 1n, 0n], [int32(0)], 0n), '-1, 0x7ffc0000, WNOHANG, NULL');
+  assert.equal(
+    params('wait4', [-1n, P, 1n, 0n], [int32(0)], -10n),
+    '-1, 0x7ffc0000, WNOHANG, NULL',
+  );
   assert.equal(params('wait4', [5n, 0n, 0n, 0n], [Buffer.alloc(0)], 5n), '5, NULL, 0, NULL');
 });
 
@@ -834,22 +838,17 @@ test('prctl options strace prints with no argument, a signal, a number or SUID_D
 });
 
 test('setsockopt: level, option and an int value; other sizes and faults as the pointer', () => {
-  const int = (v: number): Buffer => {
-    const b = Buffer.alloc(4);
-    b.writeInt32LE(v, 0);
-    return b;
-  };
   const p = (lvl: bigint, opt: bigint, item: Buffer, len = 4n, ret = 0n): string =>
     params('setsockopt', [3n, lvl, opt, P, len], [item], ret);
-  assert.equal(p(1n, 2n, int(1)), '3, SOL_SOCKET, SO_REUSEADDR, [1], 4');
-  assert.equal(p(1n, 9n, int(1)), '3, SOL_SOCKET, SO_KEEPALIVE, [1], 4');
-  assert.equal(p(6n, 1n, int(1)), '3, SOL_TCP, TCP_NODELAY, [1], 4');
-  assert.equal(p(0n, 1n, int(5)), '3, SOL_IP, IP_TOS, [5], 4');
-  assert.equal(p(41n, 26n, int(1)), '3, SOL_IPV6, IPV6_V6ONLY, [1], 4');
+  assert.equal(p(1n, 2n, int32(1)), '3, SOL_SOCKET, SO_REUSEADDR, [1], 4');
+  assert.equal(p(1n, 9n, int32(1)), '3, SOL_SOCKET, SO_KEEPALIVE, [1], 4');
+  assert.equal(p(6n, 1n, int32(1)), '3, SOL_TCP, TCP_NODELAY, [1], 4');
+  assert.equal(p(0n, 1n, int32(5)), '3, SOL_IP, IP_TOS, [5], 4');
+  assert.equal(p(41n, 26n, int32(1)), '3, SOL_IPV6, IPV6_V6ONLY, [1], 4');
   // an input: shown whatever the result
-  assert.equal(p(1234n, 77n, int(1), 4n, -92n), '3, 0x4d2 /* SOL_?? */, 77, [1], 4');
+  assert.equal(p(1234n, 77n, int32(1), 4n, -92n), '3, 0x4d2 /* SOL_?? */, 77, [1], 4');
   assert.equal(
-    p(1n, 8n, int(1).subarray(0, 2), 2n, -22n),
+    p(1n, 8n, int32(1).subarray(0, 2), 2n, -22n),
     '3, SOL_SOCKET, SO_RCVBUF, 0x7ffc0000, 2',
   );
   assert.equal(p(1n, 2n, Buffer.alloc(0), 4n, -14n), '3, SOL_SOCKET, SO_REUSEADDR, 0x7ffc0000, 4');
@@ -858,17 +857,12 @@ test('setsockopt: level, option and an int value; other sizes and faults as the 
 });
 
 test('getdents64: the entry count the kernel walked, as strace prints it', () => {
-  const n = (v: number): Buffer => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(v, 0);
-    return b;
-  };
   assert.equal(
-    params('getdents64', [5n, P, 32768n], [n(159)], 5040n),
+    params('getdents64', [5n, P, 32768n], [int32(159)], 5040n),
     '5, 0x7ffc0000 /* 159 entries */, 32768',
   );
   assert.equal(
-    params('getdents64', [5n, P, 32768n], [n(0)], 0n),
+    params('getdents64', [5n, P, 32768n], [int32(0)], 0n),
     '5, 0x7ffc0000 /* 0 entries */, 32768',
   );
   // an error, or a walk that did not end at the result (no count copied): the pointer
