@@ -139,11 +139,24 @@ describe('traceloop show against strace -f on real programs', { skip, concurrenc
       const r = await runContainer(name, command(c), { rootfs, args });
       assert.equal(r.code, 0, r.stderr);
       const exec = `${JSON.stringify(c.argv[0])}, [${c.argv.map((a) => JSON.stringify(a)).join(', ')}]`;
+      let last = '';
       const events = await waitFor(async () => {
-        const evs = await d!.ndjson(['traceloop', 'show', name]);
+        // a container that lived a moment may be named to the daemon after it ended: until
+        // then `show` finds no recording for the name, so that is asked again
+        const r = await d!.cli(['traceloop', 'show', name, '-o', 'json']);
+        last = r.stderr;
+        if (r.code !== 0) return undefined;
+        const evs = r.stdout
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
         const start = evs.find((e) => e.syscall === 'execve' && String(e.params).startsWith(exec));
         return start && evs.some((e) => e.kind === 'exit' && e.pid === start.pid) ? evs : undefined;
-      }, 20_000);
+      }, 20_000).catch((err: Error) => {
+        throw new Error(
+          `${err.message}; last show: ${last.trim() || 'no exit of the program yet'}`,
+        );
+      });
       // the RET column as `show` prints it, record for record (the recording is complete)
       const table = (await d!.ok(['traceloop', 'show', name, '-o', 'columns=ret'])).stdout;
       const rets = table.split('\n').slice(1, events.length + 1);

@@ -1,7 +1,8 @@
 // traceloop on the real kernel: the structures behind pointer arguments are copied by the program
 // and `show` decodes them as strace does. testdata/structs.c (sockets and their addresses,
 // sleeps, limits, uname, stat and statx, sigaction, epoll, madvise, clone, pipes, iovecs, poll
-// and epoll_wait arrays, winsize, signal masks) runs in a container while
+// and epoll_wait arrays, winsize, signal masks, a socket option, directory entries, the mask a
+// signal handler's return restores) runs in a container while
 // traceloop records it, then under `strace -f -qq -s 64` on the host in the same directory; every
 // call from its first socket() to its fork reads the same, argument for argument (addresses
 // that move between two runs normalised on both sides).
@@ -128,9 +129,15 @@ describe('traceloop show decodes structures like strace', { skip, concurrency: 1
       'wait4(-1, [{WIFEXITED(s) && WEXITSTATUS(s) == 0}], 0, NULL)',
       'prctl(PR_SET_NAME, "kg-structs-long"...)',
       'prctl(PR_GET_NAME, "kg-structs-long")',
+      'setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4)',
+      'rt_sigreturn({mask=[TERM]})',
     ]) {
       assert.ok(recorded.includes(want), `recorded: ${want}`);
     }
+    // /proc/self/ns's entries (how many the kernel has), then the end of the directory
+    const dents = recorded.filter((l) => l.startsWith('getdents64('));
+    assert.match(dents[0] ?? '', /^getdents64\(\d+, 0xADDR \/\* [1-9]\d* entries \*\/, 4096\)$/);
+    assert.match(dents[1] ?? '', /^getdents64\(\d+, 0xADDR \/\* 0 entries \*\/, 4096\)$/);
     // stx_mask depends on the filesystem: the rest is fixed
     const size = statSync(join(d!.dir, 'structs')).size;
     assert.ok(

@@ -30,11 +30,20 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 static void handler(int sig)
 {
 	(void)sig;
+}
+
+/* SIGILL from the ud2 below: return past it (2 bytes) */
+static void skip_ud2(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	((ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP] += 2;
 }
 
 int main(int argc, char **argv)
@@ -176,6 +185,24 @@ int main(int argc, char **argv)
 	prctl(PR_SET_NAME, "kg-structs-long-name");
 	prctl(PR_GET_NAME, comm);
 	prctl(PR_SET_NAME, "structs");
+
+	/* an int socket option; a directory's entries (a fixed set: the namespaces); a signal
+	 * handled while TERM is blocked (the mask rt_sigreturn restores) */
+	{
+		int one = 1;
+		char dents[4096];
+		struct sigaction ill = { .sa_sigaction = skip_ud2, .sa_flags = SA_SIGINFO };
+
+		setsockopt(s4, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		fd = open("/proc/self/ns", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		syscall(SYS_getdents64, fd, dents, sizeof(dents));
+		syscall(SYS_getdents64, fd, dents, sizeof(dents));
+		sigaction(SIGILL, &ill, NULL);
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+		__asm__ volatile("ud2");
+	}
 
 	p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	madvise(p, 8192, MADV_DONTNEED);
