@@ -21,6 +21,8 @@ import {
 import { ROOT, runCli } from '../helpers/cli.js';
 import { browserMissing, maybeScreenshot, openBrowser, startUi } from './browser.js';
 import type { UiBrowser, UiProcess } from './browser.js';
+import { drawnEdges, drawnVertices } from './map-page.js';
+import type { DrawnEdge } from './map-page.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const skip = !isRoot ? 'needs root (--local)' : browserMissing();
@@ -51,13 +53,6 @@ const EDGES: Record<string, string[]> = {
   'demo/backend -> /2001:db8::7': ['TCP/443 ×1'],
   '/node/node-1 -> demo/backend': ['TCP/8080 ×30'],
 };
-
-interface DrawnEdge {
-  name: string;
-  labels: string[];
-  verdict: string;
-  stroke: string;
-}
 
 describe(
   'kubectl gadget ui --local: Service map view in chromium',
@@ -108,60 +103,8 @@ describe(
       assert.deepEqual(left, [], 'no console error (CSP, script)');
     }
 
-    /** namespace/label of each drawn vertex, keyed by its data-key */
-    async function vertices(): Promise<Map<string, string>> {
-      const out = new Map<string, string>();
-      const groups = b.page.locator('#map-svg g.group');
-      for (let i = 0; i < (await groups.count()); i++) {
-        const g = groups.nth(i);
-        const ns = (await g.getAttribute('data-namespace')) ?? '';
-        // a vertex is in a group's box when its rectangle is inside the box
-        const box = (await g.locator('rect').boundingBox())!;
-        out.set(`box:${ns}`, JSON.stringify(box));
-      }
-      const vs = b.page.locator('#map-svg g.vertex');
-      for (let i = 0; i < (await vs.count()); i++) {
-        const v = vs.nth(i);
-        const key = (await v.getAttribute('data-key'))!;
-        const label = (await v.locator('text').textContent()) ?? '';
-        const r = (await v.locator('rect').boundingBox())!;
-        let ns = '';
-        for (const [k, boxText] of out) {
-          if (!k.startsWith('box:')) continue;
-          const box = JSON.parse(boxText) as {
-            x: number;
-            y: number;
-            width: number;
-            height: number;
-          };
-          if (
-            r.x >= box.x &&
-            r.y >= box.y &&
-            r.x + r.width <= box.x + box.width &&
-            r.y + r.height <= box.y + box.height
-          )
-            ns = k.slice(4);
-        }
-        out.set(key, `${ns}/${label}`);
-      }
-      for (const k of [...out.keys()]) if (k.startsWith('box:')) out.delete(k);
-      return out;
-    }
-
-    async function edges(names: Map<string, string>): Promise<DrawnEdge[]> {
-      const es = b.page.locator('#map-svg g.edge');
-      const out: DrawnEdge[] = [];
-      for (let i = 0; i < (await es.count()); i++) {
-        const e = es.nth(i);
-        out.push({
-          name: `${names.get((await e.getAttribute('data-from'))!)} -> ${names.get((await e.getAttribute('data-to'))!)}`,
-          labels: await e.locator('text.edge-label').allTextContents(),
-          verdict: (await e.getAttribute('data-verdict'))!,
-          stroke: (await e.locator('path').getAttribute('stroke'))!,
-        });
-      }
-      return out.sort((a, c) => (a.name < c.name ? -1 : 1));
-    }
+    const vertices = (): Promise<Map<string, string>> => drawnVertices(b.page);
+    const edges = (names: Map<string, string>): Promise<DrawnEdge[]> => drawnEdges(b.page, names);
 
     test('a flow file: namespaces are boxes, workloads nodes, edges carry protocol, port and count', async () => {
       const { page, errors } = b;

@@ -293,7 +293,11 @@ export async function serveUi(
 ): Promise<void> {
   const stdout = opts.stdout ?? process.stdout;
   const mode = runtimeMode(flags);
-  const runtime = await openRuntime(flags);
+  // a run the page starts names its namespace or none: none is every namespace (the service map
+  // of the cluster), not the kubeconfig context's one as a command without -n would take
+  const runtime = await openRuntime(
+    mode === 'kubernetes' ? { ...flags, 'all-namespaces': true } : flags,
+  );
   const ac = new AbortController();
   const stop = (): void => ac.abort();
   process.on('SIGINT', stop);
