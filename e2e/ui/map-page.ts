@@ -1,8 +1,11 @@
 // What the Service map view drew, read back from its SVG by the map tests (map.test.ts with a
 // flow file, k8s.test.ts live on the real node): each vertex as namespace/label (the namespace
-// box its rectangle lies in) and each edge with its labels, verdict and stroke colour.
+// box its rectangle lies in) and each edge with its labels, verdict and stroke colour; and what
+// the CLI's `verify --show denied` prints, which a red edge's explanation must equal.
 
+import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
+import { runCli } from '../helpers/cli.js';
 
 export interface DrawnEdge {
   /** "ns/label -> ns/label" */
@@ -64,4 +67,21 @@ export async function drawnEdges(page: Page, names: Map<string, string>): Promis
     });
   }
   return out.sort((a, c) => (a.name < c.name ? -1 : 1));
+}
+
+/** The lines `advise network-policy verify --show denied` prints (header first); it exits 1. */
+export async function verifyDeniedLines(flowFile: string, policies: string): Promise<string[]> {
+  const cli = await runCli([
+    'advise',
+    'network-policy',
+    'verify',
+    '--input',
+    flowFile,
+    '--policies',
+    policies,
+    '--show',
+    'denied',
+  ]);
+  assert.equal(cli.code, 1, cli.stderr);
+  return cli.stdout.split('\n').filter(Boolean);
 }
