@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CLI, ROOT } from '../helpers/cli.js';
+import { CLI } from '../helpers/cli.js';
 import {
   parseFlows,
   type FlowRecord,
@@ -44,20 +44,17 @@ import {
   externalDown,
   flowSummary,
   isDemoFlow,
+  NODE_DEMO_DB_NS,
+  NODE_DEMO_GOLDEN,
+  NODE_DEMO_NS,
   startDemo,
 } from '../k8s/netpol/demo.js';
 
 const skip = skipReason();
 // fixed names: the generated YAML is compared with a golden file
-const NS = 'kgtest-shop';
-const DB_NS = 'kgtest-shop-db';
-const GOLDEN = join(
-  ROOT,
-  'gadgets',
-  'advise_network_policy',
-  'testdata',
-  'node-demo-policies.yaml',
-);
+const NS = NODE_DEMO_NS;
+const DB_NS = NODE_DEMO_DB_NS;
+const GOLDEN = NODE_DEMO_GOLDEN;
 
 let cluster: Cluster | undefined;
 let dir = '';

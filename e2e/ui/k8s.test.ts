@@ -30,7 +30,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { parseFlows } from '../../plugin/src/services/advise_network_policy/flow.js';
-import { ROOT, marker } from '../helpers/cli.js';
+import { marker } from '../helpers/cli.js';
 import {
   NODE_NAME,
   applyPods,
@@ -54,6 +54,9 @@ import {
   externalDown,
   flowSummary,
   isDemoFlow,
+  NODE_DEMO_DB_NS,
+  NODE_DEMO_GOLDEN,
+  NODE_DEMO_NS,
   startDemo,
 } from '../k8s/netpol/demo.js';
 import { browserMissing, maybeScreenshot, openBrowser, startUi } from './browser.js';
@@ -64,15 +67,9 @@ const skip = skipReason() || browserMissing();
 const NS = `kgui-${randomBytes(3).toString('hex')}`;
 const OTHER_NS = `${NS}-other`;
 // the netpol test's names: report's policies for them are its golden file
-const SHOP = 'kgtest-shop';
-const SHOP_DB = 'kgtest-shop-db';
-const GOLDEN = join(
-  ROOT,
-  'gadgets',
-  'advise_network_policy',
-  'testdata',
-  'node-demo-policies.yaml',
-);
+const SHOP = NODE_DEMO_NS;
+const SHOP_DB = NODE_DEMO_DB_NS;
+const GOLDEN = NODE_DEMO_GOLDEN;
 const SLEEP = ['/bin/sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'];
 
 /** The demo's map as the page draws it: from -> to, labels with the count as ×N. */

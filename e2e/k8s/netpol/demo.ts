@@ -9,6 +9,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ROOT } from '../../helpers/cli.js';
 import {
   endpointName,
   type FlowRecord,
@@ -28,6 +29,16 @@ import {
 export const NS = 'kgtest-enf';
 export const DB_NS = 'kgtest-enf-db';
 // one outside world at a time: the tests share the node's external range and take the cluster lock
+// the node netpol test's names: `report`'s policies for them are the golden file below
+export const NODE_DEMO_NS = 'kgtest-shop';
+export const NODE_DEMO_DB_NS = 'kgtest-shop-db';
+export const NODE_DEMO_GOLDEN = join(
+  ROOT,
+  'gadgets',
+  'advise_network_policy',
+  'testdata',
+  'node-demo-policies.yaml',
+);
 export const EXT_NETNS = 'kgtest-ext';
 export const EXT_HOST_IF = 'kgtext0';
 export const EXT_GW = '10.242.0.1';
