@@ -249,33 +249,23 @@ export function MapView({ api }: { api: Api }): JSX.Element {
           Policies (YAML)
           <input id="map-policies" type="file" multiple accept=".yaml,.yml" onChange={onPolicies} />
         </label>
-        <label>
-          <span>
-            <input
-              id="map-from-cluster"
-              type="checkbox"
-              checked={fromCluster}
-              onChange={(e) => setFromCluster(e.currentTarget.checked)}
-            />{' '}
-            the cluster's policies
-          </span>
-        </label>
+        <Checkbox
+          id="map-from-cluster"
+          checked={fromCluster}
+          set={setFromCluster}
+          label="the cluster's policies"
+        />
         <button id="map-verify" disabled={busy} onClick={applyPolicies}>
           Verify
         </button>
         {policyFiles.length > 0 && <span>{policyFiles.length} policy file(s) picked</span>}
         <span class="monitor">
-          <label>
-            <span>
-              <input
-                id="map-keep-loopback"
-                type="checkbox"
-                checked={keepLoopback}
-                onChange={(e) => setKeepLoopback(e.currentTarget.checked)}
-              />{' '}
-              keep loopback
-            </span>
-          </label>
+          <Checkbox
+            id="map-keep-loopback"
+            checked={keepLoopback}
+            set={setKeepLoopback}
+            label="keep loopback"
+          />
           <button id="map-monitor-start" disabled={busy || live} onClick={startMonitor}>
             Start monitor
           </button>
@@ -406,5 +396,27 @@ export function MapView({ api }: { api: Api }): JSX.Element {
         </div>
       )}
     </div>
+  );
+}
+
+/** A labelled checkbox bound to one boolean of the view's state. */
+function Checkbox(props: {
+  id: string;
+  checked: boolean;
+  set: (v: boolean) => void;
+  label: string;
+}) {
+  return (
+    <label>
+      <span>
+        <input
+          id={props.id}
+          type="checkbox"
+          checked={props.checked}
+          onChange={(e) => props.set(e.currentTarget.checked)}
+        />{' '}
+        {props.label}
+      </span>
+    </label>
   );
 }
