@@ -3,13 +3,14 @@
 // on: fanotify holds every runc exec until the daemon has read the bundle) of
 //   (i)  `podman run --rm ... /bin/busybox true`, wall time;
 //   (ii) the open/close loop of (b), ns per iteration.
-// Runs alternate in blocks of BENCH_F_BLOCK (1): daemon up for a block, down for the next (ABBA
+// Each daemon is measured once idle (waitIdle: its start-up work is over, as on a node where it
+// runs for days). Runs alternate in blocks of BENCH_F_BLOCK (1): daemon up for a block, down for the next (ABBA
 // order; larger blocks let a burst of other work land on one side), BENCH_F_RUNS (50) of each
 // kind in all. BENCH_F_ITERS (200000) loop iterations per run.
 // `npm run bench -- --only f`; writes build/bench/identity.json.
 
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureRootfs, PODMAN_BASE_ARGS, removeContainer } from '../fixtures/podman.js';
 import { idlestCpu, lastJson, median, run, sleep, start, stop, type Child } from './proc.js';
@@ -28,6 +29,8 @@ export interface IdentityCost {
   loopCpu: { withNs: number; withoutNs: number; ratio: number };
   /** the daemon had its fanotify fd in every block it ran */
   execWatchOn: boolean;
+  /** median wait from the daemon's 'listening' until it was idle, before its block's runs */
+  daemonSettleMs: number;
 }
 
 /** Whether pid holds a fanotify descriptor (the exec watch runs). */
@@ -55,6 +58,32 @@ async function startDaemon(sock: string): Promise<Child> {
   }
   if (d.stderr.includes('runtime exec watch')) throw new Error(`daemon: ${d.stderr.trim()}`);
   return d;
+}
+
+/** The daemon's CPU time so far (utime + stime), in clock ticks. */
+function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(rest[11]) + Number(rest[12]);
+}
+
+/**
+ * Waits until the daemon is idle: at most 1 tick (10 ms) of CPU in each of two 250 ms windows.
+ * A daemon that just started still loads its programs, replays the runtime's event log and
+ * JIT-compiles for about 1.5 s; a node's daemon is long-lived, so that start-up is not what a
+ * container start pays. Returns the ms waited.
+ */
+async function waitIdle(pid: number): Promise<number> {
+  const t0 = Date.now();
+  let last = cpuTicks(pid);
+  let quiet = 0;
+  while (quiet < 2 && Date.now() - t0 < 10_000) {
+    await sleep(250);
+    const now = cpuTicks(pid);
+    quiet = now - last <= 1 ? quiet + 1 : 0;
+    last = now;
+  }
+  return Date.now() - t0;
 }
 
 let seq = 0;
@@ -111,6 +140,7 @@ export async function identityCost(): Promise<IdentityCost> {
   const cpuWith: number[] = [];
   const cpuWithout: number[] = [];
   let execWatchOn = true;
+  const settleMs: number[] = [];
   // warm-up: podman's and the page cache's first-run costs go to neither side
   await podmanRun(rootfs);
   await openLoop(iters, await idlestCpu());
@@ -123,8 +153,11 @@ export async function identityCost(): Promise<IdentityCost> {
       if (withDaemon) {
         d = await startDaemon(sock);
         if (!hasFanotify(d.pid)) execWatchOn = false;
-        await sleep(500); // its start-up scan is over
+        settleMs.push(await waitIdle(d.pid));
       }
+      // one uncounted run on both sides: a fresh daemon's first container takes its cold code
+      // paths (JIT), which a long-lived daemon took long ago
+      await podmanRun(rootfs);
       const cpu = await idlestCpu();
       const pm = withDaemon ? podmanWith : podmanWithout;
       const lp = withDaemon ? loopWith : loopWithout;
@@ -168,6 +201,7 @@ export async function identityCost(): Promise<IdentityCost> {
       ratio: median(cpuWith) / median(cpuWithout),
     },
     execWatchOn,
+    daemonSettleMs: median(settleMs),
   };
   mkdirSync(OUT, { recursive: true });
   writeFileSync(join(OUT, 'identity.json'), JSON.stringify(r, null, 2) + '\n');
