@@ -274,9 +274,13 @@ describe('concurrent runs share one loaded gadget', { skip, concurrency: 1 }, ()
     const mounts = ['-v', `${dirname(WORKLOAD)}:/t:ro`, '-v', `${join(tmp, 'w')}:/w`];
     a = await pool.start('conc-a', ['sleep', '1000'], { args: mounts });
     b = await pool.start('conc-b', ['sleep', '1000'], { args: mounts });
+    // KG_CONC_DAEMON_NODE_FLAGS (diagnostics): node flags for the daemon alone, e.g.
+    // --import=FILE, a preload starting node:inspector's Profiler after the loads (--cpu-prof's
+    // SIGPROF makes the verifier fail with EAGAIN); exec keeps the pid the test watches
+    const flags = process.env.KG_CONC_DAEMON_NODE_FLAGS;
     d = await startDaemon('conc', {
       args: ['--max-runs', '512', '--max-runs-per-caller', '512'],
-      wrapper: RT,
+      wrapper: flags ? [...RT, 'sh', '-c', `exec "$0" ${flags} "$@"`] : RT,
     });
   });
 

@@ -261,6 +261,18 @@ const FANOUT_SLICE_MS = 5;
  */
 const FANOUT_MAX_BYTES = 64 << 20;
 
+/**
+ * BPF object loads run one at a time. A load verifies in a libuv worker thread; two at once (the
+ * first runs of two gadgets) took both CPUs of a 2-vCPU node, and under SCHED_FIFO (the daemon in
+ * e2e/concurrency.test.ts) the event loop, at the same priority, waited 70-90 ms for a CPU.
+ */
+let loadQueue: Promise<unknown> = Promise.resolve();
+function oneLoadAtATime<T>(load: () => Promise<T>): Promise<T> {
+  const p = loadQueue.then(load);
+  loadQueue = p.catch(() => undefined);
+  return p;
+}
+
 /** A batch as read, waiting to be handed to the runs that were there when it was read. */
 interface Pending {
   batch: Buffer;
@@ -428,7 +440,12 @@ export class GadgetInstance {
       this.opts.onLoad();
       let coll: bpf.Collection;
       try {
-        coll = await spec.loadAsync();
+        coll = await oneLoadAtATime(async () => {
+          // every run ended while an earlier load went on: close() freed the spec
+          if (this.isClosed)
+            throw new Error(`gadget ${this.gadget.name}: every run ended during its load`);
+          return spec.loadAsync();
+        });
       } catch (e) {
         throw bpfDenied(e) ?? e;
       }
