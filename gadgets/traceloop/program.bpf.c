@@ -94,7 +94,6 @@
 #define TL_IOV_MAX 2
 #define TL_IOV_BUF 64
 #define TL_IOV_HDR 36 /* base[2], len[2] (u64), then u8 count read, copied bytes of each, faults */
-#define TL_IOV_SPAN 192 /* two buffers within this many bytes of each other: one user read */
 #define TL_ARRAY_MAX 8
 
 #define TL_STATE_FREE 0
@@ -207,8 +206,6 @@ struct tl_cpu {
 	__u16 pending_cont;
 	__u32 spilled; /* the task's in-flight syscall went to tl_pend (it was switched out) */
 	__u32 __pad;
-	/* read_iov: one read of two nearby buffers (and the bytes between), copied into the item */
-	__u8 scratch[TL_IOV_SPAN + TL_IOV_BUF];
 };
 
 /* An in-flight syscall whose task was switched out (sched_switch moves it here), by tid. */
@@ -682,59 +679,14 @@ static __always_inline __u64 iov_bound(__u64 n)
 	return n;
 }
 
-/* o, but at most TL_IOV_SPAN, in the very register the verifier then sees used */
-static __always_inline __u64 span_bound(__u64 o)
-{
-	asm volatile("if %0 <= 192 goto +1; %0 = 192;" : "+r"(o));
-	return o;
-}
-
-/* TL_IOV_BUF bytes: the ones past the buffer's count are overwritten next or lie past the item */
-static __always_inline void copy_iov_buf(__u8 *dst, const __u8 *src)
-{
-#pragma unroll
-	for (int i = 0; i < TL_IOV_BUF / 8; i++)
-		((__u64 *)dst)[i] = ((const __u64 *)src)[i];
-}
-
-static __always_inline void zero_iov_buf(__u8 *dst)
-{
-#pragma unroll
-	for (int i = 0; i < TL_IOV_BUF / 8; i++)
-		((__u64 *)dst)[i] = 0;
-}
-
-/*
- * Both buffers with one user read when they lie within TL_IOV_SPAN bytes (header and payload of
- * one structure, one buffer sent in parts): a user read costs far more than its bytes. False
- * when they do not, or the read faulted (the caller then reads each, as it would without this).
- */
-static __always_inline bool read_iov_span(__u8 *dst, __u8 *scratch, __u64 b0, __u64 c0, __u64 b1,
-					  __u64 c1)
-{
-	__u64 lo = b0 < b1 ? b0 : b1;
-	__u64 o0 = b0 - lo, o1 = b1 - lo, len;
-
-	if (!scratch || !c0 || !c1 || o0 > TL_IOV_SPAN - c0 || o1 > TL_IOV_SPAN - c1)
-		return false;
-	len = o0 + c0 > o1 + c1 ? o0 + c0 : o1 + c1;
-	if (len > TL_IOV_SPAN || bpf_probe_read_user(scratch, len, (const void *)lo))
-		return false;
-	/* what the copies take past the span: zeros, not an earlier read of another task's */
-	zero_iov_buf(scratch + span_bound(len));
-	copy_iov_buf(dst + TL_IOV_HDR, scratch + span_bound(o0));
-	copy_iov_buf(dst + TL_IOV_HDR + iov_bound(c0) + 1, scratch + span_bound(o1));
-	return true;
-}
-
 /*
  * The first TL_IOV_MAX iovecs of an array and up to TL_IOV_BUF bytes of each, `budget` bytes in
  * all (readv: the result; writev: unbounded). Item layout: TL_IOV_HDR header (the iovecs as the
  * program passed them, how many were read, how many bytes of each were copied, a bit per buffer
  * whose copy faulted), buffer 0, a NUL (no redacted secret spans it), buffer 1.
  */
-static __always_inline __u16 read_iov(__u8 *dst, __u8 *scratch, __u64 vec, __u64 cnt,
-				      __s64 budget, __u8 *flags, __u8 trunc)
+static __always_inline __u16 read_iov(__u8 *dst, __u64 vec, __u64 cnt, __s64 budget, __u8 *flags,
+				      __u8 trunc)
 {
 	__u64 iv[4] = {};
 	__u64 n = cnt > TL_IOV_MAX ? TL_IOV_MAX : cnt;
@@ -754,11 +706,6 @@ static __always_inline __u16 read_iov(__u8 *dst, __u8 *scratch, __u64 vec, __u64
 	c1 = n == 2 ? (iv[3] < (__u64)budget ? iv[3] : budget) : 0;
 	c0 = iov_bound(c0);
 	c1 = iov_bound(c1);
-	if (read_iov_span(dst, scratch, iv[0], c0, iv[2], c1)) {
-		off = iov_bound(c0) + TL_IOV_HDR;
-		dst[off] = 0;
-		goto done;
-	}
 	if (c0 && bpf_probe_read_user(dst + TL_IOV_HDR, c0, (const void *)iv[0])) {
 		faults |= 1;
 		c0 = 0;
@@ -769,7 +716,6 @@ static __always_inline __u16 read_iov(__u8 *dst, __u8 *scratch, __u64 vec, __u64
 		faults |= 2;
 		c1 = 0;
 	}
-done:
 	((__u64 *)dst)[0] = iv[0];
 	((__u64 *)dst)[1] = iv[2];
 	((__u64 *)dst)[2] = iv[1];
@@ -792,8 +738,7 @@ static __always_inline __u64 iov_copy_bound(__u64 n)
  * A struct user_msghdr: its 56 bytes, then its iovecs as read_iov lays them out, then up to
  * TL_MSG_NAME bytes of its name, then one byte: how many name bytes came.
  */
-static __always_inline __u16 read_msg(__u8 *dst, __u8 *scratch, __u64 ptr, __s64 budget,
-				      __u8 *flags, __u8 trunc)
+static __always_inline __u16 read_msg(__u8 *dst, __u64 ptr, __s64 budget, __u8 *flags, __u8 trunc)
 {
 	__u64 h[7];
 	__u64 n, k;
@@ -803,7 +748,7 @@ static __always_inline __u16 read_msg(__u8 *dst, __u8 *scratch, __u64 ptr, __s64
 #pragma unroll
 	for (int i = 0; i < 7; i++)
 		((__u64 *)dst)[i] = h[i];
-	n = iov_copy_bound(read_iov(dst + TL_MSG_HDR, scratch, h[2], h[3], budget, flags, trunc));
+	n = iov_copy_bound(read_iov(dst + TL_MSG_HDR, h[2], h[3], budget, flags, trunc));
 	k = (__u32)h[1];
 	if (k > TL_MSG_NAME)
 		k = TL_MSG_NAME;
@@ -865,15 +810,14 @@ static __always_inline __u16 count_dirents(__u8 *dst, __u64 ptr, __s64 ret)
 }
 
 /* The buffer argument by its mode (TL_MODE_*); `len`: the count (or the flat length). */
-static __always_inline __u16 read_mode(struct tl_slot *s, __u8 *dst, __u8 *scratch, __u32 info,
-				       __u32 mode, __u64 ptr, __s64 len, __u8 *flags, __u8 trunc)
+static __always_inline __u16 read_mode(struct tl_slot *s, __u8 *dst, __u32 info, __u32 mode,
+				       __u64 ptr, __s64 len, __u8 *flags, __u8 trunc)
 {
 	__u32 fix = (info >> SC_FIX_SHIFT) & 511;
 
 	if (mode == TL_MODE_IOV)
 		/* at entry the data are inputs, all of them sent; at exit only the result's bytes came */
-		return read_iov(dst, scratch, ptr, len, info & SC_AT_ENTER ? 1 << 30 : s->ret, flags,
-				trunc);
+		return read_iov(dst, ptr, len, info & SC_AT_ENTER ? 1 << 30 : s->ret, flags, trunc);
 	if (mode == TL_MODE_ARRAY) {
 		if (len > TL_ARRAY_MAX) {
 			len = TL_ARRAY_MAX;
@@ -891,7 +835,7 @@ static __always_inline __u16 read_mode(struct tl_slot *s, __u8 *dst, __u8 *scrat
 	if (mode == TL_MODE_SIGACT)
 		return read_buf(dst, s->args[1] ? s->args[1] : s->args[2], 32, flags, trunc);
 	if (mode == TL_MODE_MSG)
-		return read_msg(dst, scratch, ptr, info & SC_AT_ENTER ? 1 << 30 : s->ret, flags, trunc);
+		return read_msg(dst, ptr, info & SC_AT_ENTER ? 1 << 30 : s->ret, flags, trunc);
 	if (mode == TL_MODE_PRCTL) {
 		__u32 option = s->args[0];
 
@@ -913,7 +857,7 @@ static __always_inline __u16 read_mode(struct tl_slot *s, __u8 *dst, __u8 *scrat
  * array. Item 0 goes into the slot, item 1 into the continuation slot.
  */
 static __always_inline void read_items(struct tl_slot *s, struct tl_slot *cont, __u8 *d0,
-				       __u8 *d1, __u8 *scratch, __u32 info)
+				       __u8 *d1, __u32 info)
 {
 	__u32 strs = info & SC_STR_MASK;
 	__u32 buf = (info >> SC_BUF_SHIFT) & 7;
@@ -941,8 +885,8 @@ static __always_inline void read_items(struct tl_slot *s, struct tl_slot *cont, 
 			len = s->args[lenarg - 1];
 		if (mode) {
 			if (item == 0 && d0)
-				s->len = read_mode(s, d0, scratch, info, mode, s->args[buf - 1], len,
-						   &s->flags, TL_F_TRUNC0);
+				s->len = read_mode(s, d0, info, mode, s->args[buf - 1], len, &s->flags,
+						   TL_F_TRUNC0);
 			return;
 		}
 		if ((info >> SC_FIX_SHIFT) & 511)
@@ -1027,7 +971,7 @@ int BPF_PROG(tl_sys_enter, struct pt_regs *regs, long id)
 		return 0;
 	}
 	if (info & SC_AT_ENTER) {
-		read_items(s, c, data_at(t->set, seq), data_at(t->set, seq + 1), t->scratch, info);
+		read_items(s, c, data_at(t->set, seq), data_at(t->set, seq + 1), info);
 	} else if ((info >> SC_MODE_SHIFT) == TL_MODE_SIGMASK) {
 		/* the new set is an input: read now (it may be the old set's buffer too) */
 		__u8 *d = data_at(t->set, seq);
@@ -1123,8 +1067,7 @@ int BPF_PROG(tl_sys_exit, struct pt_regs *regs, long ret)
 			WRITE_ONCE64(c->back, (seq + 1) << 1 | 1);
 	}
 	if (!(info & SC_AT_ENTER) && (info & SC_ITEMS_MASK)) {
-		read_items(s, c, data_at(set, seq), c ? data_at(set, seq + 1) : NULL, pc->scratch,
-			   info);
+		read_items(s, c, data_at(set, seq), c ? data_at(set, seq + 1) : NULL, info);
 		if (c)
 			commit(c, (seq + 1) << 1 | 1);
 	} else if (nr == TL_NR_GETDENTS64) {
