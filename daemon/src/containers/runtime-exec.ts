@@ -23,7 +23,7 @@ import { basename, dirname, isAbsolute, join } from 'node:path';
 import { native } from '../bpf/native.js';
 import type { RuntimeName } from './cgroup.js';
 import type { MetadataSource, RuntimeMeta } from './sources.js';
-import { parseOciConfig } from './sources.js';
+import { parseOciConfig, type OciBundleInfo } from './sources.js';
 
 /** One record of the native watcher. */
 export interface ExecRecord {
@@ -384,6 +384,9 @@ export type StartResult =
   | { ok: true; binaries: string[] }
   | { ok: false; reason: 'denied' | 'no-binaries' | 'error'; message: string };
 
+/** containers whose parsed config.json is kept: more than start at once */
+const PARSED_MAX = 64;
+
 export class RuntimeExecSource implements MetadataSource {
   readonly name = 'runtime-exec';
   private watcher: ExecWatcher | undefined;
@@ -398,6 +401,12 @@ export class RuntimeExecSource implements MetadataSource {
   private lastSweep = 0;
   private lastStats: ExecWatchStats | undefined;
   private disk: readonly MetadataSource[] = [];
+  /**
+   * The parsed config.json by container id: each runtime exec of a container (conmon's, runc
+   * create's, runc init's, start, delete) reads the same bundle, parsed once while unchanged;
+   * the newest PARSED_MAX only (each holds its config's text)
+   */
+  private readonly parsed = new Map<string, { config: string; oci: OciBundleInfo }>();
 
   constructor(private readonly opts: RuntimeExecOptions = {}) {
     this.retentionMs = opts.retentionMs ?? 10 * 60 * 1000;
@@ -477,10 +486,23 @@ export class RuntimeExecSource implements MetadataSource {
     }
   }
 
+  /** parseOciConfig, once per container id and config text. */
+  private parseConfig(id: string, config: string): OciBundleInfo {
+    const hit = this.parsed.get(id);
+    if (hit && hit.config === config) return hit.oci;
+    const oci = parseOciConfig(config);
+    this.parsed.delete(id);
+    this.parsed.set(id, { config, oci });
+    if (this.parsed.size > PARSED_MAX) {
+      this.parsed.delete(this.parsed.keys().next().value as string);
+    }
+    return oci;
+  }
+
   private metaFromConfig(f: ExecFacts, config: string): RuntimeMeta | null {
     let oci;
     try {
-      oci = parseOciConfig(config);
+      oci = this.parseConfig(f.id, config);
     } catch {
       this.badConfigs++;
       return null;

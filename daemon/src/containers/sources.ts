@@ -164,6 +164,14 @@ function readOci(path: string): OciBundleInfo | null {
   }
 }
 
+function isDir(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch {
+    return false;
+  }
+}
+
 function readPidFile(path: string): number {
   const t = readText(path);
   const n = t === null ? NaN : Number.parseInt(t.trim(), 10);
@@ -247,6 +255,9 @@ export class ContainerdSource implements MetadataSource {
     if (parts.length !== 2) return null;
     const [ns, id] = parts as [string, string];
     for (const root of this.taskRoots()) {
+      // most paths are a host's (/system.slice/x.service): a stat that does not throw says so
+      // before a read that would (an exception per new pid of the poll)
+      if (!isDir(join(root, ns))) continue;
       if (readText(join(root, ns, id, 'config.json')) !== null) {
         return { id, runtime: ns === 'moby' ? 'docker' : 'containerd' };
       }

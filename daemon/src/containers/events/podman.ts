@@ -226,6 +226,18 @@ function lineTime(line: string): number | null {
   return Number.isFinite(t) ? t : null;
 }
 
+const WANTED = [...STATUSES].map((st) => `"Status":"${st}"`);
+
+/**
+ * An event line of a status this source does not act on (exec, exec_died, attach, ...), told
+ * without a JSON.parse: it names a status and none of those wanted (as a value or anywhere).
+ */
+function otherStatus(line: string): boolean {
+  if (!line.includes('"Status":"')) return false;
+  for (const w of WANTED) if (line.includes(w)) return false;
+  return true;
+}
+
 export class PodmanEventSource
   extends EventEmitter<PodmanEventSourceEvents>
   implements MetadataSource
@@ -243,6 +255,8 @@ export class PodmanEventSource
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private checkQueued = false;
+  private fullCheck = false;
   private replaying = false;
   /** reading a file from its start (or a replay): lines may be older than the window */
   private beforeWindow = false;
@@ -286,8 +300,9 @@ export class PodmanEventSource
   private ensureWatch(): void {
     if (this.watcher || this.closed) return;
     try {
-      this.watcher = watch(dirname(this.path), { persistent: false }, (_t, f) => {
-        if (f === null || f === basename(this.path)) this.check();
+      const file = basename(this.path);
+      this.watcher = watch(dirname(this.path), { persistent: false }, (t, f) => {
+        if (f === null || f === file) this.checkSoon(t === 'change');
       });
       this.watcher.on('error', () => {
         // the directory went away: the poll goes on, and watches again once the file is back
@@ -298,6 +313,36 @@ export class PodmanEventSource
       // no directory yet (podman has not run since boot): the poll watches for it
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.fail('watch', e);
     }
+  }
+
+  /**
+   * One read for the changes inotify reported together (each appended line is an IN_MODIFY).
+   * A 'change' of the open file is mostly an append: read on from the offset, no stat; when
+   * there is nothing to read (a truncation in place), and on a rename (a rotation, a removal),
+   * the full check.
+   */
+  private checkSoon(appended: boolean): void {
+    if (!appended) this.fullCheck = true;
+    if (this.checkQueued) return;
+    this.checkQueued = true;
+    setImmediate(() => {
+      this.checkQueued = false;
+      const full = this.fullCheck || this.fd < 0;
+      this.fullCheck = false;
+      if (full) {
+        this.check();
+        return;
+      }
+      if (this.closed) return;
+      let n = 0;
+      try {
+        n = this.readAppended();
+      } catch (e) {
+        this.fail('read', e);
+        return;
+      }
+      if (n === 0) this.check();
+    });
   }
 
   close(): void {
@@ -392,10 +437,13 @@ export class PodmanEventSource
     this.ino = -1;
   }
 
-  private readAppended(): void {
+  /** Reads to the end of the file; returns the bytes read. */
+  private readAppended(): number {
+    let total = 0;
     for (;;) {
       const n = readSync(this.fd, this.buf, 0, this.buf.length, this.offset);
-      if (n <= 0) return;
+      if (n <= 0) return total;
+      total += n;
       this.offset += n;
       this.counters.bytes += n;
       this.splitter.push(this.buf.subarray(0, n), (line) => this.onLine(line));
@@ -409,6 +457,7 @@ export class PodmanEventSource
       if (t !== null && Date.now() - t > this.o.replayWindowMs) return;
       this.beforeWindow = false;
     }
+    if (otherStatus(line)) return;
     const r = parsePodmanEventLine(line);
     if (!r.ok) {
       if (!r.ignored) this.counters.malformed++;
