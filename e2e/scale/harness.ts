@@ -328,13 +328,27 @@ export class ScaleHarness {
       parts.map(async (items, i) => {
         const file = join(this.dir, `objects-${verb}-${i}.json`);
         writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
-        const r = await run(
-          KUBECTL,
-          ['--kubeconfig', this.opts.kubeconfig, verb, ...extra, '-o', 'name', '-f', file],
-          {
-            timeoutMs: 5 * 60_000,
-          },
-        );
+        const argv = [
+          '--kubeconfig',
+          this.opts.kubeconfig,
+          verb,
+          ...extra,
+          '-o',
+          'name',
+          '-f',
+          file,
+        ];
+        let r = await run(KUBECTL, argv, { timeoutMs: 5 * 60_000 });
+        // a replace races the control plane's own writes (the node controller on 1,000 new
+        // Nodes: "the object has been modified"); a replace is idempotent, so try it again
+        for (
+          let i = 0;
+          i < 5 && r.status !== 0 && verb === 'replace' && /Conflict/.test(r.stderr);
+          i++
+        ) {
+          await sleep(200);
+          r = await run(KUBECTL, argv, { timeoutMs: 5 * 60_000 });
+        }
         if (r.status !== 0)
           throw new Error(
             `kubectl ${verb} ${extra.join(' ')}: ${r.stderr.trim().split('\n').slice(0, 3).join(' | ')}`,
