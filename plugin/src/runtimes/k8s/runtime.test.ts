@@ -20,6 +20,7 @@ import { matchesFilter } from '#gadgets/framework/filter.js';
 import {
   KubernetesRuntime,
   kubernetesRequest,
+  MAX_DIALS,
   pickPods,
   retryWindowMs,
   withoutGadgetPods,
@@ -183,6 +184,29 @@ describe('KubernetesRuntime fan-in', () => {
     assert.deepEqual(logs.sort(), ['node node-a: slow', 'node node-b: slow']);
     assert.deepEqual(msgs.at(-1), { kind: 'done', reason: 'timeout' });
     assert.equal(msgs.filter((m) => m.kind === 'done').length, 1);
+  });
+
+  test('at most MAX_DIALS nodes are dialed at once; every node streams', async () => {
+    let dialing = 0;
+    let most = 0;
+    /** a node whose header comes 2 ms after its dial starts */
+    class SlowDial extends FakeNode {
+      override async *run(req: RunRequest, signal: AbortSignal): AsyncGenerator<RunMessage> {
+        dialing++;
+        most = Math.max(most, dialing);
+        await new Promise((r) => setTimeout(r, 2));
+        dialing--;
+        yield* super.run(req, signal);
+      }
+    }
+    const nodes = Array.from(
+      { length: 3 * MAX_DIALS },
+      (_, i) => new SlowDial(`n${i}`, script(`n${i}`, 0n)),
+    );
+    const msgs = await collect(runtime(nodes), request({ namespaces: ['shop'] }));
+    assert.equal(most, MAX_DIALS);
+    assert.equal(msgs.filter((m) => m.kind === 'header').length, nodes.length);
+    assert.equal(msgs.filter((m) => m.kind === 'batch').length, nodes.length);
   });
 
   test('the pipeline keeps the nodes apart (same mntns number, different pods and clocks)', async () => {

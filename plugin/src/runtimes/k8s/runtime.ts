@@ -90,6 +90,44 @@ export interface KubernetesRuntimeOptions {
 export const DEFAULT_RETRY_WINDOW_MS = 120_000;
 /** How long each node has to answer (port-forward and gRPC handshake) before it is named. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * Dials in flight at once (port-forward set-up, TLS, gRPC handshake). A node's connect timeout
+ * starts when its dial does: 1,000 nodes dialed at once each waited behind the others' handshakes
+ * and all missed a 10 s timeout (bench:scale, idle phase).
+ */
+export const MAX_DIALS = 64;
+
+/** A counting gate: at most `n` holders; waiters are served in order. */
+class DialGate {
+  private held = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly n: number) {}
+  async acquire(signal: AbortSignal): Promise<void> {
+    if (this.held < this.n) {
+      this.held++;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const go = (): void => {
+        signal.removeEventListener('abort', stop);
+        resolve();
+      };
+      const stop = (): void => {
+        const k = this.waiting.indexOf(go);
+        if (k >= 0) this.waiting.splice(k, 1);
+        reject(new Error('aborted while waiting to dial'));
+      };
+      signal.addEventListener('abort', stop, { once: true });
+      this.waiting.push(go);
+    });
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.held--;
+  }
+}
+
 /** KGADGET_NODE_RETRY_SECONDS: the retry window (seconds, >= 0), or the default. */
 export function retryWindowMs(env: NodeJS.ProcessEnv = process.env): number {
   const v = env.KGADGET_NODE_RETRY_SECONDS;
@@ -428,6 +466,7 @@ export class KubernetesRuntime implements GadgetRuntime {
     // the API server restarts, the tunnel was cut) is dialed again, through its current gadget
     // pod once that is Ready, until it answers or the retry window is over; the gap is reported.
     // What the node traced in the gap is not recovered: the daemon ends a run whose client left.
+    const gate = new DialGate(MAX_DIALS);
     const pump = async (i: number, st: NodeState): Promise<void> => {
       let t = this.nodes[i]!;
       let gapFrom: number | undefined;
@@ -437,11 +476,18 @@ export class KubernetesRuntime implements GadgetRuntime {
       let pending = !podReady(t.pod);
       let wasConnected = false;
       for (;;) {
+        let dialing = false;
         try {
           if (pending) throw notReadyError(t.pod);
+          await gate.acquire(ac.signal);
+          dialing = true;
           for await (const m of t.runtime.run(request, ac.signal)) {
             switch (m.kind) {
               case 'header':
+                if (dialing) {
+                  dialing = false;
+                  gate.release();
+                }
                 wasConnected = st.connected;
                 st.connected = true;
                 st.why = undefined;
@@ -487,8 +533,13 @@ export class KubernetesRuntime implements GadgetRuntime {
             }
             await merge.space();
           }
+          if (dialing) gate.release(); // ended before its header
           return;
         } catch (e) {
+          if (dialing) {
+            dialing = false;
+            gate.release();
+          }
           if (ac.signal.aborted) {
             if (gapFrom !== undefined || !st.connected) st.error = e;
             return;
