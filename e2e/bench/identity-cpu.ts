@@ -8,10 +8,10 @@
 // podman window (through the inspector: --cpu-prof from the start makes the BPF loads fail with
 // EAGAIN, the sampler's signals interrupting the verifier).
 
-import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureRootfs, PODMAN_BASE_ARGS, removeContainer } from '../fixtures/podman.js';
+import { ensureRootfs } from '../fixtures/podman.js';
+import { podmanRun } from './identity.js';
 import { median, sleep, start, stop, type Child } from './proc.js';
 import { RUN_JS } from './setup.js';
 
@@ -54,34 +54,6 @@ function statCpuNs(pid: number): number {
   const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) * 1e7;
-}
-
-let seq = 0;
-function podmanRun(rootfs: string): Promise<void> {
-  const name = `kgtest-idcpu-${process.pid}-${++seq}`;
-  const args = [
-    ...PODMAN_BASE_ARGS,
-    'run',
-    '--rm',
-    '--name',
-    name,
-    '--ulimit',
-    'nofile=1024:1024',
-    '--ulimit',
-    'nproc=1024:1024',
-    '--rootfs',
-    rootfs,
-    '/bin/busybox',
-    'true',
-  ];
-  return new Promise((resolve, reject) => {
-    execFile('podman', args, { timeout: 60_000 }, (err, _out, stderr) => {
-      if (err) {
-        void removeContainer(name);
-        reject(new Error(`podman run failed: ${String(stderr).trim() || err.message}`));
-      } else resolve();
-    });
-  });
 }
 
 // Loaded into the daemon with --require: SIGUSR2 starts a CPU profile (the in-process

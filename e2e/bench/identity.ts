@@ -88,7 +88,7 @@ async function waitIdle(pid: number): Promise<number> {
 
 let seq = 0;
 /** One `podman run --rm` of /bin/busybox true: wall ms. */
-function podmanRun(rootfs: string): Promise<number> {
+export function podmanRun(rootfs: string): Promise<number> {
   const name = `kgtest-bench-f-${process.pid}-${++seq}`;
   const args = [
     ...PODMAN_BASE_ARGS,
