@@ -100,6 +100,11 @@ export class SharedState {
   private tracker: bpf.Collection;
   /** holders of the namespace hooks (retainNamespaceHooks) */
   private hookHolders = 0;
+  /** whether the hooks' links exist (or are wanted and being made) */
+  private hooksAttached = false;
+  /** the last holder's release, destroying the links on a worker thread */
+  private hooksDetaching: Promise<void> | undefined;
+  private readonly warn: (message: string) => void;
   /** Updates refused because the map was full (E2BIG), per map name. */
   readonly mapFull: Record<string, number> = {};
   private fresh!: bpf.BpfMap;
@@ -109,6 +114,7 @@ export class SharedState {
   readonly runtimeExec: RuntimeExecSource | undefined;
 
   constructor(opts: ContainerRegistryOptions, shared: SharedStateOptions = {}) {
+    this.warn = shared.warn ?? (() => {});
     const spec = bpf.ObjectSpec.open(bpfObjectPath('container_tracker'));
     try {
       const a = shared.aliasMap;
@@ -250,25 +256,49 @@ export class SharedState {
    * named by the exec hook's record and the registry's poll.
    */
   retainNamespaceHooks(): () => void {
-    if (this.hookHolders === 0 && !this.tracker.closed) {
-      try {
-        for (const p of NAMESPACE_HOOKS) this.tracker.attachProgram(p);
-      } catch (e) {
-        for (const p of NAMESPACE_HOOKS) this.tracker.detachProgram(p);
-        throw tracepointFull(e, this.tracker) ?? e;
-      }
-    }
+    if (this.hookHolders === 0 && !this.hooksDetaching) this.attachHooks();
     this.hookHolders++;
     let held = true;
     return () => {
       if (!held) return;
       held = false;
-      // detaching waits for RCU grace periods (~50 ms here): off the event loop. A run starting
-      // meanwhile attaches them again; both copies for a moment are harmless (the exit hook
-      // consumes the entry the enter hook wrote)
-      if (--this.hookHolders === 0 && !this.tracker.closed)
-        for (const p of NAMESPACE_HOOKS) void this.tracker.detachProgramAsync(p).catch(() => false);
+      if (--this.hookHolders === 0) this.detachHooks();
     };
+  }
+
+  /** Attaches both hooks (all or none); a full tracepoint is the caller's error. */
+  private attachHooks(): void {
+    if (this.hooksAttached || this.tracker.closed) return;
+    try {
+      for (const p of NAMESPACE_HOOKS) this.tracker.attachProgram(p);
+    } catch (e) {
+      for (const p of NAMESPACE_HOOKS) this.tracker.detachProgram(p);
+      throw tracepointFull(e, this.tracker) ?? e;
+    }
+    this.hooksAttached = true;
+  }
+
+  /**
+   * Detaches off the event loop: a perf-event tracepoint's detach waits for RCU grace periods
+   * (~50 ms here). The kernel refuses a program attached twice to one tracepoint (EEXIST), so a
+   * holder that comes meanwhile gets the hooks once the old links are gone; until then a
+   * namespace unshared is named by the exec hook's record and the registry's poll, as when
+   * nobody holds them.
+   */
+  private detachHooks(): void {
+    if (!this.hooksAttached || this.tracker.closed) return;
+    this.hooksAttached = false;
+    this.hooksDetaching = Promise.all(
+      NAMESPACE_HOOKS.map((p) => this.tracker.detachProgramAsync(p).catch(() => false)),
+    ).then(() => {
+      this.hooksDetaching = undefined;
+      if (this.hookHolders === 0) return;
+      try {
+        this.attachHooks();
+      } catch (e) {
+        this.warn(`namespace hooks: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    });
   }
 
   /** Point a gadget's daemon-wide maps at the tracker's, before the gadget is loaded. */
