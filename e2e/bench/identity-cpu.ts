@@ -11,8 +11,8 @@
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureRootfs } from '../fixtures/podman.js';
-import { podmanRun } from './identity.js';
-import { median, sleep, start, stop, type Child } from './proc.js';
+import { podmanRun, startDaemon } from './identity.js';
+import { median, sleep, stop } from './proc.js';
 import { RUN_JS } from './setup.js';
 
 const log = (m: string): void => void process.stderr.write(`identity-cpu: ${m}\n`);
@@ -78,25 +78,6 @@ process.on('SIGUSR2', () => {
 });
 `;
 
-async function startDaemon(runJs: string, sock: string, preload: string): Promise<Child> {
-  const pre = preload ? ['--require', preload] : [];
-  const d = start('daemon', process.execPath, [
-    ...pre,
-    runJs,
-    'daemon',
-    '--listen',
-    `unix://${sock}`,
-  ]);
-  const t0 = Date.now();
-  while (!d.stderr.includes('listening')) {
-    if (d.exit) throw new Error(`daemon exited: ${d.stderr}`);
-    if (Date.now() - t0 > 60_000) throw new Error('daemon did not start');
-    await sleep(50);
-  }
-  if (d.stderr.includes('runtime exec watch')) throw new Error(`daemon: ${d.stderr.trim()}`);
-  return d;
-}
-
 async function main(): Promise<void> {
   const k = Number(process.env.IDCPU_K ?? 40);
   const rounds = Number(process.env.IDCPU_ROUNDS ?? 3);
@@ -113,7 +94,7 @@ async function main(): Promise<void> {
     writeFileSync(preload, PRELOAD);
     process.env.IDCPU_PROF_OUT = profFile;
   }
-  const d = await startDaemon(runJs, sock, preload);
+  const d = await startDaemon(sock, runJs, preload ? ['--require', preload] : []);
   const perStart: number[] = [];
   const perStartStat: number[] = [];
   const idlePerSec: number[] = [];

@@ -48,8 +48,19 @@ function hasFanotify(pid: number): boolean {
   }
 }
 
-async function startDaemon(sock: string): Promise<Child> {
-  const d = start('daemon', process.execPath, [RUN_JS, 'daemon', '--listen', `unix://${sock}`]);
+/** A daemon on `sock`, once it listens; `runJs` and node flags for other checkouts and preloads. */
+export async function startDaemon(
+  sock: string,
+  runJs = RUN_JS,
+  nodeFlags: string[] = [],
+): Promise<Child> {
+  const d = start('daemon', process.execPath, [
+    ...nodeFlags,
+    runJs,
+    'daemon',
+    '--listen',
+    `unix://${sock}`,
+  ]);
   const t0 = Date.now();
   while (!d.stderr.includes('listening')) {
     if (d.exit) throw new Error(`daemon exited: ${d.stderr}`);
