@@ -8,9 +8,13 @@
 // hook), `openclose` (openat + read + close of a small file: strings and buffers copied) and
 // `stat` (newfstatat: a path and a 144-byte struct stat copied, two slots), `writev` (2 iovecs
 // and up to 64 bytes of each copied at entry).
+// Then real programs of the busybox rootfs, each run whole N times by the loop (fork, execv,
+// wait): `ls -l /bin` (269 symlinks: lstat and readlink each), `cat`, an `sh` pipeline and `wget`
+// from an httpd in the same container (the parity test's programs). Their ratio is what a
+// recorded container pays; the loops above are the worst case per syscall.
 // The workload runs pinned to one CPU inside a podman container (`podman exec`), timing itself.
 // Env: TL_BENCH_ROUNDS (5), TL_BENCH_N (getppid iterations, 2000000), TL_BENCH_STRACE_DIV (10:
-// strace runs N/10 iterations). Writes
+// strace runs N/10 iterations), TL_BENCH_PROG_N (runs of each program per round, 200). Writes
 // build/bench/traceloop.json and prints a markdown table.
 
 import { execFileSync } from 'node:child_process';
@@ -48,6 +52,18 @@ const N_OPENCLOSE = Math.round(N_GETPPID / 6);
 // strace costs ~20x per syscall: a tenth of the iterations gives the same ns/iter in a tenth
 // of the time (the run took >30 min with the full count)
 const STRACE_DIV = Number(process.env.TL_BENCH_STRACE_DIV ?? 10);
+const N_PROG = Number(process.env.TL_BENCH_PROG_N ?? 200);
+/** real programs (argv in the container), and their share of N_PROG: ls -l takes the longest */
+const PROGRAMS: ReadonlyArray<{ name: string; argv: string[]; share: number }> = [
+  { name: 'ls -l /bin', argv: ['/bin/ls', '-l', '/bin'], share: 0.5 },
+  { name: 'cat', argv: ['/bin/cat', '/w/small'], share: 1 },
+  { name: 'sh pipeline', argv: ['/bin/sh', '-c', 'cat /w/small | wc -c'], share: 1 },
+  {
+    name: 'wget from httpd',
+    argv: ['/bin/wget', '-q', '-O', '/dev/null', 'http://127.0.0.1:8080/index.html'],
+    share: 1,
+  },
+];
 const CPU = String(cpus().length - 1);
 const PODMAN = ['--runtime', 'runc', '--cgroup-manager', 'cgroupfs'];
 
@@ -82,11 +98,28 @@ export interface WorkloadFigures {
   traceloop_ns_per_syscall: number;
 }
 
+/** A real program run whole (no strace or host variants: its path is the container's). */
+export interface ProgramFigures {
+  program: string;
+  runs: number;
+  /** ns per run, best of the rounds */
+  untraced_ns: number;
+  floor_ns: number;
+  traceloop_ns: number;
+  durations_ns: number;
+  floor_slowdown: number;
+  traceloop_slowdown: number;
+  /** traceloop's slowdown / the floor's (target <= 1.5) */
+  traceloop_vs_floor: number;
+  durations_vs_floor: number;
+}
+
 export interface TraceloopBenchResults {
   cpu: string;
   kernel: string;
   rounds: number;
   workloads: WorkloadFigures[];
+  programs: ProgramFigures[];
   show: Array<{
     syscalls_per_container: number;
     records: number;
@@ -121,6 +154,24 @@ class Bench {
     this.dir = mkdtempSync(join(tmpdir(), 'tlbench-'));
     copyFileSync(this.loop, join(this.dir, 'loop'));
     writeFileSync(join(this.dir, 'small'), 'a small file\n');
+    mkdirSync(join(this.dir, 'www'));
+    writeFileSync(join(this.dir, 'www', 'index.html'), 'hello from httpd\n'.repeat(20));
+  }
+
+  /** wget's server, in the container (so recorded with it) */
+  startHttpd(): void {
+    podman(['exec', '-d', this.name, 'httpd', '-f', '-p', '127.0.0.1:8080', '-h', '/w/www']);
+    for (let i = 0; i < 100; i++) {
+      if (/:8080\b/.test(podman(['exec', this.name, 'netstat', '-ltn']))) return;
+      execFileSync('sleep', ['0.05']);
+    }
+    throw new Error('httpd did not listen on 127.0.0.1:8080 in the bench container');
+  }
+
+  spawnInContainer(n: number, argv: readonly string[]): LoopOut {
+    return JSON.parse(
+      podman(['exec', this.name, '/w/loop', String(n), 'spawn', ...argv]),
+    ) as LoopOut;
   }
 
   startContainer(): void {
@@ -192,14 +243,18 @@ async function measure(
   mode: string,
   n: number,
   variant: (name: string) => Promise<() => Promise<void>>,
+  argv?: readonly string[],
 ): Promise<Record<string, number[]>> {
   const out: Record<string, number[]> = {};
+  const variants = ['untraced', 'floor', 'traceloop', 'durations'];
+  if (!argv) variants.push('host_untraced', 'strace');
   for (let r = 0; r < ROUNDS; r++) {
-    for (const v of ['untraced', 'floor', 'traceloop', 'durations', 'host_untraced', 'strace']) {
+    for (const v of variants) {
       const undo = await variant(v);
       try {
-        const res =
-          v === 'host_untraced' || v === 'strace'
+        const res = argv
+          ? b.spawnInContainer(n, argv)
+          : v === 'host_untraced' || v === 'strace'
             ? b.onHost(
                 v === 'strace' ? Math.max(1000, Math.round(n / STRACE_DIV)) : n,
                 mode,
@@ -300,6 +355,7 @@ export async function runTraceloopBench(): Promise<TraceloopBenchResults> {
       kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(),
       rounds: ROUNDS,
       workloads: [],
+      programs: [],
       show: [],
       memory: [],
     };
@@ -311,6 +367,23 @@ export async function runTraceloopBench(): Promise<TraceloopBenchResults> {
         syncMs: 0,
         ...(process.env.TL_BENCH_DEBUG ? { log: (l: string, m: string) => log(`${l}: ${m}`) } : {}),
       });
+    const variant = async (v: string): Promise<() => Promise<void>> => {
+      if (v === 'floor') {
+        const c = loadFloor();
+        return async () => c.close();
+      }
+      if (v === 'traceloop' || v === 'durations') {
+        // recording every container (the workload's included), as a node daemon does
+        const r = newRecorder();
+        rec = r;
+        await r.start({ filter: emptyFilter(), syscalls: [], durations: v === 'durations' });
+        return async () => {
+          await r.delete('', '');
+          rec = undefined;
+        };
+      }
+      return async () => {};
+    };
     for (const [mode, n] of [
       ['getppid', N_GETPPID],
       ['openclose', N_OPENCLOSE],
@@ -318,23 +391,6 @@ export async function runTraceloopBench(): Promise<TraceloopBenchResults> {
       ['writev', N_OPENCLOSE],
     ] as const) {
       log(`${mode}: ${ROUNDS} rounds of ${n} iterations on CPU ${CPU}`);
-      const variant = async (v: string): Promise<() => Promise<void>> => {
-        if (v === 'floor') {
-          const c = loadFloor();
-          return async () => c.close();
-        }
-        if (v === 'traceloop' || v === 'durations') {
-          // recording every container (the workload's included), as a node daemon does
-          const r = newRecorder();
-          rec = r;
-          await r.start({ filter: emptyFilter(), syscalls: [], durations: v === 'durations' });
-          return async () => {
-            await r.delete('', '');
-            rec = undefined;
-          };
-        }
-        return async () => {};
-      };
       const m = await measure(b, mode, n, variant);
       const calls = mode === 'openclose' ? 3 : 1;
       const u = best(m.untraced!);
@@ -359,6 +415,29 @@ export async function runTraceloopBench(): Promise<TraceloopBenchResults> {
         durations_vs_floor: dur / u / (f / u),
         floor_ns_per_syscall: (f - u) / calls,
         traceloop_ns_per_syscall: (t - u) / calls,
+      });
+    }
+
+    b.startHttpd();
+    for (const p of PROGRAMS) {
+      const n = Math.max(10, Math.round(N_PROG * p.share));
+      log(`${p.name}: ${ROUNDS} rounds of ${n} runs on CPU ${CPU}`);
+      const m = await measure(b, 'spawn', n, variant, p.argv);
+      const u = best(m.untraced!);
+      const f = best(m.floor!);
+      const t = best(m.traceloop!);
+      const dur = best(m.durations!);
+      results.programs.push({
+        program: p.name,
+        runs: n,
+        untraced_ns: u,
+        floor_ns: f,
+        traceloop_ns: t,
+        durations_ns: dur,
+        floor_slowdown: f / u,
+        traceloop_slowdown: t / u,
+        traceloop_vs_floor: t / f,
+        durations_vs_floor: dur / f,
       });
     }
 
@@ -411,6 +490,14 @@ export function renderMarkdown(r: TraceloopBenchResults): string {
     '| workload | untraced ns/iter | floor (empty tp_btf enter+exit) | traceloop | strace -f | traceloop slowdown / floor slowdown | with --durations |\n|---|---|---|---|---|---|---|\n';
   for (const w of r.workloads) {
     s += `| ${w.workload} (${w.syscalls_per_iteration} syscall${w.syscalls_per_iteration > 1 ? 's' : ''}) | ${w.untraced_ns.toFixed(0)} | ${w.floor_ns.toFixed(0)} (${f1(w.floor_slowdown)}x, +${w.floor_ns_per_syscall.toFixed(0)} ns/syscall) | ${w.traceloop_ns.toFixed(0)} (${f1(w.traceloop_slowdown)}x, +${w.traceloop_ns_per_syscall.toFixed(0)} ns/syscall) | ${w.strace_ns.toFixed(0)} (${f1(w.strace_slowdown)}x vs host ${w.host_untraced_ns.toFixed(0)}) | ${f1(w.traceloop_vs_floor)} | ${w.durations_ns.toFixed(0)} (${f1(w.durations_vs_floor)}) |\n`;
+  }
+  if (r.programs.length) {
+    s +=
+      '\n| real program (run whole) | untraced us/run | floor | traceloop | traceloop slowdown / floor slowdown | with --durations |\n|---|---|---|---|---|---|\n';
+    const us = (ns: number): string => (ns / 1000).toFixed(0);
+    for (const p of r.programs) {
+      s += `| ${p.program} (${p.runs} runs) | ${us(p.untraced_ns)} | ${us(p.floor_ns)} (${f1(p.floor_slowdown)}x) | ${us(p.traceloop_ns)} (${f1(p.traceloop_slowdown)}x) | ${f1(p.traceloop_vs_floor)} | ${us(p.durations_ns)} (${f1(p.durations_vs_floor)}) |\n`;
+    }
   }
   s +=
     '\n| syscalls per container | records shown | read from kernel | decode + format | memory per container (computed) | kernel memlock per container |\n|---|---|---|---|---|---|\n';

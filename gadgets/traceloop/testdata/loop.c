@@ -5,10 +5,12 @@
  *   loop N getppid     one cheap syscall per iteration (worst case for a per-syscall hook)
  *   loop N openclose   openat(path) + read + close of a small file (strings read at exit)
  *   loop N writev      writev of 2 iovecs (16 + 64 bytes) to /dev/null
+ *   loop N spawn PROG ARG...  runs a real program N times (fork, execv, wait): its whole run
  */
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +34,27 @@ int main(int argc, char **argv)
 	long long t0 = now_ns();
 	int calls = 1;
 
-	if (strcmp(mode, "openclose") == 0) {
+	if (strcmp(mode, "spawn") == 0 && argc > 3) {
+		calls = 0; /* unknown: whatever the program makes */
+		for (long i = 0; i < n; i++) {
+			int status;
+			pid_t pid = fork();
+
+			if (pid == 0) {
+				int null = open("/dev/null", O_WRONLY);
+
+				if (null >= 0)
+					dup2(null, 1); /* its output is not the result line */
+				execv(argv[3], argv + 3);
+				_exit(127);
+			}
+			if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+			    WEXITSTATUS(status) != 0) {
+				fprintf(stderr, "loop: %s failed\n", argv[3]);
+				return 1;
+			}
+		}
+	} else if (strcmp(mode, "openclose") == 0) {
 		calls = 3;
 		for (long i = 0; i < n; i++) {
 			int fd = open(file, O_RDONLY);
