@@ -140,11 +140,27 @@ static napi_value js_prog_fd_by_id(napi_env env, napi_callback_info info)
 	return make_u32(env, (uint32_t)fd);
 }
 
+/*
+ * progTestRun(fd) -> retval: BPF_PROG_TEST_RUN once, no input (a raw_tp program runs on this
+ * thread: user pointers of this process are valid in it). For benchmarks of helpers' cost.
+ */
+static napi_value js_prog_test_run(napi_env env, napi_callback_info info)
+{
+	int fd;
+	if (!fd_arg(env, info, &fd))
+		return NULL;
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+	if (bpf_prog_test_run_opts(fd, &opts))
+		return throw_errno(env, errno, "test run");
+	return make_u32(env, opts.retval);
+}
+
 const struct addon_fn programs_fns[] = {
 	{ "setAutoload", js_set_autoload },
 	{ "programs", js_programs },
 	{ "progFd", js_prog_fd },
 	{ "progInfo", js_prog_info },
 	{ "progFdById", js_prog_fd_by_id },
+	{ "progTestRun", js_prog_test_run },
 	{ NULL, NULL },
 };

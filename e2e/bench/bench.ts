@@ -872,6 +872,11 @@ async function main(): Promise<void> {
   writeFileSync(join(OUT, 'traceloop.json'), JSON.stringify(tlr, null, 2) + '\n');
   writeFileSync(join(OUT, 'traceloop.md'), tl.renderMarkdown(tlr));
   process.stdout.write('\n' + tl.renderMarkdown(tlr));
+  // what each helper call of traceloop's program costs on this machine (why writev costs most)
+  const hc = await import('./helper-cost.js');
+  const hcr = hc.runHelperCost();
+  writeFileSync(join(OUT, 'helper-cost.json'), JSON.stringify(hcr, null, 2) + '\n');
+  process.stdout.write('\n' + hc.renderMarkdown(hcr));
 }
 
 let interrupted = false;

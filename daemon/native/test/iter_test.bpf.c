@@ -29,4 +29,14 @@ int it_bad_attach(void *ctx)
 	return 0;
 }
 
+/* Collection.testRun: BPF_PROG_TEST_RUN runs it on the caller's thread; it returns that thread's
+ * tgid when it is target_tgid, else 1. Autoload it explicitly. */
+SEC("?raw_tp")
+int it_test_run(void *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	return tgid == target_tgid ? tgid : 1;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

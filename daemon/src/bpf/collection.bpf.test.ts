@@ -340,6 +340,18 @@ describe('bpf wrapper (kernel)', { skip: !isRoot && 'needs root' }, () => {
     c.close();
   });
 
+  it('runs a raw_tp program once on this thread (testRun), and says why another cannot be', () => {
+    const spec = ObjectSpec.open(ITER);
+    spec.setGlobal('target_tgid', process.pid);
+    spec.setAutoload('it_test_run', true);
+    const c = spec.load();
+    open.push(c);
+    assert.equal(c.testRun('it_test_run'), process.pid);
+    assert.throws(() => c.testRun('it_tasks'), /^Error: test run: /);
+    assert.throws(() => c.testRun('nope'), /nope/);
+    c.close();
+  });
+
   it('names the program that fails to attach and attaches nothing then', () => {
     const spec = ObjectSpec.open(ITER);
     spec.setAutoload('it_bad_attach', true); // SEC("?kprobe/...") is not autoloaded by default
@@ -357,7 +369,7 @@ describe('bpf wrapper (kernel)', { skip: !isRoot && 'needs root' }, () => {
     assert.ok(['ENOENT', 'EOPNOTSUPP', 'EINVAL'].includes(err.code), err.code);
     assert.deepEqual(
       c.programs().map((p) => p.attached),
-      [false, false],
+      [false, false, false],
     );
     c.attachProgram('it_tasks');
     assert.match(c.iterRead('it_tasks').toString(), new RegExp(`^${process.pid} node$`, 'm'));

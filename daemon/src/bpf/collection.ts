@@ -64,6 +64,11 @@ export class Collection {
     return this.addon.detachAsync(this.live(`detach ${prog}`), prog);
   }
 
+  /** Runs a loaded program once on this thread (BPF_PROG_TEST_RUN: raw_tp, syscall, ...). */
+  testRun(prog: string): number {
+    return this.addon.progTestRun(this.addon.progFd(this.live(`test run ${prog}`), prog));
+  }
+
   programs(): NativeProgramInfo[] {
     return this.addon.programs(this.live('programs'));
   }

@@ -114,6 +114,8 @@ export interface BpfAddon {
   progFd(h: ObjectHandle, prog: string): number;
   mapInfo(fd: number): KernelMapInfo;
   progInfo(fd: number): KernelProgInfo;
+  /** BPF_PROG_TEST_RUN once on this thread; the program's return value */
+  progTestRun(fd: number): number;
   mapUpdate(fd: number, key: Uint8Array, value: Uint8Array, flags?: number): void;
   mapDelete(fd: number, key: Uint8Array): boolean;
   mapLookup(fd: number, key: Uint8Array, valueSize: number): Buffer | null;

@@ -34,9 +34,14 @@ export const buildFidelity = (): string => staticProgram('fidelity');
 export const buildLoop = (): string => staticProgram('loop');
 
 /** build/traceloop/floor.bpf.o: empty tp_btf sys_enter/sys_exit programs */
-export function buildFloor(): string {
-  const out = join(OUT, 'floor.bpf.o');
-  const src = join(SRC, 'floor.bpf.c');
+export const buildFloor = (): string => bpfObject('floor');
+
+/** build/traceloop/helper-cost.bpf.o: helpers called in loops (e2e/bench/helper-cost.ts) */
+export const buildHelperCost = (): string => bpfObject('helper-cost');
+
+function bpfObject(name: string): string {
+  const out = join(OUT, `${name}.bpf.o`);
+  const src = join(SRC, `${name}.bpf.c`);
   const vmlinux = join(ROOT, 'build', 'vmlinux.h');
   if (stale(out, src, vmlinux)) {
     mkdirSync(OUT, { recursive: true });
