@@ -14,7 +14,9 @@
 // recorded container pays; the loops above are the worst case per syscall.
 // The workload runs pinned to one CPU inside a podman container (`podman exec`), timing itself.
 // Env: TL_BENCH_ROUNDS (5), TL_BENCH_N (getppid iterations, 2000000), TL_BENCH_STRACE_DIV (10:
-// strace runs N/10 iterations), TL_BENCH_PROG_N (runs of each program per round, 200). Writes
+// strace runs N/10 iterations), TL_BENCH_PROG_N (runs of each program per round, 200),
+// TL_BENCH_ONLY (comma-separated workload or program names, e.g. `writev,ls -l /bin`: those
+// alone; show and memory are then skipped). Writes
 // build/bench/traceloop.json and prints a markdown table.
 
 import { execFileSync } from 'node:child_process';
@@ -53,6 +55,8 @@ const N_OPENCLOSE = Math.round(N_GETPPID / 6);
 // of the time (the run took >30 min with the full count)
 const STRACE_DIV = Number(process.env.TL_BENCH_STRACE_DIV ?? 10);
 const N_PROG = Number(process.env.TL_BENCH_PROG_N ?? 200);
+const ONLY = process.env.TL_BENCH_ONLY ? new Set(process.env.TL_BENCH_ONLY.split(',')) : undefined;
+const wanted = (name: string): boolean => !ONLY || ONLY.has(name);
 /** real programs (argv in the container), and their share of N_PROG: ls -l takes the longest */
 const PROGRAMS: ReadonlyArray<{ name: string; argv: string[]; share: number }> = [
   { name: 'ls -l /bin', argv: ['/bin/ls', '-l', '/bin'], share: 0.5 },
@@ -390,6 +394,7 @@ export async function runTraceloopBench(): Promise<TraceloopBenchResults> {
       ['stat', N_OPENCLOSE],
       ['writev', N_OPENCLOSE],
     ] as const) {
+      if (!wanted(mode)) continue;
       log(`${mode}: ${ROUNDS} rounds of ${n} iterations on CPU ${CPU}`);
       const m = await measure(b, mode, n, variant);
       const calls = mode === 'openclose' ? 3 : 1;
@@ -420,6 +425,7 @@ export async function runTraceloopBench(): Promise<TraceloopBenchResults> {
 
     b.startHttpd();
     for (const p of PROGRAMS) {
+      if (!wanted(p.name)) continue;
       const n = Math.max(10, Math.round(N_PROG * p.share));
       log(`${p.name}: ${ROUNDS} rounds of ${n} runs on CPU ${CPU}`);
       const m = await measure(b, 'spawn', n, variant, p.argv);
@@ -441,7 +447,7 @@ export async function runTraceloopBench(): Promise<TraceloopBenchResults> {
       });
     }
 
-    for (const nslots of [2048, 65536]) {
+    for (const nslots of ONLY ? [] : [2048, 65536]) {
       rec = newRecorder();
       await rec.start({
         filter: { ...emptyFilter(), containerNames: [b.name] },
@@ -499,12 +505,14 @@ export function renderMarkdown(r: TraceloopBenchResults): string {
       s += `| ${p.program} (${p.runs} runs) | ${us(p.untraced_ns)} | ${us(p.floor_ns)} (${f1(p.floor_slowdown)}x) | ${us(p.traceloop_ns)} (${f1(p.traceloop_slowdown)}x) | ${f1(p.traceloop_vs_floor)} | ${us(p.durations_ns)} (${f1(p.durations_vs_floor)}) |\n`;
     }
   }
-  s +=
-    '\n| syscalls per container | records shown | read from kernel | decode + format | memory per container (computed) | kernel memlock per container |\n|---|---|---|---|---|---|\n';
-  r.show.forEach((sh, i) => {
-    const m = r.memory[i]!;
-    s += `| ${sh.syscalls_per_container} | ${sh.records} | ${sh.read_ms.toFixed(1)} ms | ${sh.decode_ms.toFixed(1)} ms | ${(m.bytes_per_container / 1024).toFixed(0)} KiB | ${(m.kernel_memlock_per_container / 1024).toFixed(0)} KiB |\n`;
-  });
+  if (r.show.length) {
+    s +=
+      '\n| syscalls per container | records shown | read from kernel | decode + format | memory per container (computed) | kernel memlock per container |\n|---|---|---|---|---|---|\n';
+    r.show.forEach((sh, i) => {
+      const m = r.memory[i]!;
+      s += `| ${sh.syscalls_per_container} | ${sh.records} | ${sh.read_ms.toFixed(1)} ms | ${sh.decode_ms.toFixed(1)} ms | ${(m.bytes_per_container / 1024).toFixed(0)} KiB | ${(m.kernel_memlock_per_container / 1024).toFixed(0)} KiB |\n`;
+    });
+  }
   return s;
 }
 
