@@ -45,38 +45,23 @@ static long read_kernel_16(__u64 i, void *c)
 	return 0;
 }
 
-static long read_user_8(__u64 i, void *c)
-{
-	if (bpf_probe_read_user(buf, 8, (const void *)uptr) < 0)
-		faults++;
-	return 0;
-}
+#define USER_READ(name, n, ptr)                                            \
+	static long name(__u64 i, void *c)                                 \
+	{                                                                  \
+		if (bpf_probe_read_user(buf, n, (const void *)(ptr)) < 0) \
+			faults++;                                          \
+		return 0;                                                  \
+	}
 
-static long read_user_64(__u64 i, void *c)
-{
-	if (bpf_probe_read_user(buf, 64, (const void *)uptr) < 0)
-		faults++;
-	return 0;
-}
-
-static long read_user_256(__u64 i, void *c)
-{
-	if (bpf_probe_read_user(buf, 256, (const void *)uptr) < 0)
-		faults++;
-	return 0;
-}
+USER_READ(read_user_8, 8, uptr)
+USER_READ(read_user_64, 64, uptr)
+USER_READ(read_user_256, 256, uptr)
+/* a kernel address: refused by the access check before any copy */
+USER_READ(read_user_refused, 8, &sink)
 
 static long read_user_str_64(__u64 i, void *c)
 {
 	if (bpf_probe_read_user_str(buf, 64, (const void *)uptr) < 0)
-		faults++;
-	return 0;
-}
-
-/* a kernel address: refused by the access check before any copy */
-static long read_user_refused(__u64 i, void *c)
-{
-	if (bpf_probe_read_user(buf, 8, (const void *)&sink) < 0)
 		faults++;
 	return 0;
 }
