@@ -141,7 +141,10 @@ export class Cli {
         done();
         reject(
           new Error(
-            `timed out after ${timeoutMs} ms waiting for ${what}; ${this.events.length} events, stderr: ${this.stderr.trim()}`,
+            `timed out after ${timeoutMs} ms waiting for ${what}; ${this.events.length} events (the last ones: ${this.events
+              .slice(-5)
+              .map((e) => JSON.stringify(e).slice(0, 400))
+              .join(' ')}), stderr: ${this.stderr.trim()}`,
           ),
         );
       }, timeoutMs);
