@@ -105,6 +105,8 @@ export class SharedState {
   /** the last holder's release, destroying the links on a worker thread */
   private hooksDetaching: Promise<void> | undefined;
   private readonly warn: (message: string) => void;
+  /** the namespace checkFresh is telling the registry about (its alias is the kernel's) */
+  private creating: number | undefined;
   /** Updates refused because the map was full (E2BIG), per map name. */
   readonly mapFull: Record<string, number> = {};
   private fresh!: bpf.BpfMap;
@@ -212,10 +214,17 @@ export class SharedState {
         }
       }
     };
-    this.registry.on('mntns-added', (n: number) => put(known, n));
+    // not a namespace with an alias (unshared inside a container): the kernel filter drops a
+    // known namespace before it looks at aliases, which would drop the rest of its events
+    this.registry.on('mntns-added', (n: number) => {
+      if (!alias.lookup(key(n))) put(known, n);
+    });
     this.registry.on('mntns-removed', (n: number) => {
       known.delete(key(n));
-      alias.delete(key(n)); // the inode may be reused by an unrelated namespace
+      // the inode may be reused by an unrelated namespace; but one just created (a fresh note)
+      // already has the alias the kernel set or cleared for it: deleting that would drop the
+      // rest of an unshared shell's events (its exec after the note)
+      if (n !== this.creating) alias.delete(key(n));
     });
     this.registry.on('added', (c: ContainerInfo) => put(containers, c.mntnsId));
     this.registry.on('removed', (c: ContainerInfo) => containers.delete(key(c.mntnsId)));
@@ -241,7 +250,12 @@ export class SharedState {
       const v = this.fresh.lookup(k);
       this.fresh.delete(k);
       const at = v ? Number((v.readBigUInt64LE(0) + offset) / 1_000_000n) : undefined;
-      this.registry.namespaceCreated(Number(k.readBigUInt64LE(0)), at);
+      this.creating = Number(k.readBigUInt64LE(0));
+      try {
+        this.registry.namespaceCreated(this.creating, at);
+      } finally {
+        this.creating = undefined;
+      }
     }
   }
 
