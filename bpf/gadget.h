@@ -90,6 +90,8 @@ static __always_inline __u64 gadget_task_mntns_raw(struct task_struct *task)
  * path: a filtered-out container costs two (filter miss, known hit), not three. The alias is
  * only consulted for a namespace user space has not classified, or to report a passing event's
  * container namespace. On return *mntns is alias-resolved.
+ * Hence user space never marks a namespace known while it has an alias (runtime/shared.ts):
+ * a known hit here would drop the events of a namespace unshared inside a container.
  */
 static __always_inline bool gadget_filter_raw_mntns(__u64 *mntns)
 {
